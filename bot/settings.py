@@ -1,0 +1,69 @@
+"""Configuration: ``CONDUCTOR_*`` environment variables over an optional TOML file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from store.db import DEFAULT_DATABASE_URL
+
+DEFAULT_CONFIG_FILE = "conductor.toml"
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("CONDUCTOR_CONFIG", DEFAULT_CONFIG_FILE))
+
+
+class Settings(BaseSettings):
+    """Everything Conductor reads at start. The token is a ``SecretStr``: it prints as
+    ``**********`` and is never logged."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CONDUCTOR_", extra="ignore", validate_default=True, frozen=True
+    )
+
+    discord_token: SecretStr | None = None
+    database_url: str = DEFAULT_DATABASE_URL
+    guild_id: int | None = None
+    #: channel names or ids
+    handoff_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    reviews_channel: str | None = None
+    notes_channel: str | None = None
+    deployments_channel: str | None = None
+    #: role names or ids
+    operator_role: str | None = None
+    reviewer_role: str | None = None
+    required_approvals: int = Field(default=2, ge=1, le=20)
+
+    @field_validator("handoff_channels", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        # "handoffs, agents" in the environment; a real list in TOML.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = config_file()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)

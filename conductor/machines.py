@@ -1,0 +1,232 @@
+"""The two state machines (transitions' AsyncMachine), exactly the moves of the spec.
+
+One shared machine per kind; each unit of work wraps the ORM row in a thin flow object,
+attaches it for the one move and detaches it. Every task move appends a StageEvent to the
+session; the service commits after the trigger returns, or rolls everything back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from transitions.extensions.asyncio import AsyncMachine
+
+from conductor.errors import InvalidMove
+from conductor.states import ReleaseState, TaskState
+from store.models import Release, StageEvent, Task
+from store.types import utcnow
+
+T = TaskState
+R = ReleaseState
+
+#: (trigger, sources, destination) — the task table of the spec, nothing else
+TASK_MOVES: tuple[tuple[str, tuple[TaskState, ...], TaskState], ...] = (
+    ("design", (T.CREATED,), T.DESIGNED),
+    ("build", (T.CREATED, T.DESIGNED, T.SUBMITTED, T.REVIEWED), T.BUILDING),
+    ("submit", (T.CREATED, T.DESIGNED, T.BUILDING), T.SUBMITTED),
+    ("approve", (T.SUBMITTED,), T.REVIEWED),
+    ("request_changes", (T.SUBMITTED, T.REVIEWED), T.BUILDING),
+    ("assemble", (T.REVIEWED,), T.ASSEMBLED),
+    ("unassemble", (T.ASSEMBLED,), T.REVIEWED),
+    ("ship", (T.ASSEMBLED,), T.SHIPPED),
+)
+
+#: the triggers a handoff may pull, by the state it names
+HANDOFF_TRIGGERS: dict[TaskState, str] = {
+    T.DESIGNED: "design",
+    T.BUILDING: "build",
+    T.SUBMITTED: "submit",
+}
+
+RELEASE_MOVES: tuple[tuple[str, tuple[ReleaseState, ...], ReleaseState], ...] = (
+    ("assemble", (R.ASSEMBLING,), R.ASSEMBLED),
+    ("ship", (R.ASSEMBLED,), R.SHIPPED),
+    ("abandon", (R.ASSEMBLING, R.ASSEMBLED), R.ABANDONED),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Who made a move and what the handoff reported about the work behind it."""
+
+    actor: str
+    actor_id: int | None = None
+    model: str | None = None
+    tokens: int | None = None
+    cost: Decimal | None = None
+    handoff_id: int | None = None
+    at: datetime | None = None
+
+
+def _machine(moves: tuple[tuple[str, tuple[Any, ...], Any], ...], states: list[str]) -> AsyncMachine:
+    return AsyncMachine(
+        model=None,
+        states=states,
+        transitions=[
+            {
+                "trigger": trigger,
+                "source": [s.value for s in sources],
+                "dest": dest.value,
+                "conditions": "_may_move",
+            }
+            for trigger, sources, dest in moves
+        ],
+        initial=None,
+        auto_transitions=False,
+        send_event=True,
+        after_state_change="_after_move",
+    )
+
+
+TASK_MACHINE = _machine(TASK_MOVES, [s.value for s in TaskState])
+RELEASE_MACHINE = _machine(RELEASE_MOVES, [s.value for s in ReleaseState])
+
+
+def allowed_triggers(moves: tuple[tuple[str, tuple[Any, ...], Any], ...], state: str) -> list[str]:
+    return [trigger for trigger, sources, _ in moves if state in sources]
+
+
+def destination(moves: tuple[tuple[str, tuple[Any, ...], Any], ...], trigger: str) -> str:
+    for name, _, dest in moves:
+        if name == trigger:
+            return str(dest)
+    raise KeyError(trigger)
+
+
+class _Flow:
+    """The model the machine drives: proxies ``state`` to the row, records after each move."""
+
+    machine: AsyncMachine
+    moves: tuple[tuple[str, tuple[Any, ...], Any], ...]
+    noun: str
+
+    def __init__(self, row: Task | Release) -> None:
+        self.row = row
+        self.blocked_reason: str | None = None
+
+    @property
+    def state(self) -> str:
+        return str(self.row.state)
+
+    @state.setter
+    def state(self, value: str) -> None:
+        self._set_state(value)
+
+    def _set_state(self, value: str) -> None:
+        raise NotImplementedError
+
+    def _may_move(self, event: Any) -> bool:
+        return True
+
+    async def _after_move(self, event: Any) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    async def fire(self, trigger: str, move: Move) -> None:
+        """Pull ``trigger`` or raise :class:`InvalidMove` naming the state and what is allowed."""
+        current = self.state
+        allowed = allowed_triggers(self.moves, current)
+        if trigger not in allowed:
+            target = destination(self.moves, trigger)
+            raise InvalidMove(self._refusal(current, target, allowed))
+        self.machine.add_model(self, initial=current)
+        try:
+            moved = await getattr(self, "trigger")(trigger, move=move)  # noqa: B009
+        finally:
+            self.machine.remove_model(self)
+        if not moved:
+            raise InvalidMove(self.blocked_reason or f"{self.describe()} did not move ({trigger}).")
+
+    def _refusal(self, current: str, target: str, allowed: list[str]) -> str:
+        if allowed:
+            nexts = ", ".join(sorted({destination(self.moves, t) for t in allowed}))
+            hint = f"from {current} it can move to: {nexts}"
+        else:
+            hint = f"{current} is final"
+        return f"{self.describe()} is {current}; it can't move to {target} ({hint})."
+
+
+class TaskFlow(_Flow):
+    machine = TASK_MACHINE
+    moves = TASK_MOVES
+    noun = "task"
+
+    def __init__(self, row: Task, session: AsyncSession) -> None:
+        super().__init__(row)
+        self.task = row
+        self.session = session
+
+    def _set_state(self, value: str) -> None:
+        self.task.state = TaskState(value)
+
+    def describe(self) -> str:
+        return f"Task `{self.task.slug}`"
+
+    async def _after_move(self, event: Any) -> None:
+        move: Move = event.kwargs["move"]
+        task = self.task
+        at = move.at or utcnow()
+        previous = event.transition.source
+        self.session.add(
+            StageEvent(
+                task_id=task.id,
+                from_state=TaskState(previous),
+                to_state=TaskState(event.transition.dest),
+                trigger=event.event.name,
+                actor=move.actor,
+                actor_id=move.actor_id,
+                at=at,
+                seconds_in_previous=max(0.0, (at - task.state_since).total_seconds()),
+                model=move.model,
+                tokens=move.tokens,
+                cost=move.cost,
+                release_id=task.release_id,
+                handoff_id=move.handoff_id,
+            )
+        )
+        task.state_since = at
+
+
+class ReleaseFlow(_Flow):
+    machine = RELEASE_MACHINE
+    moves = RELEASE_MOVES
+    noun = "release"
+
+    def __init__(self, row: Release, *, member_count: int) -> None:
+        super().__init__(row)
+        self.release = row
+        self.member_count = member_count
+
+    def _set_state(self, value: str) -> None:
+        self.release.state = ReleaseState(value)
+
+    def describe(self) -> str:
+        return f"Release `{self.release.slug}`"
+
+    def _may_move(self, event: Any) -> bool:
+        # Guards read only what is already loaded (the member count), never the database.
+        if event.event.name == "assemble" and self.member_count == 0:
+            self.blocked_reason = (
+                f"Release `{self.release.slug}` has no members yet; "
+                "add a reviewed task with `/release add` before assembling."
+            )
+            return False
+        return True
+
+    async def _after_move(self, event: Any) -> None:
+        move: Move = event.kwargs["move"]
+        release = self.release
+        at = move.at or utcnow()
+        dest = ReleaseState(event.transition.dest)
+        if dest is R.ASSEMBLED:
+            release.assembled_at, release.assembled_by = at, move.actor
+        elif dest is R.SHIPPED:
+            release.shipped_at, release.shipped_by, release.shipped_by_id = at, move.actor, move.actor_id
+        elif dest is R.ABANDONED:
+            release.abandoned_at, release.abandoned_by = at, move.actor

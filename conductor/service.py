@@ -1,0 +1,869 @@
+"""The release service: every change to tasks, reviews and releases goes through here.
+
+Each public method is one unit of work on its own session (``Database.write`` takes the write
+lock up front on SQLite), drives the state machines, and returns plain views. Refusals raise a
+:class:`~conductor.errors.ConductorError` whose text is meant for the user as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from conductor.errors import (
+    Blocked,
+    ConductorError,
+    InvalidInput,
+    InvalidMove,
+    NotFound,
+    ReleaseActive,
+    ReleaseChanged,
+)
+from conductor.handoff import HandoffParseError, ParsedHandoff, parse_handoff
+from conductor.machines import HANDOFF_TRIGGERS, Move, ReleaseFlow, TaskFlow
+from conductor.ordering import merge_order
+from conductor.reviews import ineligibility, review_view
+from conductor.states import ACTIVE_RELEASE_STATES, ReleaseState, TaskState
+from conductor.views import (
+    Actor,
+    DependencyView,
+    HandoffResult,
+    IncomingMessage,
+    NoteView,
+    ReactionResult,
+    Reactor,
+    ReleaseView,
+    ReviewView,
+    StageView,
+    StatusView,
+    TaskCard,
+    TaskView,
+)
+from store.models import (
+    HandoffMessage,
+    HandoffOutcome,
+    Release,
+    ReviewApproval,
+    ReviewRequest,
+    ReviewStatus,
+    StageEvent,
+    Task,
+    TaskDependency,
+)
+from store.types import utcnow
+
+if TYPE_CHECKING:
+    from store.db import Database
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REQUIRED_APPROVALS = 2
+MAX_RELEASE_NAME = 60
+MAX_REASON = 500
+_NAME_JUNK = re.compile(r"[^a-z0-9]+")
+_DATED = re.compile(r"^\d{4}-\d{2}-\d{2}-")
+_LIVE_REVIEW = (ReviewStatus.OPEN, ReviewStatus.APPROVED)
+
+# Why a handoff can never name these states, in the words a user needs.
+_NOT_BY_HANDOFF = {
+    TaskState.CREATED: "a task can't go back to created",
+    TaskState.REVIEWED: "reviewed is reached by teammates' ✅ approvals, never by a handoff",
+    TaskState.ASSEMBLED: "only `/release add` puts a task on a release",
+    TaskState.SHIPPED: "a task ships only when its release ships",
+}
+
+
+def _when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def release_slug_for(name: str, on: date) -> str:
+    """``2026-06-20-deploy-foundation`` from a free-text name and a day."""
+    cleaned = _NAME_JUNK.sub("-", name.strip().lower()).strip("-")
+    if not cleaned:
+        raise InvalidInput(
+            "A release needs a name with at least one letter or digit, "
+            "e.g. `/release open deploy-foundation`."
+        )
+    if len(cleaned) > MAX_RELEASE_NAME:
+        raise InvalidInput(f"That release name is too long ({len(cleaned)} characters; at most {MAX_RELEASE_NAME}).")
+    return cleaned if _DATED.match(cleaned) else f"{on:%Y-%m-%d}-{cleaned}"
+
+
+class ReleaseService:
+    """The domain's one entry point for the Discord layer, the CLI and the tests."""
+
+    def __init__(self, db: Database, *, required_approvals: int = DEFAULT_REQUIRED_APPROVALS) -> None:
+        if required_approvals < 1:
+            raise ValueError("required_approvals must be at least 1")
+        self.db = db
+        self.required_approvals = required_approvals
+
+    # ------------------------------------------------------------------ releases
+
+    async def open_release(
+        self, guild_id: int, name: str, actor: Actor, *, on: date | None = None
+    ) -> ReleaseView:
+        """Open the guild's assembling release. Refused while another one is active."""
+        now = utcnow()
+        base = release_slug_for(name, on or now.date())
+        try:
+            async with self.db.write() as session:
+                active = await self._active_release(session, guild_id)
+                if active is not None:
+                    raise self._already_active(active)
+                taken = set(
+                    (
+                        await session.scalars(
+                            select(Release.slug).where(
+                                Release.guild_id == guild_id, Release.slug.startswith(base)
+                            )
+                        )
+                    ).all()
+                )
+                slug, n = base, 1
+                while slug in taken:  # same name again on the same day (after an abandon)
+                    n += 1
+                    slug = f"{base}-{n}"
+                release = Release(
+                    guild_id=guild_id,
+                    slug=slug,
+                    name=name.strip()[:80],
+                    state=ReleaseState.ASSEMBLING,
+                    opened_by=actor.label,
+                    opened_by_id=actor.id,
+                    opened_at=now,
+                )
+                session.add(release)
+                await session.flush()
+                view = self._release_view(release, [])
+        except IntegrityError:
+            # Another process won the race past our read: the partial unique index said no.
+            async with self.db.read() as session:
+                active = await self._active_release(session, guild_id)
+            if active is None:
+                raise
+            raise self._already_active(active) from None
+        log.info("release opened guild=%s release=%s by=%s", guild_id, view.slug, actor.label)
+        return view
+
+    async def add_task(self, guild_id: int, slug: str, actor: Actor) -> ReleaseView:
+        """Attach a reviewed task to the assembling release."""
+        async with self._release_write() as session:
+            release = await self._require_active(session, guild_id, for_what="add a task")
+            self._require_assembling(release, "Tasks can only be added")
+            task = await self._require_task(session, guild_id, slug)
+            if task.release_id == release.id:
+                raise InvalidInput(f"Task `{task.slug}` already rides `{release.slug}`.")
+            if task.state is not TaskState.REVIEWED:
+                raise InvalidMove(self._not_reviewed(task))
+            deps = await self._dependency_views(session, guild_id, [task])
+            blocking = [d for d in deps[task.id] if d.blocks(release.slug)]
+            if blocking:
+                listed = ", ".join(f"`{d.slug}` ({d.state_label})" for d in blocking)
+                raise Blocked(
+                    f"Task `{task.slug}` can't join `{release.slug}`: it depends on {listed}. "
+                    "Each dependency must be shipped or ride this release first."
+                )
+            position = await session.scalar(
+                select(func.coalesce(func.max(Task.release_position), 0)).where(
+                    Task.release_id == release.id
+                )
+            )
+            await TaskFlow(task, session).fire("assemble", self._move(actor))
+            task.release_id = release.id
+            task.release_position = int(position or 0) + 1
+            await session.flush()
+            view = await self._load_release_view(session, release)
+        log.info("task added guild=%s release=%s task=%s by=%s", guild_id, view.slug, slug, actor.label)
+        return view
+
+    async def remove_task(self, guild_id: int, slug: str, actor: Actor) -> ReleaseView:
+        """Detach a member from the assembling release; it goes back to reviewed."""
+        async with self._release_write() as session:
+            release = await self._require_active(session, guild_id, for_what="remove a task")
+            self._require_assembling(release, "Tasks can only be removed")
+            task = await self._require_task(session, guild_id, slug)
+            if task.release_id != release.id:
+                raise InvalidInput(f"Task `{task.slug}` is not on `{release.slug}`.")
+            members = await self._members(session, release)
+            dependents = [m.slug for m in members if task.slug in m.dependency_slugs]
+            if dependents:
+                listed = ", ".join(f"`{s}`" for s in dependents)
+                raise Blocked(
+                    f"Task `{task.slug}` can't leave `{release.slug}`: {listed} "
+                    f"{'depends' if len(dependents) == 1 else 'depend'} on it. Remove "
+                    f"{'it' if len(dependents) == 1 else 'them'} first."
+                )
+            await TaskFlow(task, session).fire("unassemble", self._move(actor))
+            task.release_id = None
+            task.release_position = None
+            await session.flush()
+            view = await self._load_release_view(session, release)
+        log.info("task removed guild=%s release=%s task=%s by=%s", guild_id, view.slug, slug, actor.label)
+        return view
+
+    async def assemble(self, guild_id: int, actor: Actor, *, release_slug: str | None = None) -> ReleaseView:
+        """Complete the assembly: assembling → assembled (needs at least one member)."""
+        async with self._release_write() as session:
+            release = await self._require_active(
+                session, guild_id, for_what="assemble", expected=release_slug
+            )
+            members = await self._members(session, release)
+            await ReleaseFlow(release, member_count=len(members)).fire("assemble", self._move(actor))
+            await session.flush()
+            view = self._release_view(release, members)
+        log.info("release assembled guild=%s release=%s by=%s", guild_id, view.slug, actor.label)
+        return view
+
+    async def ship(self, guild_id: int, actor: Actor, *, release_slug: str | None = None) -> ReleaseView:
+        """The state part of a ship: the release and all its members flip to shipped in one
+        transaction, and the release gets the next deploy version."""
+        async with self._release_write() as session:
+            release = await self._require_active(session, guild_id, for_what="ship", expected=release_slug)
+            members = await self._members(session, release)
+            now = utcnow()
+            move = self._move(actor, at=now)
+            await ReleaseFlow(release, member_count=len(members)).fire("ship", move)
+            last = await session.scalar(
+                select(func.coalesce(func.max(Release.version), 0)).where(Release.guild_id == guild_id)
+            )
+            release.version = int(last or 0) + 1
+            for task in members:
+                await TaskFlow(task, session).fire("ship", move)
+            await session.flush()
+            view = self._release_view(release, members)
+        log.info(
+            "release shipped guild=%s release=%s version=v%s members=%d by=%s",
+            guild_id, view.slug, view.version, len(view.members), actor.label,
+        )  # fmt: skip
+        return view
+
+    async def abandon(
+        self, guild_id: int, reason: str, actor: Actor, *, release_slug: str | None = None
+    ) -> ReleaseView:
+        """Abandon the active release: members go back to reviewed and the slot is freed."""
+        reason = reason.strip()
+        if not reason:
+            raise InvalidInput("Abandoning needs a reason, e.g. `/release abandon reason: merge conflict`.")
+        if len(reason) > MAX_REASON:
+            raise InvalidInput(f"That reason is too long ({len(reason)} characters; at most {MAX_REASON}).")
+        async with self._release_write() as session:
+            release = await self._require_active(
+                session, guild_id, for_what="abandon", expected=release_slug
+            )
+            members = await self._members(session, release)
+            move = self._move(actor)
+            await ReleaseFlow(release, member_count=len(members)).fire("abandon", move)
+            release.abandon_reason = reason
+            for task in members:
+                await TaskFlow(task, session).fire("unassemble", move)
+                task.release_id = None
+                task.release_position = None
+            await session.flush()
+            view = self._release_view(release, [])
+        log.info("release abandoned guild=%s release=%s by=%s", guild_id, view.slug, actor.label)
+        return view
+
+    async def set_notes_thread(self, guild_id: int, release_slug: str, thread_id: int) -> None:
+        async with self.db.write() as session:
+            release = await self._require_release(session, guild_id, release_slug)
+            release.notes_thread_id = thread_id
+
+    # ------------------------------------------------------------------ handoffs
+
+    async def apply_handoff(self, message: IncomingMessage) -> HandoffResult:
+        """Store the message raw, then parse and apply it. Idempotent per message id: a
+        message already processed changes nothing the second time."""
+        async with self.db.write() as session:
+            stored = await session.scalar(
+                select(HandoffMessage).where(HandoffMessage.message_id == message.message_id)
+            )
+            if stored is not None and stored.outcome is not HandoffOutcome.PENDING:
+                return HandoffResult(outcome=stored.outcome, error=stored.error, duplicate=True)
+            if stored is None:
+                session.add(
+                    HandoffMessage(
+                        guild_id=message.guild_id,
+                        channel_id=message.channel_id,
+                        message_id=message.message_id,
+                        author_id=message.author_id,
+                        author_name=message.author_name[:100],
+                        author_kind=message.author_kind,
+                        text=message.text,
+                        outcome=HandoffOutcome.PENDING,
+                    )
+                )
+        # The raw message is committed: whatever happens next, it is not lost.
+        try:
+            parsed = parse_handoff(message.text)
+        except HandoffParseError as error:
+            outcome = (
+                HandoffOutcome.IGNORED if error.kind == "not_a_handoff" else HandoffOutcome.REJECTED
+            )
+            await self._settle_handoff(message.message_id, outcome, str(error))
+            return HandoffResult(outcome=outcome, error=str(error))
+        try:
+            return await self._apply_parsed(message, parsed)
+        except ConductorError as error:
+            await self._settle_handoff(message.message_id, HandoffOutcome.REJECTED, str(error))
+            return HandoffResult(outcome=HandoffOutcome.REJECTED, error=str(error))
+
+    async def _apply_parsed(self, message: IncomingMessage, parsed: ParsedHandoff) -> HandoffResult:
+        async with self.db.write() as session:
+            stored = await session.scalar(
+                select(HandoffMessage).where(HandoffMessage.message_id == message.message_id)
+            )
+            if stored is None or stored.outcome is not HandoffOutcome.PENDING:
+                # A second delivery got here first.
+                outcome = stored.outcome if stored else HandoffOutcome.PENDING
+                return HandoffResult(outcome=outcome, error=stored.error if stored else None, duplicate=True)
+            task = await self._task(session, message.guild_id, parsed.slug)
+            now = utcnow()
+            if task is None:
+                task = Task(
+                    guild_id=message.guild_id,
+                    slug=parsed.slug,
+                    title=parsed.title or parsed.slug,
+                    kind=parsed.kind or "",
+                    branch=parsed.branch,
+                    state=TaskState.CREATED,
+                    author_id=message.author_id,
+                    author_name=message.author_name[:100],
+                    extra={},
+                    created_at=now,
+                    state_since=now,
+                    dependencies=[],
+                )
+                session.add(task)
+                await session.flush()
+            self._update_task_fields(task, parsed)
+            moved_from: TaskState | None = None
+            review: ReviewView | None = None
+            if parsed.target is task.state:
+                outcome = HandoffOutcome.NOTED
+            else:
+                trigger = HANDOFF_TRIGGERS.get(parsed.target)
+                if trigger is None:
+                    raise InvalidMove(
+                        f"Task `{task.slug}` is {task.state.value}; a handoff can't move it to "
+                        f"{parsed.target.value}: {_NOT_BY_HANDOFF[parsed.target]}."
+                    )
+                moved_from = task.state
+                move = Move(
+                    actor=message.author_name[:100],
+                    actor_id=message.author_id,
+                    model=parsed.model,
+                    tokens=parsed.tokens,
+                    cost=parsed.cost,
+                    handoff_id=stored.id,
+                    at=now,
+                )
+                await TaskFlow(task, session).fire(trigger, move)
+                outcome = HandoffOutcome.APPLIED
+                if moved_from in (TaskState.SUBMITTED, TaskState.REVIEWED):
+                    await self._close_reviews(session, task, ReviewStatus.SUPERSEDED, move.actor, now)
+                if task.state is TaskState.SUBMITTED:
+                    task.author_id = message.author_id
+                    task.author_name = message.author_name[:100]
+                    review = await self._open_review(session, task)
+            stored.outcome = outcome
+            stored.task_id = task.id
+            stored.note = parsed.note or None
+            await session.flush()
+            deps = await self._dependency_views(session, message.guild_id, [task])
+            view = self._task_view(task, deps[task.id])
+        log.info(
+            "handoff %s guild=%s task=%s %s→%s by=%s",
+            outcome.value, message.guild_id, parsed.slug,
+            moved_from.value if moved_from else "-", view.state.value, message.author_name,
+        )  # fmt: skip
+        return HandoffResult(outcome=outcome, task=view, moved_from=moved_from, review=review)
+
+    async def _settle_handoff(self, message_id: int, outcome: HandoffOutcome, error: str) -> None:
+        async with self.db.write() as session:
+            stored = await session.scalar(
+                select(HandoffMessage).where(HandoffMessage.message_id == message_id)
+            )
+            if stored is not None and stored.outcome is HandoffOutcome.PENDING:
+                stored.outcome = outcome
+                stored.error = error
+
+    @staticmethod
+    def _update_task_fields(task: Task, parsed: ParsedHandoff) -> None:
+        if parsed.title is not None:
+            task.title = parsed.title
+        if parsed.kind is not None:
+            task.kind = parsed.kind
+        if parsed.branch is not None:
+            task.branch = parsed.branch
+        if parsed.depends_on is not None and list(parsed.depends_on) != task.dependency_slugs:
+            task.dependencies = [
+                TaskDependency(depends_on=slug, position=i) for i, slug in enumerate(parsed.depends_on)
+            ]
+        if parsed.metadata:
+            task.extra = {**(task.extra or {}), **dict(parsed.metadata)}
+
+    # ------------------------------------------------------------------ reviews
+
+    async def attach_review_message(self, request_id: int, channel_id: int, message_id: int) -> None:
+        """Remember which Discord message carries a review request (reactions arrive on it)."""
+        async with self.db.write() as session:
+            request = await session.get(ReviewRequest, request_id)
+            if request is None:
+                raise NotFound(f"No review request #{request_id}.")
+            request.channel_id, request.message_id = channel_id, message_id
+
+    async def record_approval(self, guild_id: int, message_id: int, reactor: Reactor) -> ReactionResult:
+        """A ✅ on a review message. At the required count the task becomes reviewed, once."""
+        async with self.db.write() as session:
+            request = await self._live_request(session, guild_id, message_id)
+            if isinstance(request, ReactionResult):
+                return request
+            task = request.task
+            why_not = ineligibility(reactor, author_id=request.author_id)
+            if why_not:
+                return ReactionResult(False, why_not, review_view(request, task), task.state)
+            if any(a.user_id == reactor.user_id for a in request.approvals):
+                return ReactionResult(False, "already counted", review_view(request, task), task.state)
+            request.approvals.append(ReviewApproval(user_id=reactor.user_id, user_name=reactor.name[:100]))
+            became_reviewed = False
+            if (
+                request.status is ReviewStatus.OPEN
+                and len(request.approvals) >= request.required
+                and task.state is TaskState.SUBMITTED
+            ):
+                names = ", ".join(a.user_name for a in request.approvals)
+                await TaskFlow(task, session).fire("approve", Move(actor=names[:100], actor_id=reactor.user_id))
+                request.status = ReviewStatus.APPROVED
+                request.closed_at, request.closed_by = utcnow(), names[:100]
+                became_reviewed = True
+            await session.flush()
+            view = review_view(request, task)
+        return ReactionResult(True, "approval counted", view, task.state, became_reviewed=became_reviewed)
+
+    async def withdraw_approval(self, guild_id: int, message_id: int, reactor: Reactor) -> ReactionResult:
+        """A ✅ removed. Before the threshold it takes the approval back; after, nothing."""
+        async with self.db.write() as session:
+            request = await self._live_request(session, guild_id, message_id)
+            if isinstance(request, ReactionResult):
+                return request
+            task = request.task
+            if request.status is not ReviewStatus.OPEN:
+                return ReactionResult(
+                    False, "the task is already reviewed", review_view(request, task), task.state
+                )
+            mine = [a for a in request.approvals if a.user_id == reactor.user_id]
+            if not mine:
+                return ReactionResult(False, "no approval to withdraw", review_view(request, task), task.state)
+            request.approvals.remove(mine[0])
+            await session.flush()
+            view = review_view(request, task)
+        return ReactionResult(True, "approval withdrawn", view, task.state)
+
+    async def request_changes(self, guild_id: int, message_id: int, reactor: Reactor) -> ReactionResult:
+        """A ❌ from an eligible reviewer: the task goes back to building, approvals reset."""
+        async with self.db.write() as session:
+            request = await self._live_request(session, guild_id, message_id)
+            if isinstance(request, ReactionResult):
+                return request
+            task = request.task
+            why_not = ineligibility(reactor, author_id=request.author_id)
+            if why_not:
+                return ReactionResult(False, why_not, review_view(request, task), task.state)
+            now = utcnow()
+            await TaskFlow(task, session).fire(
+                "request_changes", Move(actor=reactor.name[:100], actor_id=reactor.user_id, at=now)
+            )
+            request.approvals.clear()
+            request.status = ReviewStatus.CHANGES_REQUESTED
+            request.closed_at, request.closed_by = now, reactor.name[:100]
+            await session.flush()
+            view = review_view(request, task)
+        return ReactionResult(True, "changes requested", view, task.state, sent_back=True)
+
+    async def open_reviews(self, guild_id: int) -> tuple[ReviewView, ...]:
+        """Review requests still waiting for approvals (the Discord layer reconciles them)."""
+        async with self.db.read() as session:
+            requests = (
+                await session.scalars(
+                    select(ReviewRequest)
+                    .where(ReviewRequest.guild_id == guild_id, ReviewRequest.status == ReviewStatus.OPEN)
+                    .options(selectinload(ReviewRequest.approvals), selectinload(ReviewRequest.task))
+                    .order_by(ReviewRequest.id)
+                )
+            ).all()
+            return tuple(review_view(r, r.task) for r in requests)
+
+    async def _live_request(
+        self, session: AsyncSession, guild_id: int, message_id: int
+    ) -> ReviewRequest | ReactionResult:
+        request = await session.scalar(
+            select(ReviewRequest)
+            .where(ReviewRequest.guild_id == guild_id, ReviewRequest.message_id == message_id)
+            .options(selectinload(ReviewRequest.approvals), selectinload(ReviewRequest.task))
+        )
+        if request is None:
+            return ReactionResult(False, "not a review message", None)
+        task = request.task
+        live = request.status in _LIVE_REVIEW and task.state in (TaskState.SUBMITTED, TaskState.REVIEWED)
+        if not live:
+            return ReactionResult(
+                False, f"stale review: the task has moved on ({task.state.value})",
+                review_view(request, task), task.state,
+            )  # fmt: skip
+        return request
+
+    async def _open_review(self, session: AsyncSession, task: Task) -> ReviewView:
+        last_round = await session.scalar(
+            select(func.coalesce(func.max(ReviewRequest.round), 0)).where(ReviewRequest.task_id == task.id)
+        )
+        request = ReviewRequest(
+            guild_id=task.guild_id,
+            task_id=task.id,
+            round=int(last_round or 0) + 1,
+            status=ReviewStatus.OPEN,
+            required=self.required_approvals,
+            author_id=task.author_id,
+            approvals=[],
+        )
+        session.add(request)
+        await session.flush()
+        return review_view(request, task)
+
+    @staticmethod
+    async def _close_reviews(
+        session: AsyncSession, task: Task, status: ReviewStatus, by: str, at: datetime
+    ) -> None:
+        requests = (
+            await session.scalars(
+                select(ReviewRequest).where(
+                    ReviewRequest.task_id == task.id, ReviewRequest.status.in_(_LIVE_REVIEW)
+                )
+            )
+        ).all()
+        for request in requests:
+            request.status, request.closed_at, request.closed_by = status, at, by
+
+    # ------------------------------------------------------------------ queries
+
+    async def status(self, guild_id: int) -> StatusView:
+        async with self.db.read() as session:
+            active = await self._active_release(session, guild_id)
+            active_view = await self._load_release_view(session, active) if active else None
+            shipped = await session.scalar(
+                select(Release)
+                .where(Release.guild_id == guild_id, Release.state == ReleaseState.SHIPPED)
+                .order_by(Release.version.desc())
+                .limit(1)
+            )
+            shipped_view = await self._load_release_view(session, shipped) if shipped else None
+        return StatusView(active_view, self._blockers(active_view), shipped_view)
+
+    async def release(self, guild_id: int, slug: str) -> ReleaseView:
+        async with self.db.read() as session:
+            return await self._load_release_view(session, await self._require_release(session, guild_id, slug))
+
+    async def recent_releases(self, guild_id: int, limit: int = 5) -> tuple[ReleaseView, ...]:
+        """The newest releases, active first, for the board."""
+        async with self.db.read() as session:
+            rows = (
+                await session.scalars(
+                    select(Release).where(Release.guild_id == guild_id).order_by(Release.id.desc()).limit(limit)
+                )
+            ).all()
+            return tuple([await self._load_release_view(session, r) for r in rows])
+
+    async def list_tasks(self, guild_id: int, state: TaskState | None = None) -> tuple[TaskView, ...]:
+        async with self.db.read() as session:
+            query = (
+                select(Task)
+                .where(Task.guild_id == guild_id)
+                .options(selectinload(Task.dependencies), selectinload(Task.release))
+                .order_by(Task.updated_at.desc(), Task.id.desc())
+            )
+            if state is not None:
+                query = query.where(Task.state == state)
+            tasks = list((await session.scalars(query)).all())
+            deps = await self._dependency_views(session, guild_id, tasks)
+            return tuple(self._task_view(t, deps[t.id]) for t in tasks)
+
+    async def task_card(self, guild_id: int, slug: str) -> TaskCard:
+        async with self.db.read() as session:
+            task = await self._require_task(session, guild_id, slug)
+            deps = await self._dependency_views(session, guild_id, [task])
+            request = await session.scalar(
+                select(ReviewRequest)
+                .where(ReviewRequest.task_id == task.id)
+                .order_by(ReviewRequest.round.desc())
+                .limit(1)
+                .options(selectinload(ReviewRequest.approvals))
+            )
+            notes = (
+                await session.execute(
+                    select(HandoffMessage, StageEvent.to_state)
+                    .outerjoin(StageEvent, StageEvent.handoff_id == HandoffMessage.id)
+                    .where(HandoffMessage.task_id == task.id, HandoffMessage.note.is_not(None))
+                    .order_by(HandoffMessage.id)
+                )
+            ).all()
+            return TaskCard(
+                task=self._task_view(task, deps[task.id]),
+                review=review_view(request, task) if request else None,
+                timeline=await self._timeline(session, task),
+                notes=tuple(
+                    NoteView(at=h.received_at, author_name=h.author_name, to_state=to, note=h.note or "")
+                    for h, to in notes
+                ),
+                metadata=dict(task.extra or {}),
+            )
+
+    async def timeline(self, guild_id: int, slug: str) -> tuple[StageView, ...]:
+        async with self.db.read() as session:
+            return await self._timeline(session, await self._require_task(session, guild_id, slug))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _release_write(self) -> _ReleaseWrite:
+        return _ReleaseWrite(self.db)
+
+    @staticmethod
+    def _move(actor: Actor, *, at: datetime | None = None) -> Move:
+        return Move(actor=actor.label, actor_id=actor.id, at=at)
+
+    @staticmethod
+    async def _active_release(session: AsyncSession, guild_id: int) -> Release | None:
+        return await session.scalar(
+            select(Release).where(Release.guild_id == guild_id, Release.state.in_(ACTIVE_RELEASE_STATES))
+        )
+
+    @staticmethod
+    def _already_active(release: Release) -> ReleaseActive:
+        return ReleaseActive(
+            f"Release `{release.slug}` is already active ({release.state.value}), opened by "
+            f"{release.opened_by} on {_when(release.opened_at)}. Ship or abandon it before opening another."
+        )
+
+    async def _require_active(
+        self, session: AsyncSession, guild_id: int, *, for_what: str, expected: str | None = None
+    ) -> Release:
+        release = await self._active_release(session, guild_id)
+        if expected is not None and (release is None or release.slug != expected):
+            # The operator acted on a release that is no longer the active one.
+            gone = await session.scalar(
+                select(Release).where(Release.guild_id == guild_id, Release.slug == expected)
+            )
+            if gone is None:
+                raise NotFound(f"No release `{expected}`.")
+            raise ReleaseChanged(self._changed(gone))
+        if release is None:
+            raise NotFound(f"No release is active, so there is nothing to {for_what}. Start one with `/release open`.")
+        return release
+
+    @staticmethod
+    def _changed(release: Release) -> str:
+        state = release.state
+        if state is ReleaseState.SHIPPED and release.shipped_at:
+            what = f"it was shipped by {release.shipped_by} at {_when(release.shipped_at)}"
+        elif state is ReleaseState.ABANDONED and release.abandoned_at:
+            what = f"it was abandoned by {release.abandoned_by} at {_when(release.abandoned_at)}"
+        else:
+            what = f"it is now {state.value}"
+        return f"Release `{release.slug}` changed under you: {what}. Nothing was done."
+
+    @staticmethod
+    def _require_assembling(release: Release, doing: str) -> None:
+        if release.state is not ReleaseState.ASSEMBLING:
+            raise InvalidMove(
+                f"Release `{release.slug}` is {release.state.value}. {doing} while it is assembling "
+                "(abandon it and open a new one to change its members)."
+            )
+
+    async def _require_release(self, session: AsyncSession, guild_id: int, slug: str) -> Release:
+        release = await session.scalar(select(Release).where(Release.guild_id == guild_id, Release.slug == slug))
+        if release is None:
+            raise NotFound(f"No release `{slug}`. `/release status` shows the active and last shipped ones.")
+        return release
+
+    @staticmethod
+    async def _task(session: AsyncSession, guild_id: int, slug: str) -> Task | None:
+        return await session.scalar(
+            select(Task)
+            .where(Task.guild_id == guild_id, Task.slug == slug.strip().lower())
+            .options(selectinload(Task.dependencies), selectinload(Task.release))
+        )
+
+    async def _require_task(self, session: AsyncSession, guild_id: int, slug: str) -> Task:
+        task = await self._task(session, guild_id, slug)
+        if task is None:
+            raise NotFound(
+                f"No task `{slug.strip()[:63]}`. Tasks appear with their first handoff; `/task list` shows them."
+            )
+        return task
+
+    def _not_reviewed(self, task: Task) -> str:
+        text = f"Task `{task.slug}` is {task.state.value}; only reviewed tasks can join a release."
+        if task.state is TaskState.SUBMITTED:
+            text += " It is waiting for review approvals."
+        elif task.state is TaskState.ASSEMBLED:
+            text += " It already rides another release."
+        return text
+
+    @staticmethod
+    async def _members(session: AsyncSession, release: Release) -> list[Task]:
+        members = (
+            await session.scalars(
+                select(Task)
+                .where(Task.release_id == release.id)
+                .options(selectinload(Task.dependencies))
+                .order_by(Task.release_position, Task.id)
+            )
+        ).all()
+        return merge_order(list(members))
+
+    @staticmethod
+    async def _dependency_views(
+        session: AsyncSession, guild_id: int, tasks: Sequence[Task]
+    ) -> dict[int, tuple[DependencyView, ...]]:
+        wanted = {slug for t in tasks for slug in t.dependency_slugs}
+        known: dict[str, tuple[TaskState, str | None]] = {}
+        if wanted:
+            rows = await session.execute(
+                select(Task.slug, Task.state, Release.slug)
+                .outerjoin(Release, Task.release_id == Release.id)
+                .where(Task.guild_id == guild_id, Task.slug.in_(wanted))
+            )
+            known = {slug: (state, rel) for slug, state, rel in rows}
+        return {
+            t.id: tuple(
+                DependencyView(s, *known[s]) if s in known else DependencyView(s, None)
+                for s in t.dependency_slugs
+            )
+            for t in tasks
+        }
+
+    async def _load_release_view(self, session: AsyncSession, release: Release) -> ReleaseView:
+        members = await self._members(session, release)
+        deps = await self._dependency_views(session, release.guild_id, members)
+        return self._release_view(release, members, deps)
+
+    def _release_view(
+        self,
+        release: Release,
+        members: Iterable[Task],
+        deps: dict[int, tuple[DependencyView, ...]] | None = None,
+    ) -> ReleaseView:
+        """``deps`` may be left out where the members' dependency states are not needed (the
+        answer to a ship or an abandon): they then show as their slugs alone."""
+        member_views = tuple(
+            self._task_view(
+                t,
+                deps[t.id] if deps is not None else (),
+                release_slug=release.slug if t.release_id == release.id else None,
+            )
+            for t in members
+        )
+        return ReleaseView(
+            slug=release.slug,
+            name=release.name,
+            state=release.state,
+            opened_by=release.opened_by,
+            opened_by_id=release.opened_by_id,
+            opened_at=release.opened_at,
+            version=release.version,
+            assembled_at=release.assembled_at,
+            shipped_at=release.shipped_at,
+            shipped_by=release.shipped_by,
+            shipped_by_id=release.shipped_by_id,
+            abandoned_at=release.abandoned_at,
+            abandon_reason=release.abandon_reason,
+            notes_thread_id=release.notes_thread_id,
+            rc_branch=release.rc_branch,
+            merge_sha=release.merge_sha,
+            members=member_views,
+            seal_status=release.seal_status,
+            seal_summary=release.seal_summary,
+            seal_checked_at=release.seal_checked_at,
+            seal_duration_ms=release.seal_duration_ms,
+            seal_results=tuple(release.seal_results or ()),
+        )
+
+    @staticmethod
+    def _task_view(
+        task: Task, deps: tuple[DependencyView, ...], *, release_slug: str | None = None
+    ) -> TaskView:
+        if release_slug is None and task.release_id is not None and "release" not in inspect(task).unloaded:
+            release_slug = task.release.slug if task.release else None
+        return TaskView(
+            slug=task.slug,
+            title=task.title,
+            kind=task.kind,
+            branch=task.branch,
+            state=task.state,
+            release_slug=release_slug,
+            author_name=task.author_name,
+            author_id=task.author_id,
+            dependencies=deps,
+            created_at=task.created_at,
+            state_since=task.state_since,
+        )
+
+    @staticmethod
+    def _blockers(active: ReleaseView | None) -> tuple[str, ...]:
+        if active is None:
+            return ()
+        if active.state is ReleaseState.ASSEMBLING and not active.members:
+            return ("no members yet: `/release add` a reviewed task",)
+        if active.state is ReleaseState.ASSEMBLING:
+            return ("still assembling: `/release assemble` when the members are all aboard",)
+        return ()
+
+    @staticmethod
+    async def _timeline(session: AsyncSession, task: Task) -> tuple[StageView, ...]:
+        events = (
+            await session.scalars(select(StageEvent).where(StageEvent.task_id == task.id).order_by(StageEvent.id))
+        ).all()
+        return tuple(
+            StageView(
+                from_state=e.from_state,
+                to_state=e.to_state,
+                trigger=e.trigger,
+                actor=e.actor,
+                actor_id=e.actor_id,
+                at=e.at,
+                seconds_in_previous=e.seconds_in_previous,
+                model=e.model,
+                tokens=e.tokens,
+                cost=e.cost,
+            )
+            for e in events
+        )
+
+
+class _ReleaseWrite:
+    """``Database.write`` for release commands: a concurrent change caught by the optimistic
+    lock (PostgreSQL, or any path past the SQLite write lock) becomes a clear refusal."""
+
+    def __init__(self, db: Database) -> None:
+        self._cm = db.write()
+
+    async def __aenter__(self) -> AsyncSession:
+        return await self._cm.__aenter__()
+
+    async def __aexit__(self, *exc: object) -> bool | None:
+        try:
+            return await self._cm.__aexit__(*exc)  # type: ignore[arg-type]
+        except StaleDataError:
+            raise ReleaseChanged("The release changed under you; nothing was done. Check `/release status`.") from None
+
+
+__all__ = ["ReleaseService", "release_slug_for"]

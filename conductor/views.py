@@ -1,0 +1,200 @@
+"""Plain, frozen read models handed out by the service: no ORM rows leave the domain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from conductor.states import ReleaseState, TaskState
+from store.models import HandoffOutcome, ReviewStatus, SealStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who did something: a Discord user (name + id) or an agent (name only)."""
+
+    name: str
+    id: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name[:100]
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyView:
+    slug: str
+    #: None when no task of that slug is known yet
+    state: TaskState | None
+    release_slug: str | None = None
+
+    def blocks(self, release_slug: str | None) -> bool:
+        """True unless the dependency is shipped or rides ``release_slug``."""
+        if self.state is TaskState.SHIPPED:
+            return False
+        return release_slug is None or self.release_slug != release_slug
+
+    @property
+    def state_label(self) -> str:
+        return self.state.value if self.state else "unknown task"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskView:
+    slug: str
+    title: str
+    kind: str
+    branch: str | None
+    state: TaskState
+    release_slug: str | None
+    author_name: str
+    author_id: int | None
+    dependencies: tuple[DependencyView, ...] = ()
+    created_at: datetime | None = None
+    state_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseView:
+    slug: str
+    name: str
+    state: ReleaseState
+    opened_by: str
+    opened_by_id: int | None
+    opened_at: datetime
+    version: int | None = None
+    assembled_at: datetime | None = None
+    shipped_at: datetime | None = None
+    shipped_by: str | None = None
+    shipped_by_id: int | None = None
+    abandoned_at: datetime | None = None
+    abandon_reason: str | None = None
+    notes_thread_id: int | None = None
+    rc_branch: str | None = None
+    merge_sha: str | None = None
+    #: members in merge order (dependencies first)
+    members: tuple[TaskView, ...] = ()
+    seal_status: SealStatus | None = None
+    seal_summary: str | None = None
+    seal_checked_at: datetime | None = None
+    seal_duration_ms: int | None = None
+    seal_results: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    active: ReleaseView | None
+    #: what stands between the active release and its next step, in words
+    blockers: tuple[str, ...]
+    last_shipped: ReleaseView | None
+
+
+@dataclass(frozen=True, slots=True)
+class StageView:
+    from_state: TaskState
+    to_state: TaskState
+    trigger: str
+    actor: str
+    actor_id: int | None
+    at: datetime
+    seconds_in_previous: float | None
+    model: str | None
+    tokens: int | None
+    cost: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Approver:
+    user_id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewView:
+    request_id: int
+    task_slug: str
+    task_title: str
+    branch: str | None
+    author_name: str
+    author_id: int | None
+    round: int
+    status: ReviewStatus
+    required: int
+    approvers: tuple[Approver, ...]
+    channel_id: int | None
+    message_id: int | None
+
+    @property
+    def count(self) -> int:
+        return len(self.approvers)
+
+
+@dataclass(frozen=True, slots=True)
+class NoteView:
+    at: datetime
+    author_name: str
+    to_state: TaskState | None
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCard:
+    task: TaskView
+    review: ReviewView | None
+    timeline: tuple[StageView, ...]
+    notes: tuple[NoteView, ...]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def latest_note(self) -> NoteView | None:
+        return self.notes[-1] if self.notes else None
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """A message seen in a handoff channel, as the Discord layer hands it over."""
+
+    guild_id: int
+    channel_id: int
+    message_id: int
+    author_id: int | None
+    author_name: str
+    author_kind: str  # "user" | "bot" | "webhook"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffResult:
+    outcome: HandoffOutcome
+    #: the user-facing reason of a rejection
+    error: str | None = None
+    task: TaskView | None = None
+    moved_from: TaskState | None = None
+    #: a review request opened by this handoff: the Discord layer posts it
+    review: ReviewView | None = None
+    #: the message had been processed before; nothing changed this time
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reactor:
+    """Someone reacting on a review message, with what Discord knows about them."""
+
+    user_id: int
+    name: str
+    is_bot: bool = False
+    #: None when no reviewer role is configured (anyone may review)
+    has_reviewer_role: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionResult:
+    #: False when the reaction changed nothing; ``reason`` says why
+    counted: bool
+    reason: str
+    review: ReviewView | None
+    task_state: TaskState | None = None
+    became_reviewed: bool = False
+    sent_back: bool = False

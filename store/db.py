@@ -1,0 +1,91 @@
+"""The async database handle: one engine, one session factory, units of work.
+
+SQLite gets WAL, a busy timeout, foreign keys and — for units of work that read and then
+write — ``BEGIN IMMEDIATE``, so two writers never both read the old state and then collide.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///conductor.db"
+#: how long a SQLite writer waits for the lock before giving up
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+_IMMEDIATE = "conductor_begin_immediate"
+
+
+def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # Take transaction control away from the driver so that BEGIN is ours to emit.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            # Durable across a crash of the process; WAL makes NORMAL safe from corruption.
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Database:
+    """Owns the engine. ``write()`` and ``read()`` each give one session for one unit of work;
+    a session is never shared between concurrent tasks."""
+
+    def __init__(self, url: str | URL = DEFAULT_DATABASE_URL, *, echo: bool = False) -> None:
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.engine = create_async_engine(self.url, echo=echo)
+        if self.is_sqlite:
+            _install_sqlite_pragmas(self.engine)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A read-then-write unit of work: takes the write lock up front (SQLite), commits on
+        success, rolls back on any exception."""
+        async with self.sessions() as session:
+            await session.connection(execution_options={_IMMEDIATE: True})
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only unit of work (one consistent snapshot). Closing the session ends the
+        transaction without expiring what was loaded, so rows stay readable afterwards."""
+        async with self.sessions() as session:
+            yield session
+
+    async def create_all(self) -> None:
+        """Create the tables from the models (tests and benchmarks; production uses alembic)."""
+        from store.models import Base
+
+        async with self.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({self.url.render_as_string(hide_password=True)!r})"

@@ -1,0 +1,300 @@
+"""The tables: tasks and their dependencies, the stage timeline, raw handoffs, reviews, releases
+and per-guild configuration."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from conductor.states import ACTIVE_RELEASE_STATES, ReleaseState, TaskState
+from store.types import DecimalText, UTCDateTime, utcnow
+
+# Stable constraint names, so alembic can find and drop them (SQLite batch mode needs names).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _str_enum(enum: type[StrEnum], name: str) -> Enum:
+    # Portable VARCHAR + CHECK rather than a native enum: the same on SQLite and PostgreSQL,
+    # and adding a state later is a plain constraint change.
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=20,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+_ACTIVE_RELEASE = text(
+    "state IN (" + ", ".join(f"'{state.value}'" for state in ACTIVE_RELEASE_STATES) + ")"
+)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), Decimal: DecimalText()}
+
+
+class HandoffOutcome(StrEnum):
+    PENDING = "pending"  # stored, not processed yet (or the process died mid-way)
+    APPLIED = "applied"  # the task moved
+    NOTED = "noted"  # a handoff to the state the task is already in: fields and note kept
+    REJECTED = "rejected"  # malformed, or a move the machine refuses
+    IGNORED = "ignored"  # not a handoff at all (chatter in the channel)
+
+
+class ReviewStatus(StrEnum):
+    OPEN = "open"
+    APPROVED = "approved"
+    CHANGES_REQUESTED = "changes_requested"
+    SUPERSEDED = "superseded"
+
+
+class SealStatus(StrEnum):
+    GREEN = "green"
+    RED = "red"
+    ERROR = "error"
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("guild_id", "slug"),
+        Index(None, "release_id"),
+        Index(None, "guild_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    slug: Mapped[str] = mapped_column(String(63))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(40), default="")
+    branch: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[TaskState] = mapped_column(_str_enum(TaskState, "task_state"))
+    release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
+    #: order in which the task joined its release; merge order is derived from it and the deps
+    release_position: Mapped[int | None] = mapped_column(Integer)
+    author_id: Mapped[int | None] = mapped_column(BigInteger)
+    author_name: Mapped[str] = mapped_column(String(100), default="")
+    #: unknown handoff header keys, merged across handoffs
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: when the task entered its current state: the "time in previous stage" of the next move
+    state_since: Mapped[datetime] = mapped_column(default=utcnow)
+
+    dependencies: Mapped[list[TaskDependency]] = relationship(
+        back_populates="task",
+        cascade="all, delete-orphan",
+        order_by="TaskDependency.position",
+        lazy="raise",
+    )
+    release: Mapped[Release | None] = relationship(back_populates="members", lazy="raise")
+
+    @property
+    def dependency_slugs(self) -> list[str]:
+        return [d.depends_on for d in self.dependencies]
+
+
+class TaskDependency(Base):
+    """A task needs ``depends_on`` shipped first. A slug, not a key: it may name a task not
+    yet known."""
+
+    __tablename__ = "task_dependencies"
+
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    depends_on: Mapped[str] = mapped_column(String(63), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    task: Mapped[Task] = relationship(back_populates="dependencies", lazy="raise")
+
+
+class StageEvent(Base):
+    """One move of a task: the timeline ``/task show`` renders."""
+
+    __tablename__ = "stage_events"
+    __table_args__ = (Index(None, "task_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    from_state: Mapped[TaskState] = mapped_column(_str_enum(TaskState, "from_state"))
+    to_state: Mapped[TaskState] = mapped_column(_str_enum(TaskState, "to_state"))
+    trigger: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(100))
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    seconds_in_previous: Mapped[float | None] = mapped_column(Float)
+    model: Mapped[str | None] = mapped_column(String(100))
+    tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cost: Mapped[Decimal | None] = mapped_column()
+    release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
+    handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoff_messages.id"))
+
+
+class HandoffMessage(Base):
+    """Every message seen in a handoff channel, kept raw whatever became of it."""
+
+    __tablename__ = "handoff_messages"
+    __table_args__ = (
+        UniqueConstraint("message_id"),
+        Index(None, "task_id"),
+        CheckConstraint("author_kind IN ('user', 'bot', 'webhook')", name="author_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    channel_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    author_id: Mapped[int | None] = mapped_column(BigInteger)
+    author_name: Mapped[str] = mapped_column(String(100))
+    author_kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    outcome: Mapped[HandoffOutcome] = mapped_column(
+        _str_enum(HandoffOutcome, "outcome"), default=HandoffOutcome.PENDING
+    )
+    #: the user-facing reason for a rejection
+    error: Mapped[str | None] = mapped_column(Text)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    #: the note (the text after the headers), kept as the task's conversation
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class ReviewRequest(Base):
+    """One review round of a task: posted when it becomes submitted."""
+
+    __tablename__ = "review_requests"
+    __table_args__ = (
+        UniqueConstraint("task_id", "round"),
+        UniqueConstraint("message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    round: Mapped[int] = mapped_column(Integer)
+    status: Mapped[ReviewStatus] = mapped_column(
+        _str_enum(ReviewStatus, "review_status"), default=ReviewStatus.OPEN
+    )
+    required: Mapped[int] = mapped_column(Integer)
+    #: the submitter of this round: their own approval never counts
+    author_id: Mapped[int | None] = mapped_column(BigInteger)
+    channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column()
+    closed_by: Mapped[str | None] = mapped_column(String(100))
+
+    approvals: Mapped[list[ReviewApproval]] = relationship(
+        cascade="all, delete-orphan", order_by="ReviewApproval.at", lazy="raise"
+    )
+    task: Mapped[Task] = relationship(lazy="raise")
+
+
+class ReviewApproval(Base):
+    __tablename__ = "review_approvals"
+
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("review_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Release(Base):
+    __tablename__ = "releases"
+    __table_args__ = (
+        UniqueConstraint("guild_id", "slug"),
+        UniqueConstraint("guild_id", "version"),
+        # The singleton: at most one non-terminal release per guild, held by the database
+        # itself so it survives races and several processes.
+        Index(
+            "uq_releases_one_active_per_guild",
+            "guild_id",
+            unique=True,
+            sqlite_where=_ACTIVE_RELEASE,
+            postgresql_where=_ACTIVE_RELEASE,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    slug: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(80))
+    state: Mapped[ReleaseState] = mapped_column(_str_enum(ReleaseState, "release_state"))
+    opened_by: Mapped[str] = mapped_column(String(100))
+    opened_by_id: Mapped[int | None] = mapped_column(BigInteger)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    assembled_at: Mapped[datetime | None] = mapped_column()
+    assembled_by: Mapped[str | None] = mapped_column(String(100))
+    shipped_at: Mapped[datetime | None] = mapped_column()
+    shipped_by: Mapped[str | None] = mapped_column(String(100))
+    shipped_by_id: Mapped[int | None] = mapped_column(BigInteger)
+    abandoned_at: Mapped[datetime | None] = mapped_column()
+    abandoned_by: Mapped[str | None] = mapped_column(String(100))
+    abandon_reason: Mapped[str | None] = mapped_column(Text)
+    #: the deploy counter (v1, v2, …), given when the release ships
+    version: Mapped[int | None] = mapped_column(Integer)
+    rc_branch: Mapped[str | None] = mapped_column(String(255))
+    merge_sha: Mapped[str | None] = mapped_column(String(64))
+    notes_thread_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The smoke seal: filled after the ship, never a gate on it.
+    seal_status: Mapped[SealStatus | None] = mapped_column(_str_enum(SealStatus, "seal_status"))
+    seal_summary: Mapped[str | None] = mapped_column(Text)
+    seal_checked_at: Mapped[datetime | None] = mapped_column()
+    seal_duration_ms: Mapped[int | None] = mapped_column(Integer)
+    seal_results: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    #: optimistic lock: a concurrent change makes the loser's flush fail instead of overwriting
+    row_version: Mapped[int] = mapped_column(Integer, default=1)
+
+    members: Mapped[list[Task]] = relationship(
+        back_populates="release", order_by="Task.release_position", lazy="raise"
+    )
+
+    __mapper_args__ = {"version_id_col": row_version}  # noqa: RUF012
+
+
+class GuildConfig(Base):
+    """Channels and roles bound by ``/conductor setup``; they override the config file."""
+
+    __tablename__ = "guild_configs"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    handoff_channel_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    reviews_channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    notes_channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    deployments_channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    operator_role_id: Mapped[int | None] = mapped_column(BigInteger)
+    reviewer_role_id: Mapped[int | None] = mapped_column(BigInteger)
+    required_approvals: Mapped[int | None] = mapped_column(Integer)
+    board_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(100))
