@@ -12,11 +12,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from transitions.extensions.asyncio import AsyncMachine
 
 from conductor.errors import InvalidMove
 from conductor.states import ReleaseState, TaskState
+from store.db import Session
 from store.models import Release, StageEvent, Task
 from store.types import utcnow
 
@@ -58,11 +58,14 @@ class Move:
     model: str | None = None
     tokens: int | None = None
     cost: Decimal | None = None
-    handoff_id: int | None = None
+    #: the Discord message id of the handoff behind the move
+    handoff_message_id: int | None = None
     at: datetime | None = None
 
 
-def _machine(moves: tuple[tuple[str, tuple[Any, ...], Any], ...], states: list[str]) -> AsyncMachine:
+def _machine(
+    moves: tuple[tuple[str, tuple[Any, ...], Any], ...], states: list[str]
+) -> AsyncMachine:
     return AsyncMachine(
         model=None,
         states=states,
@@ -125,31 +128,40 @@ class _Flow:
     async def _after_move(self, event: Any) -> None:
         raise NotImplementedError
 
-    def describe(self) -> str:
-        raise NotImplementedError
+    @property
+    def name(self) -> str:
+        return self.row.slug
+
+    @classmethod
+    def refusal_for(cls, name: str, current: str, trigger: str) -> str | None:
+        """Why ``trigger`` is not allowed from ``current`` (None when it is), without a row."""
+        allowed = allowed_triggers(cls.moves, current)
+        if trigger in allowed:
+            return None
+        target = destination(cls.moves, trigger)
+        if allowed:
+            nexts = ", ".join(sorted({destination(cls.moves, t) for t in allowed}))
+            hint = f"from {current} it can move to: {nexts}"
+        else:
+            hint = f"{current} is final"
+        return f"{cls.noun.capitalize()} `{name}` is {current}; it can't move to {target} ({hint})."
 
     async def fire(self, trigger: str, move: Move) -> None:
         """Pull ``trigger`` or raise :class:`InvalidMove` naming the state and what is allowed."""
         current = self.state
-        allowed = allowed_triggers(self.moves, current)
-        if trigger not in allowed:
-            target = destination(self.moves, trigger)
-            raise InvalidMove(self._refusal(current, target, allowed))
+        refusal = self.refusal_for(self.name, current, trigger)
+        if refusal is not None:
+            raise InvalidMove(refusal)
         self.machine.add_model(self, initial=current)
         try:
             moved = await getattr(self, "trigger")(trigger, move=move)  # noqa: B009
         finally:
             self.machine.remove_model(self)
         if not moved:
-            raise InvalidMove(self.blocked_reason or f"{self.describe()} did not move ({trigger}).")
-
-    def _refusal(self, current: str, target: str, allowed: list[str]) -> str:
-        if allowed:
-            nexts = ", ".join(sorted({destination(self.moves, t) for t in allowed}))
-            hint = f"from {current} it can move to: {nexts}"
-        else:
-            hint = f"{current} is final"
-        return f"{self.describe()} is {current}; it can't move to {target} ({hint})."
+            raise InvalidMove(
+                self.blocked_reason
+                or f"{self.noun.capitalize()} `{self.name}` did not move ({trigger})."
+            )
 
 
 class TaskFlow(_Flow):
@@ -157,7 +169,7 @@ class TaskFlow(_Flow):
     moves = TASK_MOVES
     noun = "task"
 
-    def __init__(self, row: Task, session: AsyncSession) -> None:
+    def __init__(self, row: Task, session: Session) -> None:
         super().__init__(row)
         self.task = row
         self.session = session
@@ -165,31 +177,28 @@ class TaskFlow(_Flow):
     def _set_state(self, value: str) -> None:
         self.task.state = TaskState(value)
 
-    def describe(self) -> str:
-        return f"Task `{self.task.slug}`"
-
     async def _after_move(self, event: Any) -> None:
         move: Move = event.kwargs["move"]
         task = self.task
         at = move.at or utcnow()
-        previous = event.transition.source
-        self.session.add(
-            StageEvent(
-                task_id=task.id,
-                from_state=TaskState(previous),
-                to_state=TaskState(event.transition.dest),
-                trigger=event.event.name,
-                actor=move.actor,
-                actor_id=move.actor_id,
-                at=at,
-                seconds_in_previous=max(0.0, (at - task.state_since).total_seconds()),
-                model=move.model,
-                tokens=move.tokens,
-                cost=move.cost,
-                release_id=task.release_id,
-                handoff_id=move.handoff_id,
-            )
-        )
+        since = task.state_since
+        values = {
+            "from_state": TaskState(event.transition.source),
+            "to_state": TaskState(event.transition.dest),
+            "trigger": event.event.name,
+            "actor": move.actor,
+            "actor_id": move.actor_id,
+            "at": at,
+            "seconds_in_previous": max(0.0, (at - since).total_seconds()),
+            "model": move.model,
+            "tokens": move.tokens,
+            "cost": move.cost,
+            "release_id": task.release_id,
+            "handoff_message_id": move.handoff_message_id,
+        }
+        # Deferred: written in one bulk INSERT with every other move of this unit of work; the
+        # task id is read then, so a task created in the same unit of work works too.
+        self.session.defer_insert(StageEvent, lambda: {**values, "task_id": task.id})
         task.state_since = at
 
 
@@ -205,9 +214,6 @@ class ReleaseFlow(_Flow):
 
     def _set_state(self, value: str) -> None:
         self.release.state = ReleaseState(value)
-
-    def describe(self) -> str:
-        return f"Release `{self.release.slug}`"
 
     def _may_move(self, event: Any) -> bool:
         # Guards read only what is already loaded (the member count), never the database.
@@ -227,6 +233,10 @@ class ReleaseFlow(_Flow):
         if dest is R.ASSEMBLED:
             release.assembled_at, release.assembled_by = at, move.actor
         elif dest is R.SHIPPED:
-            release.shipped_at, release.shipped_by, release.shipped_by_id = at, move.actor, move.actor_id
+            release.shipped_at, release.shipped_by, release.shipped_by_id = (
+                at,
+                move.actor,
+                move.actor_id,
+            )
         elif dest is R.ABANDONED:
             release.abandoned_at, release.abandoned_by = at, move.actor

@@ -9,33 +9,30 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from conductor.errors import (
     Blocked,
-    ConductorError,
     InvalidInput,
     InvalidMove,
     NotFound,
     ReleaseActive,
     ReleaseChanged,
 )
-from conductor.handoff import HandoffParseError, ParsedHandoff, parse_handoff
-from conductor.machines import HANDOFF_TRIGGERS, Move, ReleaseFlow, TaskFlow
+from conductor.handoffs import HandoffApplier, HandoffQueue
+from conductor.machines import Move, ReleaseFlow, TaskFlow
 from conductor.ordering import merge_order
-from conductor.reviews import ineligibility, review_view
+from conductor.readmodels import dependency_views, release_view, review_view, stage_view, task_view
+from conductor.reviews import ineligibility
 from conductor.states import ACTIVE_RELEASE_STATES, ReleaseState, TaskState
 from conductor.views import (
     Actor,
-    DependencyView,
     HandoffResult,
     IncomingMessage,
     NoteView,
@@ -48,16 +45,15 @@ from conductor.views import (
     TaskCard,
     TaskView,
 )
+from store.db import Session
 from store.models import (
     HandoffMessage,
-    HandoffOutcome,
     Release,
     ReviewApproval,
     ReviewRequest,
     ReviewStatus,
     StageEvent,
     Task,
-    TaskDependency,
 )
 from store.types import utcnow
 
@@ -73,14 +69,6 @@ _NAME_JUNK = re.compile(r"[^a-z0-9]+")
 _DATED = re.compile(r"^\d{4}-\d{2}-\d{2}-")
 _LIVE_REVIEW = (ReviewStatus.OPEN, ReviewStatus.APPROVED)
 
-# Why a handoff can never name these states, in the words a user needs.
-_NOT_BY_HANDOFF = {
-    TaskState.CREATED: "a task can't go back to created",
-    TaskState.REVIEWED: "reviewed is reached by teammates' ✅ approvals, never by a handoff",
-    TaskState.ASSEMBLED: "only `/release add` puts a task on a release",
-    TaskState.SHIPPED: "a task ships only when its release ships",
-}
-
 
 def _when(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC")
@@ -95,18 +83,25 @@ def release_slug_for(name: str, on: date) -> str:
             "e.g. `/release open deploy-foundation`."
         )
     if len(cleaned) > MAX_RELEASE_NAME:
-        raise InvalidInput(f"That release name is too long ({len(cleaned)} characters; at most {MAX_RELEASE_NAME}).")
+        raise InvalidInput(
+            f"That release name is too long ({len(cleaned)} characters; at most {MAX_RELEASE_NAME})."
+        )
     return cleaned if _DATED.match(cleaned) else f"{on:%Y-%m-%d}-{cleaned}"
 
 
 class ReleaseService:
     """The domain's one entry point for the Discord layer, the CLI and the tests."""
 
-    def __init__(self, db: Database, *, required_approvals: int = DEFAULT_REQUIRED_APPROVALS) -> None:
+    def __init__(
+        self, db: Database, *, required_approvals: int = DEFAULT_REQUIRED_APPROVALS
+    ) -> None:
         if required_approvals < 1:
             raise ValueError("required_approvals must be at least 1")
         self.db = db
         self.required_approvals = required_approvals
+        self.handoffs = HandoffApplier(db, required_approvals=required_approvals)
+        #: the group-commit front door for a busy listener (see :mod:`conductor.handoffs`)
+        self.handoff_queue = HandoffQueue(self.handoffs)
 
     # ------------------------------------------------------------------ releases
 
@@ -145,7 +140,7 @@ class ReleaseService:
                 )
                 session.add(release)
                 await session.flush()
-                view = self._release_view(release, [])
+                view = release_view(release, [])
         except IntegrityError:
             # Another process won the race past our read: the partial unique index said no.
             async with self.db.read() as session:
@@ -166,7 +161,7 @@ class ReleaseService:
                 raise InvalidInput(f"Task `{task.slug}` already rides `{release.slug}`.")
             if task.state is not TaskState.REVIEWED:
                 raise InvalidMove(self._not_reviewed(task))
-            deps = await self._dependency_views(session, guild_id, [task])
+            deps = await dependency_views(session, guild_id, [task])
             blocking = [d for d in deps[task.id] if d.blocks(release.slug)]
             if blocking:
                 listed = ", ".join(f"`{d.slug}` ({d.state_label})" for d in blocking)
@@ -184,7 +179,9 @@ class ReleaseService:
             task.release_position = int(position or 0) + 1
             await session.flush()
             view = await self._load_release_view(session, release)
-        log.info("task added guild=%s release=%s task=%s by=%s", guild_id, view.slug, slug, actor.label)
+        log.info(
+            "task added guild=%s release=%s task=%s by=%s", guild_id, view.slug, slug, actor.label
+        )
         return view
 
     async def remove_task(self, guild_id: int, slug: str, actor: Actor) -> ReleaseView:
@@ -209,39 +206,51 @@ class ReleaseService:
             task.release_position = None
             await session.flush()
             view = await self._load_release_view(session, release)
-        log.info("task removed guild=%s release=%s task=%s by=%s", guild_id, view.slug, slug, actor.label)
+        log.info(
+            "task removed guild=%s release=%s task=%s by=%s", guild_id, view.slug, slug, actor.label
+        )
         return view
 
-    async def assemble(self, guild_id: int, actor: Actor, *, release_slug: str | None = None) -> ReleaseView:
+    async def assemble(
+        self, guild_id: int, actor: Actor, *, release_slug: str | None = None
+    ) -> ReleaseView:
         """Complete the assembly: assembling → assembled (needs at least one member)."""
         async with self._release_write() as session:
             release = await self._require_active(
                 session, guild_id, for_what="assemble", expected=release_slug
             )
             members = await self._members(session, release)
-            await ReleaseFlow(release, member_count=len(members)).fire("assemble", self._move(actor))
+            await ReleaseFlow(release, member_count=len(members)).fire(
+                "assemble", self._move(actor)
+            )
             await session.flush()
-            view = self._release_view(release, members)
+            view = release_view(release, members)
         log.info("release assembled guild=%s release=%s by=%s", guild_id, view.slug, actor.label)
         return view
 
-    async def ship(self, guild_id: int, actor: Actor, *, release_slug: str | None = None) -> ReleaseView:
+    async def ship(
+        self, guild_id: int, actor: Actor, *, release_slug: str | None = None
+    ) -> ReleaseView:
         """The state part of a ship: the release and all its members flip to shipped in one
         transaction, and the release gets the next deploy version."""
         async with self._release_write() as session:
-            release = await self._require_active(session, guild_id, for_what="ship", expected=release_slug)
+            release = await self._require_active(
+                session, guild_id, for_what="ship", expected=release_slug
+            )
             members = await self._members(session, release)
             now = utcnow()
             move = self._move(actor, at=now)
             await ReleaseFlow(release, member_count=len(members)).fire("ship", move)
             last = await session.scalar(
-                select(func.coalesce(func.max(Release.version), 0)).where(Release.guild_id == guild_id)
+                select(func.coalesce(func.max(Release.version), 0)).where(
+                    Release.guild_id == guild_id
+                )
             )
             release.version = int(last or 0) + 1
             for task in members:
                 await TaskFlow(task, session).fire("ship", move)
             await session.flush()
-            view = self._release_view(release, members)
+            view = release_view(release, members)
         log.info(
             "release shipped guild=%s release=%s version=v%s members=%d by=%s",
             guild_id, view.slug, view.version, len(view.members), actor.label,
@@ -254,9 +263,13 @@ class ReleaseService:
         """Abandon the active release: members go back to reviewed and the slot is freed."""
         reason = reason.strip()
         if not reason:
-            raise InvalidInput("Abandoning needs a reason, e.g. `/release abandon reason: merge conflict`.")
+            raise InvalidInput(
+                "Abandoning needs a reason, e.g. `/release abandon reason: merge conflict`."
+            )
         if len(reason) > MAX_REASON:
-            raise InvalidInput(f"That reason is too long ({len(reason)} characters; at most {MAX_REASON}).")
+            raise InvalidInput(
+                f"That reason is too long ({len(reason)} characters; at most {MAX_REASON})."
+            )
         async with self._release_write() as session:
             release = await self._require_active(
                 session, guild_id, for_what="abandon", expected=release_slug
@@ -270,7 +283,7 @@ class ReleaseService:
                 task.release_id = None
                 task.release_position = None
             await session.flush()
-            view = self._release_view(release, [])
+            view = release_view(release, [])
         log.info("release abandoned guild=%s release=%s by=%s", guild_id, view.slug, actor.label)
         return view
 
@@ -282,140 +295,18 @@ class ReleaseService:
     # ------------------------------------------------------------------ handoffs
 
     async def apply_handoff(self, message: IncomingMessage) -> HandoffResult:
-        """Store the message raw, then parse and apply it. Idempotent per message id: a
-        message already processed changes nothing the second time."""
-        async with self.db.write() as session:
-            stored = await session.scalar(
-                select(HandoffMessage).where(HandoffMessage.message_id == message.message_id)
-            )
-            if stored is not None and stored.outcome is not HandoffOutcome.PENDING:
-                return HandoffResult(outcome=stored.outcome, error=stored.error, duplicate=True)
-            if stored is None:
-                session.add(
-                    HandoffMessage(
-                        guild_id=message.guild_id,
-                        channel_id=message.channel_id,
-                        message_id=message.message_id,
-                        author_id=message.author_id,
-                        author_name=message.author_name[:100],
-                        author_kind=message.author_kind,
-                        text=message.text,
-                        outcome=HandoffOutcome.PENDING,
-                    )
-                )
-        # The raw message is committed: whatever happens next, it is not lost.
-        try:
-            parsed = parse_handoff(message.text)
-        except HandoffParseError as error:
-            outcome = (
-                HandoffOutcome.IGNORED if error.kind == "not_a_handoff" else HandoffOutcome.REJECTED
-            )
-            await self._settle_handoff(message.message_id, outcome, str(error))
-            return HandoffResult(outcome=outcome, error=str(error))
-        try:
-            return await self._apply_parsed(message, parsed)
-        except ConductorError as error:
-            await self._settle_handoff(message.message_id, HandoffOutcome.REJECTED, str(error))
-            return HandoffResult(outcome=HandoffOutcome.REJECTED, error=str(error))
-
-    async def _apply_parsed(self, message: IncomingMessage, parsed: ParsedHandoff) -> HandoffResult:
-        async with self.db.write() as session:
-            stored = await session.scalar(
-                select(HandoffMessage).where(HandoffMessage.message_id == message.message_id)
-            )
-            if stored is None or stored.outcome is not HandoffOutcome.PENDING:
-                # A second delivery got here first.
-                outcome = stored.outcome if stored else HandoffOutcome.PENDING
-                return HandoffResult(outcome=outcome, error=stored.error if stored else None, duplicate=True)
-            task = await self._task(session, message.guild_id, parsed.slug)
-            now = utcnow()
-            if task is None:
-                task = Task(
-                    guild_id=message.guild_id,
-                    slug=parsed.slug,
-                    title=parsed.title or parsed.slug,
-                    kind=parsed.kind or "",
-                    branch=parsed.branch,
-                    state=TaskState.CREATED,
-                    author_id=message.author_id,
-                    author_name=message.author_name[:100],
-                    extra={},
-                    created_at=now,
-                    state_since=now,
-                    dependencies=[],
-                )
-                session.add(task)
-                await session.flush()
-            self._update_task_fields(task, parsed)
-            moved_from: TaskState | None = None
-            review: ReviewView | None = None
-            if parsed.target is task.state:
-                outcome = HandoffOutcome.NOTED
-            else:
-                trigger = HANDOFF_TRIGGERS.get(parsed.target)
-                if trigger is None:
-                    raise InvalidMove(
-                        f"Task `{task.slug}` is {task.state.value}; a handoff can't move it to "
-                        f"{parsed.target.value}: {_NOT_BY_HANDOFF[parsed.target]}."
-                    )
-                moved_from = task.state
-                move = Move(
-                    actor=message.author_name[:100],
-                    actor_id=message.author_id,
-                    model=parsed.model,
-                    tokens=parsed.tokens,
-                    cost=parsed.cost,
-                    handoff_id=stored.id,
-                    at=now,
-                )
-                await TaskFlow(task, session).fire(trigger, move)
-                outcome = HandoffOutcome.APPLIED
-                if moved_from in (TaskState.SUBMITTED, TaskState.REVIEWED):
-                    await self._close_reviews(session, task, ReviewStatus.SUPERSEDED, move.actor, now)
-                if task.state is TaskState.SUBMITTED:
-                    task.author_id = message.author_id
-                    task.author_name = message.author_name[:100]
-                    review = await self._open_review(session, task)
-            stored.outcome = outcome
-            stored.task_id = task.id
-            stored.note = parsed.note or None
-            await session.flush()
-            deps = await self._dependency_views(session, message.guild_id, [task])
-            view = self._task_view(task, deps[task.id])
-        log.info(
-            "handoff %s guild=%s task=%s %s→%s by=%s",
-            outcome.value, message.guild_id, parsed.slug,
-            moved_from.value if moved_from else "-", view.state.value, message.author_name,
-        )  # fmt: skip
-        return HandoffResult(outcome=outcome, task=view, moved_from=moved_from, review=review)
-
-    async def _settle_handoff(self, message_id: int, outcome: HandoffOutcome, error: str) -> None:
-        async with self.db.write() as session:
-            stored = await session.scalar(
-                select(HandoffMessage).where(HandoffMessage.message_id == message_id)
-            )
-            if stored is not None and stored.outcome is HandoffOutcome.PENDING:
-                stored.outcome = outcome
-                stored.error = error
-
-    @staticmethod
-    def _update_task_fields(task: Task, parsed: ParsedHandoff) -> None:
-        if parsed.title is not None:
-            task.title = parsed.title
-        if parsed.kind is not None:
-            task.kind = parsed.kind
-        if parsed.branch is not None:
-            task.branch = parsed.branch
-        if parsed.depends_on is not None and list(parsed.depends_on) != task.dependency_slugs:
-            task.dependencies = [
-                TaskDependency(depends_on=slug, position=i) for i, slug in enumerate(parsed.depends_on)
-            ]
-        if parsed.metadata:
-            task.extra = {**(task.extra or {}), **dict(parsed.metadata)}
+        """Store one message raw, then parse and apply it (see :mod:`conductor.handoffs`).
+        Idempotent per message id: the second time changes nothing."""
+        [result] = await self.handoffs.apply([message])
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     # ------------------------------------------------------------------ reviews
 
-    async def attach_review_message(self, request_id: int, channel_id: int, message_id: int) -> None:
+    async def attach_review_message(
+        self, request_id: int, channel_id: int, message_id: int
+    ) -> None:
         """Remember which Discord message carries a review request (reactions arrive on it)."""
         async with self.db.write() as session:
             request = await session.get(ReviewRequest, request_id)
@@ -423,7 +314,9 @@ class ReleaseService:
                 raise NotFound(f"No review request #{request_id}.")
             request.channel_id, request.message_id = channel_id, message_id
 
-    async def record_approval(self, guild_id: int, message_id: int, reactor: Reactor) -> ReactionResult:
+    async def record_approval(
+        self, guild_id: int, message_id: int, reactor: Reactor
+    ) -> ReactionResult:
         """A ✅ on a review message. At the required count the task becomes reviewed, once."""
         async with self.db.write() as session:
             request = await self._live_request(session, guild_id, message_id)
@@ -434,8 +327,12 @@ class ReleaseService:
             if why_not:
                 return ReactionResult(False, why_not, review_view(request, task), task.state)
             if any(a.user_id == reactor.user_id for a in request.approvals):
-                return ReactionResult(False, "already counted", review_view(request, task), task.state)
-            request.approvals.append(ReviewApproval(user_id=reactor.user_id, user_name=reactor.name[:100]))
+                return ReactionResult(
+                    False, "already counted", review_view(request, task), task.state
+                )
+            request.approvals.append(
+                ReviewApproval(user_id=reactor.user_id, user_name=reactor.name[:100])
+            )
             became_reviewed = False
             if (
                 request.status is ReviewStatus.OPEN
@@ -443,15 +340,21 @@ class ReleaseService:
                 and task.state is TaskState.SUBMITTED
             ):
                 names = ", ".join(a.user_name for a in request.approvals)
-                await TaskFlow(task, session).fire("approve", Move(actor=names[:100], actor_id=reactor.user_id))
+                await TaskFlow(task, session).fire(
+                    "approve", Move(actor=names[:100], actor_id=reactor.user_id)
+                )
                 request.status = ReviewStatus.APPROVED
                 request.closed_at, request.closed_by = utcnow(), names[:100]
                 became_reviewed = True
             await session.flush()
             view = review_view(request, task)
-        return ReactionResult(True, "approval counted", view, task.state, became_reviewed=became_reviewed)
+        return ReactionResult(
+            True, "approval counted", view, task.state, became_reviewed=became_reviewed
+        )
 
-    async def withdraw_approval(self, guild_id: int, message_id: int, reactor: Reactor) -> ReactionResult:
+    async def withdraw_approval(
+        self, guild_id: int, message_id: int, reactor: Reactor
+    ) -> ReactionResult:
         """A ✅ removed. Before the threshold it takes the approval back; after, nothing."""
         async with self.db.write() as session:
             request = await self._live_request(session, guild_id, message_id)
@@ -464,13 +367,17 @@ class ReleaseService:
                 )
             mine = [a for a in request.approvals if a.user_id == reactor.user_id]
             if not mine:
-                return ReactionResult(False, "no approval to withdraw", review_view(request, task), task.state)
+                return ReactionResult(
+                    False, "no approval to withdraw", review_view(request, task), task.state
+                )
             request.approvals.remove(mine[0])
             await session.flush()
             view = review_view(request, task)
         return ReactionResult(True, "approval withdrawn", view, task.state)
 
-    async def request_changes(self, guild_id: int, message_id: int, reactor: Reactor) -> ReactionResult:
+    async def request_changes(
+        self, guild_id: int, message_id: int, reactor: Reactor
+    ) -> ReactionResult:
         """A ❌ from an eligible reviewer: the task goes back to building, approvals reset."""
         async with self.db.write() as session:
             request = await self._live_request(session, guild_id, message_id)
@@ -497,15 +404,20 @@ class ReleaseService:
             requests = (
                 await session.scalars(
                     select(ReviewRequest)
-                    .where(ReviewRequest.guild_id == guild_id, ReviewRequest.status == ReviewStatus.OPEN)
-                    .options(selectinload(ReviewRequest.approvals), selectinload(ReviewRequest.task))
+                    .where(
+                        ReviewRequest.guild_id == guild_id,
+                        ReviewRequest.status == ReviewStatus.OPEN,
+                    )
+                    .options(
+                        selectinload(ReviewRequest.approvals), selectinload(ReviewRequest.task)
+                    )
                     .order_by(ReviewRequest.id)
                 )
             ).all()
             return tuple(review_view(r, r.task) for r in requests)
 
     async def _live_request(
-        self, session: AsyncSession, guild_id: int, message_id: int
+        self, session: Session, guild_id: int, message_id: int
     ) -> ReviewRequest | ReactionResult:
         request = await session.scalar(
             select(ReviewRequest)
@@ -515,44 +427,16 @@ class ReleaseService:
         if request is None:
             return ReactionResult(False, "not a review message", None)
         task = request.task
-        live = request.status in _LIVE_REVIEW and task.state in (TaskState.SUBMITTED, TaskState.REVIEWED)
+        live = request.status in _LIVE_REVIEW and task.state in (
+            TaskState.SUBMITTED,
+            TaskState.REVIEWED,
+        )
         if not live:
             return ReactionResult(
                 False, f"stale review: the task has moved on ({task.state.value})",
                 review_view(request, task), task.state,
             )  # fmt: skip
         return request
-
-    async def _open_review(self, session: AsyncSession, task: Task) -> ReviewView:
-        last_round = await session.scalar(
-            select(func.coalesce(func.max(ReviewRequest.round), 0)).where(ReviewRequest.task_id == task.id)
-        )
-        request = ReviewRequest(
-            guild_id=task.guild_id,
-            task_id=task.id,
-            round=int(last_round or 0) + 1,
-            status=ReviewStatus.OPEN,
-            required=self.required_approvals,
-            author_id=task.author_id,
-            approvals=[],
-        )
-        session.add(request)
-        await session.flush()
-        return review_view(request, task)
-
-    @staticmethod
-    async def _close_reviews(
-        session: AsyncSession, task: Task, status: ReviewStatus, by: str, at: datetime
-    ) -> None:
-        requests = (
-            await session.scalars(
-                select(ReviewRequest).where(
-                    ReviewRequest.task_id == task.id, ReviewRequest.status.in_(_LIVE_REVIEW)
-                )
-            )
-        ).all()
-        for request in requests:
-            request.status, request.closed_at, request.closed_by = status, at, by
 
     # ------------------------------------------------------------------ queries
 
@@ -571,19 +455,26 @@ class ReleaseService:
 
     async def release(self, guild_id: int, slug: str) -> ReleaseView:
         async with self.db.read() as session:
-            return await self._load_release_view(session, await self._require_release(session, guild_id, slug))
+            return await self._load_release_view(
+                session, await self._require_release(session, guild_id, slug)
+            )
 
     async def recent_releases(self, guild_id: int, limit: int = 5) -> tuple[ReleaseView, ...]:
         """The newest releases, active first, for the board."""
         async with self.db.read() as session:
             rows = (
                 await session.scalars(
-                    select(Release).where(Release.guild_id == guild_id).order_by(Release.id.desc()).limit(limit)
+                    select(Release)
+                    .where(Release.guild_id == guild_id)
+                    .order_by(Release.id.desc())
+                    .limit(limit)
                 )
             ).all()
             return tuple([await self._load_release_view(session, r) for r in rows])
 
-    async def list_tasks(self, guild_id: int, state: TaskState | None = None) -> tuple[TaskView, ...]:
+    async def list_tasks(
+        self, guild_id: int, state: TaskState | None = None
+    ) -> tuple[TaskView, ...]:
         async with self.db.read() as session:
             query = (
                 select(Task)
@@ -594,13 +485,13 @@ class ReleaseService:
             if state is not None:
                 query = query.where(Task.state == state)
             tasks = list((await session.scalars(query)).all())
-            deps = await self._dependency_views(session, guild_id, tasks)
-            return tuple(self._task_view(t, deps[t.id]) for t in tasks)
+            deps = await dependency_views(session, guild_id, tasks)
+            return tuple(task_view(t, deps[t.id]) for t in tasks)
 
     async def task_card(self, guild_id: int, slug: str) -> TaskCard:
         async with self.db.read() as session:
             task = await self._require_task(session, guild_id, slug)
-            deps = await self._dependency_views(session, guild_id, [task])
+            deps = await dependency_views(session, guild_id, [task])
             request = await session.scalar(
                 select(ReviewRequest)
                 .where(ReviewRequest.task_id == task.id)
@@ -611,17 +502,21 @@ class ReleaseService:
             notes = (
                 await session.execute(
                     select(HandoffMessage, StageEvent.to_state)
-                    .outerjoin(StageEvent, StageEvent.handoff_id == HandoffMessage.id)
+                    .outerjoin(
+                        StageEvent, StageEvent.handoff_message_id == HandoffMessage.message_id
+                    )
                     .where(HandoffMessage.task_id == task.id, HandoffMessage.note.is_not(None))
                     .order_by(HandoffMessage.id)
                 )
             ).all()
             return TaskCard(
-                task=self._task_view(task, deps[task.id]),
+                task=task_view(task, deps[task.id]),
                 review=review_view(request, task) if request else None,
                 timeline=await self._timeline(session, task),
                 notes=tuple(
-                    NoteView(at=h.received_at, author_name=h.author_name, to_state=to, note=h.note or "")
+                    NoteView(
+                        at=h.received_at, author_name=h.author_name, to_state=to, note=h.note or ""
+                    )
                     for h, to in notes
                 ),
                 metadata=dict(task.extra or {}),
@@ -641,9 +536,11 @@ class ReleaseService:
         return Move(actor=actor.label, actor_id=actor.id, at=at)
 
     @staticmethod
-    async def _active_release(session: AsyncSession, guild_id: int) -> Release | None:
+    async def _active_release(session: Session, guild_id: int) -> Release | None:
         return await session.scalar(
-            select(Release).where(Release.guild_id == guild_id, Release.state.in_(ACTIVE_RELEASE_STATES))
+            select(Release).where(
+                Release.guild_id == guild_id, Release.state.in_(ACTIVE_RELEASE_STATES)
+            )
         )
 
     @staticmethod
@@ -654,7 +551,7 @@ class ReleaseService:
         )
 
     async def _require_active(
-        self, session: AsyncSession, guild_id: int, *, for_what: str, expected: str | None = None
+        self, session: Session, guild_id: int, *, for_what: str, expected: str | None = None
     ) -> Release:
         release = await self._active_release(session, guild_id)
         if expected is not None and (release is None or release.slug != expected):
@@ -666,7 +563,9 @@ class ReleaseService:
                 raise NotFound(f"No release `{expected}`.")
             raise ReleaseChanged(self._changed(gone))
         if release is None:
-            raise NotFound(f"No release is active, so there is nothing to {for_what}. Start one with `/release open`.")
+            raise NotFound(
+                f"No release is active, so there is nothing to {for_what}. Start one with `/release open`."
+            )
         return release
 
     @staticmethod
@@ -688,21 +587,31 @@ class ReleaseService:
                 "(abandon it and open a new one to change its members)."
             )
 
-    async def _require_release(self, session: AsyncSession, guild_id: int, slug: str) -> Release:
-        release = await session.scalar(select(Release).where(Release.guild_id == guild_id, Release.slug == slug))
+    async def _require_release(self, session: Session, guild_id: int, slug: str) -> Release:
+        release = await session.scalar(
+            select(Release).where(Release.guild_id == guild_id, Release.slug == slug)
+        )
         if release is None:
-            raise NotFound(f"No release `{slug}`. `/release status` shows the active and last shipped ones.")
+            raise NotFound(
+                f"No release `{slug}`. `/release status` shows the active and last shipped ones."
+            )
         return release
 
     @staticmethod
-    async def _task(session: AsyncSession, guild_id: int, slug: str) -> Task | None:
-        return await session.scalar(
+    async def _task(
+        session: Session, guild_id: int, slug: str, *, with_release: bool = True
+    ) -> Task | None:
+        # One query: the task with its (few) dependencies joined in.
+        query = (
             select(Task)
             .where(Task.guild_id == guild_id, Task.slug == slug.strip().lower())
-            .options(selectinload(Task.dependencies), selectinload(Task.release))
+            .options(joinedload(Task.dependencies))
         )
+        if with_release:
+            query = query.options(joinedload(Task.release))
+        return (await session.scalars(query)).unique().one_or_none()
 
-    async def _require_task(self, session: AsyncSession, guild_id: int, slug: str) -> Task:
+    async def _require_task(self, session: Session, guild_id: int, slug: str) -> Task:
         task = await self._task(session, guild_id, slug)
         if task is None:
             raise NotFound(
@@ -719,7 +628,7 @@ class ReleaseService:
         return text
 
     @staticmethod
-    async def _members(session: AsyncSession, release: Release) -> list[Task]:
+    async def _members(session: Session, release: Release) -> list[Task]:
         members = (
             await session.scalars(
                 select(Task)
@@ -730,92 +639,10 @@ class ReleaseService:
         ).all()
         return merge_order(list(members))
 
-    @staticmethod
-    async def _dependency_views(
-        session: AsyncSession, guild_id: int, tasks: Sequence[Task]
-    ) -> dict[int, tuple[DependencyView, ...]]:
-        wanted = {slug for t in tasks for slug in t.dependency_slugs}
-        known: dict[str, tuple[TaskState, str | None]] = {}
-        if wanted:
-            rows = await session.execute(
-                select(Task.slug, Task.state, Release.slug)
-                .outerjoin(Release, Task.release_id == Release.id)
-                .where(Task.guild_id == guild_id, Task.slug.in_(wanted))
-            )
-            known = {slug: (state, rel) for slug, state, rel in rows}
-        return {
-            t.id: tuple(
-                DependencyView(s, *known[s]) if s in known else DependencyView(s, None)
-                for s in t.dependency_slugs
-            )
-            for t in tasks
-        }
-
-    async def _load_release_view(self, session: AsyncSession, release: Release) -> ReleaseView:
+    async def _load_release_view(self, session: Session, release: Release) -> ReleaseView:
         members = await self._members(session, release)
-        deps = await self._dependency_views(session, release.guild_id, members)
-        return self._release_view(release, members, deps)
-
-    def _release_view(
-        self,
-        release: Release,
-        members: Iterable[Task],
-        deps: dict[int, tuple[DependencyView, ...]] | None = None,
-    ) -> ReleaseView:
-        """``deps`` may be left out where the members' dependency states are not needed (the
-        answer to a ship or an abandon): they then show as their slugs alone."""
-        member_views = tuple(
-            self._task_view(
-                t,
-                deps[t.id] if deps is not None else (),
-                release_slug=release.slug if t.release_id == release.id else None,
-            )
-            for t in members
-        )
-        return ReleaseView(
-            slug=release.slug,
-            name=release.name,
-            state=release.state,
-            opened_by=release.opened_by,
-            opened_by_id=release.opened_by_id,
-            opened_at=release.opened_at,
-            version=release.version,
-            assembled_at=release.assembled_at,
-            shipped_at=release.shipped_at,
-            shipped_by=release.shipped_by,
-            shipped_by_id=release.shipped_by_id,
-            abandoned_at=release.abandoned_at,
-            abandon_reason=release.abandon_reason,
-            notes_thread_id=release.notes_thread_id,
-            rc_branch=release.rc_branch,
-            merge_sha=release.merge_sha,
-            members=member_views,
-            seal_status=release.seal_status,
-            seal_summary=release.seal_summary,
-            seal_checked_at=release.seal_checked_at,
-            seal_duration_ms=release.seal_duration_ms,
-            seal_results=tuple(release.seal_results or ()),
-        )
-
-    @staticmethod
-    def _task_view(
-        task: Task, deps: tuple[DependencyView, ...], *, release_slug: str | None = None
-    ) -> TaskView:
-        if release_slug is None and task.release_id is not None and "release" not in inspect(task).unloaded:
-            release_slug = task.release.slug if task.release else None
-        return TaskView(
-            slug=task.slug,
-            title=task.title,
-            kind=task.kind,
-            branch=task.branch,
-            state=task.state,
-            release_slug=release_slug,
-            author_name=task.author_name,
-            author_id=task.author_id,
-            dependencies=deps,
-            created_at=task.created_at,
-            state_since=task.state_since,
-        )
+        deps = await dependency_views(session, release.guild_id, members)
+        return release_view(release, members, deps)
 
     @staticmethod
     def _blockers(active: ReleaseView | None) -> tuple[str, ...]:
@@ -828,25 +655,11 @@ class ReleaseService:
         return ()
 
     @staticmethod
-    async def _timeline(session: AsyncSession, task: Task) -> tuple[StageView, ...]:
-        events = (
-            await session.scalars(select(StageEvent).where(StageEvent.task_id == task.id).order_by(StageEvent.id))
-        ).all()
-        return tuple(
-            StageView(
-                from_state=e.from_state,
-                to_state=e.to_state,
-                trigger=e.trigger,
-                actor=e.actor,
-                actor_id=e.actor_id,
-                at=e.at,
-                seconds_in_previous=e.seconds_in_previous,
-                model=e.model,
-                tokens=e.tokens,
-                cost=e.cost,
-            )
-            for e in events
+    async def _timeline(session: Session, task: Task) -> tuple[StageView, ...]:
+        events = await session.scalars(
+            select(StageEvent).where(StageEvent.task_id == task.id).order_by(StageEvent.id)
         )
+        return tuple(stage_view(e) for e in events)
 
 
 class _ReleaseWrite:
@@ -856,14 +669,16 @@ class _ReleaseWrite:
     def __init__(self, db: Database) -> None:
         self._cm = db.write()
 
-    async def __aenter__(self) -> AsyncSession:
+    async def __aenter__(self) -> Session:
         return await self._cm.__aenter__()
 
     async def __aexit__(self, *exc: object) -> bool | None:
         try:
             return await self._cm.__aexit__(*exc)  # type: ignore[arg-type]
         except StaleDataError:
-            raise ReleaseChanged("The release changed under you; nothing was done. Check `/release status`.") from None
+            raise ReleaseChanged(
+                "The release changed under you; nothing was done. Check `/release status`."
+            ) from None
 
 
 __all__ = ["ReleaseService", "release_slug_for"]

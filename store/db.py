@@ -7,14 +7,22 @@ write — ``BEGIN IMMEDIATE``, so two writers never both read the old state and 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from store.models import Base
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,51 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+_DEFERRED = "conductor_deferred_inserts"
+
+
+class Session(AsyncSession):
+    """An ``AsyncSession`` that can queue append-only rows (stage events, raw handoffs) and
+    write each kind as one bulk INSERT at the next explicit flush or commit.
+
+    The unit of work inserts a row one statement at a time whenever it must read the new
+    primary key back, and SQLite cannot batch ``INSERT … RETURNING`` in order; rows nobody
+    needs the id of are queued here instead. Values are callables, resolved after the flush,
+    so they may refer to the ids of rows created in the same unit of work."""
+
+    def defer_insert(
+        self, model: type[DeclarativeBase], values: Callable[[], dict[str, Any]]
+    ) -> None:
+        self.info.setdefault(_DEFERRED, []).append((model, values))
+
+    async def flush(self, objects: Sequence[Any] | None = None) -> None:
+        await super().flush(objects)
+        await self._insert_deferred()
+
+    async def commit(self) -> None:
+        await self._insert_deferred()
+        await super().commit()
+
+    async def rollback(self) -> None:
+        self.info.pop(_DEFERRED, None)
+        await super().rollback()
+
+    async def _insert_deferred(self) -> None:
+        pending: list[tuple[type[DeclarativeBase], Callable[[], dict[str, Any]]]] = self.info.pop(
+            _DEFERRED, []
+        )
+        if not pending:
+            return
+        await super().flush()
+        rows: dict[type[DeclarativeBase], list[dict[str, Any]]] = {}
+        for model, values in pending:
+            rows.setdefault(model, []).append(values())
+        # Parents before children: foreign keys are checked as each statement runs.
+        order = {table: i for i, table in enumerate(next(iter(rows)).metadata.sorted_tables)}
+        for model in sorted(rows, key=lambda m: order[m.__table__]):  # type: ignore[index]
+            await self.execute(insert(model), rows[model])
+
+
 class Database:
     """Owns the engine. ``write()`` and ``read()`` each give one session for one unit of work;
     a session is never shared between concurrent tasks."""
@@ -55,10 +108,10 @@ class Database:
         self.engine = create_async_engine(self.url, echo=echo)
         if self.is_sqlite:
             _install_sqlite_pragmas(self.engine)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = async_sessionmaker(self.engine, class_=Session, expire_on_commit=False)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
+    async def write(self) -> AsyncIterator[Session]:
         """A read-then-write unit of work: takes the write lock up front (SQLite), commits on
         success, rolls back on any exception."""
         async with self.sessions() as session:
@@ -71,7 +124,7 @@ class Database:
                 raise
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
+    async def read(self) -> AsyncIterator[Session]:
         """A read-only unit of work (one consistent snapshot). Closing the session ends the
         transaction without expiring what was loaded, so rows stay readable afterwards."""
         async with self.sessions() as session:
@@ -79,8 +132,6 @@ class Database:
 
     async def create_all(self) -> None:
         """Create the tables from the models (tests and benchmarks; production uses alembic)."""
-        from store.models import Base
-
         async with self.engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
 

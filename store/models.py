@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -59,7 +59,10 @@ _ACTIVE_RELEASE = text(
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), Decimal: DecimalText()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        Decimal: DecimalText(),
+    }
 
 
 class HandoffOutcome(StrEnum):
@@ -129,7 +132,9 @@ class TaskDependency(Base):
 
     __tablename__ = "task_dependencies"
 
-    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    task_id: Mapped[int] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
     depends_on: Mapped[str] = mapped_column(String(63), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -140,7 +145,11 @@ class StageEvent(Base):
     """One move of a task: the timeline ``/task show`` renders."""
 
     __tablename__ = "stage_events"
-    __table_args__ = (Index(None, "task_id", "id"),)
+    __table_args__ = (
+        Index(None, "task_id", "id"),
+        Index(None, "release_id"),
+        Index(None, "handoff_message_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
@@ -155,7 +164,10 @@ class StageEvent(Base):
     tokens: Mapped[int | None] = mapped_column(BigInteger)
     cost: Mapped[Decimal | None] = mapped_column()
     release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
-    handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoff_messages.id"))
+    #: the Discord message of the handoff behind the move (known before any row is written)
+    handoff_message_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("handoff_messages.message_id")
+    )
 
 
 class HandoffMessage(Base):

@@ -39,8 +39,15 @@ def service(db: Database) -> ReleaseService:
 _message_ids = count(10_000)
 
 
-def handoff(text: str, *, author_id: int = AGENT_ID, author: str = "machoke", kind: str = "bot",
-            message_id: int | None = None, guild_id: int = GUILD) -> IncomingMessage:
+def handoff(
+    text: str,
+    *,
+    author_id: int = AGENT_ID,
+    author: str = "machoke",
+    kind: str = "bot",
+    message_id: int | None = None,
+    guild_id: int = GUILD,
+) -> IncomingMessage:
     return IncomingMessage(
         guild_id=guild_id,
         channel_id=42,

@@ -41,20 +41,37 @@ async def test_first_handoff_creates_the_task_with_everything(service: ReleaseSe
     assert result.task is not None
     task = result.task
     assert (task.slug, task.title, task.kind, task.branch, task.state) == (
-        "release-model", "Release model + task links", "feature", "feat/release-model", TaskState.SUBMITTED,
+        "release-model",
+        "Release model + task links",
+        "feature",
+        "feat/release-model",
+        TaskState.SUBMITTED,
     )
-    assert [(d.slug, d.state) for d in task.dependencies] == [("deploy-foundation", None), ("task-board", None)]
+    assert [(d.slug, d.state) for d in task.dependencies] == [
+        ("deploy-foundation", None),
+        ("task-board", None),
+    ]
     card = await service.task_card(GUILD, "release-model")
     assert card.metadata == {"shape": "backend"}
     assert card.latest_note is not None
     assert card.latest_note.note.startswith("Release model foundation")
     assert card.latest_note.to_state is TaskState.SUBMITTED
     [event] = card.timeline
-    assert (event.from_state, event.to_state, event.actor) == (TaskState.CREATED, TaskState.SUBMITTED, "Machoke")
-    assert (event.model, event.tokens, event.cost) == ("claude-opus-4-8", 52_276_348, Decimal("33.96"))
+    assert (event.from_state, event.to_state, event.actor) == (
+        TaskState.CREATED,
+        TaskState.SUBMITTED,
+        "Machoke",
+    )
+    assert (event.model, event.tokens, event.cost) == (
+        "claude-opus-4-8",
+        52_276_348,
+        Decimal("33.96"),
+    )
 
 
-async def test_the_same_message_twice_changes_nothing(service: ReleaseService, db: Database) -> None:
+async def test_the_same_message_twice_changes_nothing(
+    service: ReleaseService, db: Database
+) -> None:
     message = handoff(FULL, message_id=555)
     first = await service.apply_handoff(message)
     before = await _counts(db)
@@ -64,15 +81,23 @@ async def test_the_same_message_twice_changes_nothing(service: ReleaseService, d
     assert await _counts(db) == before == (1, 1, 1)
 
 
-async def test_malformed_handoff_is_kept_raw_with_the_reason(service: ReleaseService, db: Database) -> None:
+async def test_malformed_handoff_is_kept_raw_with_the_reason(
+    service: ReleaseService, db: Database
+) -> None:
     text = "handoff x → submitted\ntitle: ok\nthis line has no colon"
     result = await service.apply_handoff(handoff(text, message_id=777))
     assert result.outcome is HandoffOutcome.REJECTED
     assert result.error is not None and result.error.startswith("line 3:")
     async with db.read() as session:
-        stored = await session.scalar(select(HandoffMessage).where(HandoffMessage.message_id == 777))
+        stored = await session.scalar(
+            select(HandoffMessage).where(HandoffMessage.message_id == 777)
+        )
     assert stored is not None
-    assert (stored.text, stored.outcome, stored.error) == (text, HandoffOutcome.REJECTED, result.error)
+    assert (stored.text, stored.outcome, stored.error) == (
+        text,
+        HandoffOutcome.REJECTED,
+        result.error,
+    )
     assert await _counts(db) == (1, 0, 0)
     again = await service.apply_handoff(handoff(text, message_id=777))
     assert (again.duplicate, again.error) == (True, result.error)
@@ -114,11 +139,15 @@ async def test_refused_first_handoff_creates_no_task(service: ReleaseService, db
 
 async def test_same_state_handoff_is_a_note(service: ReleaseService) -> None:
     await service.apply_handoff(handoff("handoff t → building\nbranch: feat/t"))
-    result = await service.apply_handoff(handoff("handoff t → building\nbranch: feat/t2\n\nhalf way there"))
+    result = await service.apply_handoff(
+        handoff("handoff t → building\nbranch: feat/t2\n\nhalf way there")
+    )
     assert result.outcome is HandoffOutcome.NOTED
     card = await service.task_card(GUILD, "t")
     assert (card.task.branch, len(card.timeline), [n.note for n in card.notes]) == (
-        "feat/t2", 1, ["half way there"],
+        "feat/t2",
+        1,
+        ["half way there"],
     )
 
 

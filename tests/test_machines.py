@@ -66,7 +66,9 @@ async def _task_row(db: Database, state: TaskState) -> int:
         release = Release(guild_id=1, slug=f"r-{state}", name="r", state=R.ABANDONED, opened_by="o")
         session.add(release)
         await session.flush()
-        task = Task(guild_id=1, slug=f"t-{state}", title="t", state=state, extra={}, dependencies=[])
+        task = Task(
+            guild_id=1, slug=f"t-{state}", title="t", state=state, extra={}, dependencies=[]
+        )
         session.add(task)
         await session.flush()
         return task.id
@@ -75,7 +77,7 @@ async def _task_row(db: Database, state: TaskState) -> int:
 @pytest.mark.parametrize(
     ("trigger", "state"),
     list(itertools.product(TASK_TRIGGERS, list(TaskState))),
-    ids=lambda v: str(v),
+    ids=str,
 )
 async def test_task_move(db: Database, trigger: str, state: TaskState) -> None:
     task_id = await _task_row(db, state)
@@ -93,22 +95,24 @@ async def test_task_move(db: Database, trigger: str, state: TaskState) -> None:
             assert task.state is expected
         await session.commit()
     async with db.read() as session:
-        events = (await session.scalars(select(StageEvent).where(StageEvent.task_id == task_id))).all()
+        events = (
+            await session.scalars(select(StageEvent).where(StageEvent.task_id == task_id))
+        ).all()
         stored = await session.get_one(Task, task_id)
     if expected is None:
         assert events == []
         assert stored.state is state
     else:
-        assert [(e.from_state, e.to_state, e.trigger, e.actor, e.model, e.tokens) for e in events] == [
-            (state, expected, trigger, "tester", "m", 3)
-        ]
+        assert [
+            (e.from_state, e.to_state, e.trigger, e.actor, e.model, e.tokens) for e in events
+        ] == [(state, expected, trigger, "tester", "m", 3)]
         assert stored.state is expected
 
 
 @pytest.mark.parametrize(
     ("trigger", "state"),
     list(itertools.product(RELEASE_TRIGGERS, list(ReleaseState))),
-    ids=lambda v: str(v),
+    ids=str,
 )
 async def test_release_move(db: Database, trigger: str, state: ReleaseState) -> None:
     expected = RELEASE_ALLOWED.get((trigger, state))
@@ -153,6 +157,9 @@ async def test_flows_detach_from_the_shared_machine(db: Database) -> None:
             await TaskFlow(task, session).fire(trigger, Move(actor="a"))
         with pytest.raises(InvalidMove):
             await TaskFlow(task, session).fire("ship", Move(actor="a"))
+        # Stage events are queued for one bulk insert at the next explicit flush or commit.
+        assert await session.scalar(select(func.count()).select_from(StageEvent)) == 0
+        await session.flush()
         count = await session.scalar(select(func.count()).select_from(StageEvent))
     assert count == 3
     assert TASK_MACHINE.models == []  # no leak of per-row models

@@ -23,7 +23,10 @@ async def test_fifty_concurrent_opens_one_winner(db: Database, db_url: str) -> N
     try:
         services = [ReleaseService(d) for d in databases]
         results = await asyncio.gather(
-            *(s.open_release(GUILD, f"train {i}", Actor(f"op{i}", i)) for i, s in enumerate(services)),
+            *(
+                s.open_release(GUILD, f"train {i}", Actor(f"op{i}", i))
+                for i, s in enumerate(services)
+            ),
             return_exceptions=True,
         )
     finally:
@@ -31,12 +34,19 @@ async def test_fifty_concurrent_opens_one_winner(db: Database, db_url: str) -> N
     winners = [r for r in results if isinstance(r, ReleaseView)]
     losers = [r for r in results if isinstance(r, ReleaseActive)]
     assert len(winners) == 1, results
-    assert len(losers) == 49, [r for r in results if not isinstance(r, (ReleaseView, ReleaseActive))]
+    assert len(losers) == 49, [
+        r for r in results if not isinstance(r, (ReleaseView, ReleaseActive))
+    ]
     winner = winners[0]
     for loser in losers:
-        assert f"Release `{winner.slug}` is already active (assembling), opened by {winner.opened_by}" in str(loser)
+        assert (
+            f"Release `{winner.slug}` is already active (assembling), opened by {winner.opened_by}"
+            in str(loser)
+        )
     async with db.read() as session:
-        active = await session.scalar(text("SELECT count(*) FROM releases WHERE state IN ('assembling', 'assembled')"))
+        active = await session.scalar(
+            text("SELECT count(*) FROM releases WHERE state IN ('assembling', 'assembled')")
+        )
     assert active == 1
 
 
@@ -72,7 +82,9 @@ async def test_ship_against_abandon_exactly_one_wins(
         try:
             ship, abandon = await asyncio.gather(
                 ReleaseService(a).ship(GUILD, Actor("olga", 1), release_slug=release.slug),
-                ReleaseService(b).abandon(GUILD, "changed my mind", Actor("bob", 2), release_slug=release.slug),
+                ReleaseService(b).abandon(
+                    GUILD, "changed my mind", Actor("bob", 2), release_slug=release.slug
+                ),
                 return_exceptions=True,
             )
         finally:

@@ -63,7 +63,9 @@ async def test_add_refuses_unknown_and_non_reviewed_tasks(service: ReleaseServic
         await service.add_task(GUILD, "wip", OPERATOR)
     assert str(refused.value) == "Task `wip` is building; only reviewed tasks can join a release."
     await service.apply_handoff(handoff("handoff sub → submitted"))
-    with pytest.raises(InvalidMove, match="submitted; only reviewed .* waiting for review approvals"):
+    with pytest.raises(
+        InvalidMove, match=r"submitted; only reviewed .* waiting for review approvals"
+    ):
         await service.add_task(GUILD, "sub", OPERATOR)
     assert await _state(service, "wip") is TaskState.BUILDING
 
@@ -74,11 +76,11 @@ async def test_add_names_every_blocking_dependency(
     await service.apply_handoff(handoff("handoff core → building"))
     await make_reviewed("board")  # reviewed, not aboard: still blocks
     await make_reviewed("app", depends_on="core, board, ghost")
-    await service.open_release(GUILD, "r", OPERATOR)
+    release = await service.open_release(GUILD, "r", OPERATOR)
     with pytest.raises(Blocked) as refused:
         await service.add_task(GUILD, "app", OPERATOR)
     assert str(refused.value) == (
-        "Task `app` can't join `" + (await service.status(GUILD)).active.slug + "`: it depends on "  # type: ignore[union-attr]
+        f"Task `app` can't join `{release.slug}`: it depends on "
         "`core` (building), `board` (reviewed), `ghost` (unknown task). "
         "Each dependency must be shipped or ride this release first."
     )
@@ -117,7 +119,9 @@ async def test_dependency_on_the_same_release_is_allowed_and_merged_first(
     ]
 
 
-async def test_shipped_dependency_unblocks(service: ReleaseService, make_reviewed: MakeReviewed) -> None:
+async def test_shipped_dependency_unblocks(
+    service: ReleaseService, make_reviewed: MakeReviewed
+) -> None:
     await make_reviewed("base")
     await make_reviewed("top", depends_on="base")
     await service.open_release(GUILD, "one", OPERATOR)
@@ -167,9 +171,11 @@ async def test_assemble_needs_a_member_and_then_freezes_membership(
     view = await service.assemble(GUILD, OPERATOR)
     assert view.state is ReleaseState.ASSEMBLED
     assert view.assembled_at is not None
-    with pytest.raises(InvalidMove, match="is assembled. Tasks can only be added while it is assembling"):
+    with pytest.raises(
+        InvalidMove, match=r"is assembled\. Tasks can only be added while it is assembling"
+    ):
         await service.add_task(GUILD, "b", OPERATOR)
-    with pytest.raises(InvalidMove, match="is assembled. Tasks can only be removed"):
+    with pytest.raises(InvalidMove, match=r"is assembled\. Tasks can only be removed"):
         await service.remove_task(GUILD, "a", OPERATOR)
     with pytest.raises(InvalidMove, match="is assembled; it can't move to assembled"):
         await service.assemble(GUILD, OPERATOR)

@@ -15,7 +15,9 @@ CARL, ALEX, AVI = REVIEWERS
 
 
 async def _submit(service: ReleaseService, slug: str = "feat") -> tuple[int, ReviewView]:
-    result = await service.apply_handoff(handoff(f"handoff {slug} → submitted\nbranch: feat/{slug}"))
+    result = await service.apply_handoff(
+        handoff(f"handoff {slug} → submitted\nbranch: feat/{slug}")
+    )
     assert result.review is not None
     message_id = next(_ids)
     await service.attach_review_message(result.review.request_id, 77, message_id)
@@ -29,7 +31,11 @@ async def _state(service: ReleaseService, slug: str = "feat") -> TaskState:
 async def test_review_request_opens_on_submit(service: ReleaseService) -> None:
     _, review = await _submit(service)
     assert (review.task_slug, review.branch, review.round, review.required, review.count) == (
-        "feat", "feat/feat", 1, 2, 0,
+        "feat",
+        "feat/feat",
+        1,
+        2,
+        0,
     )
     assert review.author_id == AGENT_ID
 
@@ -37,11 +43,19 @@ async def test_review_request_opens_on_submit(service: ReleaseService) -> None:
 async def test_two_distinct_reviewers_reach_the_threshold_once(service: ReleaseService) -> None:
     message, _ = await _submit(service)
     first = await service.record_approval(GUILD, message, CARL)
-    assert (first.counted, first.became_reviewed, first.task_state) == (True, False, TaskState.SUBMITTED)
+    assert (first.counted, first.became_reviewed, first.task_state) == (
+        True,
+        False,
+        TaskState.SUBMITTED,
+    )
     again = await service.record_approval(GUILD, message, CARL)  # same person twice
     assert (again.counted, again.reason) == (False, "already counted")
     second = await service.record_approval(GUILD, message, ALEX)
-    assert (second.counted, second.became_reviewed, second.task_state) == (True, True, TaskState.REVIEWED)
+    assert (second.counted, second.became_reviewed, second.task_state) == (
+        True,
+        True,
+        TaskState.REVIEWED,
+    )
     assert second.review is not None
     assert [a.name for a in second.review.approvers] == ["carl", "alex"]
     assert second.review.status is ReviewStatus.APPROVED
@@ -56,13 +70,17 @@ async def test_ineligible_approvals_never_count(service: ReleaseService) -> None
     message, _ = await _submit(service)
     author = await service.record_approval(GUILD, message, Reactor(AGENT_ID, "machoke"))
     bot = await service.record_approval(GUILD, message, Reactor(4242, "otherbot", is_bot=True))
-    no_role = await service.record_approval(GUILD, message, Reactor(4343, "drive-by", has_reviewer_role=False))
+    no_role = await service.record_approval(
+        GUILD, message, Reactor(4343, "drive-by", has_reviewer_role=False)
+    )
     assert [(r.counted, r.reason) for r in (author, bot, no_role)] == [
         (False, "the author's own reaction doesn't count"),
         (False, "bots don't review"),
         (False, "only members with the reviewer role can review"),
     ]
-    with_role = await service.record_approval(GUILD, message, Reactor(4444, "rita", has_reviewer_role=True))
+    with_role = await service.record_approval(
+        GUILD, message, Reactor(4444, "rita", has_reviewer_role=True)
+    )
     assert with_role.counted and with_role.review is not None and with_role.review.count == 1
     assert await _state(service) is TaskState.SUBMITTED
 
@@ -95,7 +113,10 @@ async def test_request_changes_resets_and_sends_back(service: ReleaseService) ->
     assert result.review.status is ReviewStatus.CHANGES_REQUESTED
     # The old request is stale now: reactions on it change nothing.
     stale = await service.record_approval(GUILD, message, AVI)
-    assert (stale.counted, stale.reason) == (False, "stale review: the task has moved on (building)")
+    assert (stale.counted, stale.reason) == (
+        False,
+        "stale review: the task has moved on (building)",
+    )
     # Resubmitting opens round 2 from zero.
     new_message, review = await _submit(service)
     assert (review.round, review.count) == (2, 0)
@@ -103,7 +124,9 @@ async def test_request_changes_resets_and_sends_back(service: ReleaseService) ->
     assert (await service.record_approval(GUILD, new_message, AVI)).became_reviewed is True
 
 
-async def test_changes_can_be_requested_after_approval_until_assembled(service: ReleaseService) -> None:
+async def test_changes_can_be_requested_after_approval_until_assembled(
+    service: ReleaseService,
+) -> None:
     message, _ = await _submit(service)
     await service.record_approval(GUILD, message, CARL)
     await service.record_approval(GUILD, message, ALEX)

@@ -1,0 +1,187 @@
+"""The ``conductor`` command: run the bot, manage the database schema.
+
+Errors are one plain line on stderr and a non-zero status (1: the operation failed,
+2: the configuration is wrong). The Discord token is never printed, whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import tomllib
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from bot.settings import Settings, config_file
+from conductor import migrate
+
+#: settings whose values must never be echoed back, even when they fail validation
+_SECRET_SETTINGS = frozenset({"discord_token"})
+_ENV_PREFIX = "CONDUCTOR_"
+_BOT_MODULE = "bot.app"
+
+MISSING_CREDENTIAL = (
+    "error: CONDUCTOR_DISCORD_TOKEN is not set; export the bot token "
+    "(or run `conductor demo`, which needs none)"
+)
+BOT_NOT_BUILT = "error: the Discord bot is not built yet (step 2)"
+
+app = typer.Typer(
+    name="conductor",
+    help="Conductor: a Discord bot that conducts a team's release train.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals could hold the token
+)
+db_app = typer.Typer(
+    help="Manage the database schema (alembic migrations).",
+    no_args_is_help=True,
+)
+app.add_typer(db_app, name="db")
+
+# Colour only on a terminal; rich writes plain text to pipes and files.
+_out = Console(highlight=False, soft_wrap=True)
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help="Database URL (default: CONDUCTOR_DATABASE_URL / the config file / conductor.db).",
+        show_default=False,
+    ),
+]
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def _validation_lines(error: ValidationError) -> list[str]:
+    lines = []
+    for problem in error.errors():
+        location = problem.get("loc", ())
+        field = str(location[0]) if location else ""
+        name = f"{_ENV_PREFIX}{field.upper()}" if field else "settings"
+        line = f"{name}: {problem.get('msg', 'invalid value')}"
+        given = problem.get("input")
+        if field and field not in _SECRET_SETTINGS and isinstance(given, str | int | float):
+            line += f" (got {str(given)[:60]!r})"
+        lines.append(line)
+    return lines
+
+
+def load_settings() -> Settings:
+    """``Settings()``, or exit 2 with one line per bad setting (values of secrets withheld)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        for line in _validation_lines(error):
+            typer.echo(line, err=True)
+        raise typer.Exit(2) from None
+    except tomllib.TOMLDecodeError as error:
+        _fail(f"error: {config_file()}: not valid TOML: {_one_line(error)}", 2)
+
+
+def _database_url(url: str | None) -> str:
+    return url if url else load_settings().database_url
+
+
+def _describe(url: str) -> str:
+    at, head = migrate.current(url), migrate.head()
+    if at is None:
+        return f"database is empty (no migrations applied; head is {head})"
+    if at == head:
+        return f"database at head ({at})"
+    return f"database at {at} (head is {head})"
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Option("--revision", "-r", help="Target revision.")] = "head",
+    url: UrlOption = None,
+) -> None:
+    """Apply migrations up to a revision (default: the newest)."""
+    target = _database_url(url)
+    try:
+        migrate.upgrade(target, revision)
+        _out.print(_describe(target), style="green")
+    except Exception as error:
+        _fail(f"error: upgrade failed: {_one_line(error)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[
+        str, typer.Option("--revision", "-r", help="Target revision ('base' drops everything).")
+    ] = "-1",
+    url: UrlOption = None,
+) -> None:
+    """Revert migrations down to a revision (default: one step)."""
+    target = _database_url(url)
+    try:
+        migrate.downgrade(target, revision)
+        _out.print(_describe(target), style="yellow")
+    except Exception as error:
+        _fail(f"error: downgrade failed: {_one_line(error)}")
+
+
+@db_app.command("current")
+def db_current(url: UrlOption = None) -> None:
+    """Show which migration the database is at."""
+    target = _database_url(url)
+    try:
+        _out.print(_describe(target))
+    except Exception as error:
+        _fail(f"error: cannot read the database revision: {_one_line(error)}")
+
+
+@db_app.command("check")
+def db_check(url: UrlOption = None) -> None:
+    """Verify the database is at head and the models match the migrations."""
+    target = _database_url(url)
+    try:
+        migrate.check(target)
+        _out.print(f"{_describe(target)}; the models match the migrations", style="green")
+    except Exception as error:
+        _fail(f"error: check failed: {_one_line(error)}")
+
+
+@app.command("run")
+def run() -> None:
+    """Migrate the database and run the Discord bot (needs CONDUCTOR_DISCORD_TOKEN)."""
+    settings = load_settings()
+    token = settings.discord_token
+    if token is None or not token.get_secret_value().strip():
+        _fail(MISSING_CREDENTIAL, 2)
+    try:
+        migrate.upgrade(settings.database_url)
+    except Exception as error:
+        _fail(f"error: database migration failed: {_one_line(error)}")
+    try:
+        bot_app = importlib.import_module(_BOT_MODULE)
+    except ModuleNotFoundError as error:
+        if error.name != _BOT_MODULE:
+            raise
+        _fail(BOT_NOT_BUILT, 2)
+    outcome = bot_app.run_bot(settings)
+    if inspect.iscoroutine(outcome):  # an ``async def run_bot`` works too
+        asyncio.run(outcome)
+
+
+def main() -> None:
+    """The ``conductor`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
