@@ -61,9 +61,13 @@ def handoff_messages(n: int) -> list[IncomingMessage]:
     return messages
 
 
-async def bench_handoffs(url: str, n: int, *, queued: bool) -> dict[str, float]:
-    """``queued``: all messages arrive at once and go through the group-commit queue, as in a
-    busy channel; otherwise each is applied and awaited before the next (one at a time)."""
+async def bench_handoffs(
+    url: str, n: int, *, queued: bool, rate: float | None = None
+) -> dict[str, float]:
+    """How the messages arrive:
+    - ``queued=False``: each is applied and awaited before the next (one at a time);
+    - ``queued=True``: through the group-commit queue, all at once (a burst), or
+      ``rate`` per second, evenly spaced (a steady stream the bot must keep up with)."""
     db = Database(url)
     await db.create_all()
     service = ReleaseService(db)
@@ -82,7 +86,15 @@ async def bench_handoffs(url: str, n: int, *, queued: bool) -> dict[str, float]:
         assert result.error is None and not result.duplicate, result
 
     start = time.perf_counter()
-    if queued:
+    if queued and rate:
+        pending = []
+        for i, message in enumerate(counted):
+            due = start + i / rate
+            if (wait := due - time.perf_counter()) > 0:
+                await asyncio.sleep(wait)
+            pending.append(asyncio.create_task(one(message)))
+        await asyncio.gather(*pending)
+    elif queued:
         await asyncio.gather(*(one(m) for m in counted))
     else:
         for message in counted:
@@ -146,6 +158,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--handoffs", type=int, default=5000)
     parser.add_argument("--members", type=int, default=500)
+    parser.add_argument(
+        "--rate", type=float, default=1000.0, help="steady arrival rate, per second"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -156,9 +171,19 @@ def main() -> None:
         burst = asyncio.run(
             bench_handoffs(f"sqlite+aiosqlite:///{base / 'h2.db'}", args.handoffs, queued=True)
         )
+        steady = asyncio.run(
+            bench_handoffs(
+                f"sqlite+aiosqlite:///{base / 'h3.db'}", args.handoffs, queued=True, rate=args.rate
+            )
+        )
         ship = asyncio.run(bench_ship(f"sqlite+aiosqlite:///{base / 's.db'}", args.members))
     print(f"raw sqlite3 single-row commits: {raw:,.0f}/s")
-    for label, h in (("one at a time", single), ("burst, group commit", burst)):
+    runs = (
+        ("one at a time", single),
+        ("burst, group commit", burst),
+        (f"steady {args.rate:,.0f}/s arrivals, group commit", steady),
+    )
+    for label, h in runs:
         print(
             f"handoffs, {label}: {h['count']:,} in {h['seconds']:.2f} s = {h['per_second']:,.0f}/s "
             f"(latency p50 {h['p50_ms']:.1f} ms, p99 {h['p99_ms']:.1f} ms)"
