@@ -319,17 +319,12 @@ class ReleaseService:
     ) -> ReactionResult:
         """A ✅ on a review message. At the required count the task becomes reviewed, once."""
         async with self.db.write() as session:
-            request = await self._live_request(session, guild_id, message_id)
+            request = await self._live_request(session, guild_id, message_id, reactor)
             if isinstance(request, ReactionResult):
                 return request
             task = request.task
-            why_not = ineligibility(reactor, author_id=request.author_id)
-            if why_not:
-                return ReactionResult(False, why_not, review_view(request, task), task.state)
             if any(a.user_id == reactor.user_id for a in request.approvals):
-                return ReactionResult(
-                    False, "already counted", review_view(request, task), task.state
-                )
+                return _ignored(request, "already counted")
             request.approvals.append(
                 ReviewApproval(user_id=reactor.user_id, user_name=reactor.name[:100])
             )
@@ -362,14 +357,10 @@ class ReleaseService:
                 return request
             task = request.task
             if request.status is not ReviewStatus.OPEN:
-                return ReactionResult(
-                    False, "the task is already reviewed", review_view(request, task), task.state
-                )
+                return _ignored(request, "the task is already reviewed")
             mine = [a for a in request.approvals if a.user_id == reactor.user_id]
             if not mine:
-                return ReactionResult(
-                    False, "no approval to withdraw", review_view(request, task), task.state
-                )
+                return _ignored(request, "no approval to withdraw")
             request.approvals.remove(mine[0])
             await session.flush()
             view = review_view(request, task)
@@ -380,13 +371,10 @@ class ReleaseService:
     ) -> ReactionResult:
         """A ❌ from an eligible reviewer: the task goes back to building, approvals reset."""
         async with self.db.write() as session:
-            request = await self._live_request(session, guild_id, message_id)
+            request = await self._live_request(session, guild_id, message_id, reactor)
             if isinstance(request, ReactionResult):
                 return request
             task = request.task
-            why_not = ineligibility(reactor, author_id=request.author_id)
-            if why_not:
-                return ReactionResult(False, why_not, review_view(request, task), task.state)
             now = utcnow()
             await TaskFlow(task, session).fire(
                 "request_changes", Move(actor=reactor.name[:100], actor_id=reactor.user_id, at=now)
@@ -417,8 +405,11 @@ class ReleaseService:
             return tuple(review_view(r, r.task) for r in requests)
 
     async def _live_request(
-        self, session: Session, guild_id: int, message_id: int
+        self, session: Session, guild_id: int, message_id: int, reactor: Reactor | None = None
     ) -> ReviewRequest | ReactionResult:
+        """The live review request behind ``message_id``, or why the reaction changes nothing
+        (not a review message, a stale one, or — given ``reactor`` — someone who may not
+        review)."""
         request = await session.scalar(
             select(ReviewRequest)
             .where(ReviewRequest.guild_id == guild_id, ReviewRequest.message_id == message_id)
@@ -432,10 +423,10 @@ class ReleaseService:
             TaskState.REVIEWED,
         )
         if not live:
-            return ReactionResult(
-                False, f"stale review: the task has moved on ({task.state.value})",
-                review_view(request, task), task.state,
-            )  # fmt: skip
+            return _ignored(request, f"stale review: the task has moved on ({task.state.value})")
+        why_not = reactor and ineligibility(reactor, author_id=request.author_id)
+        if why_not:
+            return _ignored(request, why_not)
         return request
 
     # ------------------------------------------------------------------ queries
@@ -660,6 +651,11 @@ class ReleaseService:
             select(StageEvent).where(StageEvent.task_id == task.id).order_by(StageEvent.id)
         )
         return tuple(stage_view(e) for e in events)
+
+
+def _ignored(request: ReviewRequest, reason: str) -> ReactionResult:
+    """A reaction that changed nothing, with the request as it stands."""
+    return ReactionResult(False, reason, review_view(request, request.task), request.task.state)
 
 
 class _ReleaseWrite:
