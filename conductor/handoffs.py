@@ -21,6 +21,7 @@ from sqlalchemy.orm import joinedload
 from conductor.handoff import HandoffParseError, ParsedHandoff, parse_handoff
 from conductor.machines import HANDOFF_TRIGGERS, Move, TaskFlow
 from conductor.readmodels import dependency_views, review_view, task_view
+from conductor.reviews import LIVE_REVIEW
 from conductor.states import TaskState
 from conductor.views import HandoffResult, IncomingMessage
 from store.db import Session
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 
 #: the most messages applied in one transaction
 MAX_BATCH = 200
-_LIVE_REVIEW = (ReviewStatus.OPEN, ReviewStatus.APPROVED)
 
 # Why a handoff can never name these states, in the words a user needs.
 _NOT_BY_HANDOFF = {
@@ -286,7 +286,7 @@ async def _close_reviews(session: Session, task: Task, by: str) -> None:
         await session.flush()  # a task created earlier in this batch
     requests = await session.scalars(
         select(ReviewRequest).where(
-            ReviewRequest.task_id == task.id, ReviewRequest.status.in_(_LIVE_REVIEW)
+            ReviewRequest.task_id == task.id, ReviewRequest.status.in_(LIVE_REVIEW)
         )
     )
     at = utcnow()

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from conductor.views import Reactor
+from store.models import ReviewStatus
+
+#: a review request in these states still takes reactions
+LIVE_REVIEW: tuple[ReviewStatus, ...] = (ReviewStatus.OPEN, ReviewStatus.APPROVED)
 
 
 def ineligibility(reactor: Reactor, *, author_id: int | None) -> str | None:

@@ -29,7 +29,7 @@ from conductor.handoffs import HandoffApplier, HandoffQueue
 from conductor.machines import Move, ReleaseFlow, TaskFlow
 from conductor.ordering import merge_order
 from conductor.readmodels import dependency_views, release_view, review_view, stage_view, task_view
-from conductor.reviews import ineligibility
+from conductor.reviews import LIVE_REVIEW, ineligibility
 from conductor.states import ACTIVE_RELEASE_STATES, ReleaseState, TaskState
 from conductor.views import (
     Actor,
@@ -67,7 +67,6 @@ MAX_RELEASE_NAME = 60
 MAX_REASON = 500
 _NAME_JUNK = re.compile(r"[^a-z0-9]+")
 _DATED = re.compile(r"^\d{4}-\d{2}-\d{2}-")
-_LIVE_REVIEW = (ReviewStatus.OPEN, ReviewStatus.APPROVED)
 
 
 def _when(at: datetime) -> str:
@@ -418,7 +417,7 @@ class ReleaseService:
         if request is None:
             return ReactionResult(False, "not a review message", None)
         task = request.task
-        live = request.status in _LIVE_REVIEW and task.state in (
+        live = request.status in LIVE_REVIEW and task.state in (
             TaskState.SUBMITTED,
             TaskState.REVIEWED,
         )
