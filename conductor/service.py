@@ -227,6 +227,16 @@ class ReleaseService:
         log.info("release assembled guild=%s release=%s by=%s", guild_id, view.slug, actor.label)
         return view
 
+    async def ship_preflight(self, guild_id: int) -> ReleaseView:
+        """Read-only: the release ``ship`` would ship, or the refusal ``ship`` would give (the
+        same text), so the Discord layer can refuse before it defers."""
+        async with self.db.read() as session:
+            release = await self._require_active(session, guild_id, for_what="ship")
+            refusal = ReleaseFlow.refusal_for(release.slug, release.state, "ship")
+            if refusal is not None:
+                raise InvalidMove(refusal)
+            return await self._load_release_view(session, release)
+
     async def ship(
         self, guild_id: int, actor: Actor, *, release_slug: str | None = None
     ) -> ReleaseView:

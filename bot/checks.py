@@ -1,0 +1,57 @@
+"""Permission checks for app commands: refusals name the role and change nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import discord
+from discord import app_commands
+
+from bot.errors import Refusal
+
+if TYPE_CHECKING:
+    from bot.client import ConductorBot
+
+T = TypeVar("T")
+
+
+def find_role(guild: discord.Guild, wanted: str | None) -> discord.Role | None:
+    """A role given by id or by name (case-insensitive)."""
+    if not wanted:
+        return None
+    if wanted.isdigit() and (role := guild.get_role(int(wanted))) is not None:
+        return role
+    return discord.utils.find(lambda r: r.name.lower() == wanted.lower(), guild.roles)
+
+
+def holds(member: discord.Member | discord.User, role: discord.Role | None) -> bool:
+    return isinstance(member, discord.Member) and role is not None and role in member.roles
+
+
+def operator_only() -> Callable[[T], T]:
+    """Only members with the operator role (or Manage Server, when no role is configured)."""
+
+    async def predicate(interaction: discord.Interaction[Any]) -> bool:
+        bot: ConductorBot = interaction.client
+        guild = interaction.guild
+        if guild is None:
+            raise Refusal("Release commands work in a server, not in direct messages.")
+        wanted = bot.settings.operator_role
+        role = find_role(guild, wanted)
+        user = interaction.user
+        if wanted is None:
+            if isinstance(user, discord.Member) and user.guild_permissions.manage_guild:
+                return True
+            raise Refusal(
+                "Only operators can do this: no operator role is configured, so it needs Manage Server."
+            )
+        if role is None:
+            raise Refusal(
+                f"Only operators can do this, and the operator role `{wanted}` does not exist in this server."
+            )
+        if not holds(user, role):
+            raise Refusal(f"Only operators can do this: it needs the `{role.name}` role.")
+        return True
+
+    return app_commands.check(predicate)

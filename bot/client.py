@@ -1,0 +1,99 @@
+"""The typed Bot: settings, database and service in one place, cogs loaded in setup_hook."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from bot.errors import ConductorTree
+from bot.settings import Settings
+from conductor.service import ReleaseService
+from store.db import Database
+
+log = logging.getLogger(__name__)
+
+#: the cogs, loaded in this order; an explicit list, never a directory scan
+EXTENSIONS: tuple[str, ...] = ("cogs.release",)
+
+
+def _comparable(command: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a command payload that decide whether Discord has the current version."""
+    keep = ("name", "description", "type", "required", "autocomplete", "choices", "options")
+    out: dict[str, Any] = {}
+    for key in keep:
+        value = command.get(key)
+        if key == "options":
+            value = sorted((_comparable(o) for o in value or []), key=lambda o: str(o.get("name")))
+        elif key in ("required", "autocomplete"):
+            value = bool(value)
+        elif key == "type":
+            value = int(value or 1)
+        elif key == "choices":
+            value = [{"name": c["name"], "value": c["value"]} for c in value or []]
+        out[key] = value
+    return out
+
+
+class ConductorBot(commands.Bot):
+    """Conductor's bot. No network until it starts: ``create_bot`` only builds it."""
+
+    def __init__(self, settings: Settings, *, database: Database | None = None) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = True  # handoffs are read from message text
+        intents.members = True  # reviewer and operator roles on reactions and checks
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=ConductorTree,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=True, users=True),
+        )
+        self.settings = settings
+        self.database = database or Database(settings.database_url)
+        self.service = ReleaseService(self.database, required_approvals=settings.required_approvals)
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self.sync_commands()
+
+    async def sync_commands(self, *, force: bool = False) -> bool:
+        """Sync the command tree to the configured guild only when Discord's copy differs
+        (syncing is rate-limited and slow to propagate). Returns whether it synced."""
+        if self.settings.guild_id is None:
+            log.warning("CONDUCTOR_GUILD_ID is not set: slash commands are not synced")
+            return False
+        guild = discord.Object(self.settings.guild_id)
+        self.tree.copy_global_to(guild=guild)
+        local = [c.to_dict(self.tree) for c in self.tree.get_commands(guild=guild)]
+        if not force:
+            try:
+                remote: list[dict[str, Any]] = [
+                    dict(c.to_dict()) for c in await self.tree.fetch_commands(guild=guild)
+                ]
+            except discord.HTTPException:
+                log.warning("could not fetch the guild's commands; syncing", exc_info=True)
+            else:
+                key = lambda c: str(c.get("name"))  # noqa: E731
+                same = sorted(map(_comparable, local), key=key) == sorted(
+                    map(_comparable, remote), key=key
+                )
+                if same:
+                    log.info("slash commands already current in guild %s", guild.id)
+                    return False
+        await self.tree.sync(guild=guild)
+        log.info("slash commands synced to guild %s (%d commands)", guild.id, len(local))
+        return True
+
+    async def close(self) -> None:
+        await self.service.handoff_queue.drain()
+        await super().close()
+        await self.database.dispose()
+
+
+def create_bot(settings: Settings, *, database: Database | None = None) -> ConductorBot:
+    """The configured bot, cogs loaded when it starts (``setup_hook``); no network here."""
+    return ConductorBot(settings, database=database)

@@ -1,0 +1,205 @@
+"""``/release …``: translate interactions into ReleaseService calls and views into answers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.checks import operator_only
+from bot.client import ConductorBot
+from cogs.release._render import member_line, release_line, status_embed
+from cogs.release._views import ConfirmAbandon
+from conductor.errors import ConductorError
+from conductor.service import ReleaseService
+from conductor.states import TaskState
+from conductor.views import Actor, ReleaseView
+
+log = logging.getLogger(__name__)
+
+MAX_CHOICES = 25
+
+
+def actor(interaction: discord.Interaction[ConductorBot]) -> Actor:
+    return Actor(interaction.user.display_name, interaction.user.id)
+
+
+def guild_id(interaction: discord.Interaction[ConductorBot]) -> int:
+    if interaction.guild_id is None:
+        raise ConductorError("Release commands work in a server, not in direct messages.")
+    return interaction.guild_id
+
+
+def find_channel(guild: discord.Guild, wanted: str | None) -> discord.TextChannel | None:
+    if not wanted:
+        return None
+    if wanted.isdigit() and isinstance(
+        channel := guild.get_channel(int(wanted)), discord.TextChannel
+    ):
+        return channel
+    name = wanted.lstrip("#").lower()
+    return discord.utils.find(lambda c: c.name.lower() == name, guild.text_channels)
+
+
+class ReleaseCog(commands.Cog):
+    release = app_commands.Group(
+        name="release", description="Drive the release train", guild_only=True
+    )
+
+    def __init__(self, bot: ConductorBot) -> None:
+        self.bot = bot
+
+    @property
+    def service(self) -> ReleaseService:
+        return self.bot.service
+
+    # ---------------------------------------------------------------- commands
+
+    @release.command(
+        name="open", description="Open the assembling release (creates its notes thread)"
+    )
+    @app_commands.describe(name="A short name, e.g. deploy-foundation")
+    @operator_only()
+    async def open_(self, interaction: discord.Interaction[ConductorBot], name: str) -> None:
+        view = await self.service.open_release(guild_id(interaction), name, actor(interaction))
+        thread_note = await self._open_thread(interaction, view)
+        await interaction.response.send_message(
+            f"🧩 Opened `{view.slug}`. Add reviewed tasks with `/release add`.{thread_note}"
+        )
+
+    @release.command(name="add", description="Attach a reviewed task to the assembling release")
+    @app_commands.describe(task="A reviewed task's slug")
+    @operator_only()
+    async def add(self, interaction: discord.Interaction[ConductorBot], task: str) -> None:
+        view = await self.service.add_task(guild_id(interaction), task, actor(interaction))
+        await interaction.response.send_message(
+            f"➕ `{task.strip().lower()}` joins `{view.slug}` ({len(view.members)} aboard)."
+        )
+
+    @release.command(name="remove", description="Detach a task from the assembling release")
+    @app_commands.describe(task="A member's slug")
+    @operator_only()
+    async def remove(self, interaction: discord.Interaction[ConductorBot], task: str) -> None:
+        view = await self.service.remove_task(guild_id(interaction), task, actor(interaction))
+        await interaction.response.send_message(
+            f"➖ `{task.strip().lower()}` left `{view.slug}`; it is reviewed again ({len(view.members)} aboard)."
+        )
+
+    @release.command(name="status", description="The active release and the last shipped one")
+    async def status(self, interaction: discord.Interaction[ConductorBot]) -> None:
+        status = await self.service.status(guild_id(interaction))
+        await interaction.response.send_message(embed=status_embed(status))
+
+    @release.command(
+        name="assemble", description="Complete the assembly (needs at least one member)"
+    )
+    @operator_only()
+    async def assemble(self, interaction: discord.Interaction[ConductorBot]) -> None:
+        view = await self.service.assemble(guild_id(interaction), actor(interaction))
+        members = "\n".join(member_line(m) for m in view.members)
+        await interaction.response.send_message(
+            f"📦 `{view.slug}` is assembled. Merge order:\n{members}"[:2000]
+        )
+
+    @release.command(name="ship", description="Ship the assembled release")
+    @operator_only()
+    async def ship(self, interaction: discord.Interaction[ConductorBot]) -> None:
+        gid = guild_id(interaction)
+        ready = await self.service.ship_preflight(gid)  # refusals answer before the defer
+        await interaction.response.defer(thinking=True)
+        progress = await interaction.followup.send(
+            f"🚀 Shipping `{ready.slug}` ({len(ready.members)} members)…\n⏳ state flip", wait=True
+        )
+        try:
+            view = await self.service.ship(gid, actor(interaction), release_slug=ready.slug)
+        except Exception:
+            await progress.edit(content=f"🚀 Shipping `{ready.slug}`…\n❌ state flip: not shipped")
+            raise
+        await progress.edit(
+            content=f"🚀 Shipped {release_line(view)}\n✅ state flip: {len(view.members)} members shipped"
+        )
+
+    @release.command(
+        name="abandon", description="Abandon the active release (asks for confirmation)"
+    )
+    @app_commands.describe(reason="Why: kept on the release and shown in its thread")
+    @operator_only()
+    async def abandon(self, interaction: discord.Interaction[ConductorBot], reason: str) -> None:
+        gid = guild_id(interaction)
+        if not reason.strip():
+            raise ConductorError("Abandoning needs a reason.")
+        status = await self.service.status(gid)
+        if status.active is None:
+            raise ConductorError("No release is active, so there is nothing to abandon.")
+        slug = status.active.slug
+        confirm = ConfirmAbandon(interaction.user.id, slug)
+        # Public on purpose: the team sees an abandon being asked for; only the asker can press.
+        await interaction.response.send_message(
+            f"{interaction.user.mention} asks to abandon `{slug}`: its {len(status.active.members)} "
+            f"members go back to reviewed.\nReason: {reason}",
+            view=confirm,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        timed_out = await confirm.wait()
+        if timed_out or not confirm.confirmed:
+            text = "⌛ Not abandoned: the confirmation expired." if timed_out else f"Kept `{slug}`."
+            await interaction.edit_original_response(content=text, view=None)
+            return
+        view = await self.service.abandon(gid, reason, actor(interaction), release_slug=slug)
+        await interaction.edit_original_response(content=f"🗑️ Abandoned `{view.slug}`.", view=None)
+
+    # ---------------------------------------------------------------- autocomplete
+
+    @add.autocomplete("task")
+    async def _reviewed_tasks(
+        self, interaction: discord.Interaction[ConductorBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        tasks = await self.service.list_tasks(interaction.guild_id, TaskState.REVIEWED)
+        return _choices(((t.slug, t.title) for t in tasks), current)
+
+    @remove.autocomplete("task")
+    async def _members(
+        self, interaction: discord.Interaction[ConductorBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        status = await self.service.status(interaction.guild_id)
+        members = status.active.members if status.active else ()
+        return _choices(((t.slug, t.title) for t in members), current)
+
+    # ---------------------------------------------------------------- helpers
+
+    async def _open_thread(
+        self, interaction: discord.Interaction[ConductorBot], view: ReleaseView
+    ) -> str:
+        """The release's notes thread; a failure here never undoes the open."""
+        guild = interaction.guild
+        channel = find_channel(guild, self.bot.settings.notes_channel) if guild else None
+        if channel is None:
+            return "\n(No notes channel is configured, so no release thread was created.)"
+        try:
+            thread = await channel.create_thread(
+                name=view.slug, type=discord.ChannelType.public_thread
+            )
+            await self.service.set_notes_thread(guild_id(interaction), view.slug, thread.id)
+        except discord.HTTPException:
+            log.exception("could not create the notes thread for %s", view.slug)
+            return "\n⚠️ The notes thread could not be created; see the log."
+        return f"\nNotes: {thread.mention}"
+
+
+def _choices(items: Iterable[tuple[str, str]], current: str) -> list[app_commands.Choice[str]]:
+    """Up to 25 choices whose slug or title contains what was typed so far."""
+    needle = current.strip().lower()
+    out: list[app_commands.Choice[str]] = []
+    for slug, title in items:
+        if needle in slug or needle in title.lower():
+            out.append(app_commands.Choice(name=f"{slug} — {title}"[:100], value=slug))
+        if len(out) == MAX_CHOICES:
+            break
+    return out
