@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+
+import aiohttp
+import discord
 
 from bot.client import create_bot
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: exit statuses: a setting is wrong (2), Discord could not be reached (1)
+EXIT_CONFIG, EXIT_UNREACHABLE = 2, 1
 
 
 async def _main(settings: Settings) -> None:
@@ -21,7 +28,18 @@ async def _main(settings: Settings) -> None:
 
 
 def run_bot(settings: Settings) -> None:
+    """Run until stopped. A refused token or an unreachable Discord ends with one line on
+    stderr and a non-zero status, not a traceback."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(_main(settings))
+    try:
+        asyncio.run(_main(settings))
+    except discord.LoginFailure:
+        sys.stderr.write("error: Discord refused CONDUCTOR_DISCORD_TOKEN; check the bot token\n")
+        raise SystemExit(EXIT_CONFIG) from None
+    except (aiohttp.ClientConnectionError, OSError) as error:
+        sys.stderr.write(f"error: cannot reach Discord: {error}\n")
+        raise SystemExit(EXIT_UNREACHABLE) from None
+    except KeyboardInterrupt:
+        log.info("stopped")
