@@ -16,15 +16,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def find_role(guild: discord.Guild, wanted: str | None) -> discord.Role | None:
-    """A role given by id or by name (case-insensitive)."""
-    if not wanted:
-        return None
-    if wanted.isdigit() and (role := guild.get_role(int(wanted))) is not None:
-        return role
-    return discord.utils.find(lambda r: r.name.lower() == wanted.lower(), guild.roles)
-
-
 def holds(member: discord.Member | discord.User, role: discord.Role | None) -> bool:
     return isinstance(member, discord.Member) and role is not None and role in member.roles
 
@@ -37,8 +28,9 @@ def operator_only() -> Callable[[T], T]:
         guild = interaction.guild
         if guild is None:
             raise Refusal("Release commands work in a server, not in direct messages.")
-        wanted = bot.settings.operator_role
-        role = find_role(guild, wanted)
+        bindings = await bot.bindings(guild)
+        wanted = bindings.wanted["operator role"].wanted
+        role = bindings.operator_role
         user = interaction.user
         if wanted is None:
             if isinstance(user, discord.Member) and user.guild_permissions.manage_guild:

@@ -8,15 +8,24 @@ from typing import Any
 import discord
 from discord.ext import commands
 
+from bot.bindings import Bindings, resolve
 from bot.errors import ConductorTree
 from bot.settings import Settings
 from conductor.service import ReleaseService
+from conductor.views import GuildConfigView
 from store.db import Database
 
 log = logging.getLogger(__name__)
 
 #: the cogs, loaded in this order; an explicit list, never a directory scan
-EXTENSIONS: tuple[str, ...] = ("cogs.release",)
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.board",
+    "cogs.release",
+    "cogs.task",
+    "cogs.handoffs",
+    "cogs.reviews",
+    "cogs.setup",
+)
 
 
 def _comparable(command: dict[str, Any]) -> dict[str, Any]:
@@ -54,6 +63,22 @@ class ConductorBot(commands.Bot):
         self.settings = settings
         self.database = database or Database(settings.database_url)
         self.service = ReleaseService(self.database, required_approvals=settings.required_approvals)
+        #: what ``/conductor setup`` stored, per guild; read once, dropped when setup changes it
+        self._stored: dict[int, GuildConfigView | None] = {}
+
+    async def bindings(self, guild: discord.Guild) -> Bindings:
+        """The guild's channels and roles now (stored setup over the config file)."""
+        if guild.id not in self._stored:
+            self._stored[guild.id] = await self.service.guilds.get(guild.id)
+        return resolve(guild, self.settings, self._stored[guild.id])
+
+    def remember_config(self, config: GuildConfigView) -> None:
+        """``/conductor setup`` changed the guild's bindings: use them from now on."""
+        self._stored[config.guild_id] = config
+
+    def release_changed(self, guild_id: int) -> None:
+        """Something the board shows changed (listeners: ``on_conductor_change``)."""
+        self.dispatch("conductor_change", guild_id)
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

@@ -25,6 +25,7 @@ from conductor.errors import (
     ReleaseActive,
     ReleaseChanged,
 )
+from conductor.guilds import GuildConfigs
 from conductor.handoffs import HandoffApplier, HandoffQueue
 from conductor.machines import Move, ReleaseFlow, TaskFlow
 from conductor.ordering import merge_order
@@ -101,6 +102,8 @@ class ReleaseService:
         self.handoffs = HandoffApplier(db, required_approvals=required_approvals)
         #: the group-commit front door for a busy listener (see :mod:`conductor.handoffs`)
         self.handoff_queue = HandoffQueue(self.handoffs)
+        #: what ``/conductor setup`` bound per guild
+        self.guilds = GuildConfigs(db)
 
     # ------------------------------------------------------------------ releases
 

@@ -198,3 +198,20 @@ class ReactionResult:
     task_state: TaskState | None = None
     became_reviewed: bool = False
     sent_back: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GuildConfigView:
+    """What ``/conductor setup`` bound for one guild; None fields fall back to the config
+    file."""
+
+    guild_id: int
+    handoff_channel_ids: tuple[int, ...] = ()
+    reviews_channel_id: int | None = None
+    notes_channel_id: int | None = None
+    deployments_channel_id: int | None = None
+    operator_role_id: int | None = None
+    reviewer_role_id: int | None = None
+    board_message_id: int | None = None
+    updated_by: str | None = None
+    updated_at: datetime | None = None

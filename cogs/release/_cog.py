@@ -11,7 +11,8 @@ from discord.ext import commands
 
 from bot.checks import operator_only
 from bot.client import ConductorBot
-from cogs.release._render import member_line, release_line, status_embed
+from bot.render import member_line, release_line
+from cogs.release._render import status_embed
 from cogs.release._views import ConfirmAbandon
 from conductor.errors import ConductorError
 from conductor.service import ReleaseService
@@ -31,17 +32,6 @@ def guild_id(interaction: discord.Interaction[ConductorBot]) -> int:
     if interaction.guild_id is None:
         raise ConductorError("Release commands work in a server, not in direct messages.")
     return interaction.guild_id
-
-
-def find_channel(guild: discord.Guild, wanted: str | None) -> discord.TextChannel | None:
-    if not wanted:
-        return None
-    if wanted.isdigit() and isinstance(
-        channel := guild.get_channel(int(wanted)), discord.TextChannel
-    ):
-        return channel
-    name = wanted.lstrip("#").lower()
-    return discord.utils.find(lambda c: c.name.lower() == name, guild.text_channels)
 
 
 class ReleaseCog(commands.Cog):
@@ -65,16 +55,19 @@ class ReleaseCog(commands.Cog):
     @operator_only()
     async def open_(self, interaction: discord.Interaction[ConductorBot], name: str) -> None:
         view = await self.service.open_release(guild_id(interaction), name, actor(interaction))
+        self.bot.release_changed(guild_id(interaction))
+        opened = f"🧩 Opened `{view.slug}`. Add reviewed tasks with `/release add`."
+        # Answer first: the thread is a second call that must not eat the 3-second window.
+        await interaction.response.send_message(opened)
         thread_note = await self._open_thread(interaction, view)
-        await interaction.response.send_message(
-            f"🧩 Opened `{view.slug}`. Add reviewed tasks with `/release add`.{thread_note}"
-        )
+        await interaction.edit_original_response(content=opened + thread_note)
 
     @release.command(name="add", description="Attach a reviewed task to the assembling release")
     @app_commands.describe(task="A reviewed task's slug")
     @operator_only()
     async def add(self, interaction: discord.Interaction[ConductorBot], task: str) -> None:
         view = await self.service.add_task(guild_id(interaction), task, actor(interaction))
+        self.bot.release_changed(guild_id(interaction))
         await interaction.response.send_message(
             f"➕ `{task.strip().lower()}` joins `{view.slug}` ({len(view.members)} aboard)."
         )
@@ -84,6 +77,7 @@ class ReleaseCog(commands.Cog):
     @operator_only()
     async def remove(self, interaction: discord.Interaction[ConductorBot], task: str) -> None:
         view = await self.service.remove_task(guild_id(interaction), task, actor(interaction))
+        self.bot.release_changed(guild_id(interaction))
         await interaction.response.send_message(
             f"➖ `{task.strip().lower()}` left `{view.slug}`; it is reviewed again ({len(view.members)} aboard)."
         )
@@ -99,6 +93,7 @@ class ReleaseCog(commands.Cog):
     @operator_only()
     async def assemble(self, interaction: discord.Interaction[ConductorBot]) -> None:
         view = await self.service.assemble(guild_id(interaction), actor(interaction))
+        self.bot.release_changed(guild_id(interaction))
         members = "\n".join(member_line(m) for m in view.members)
         await interaction.response.send_message(
             f"📦 `{view.slug}` is assembled. Merge order:\n{members}"[:2000]
@@ -118,6 +113,7 @@ class ReleaseCog(commands.Cog):
         except Exception:
             await progress.edit(content=f"🚀 Shipping `{ready.slug}`…\n❌ state flip: not shipped")
             raise
+        self.bot.release_changed(gid)
         await progress.edit(
             content=f"🚀 Shipped {release_line(view)}\n✅ state flip: {len(view.members)} members shipped"
         )
@@ -149,6 +145,7 @@ class ReleaseCog(commands.Cog):
             await interaction.edit_original_response(content=text, view=None)
             return
         view = await self.service.abandon(gid, reason, actor(interaction), release_slug=slug)
+        self.bot.release_changed(gid)
         await interaction.edit_original_response(content=f"🗑️ Abandoned `{view.slug}`.", view=None)
 
     # ---------------------------------------------------------------- autocomplete
@@ -179,7 +176,7 @@ class ReleaseCog(commands.Cog):
     ) -> str:
         """The release's notes thread; a failure here never undoes the open."""
         guild = interaction.guild
-        channel = find_channel(guild, self.bot.settings.notes_channel) if guild else None
+        channel = (await self.bot.bindings(guild)).notes_channel if guild else None
         if channel is None:
             return "\n(No notes channel is configured, so no release thread was created.)"
         try:

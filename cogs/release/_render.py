@@ -1,38 +1,11 @@
-"""Release views → Discord text and embeds."""
+"""``/release status`` as an embed."""
 
 from __future__ import annotations
 
 import discord
 
-from conductor.states import ReleaseState
-from conductor.views import ReleaseView, StatusView, TaskView
-from store.models import SealStatus
-
-SEAL_BADGE = {SealStatus.GREEN: "🟢", SealStatus.RED: "🔴", SealStatus.ERROR: "⚠️"}
-STATE_ICON = {
-    ReleaseState.ASSEMBLING: "🧩",
-    ReleaseState.ASSEMBLED: "📦",
-    ReleaseState.SHIPPED: "🚀",
-    ReleaseState.ABANDONED: "🗑️",
-}
-
-
-def member_line(task: TaskView) -> str:
-    deps = ", ".join(f"`{d.slug}` ({d.state_label})" for d in task.dependencies)
-    line = f"• `{task.slug}` — {task.title}"
-    if task.kind:
-        line += f" · {task.kind}"
-    if task.branch:
-        line += f" · `{task.branch}`"
-    if deps:
-        line += f"\n  needs {deps}"
-    return line
-
-
-def release_line(release: ReleaseView) -> str:
-    badge = SEAL_BADGE.get(release.seal_status, "") if release.seal_status else ""
-    version = f" v{release.version}" if release.version else ""
-    return f"{STATE_ICON[release.state]} `{release.slug}`{version} — {release.state.value} {badge}".rstrip()
+from bot.render import member_line, release_line
+from conductor.views import StatusView
 
 
 def status_embed(status: StatusView) -> discord.Embed:
