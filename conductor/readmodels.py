@@ -113,6 +113,8 @@ def review_view(request: ReviewRequest, task: Task) -> ReviewView:
         approvers=tuple(Approver(a.user_id, a.user_name) for a in request.approvals),
         channel_id=request.channel_id,
         message_id=request.message_id,
+        closed_by=request.closed_by,
+        task_state=task.state,
     )
 
 

@@ -314,6 +314,16 @@ class ReleaseService:
             raise result
         return result
 
+    async def last_handoff_message_id(self, guild_id: int, channel_id: int) -> int | None:
+        """The newest message stored from a handoff channel (catch-up after downtime reads
+        Discord's history after it)."""
+        async with self.db.read() as session:
+            return await session.scalar(
+                select(func.max(HandoffMessage.message_id)).where(
+                    HandoffMessage.guild_id == guild_id, HandoffMessage.channel_id == channel_id
+                )
+            )
+
     # ------------------------------------------------------------------ reviews
 
     async def attach_review_message(
@@ -397,6 +407,17 @@ class ReleaseService:
             await session.flush()
             view = review_view(request, task)
         return ReactionResult(True, "changes requested", view, task.state, sent_back=True)
+
+    async def review(self, request_id: int) -> ReviewView:
+        async with self.db.read() as session:
+            request = await session.get(
+                ReviewRequest,
+                request_id,
+                options=[selectinload(ReviewRequest.approvals), selectinload(ReviewRequest.task)],
+            )
+            if request is None:
+                raise NotFound(f"No review request #{request_id}.")
+            return review_view(request, request.task)
 
     async def open_reviews(self, guild_id: int) -> tuple[ReviewView, ...]:
         """Review requests still waiting for approvals (the Discord layer reconciles them)."""

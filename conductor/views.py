@@ -125,6 +125,9 @@ class ReviewView:
     approvers: tuple[Approver, ...]
     channel_id: int | None
     message_id: int | None
+    #: who closed the round (the approvers, or who asked for changes)
+    closed_by: str | None = None
+    task_state: TaskState | None = None
 
     @property
     def count(self) -> int:

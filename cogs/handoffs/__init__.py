@@ -1,7 +1,8 @@
-"""Placeholder until the cog is written (work in progress, not committed)."""
+"""Handoffs posted by agents in the handoff channels."""
 
-from discord.ext import commands
+from bot.client import ConductorBot
+from cogs.handoffs._cog import HandoffsCog
 
 
-async def setup(bot: commands.Bot) -> None:
-    return None
+async def setup(bot: ConductorBot) -> None:
+    await bot.add_cog(HandoffsCog(bot))

@@ -1,7 +1,8 @@
-"""Placeholder until the cog is written (work in progress, not committed)."""
+"""Reviews: ✅ and ❌ on review requests."""
 
-from discord.ext import commands
+from bot.client import ConductorBot
+from cogs.reviews._cog import ReviewsCog
 
 
-async def setup(bot: commands.Bot) -> None:
-    return None
+async def setup(bot: ConductorBot) -> None:
+    await bot.add_cog(ReviewsCog(bot))

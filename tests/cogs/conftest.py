@@ -47,6 +47,14 @@ class World:
     notes: Any
     olga: Any  # an operator
     bob: Any  # a member without the operator role
+    handoffs: Any = None
+    reviews: Any = None
+    deployments: Any = None
+
+    @property
+    def bot_id(self) -> int:
+        assert self.bot.user is not None
+        return self.bot.user.id
 
 
 @pytest.fixture
@@ -55,14 +63,15 @@ async def world(simcord_env: simcord.Env) -> World:
     operators = guild.create_role("Operators")
     general = guild.create_text_channel("general")
     notes = guild.create_text_channel("release-notes")
-    for name in ("handoffs", "reviews", "deployments"):
-        guild.create_text_channel(name)
+    handoffs, reviews, deployments = (
+        guild.create_text_channel(name) for name in ("handoffs", "reviews", "deployments")
+    )
     olga = guild.add_member(simcord_env.create_user("olga"), roles=[operators])
     bob = guild.add_member(simcord_env.create_user("bob"))
     await simcord_env.settle()
     bot = simcord_env.bot
     assert isinstance(bot, ConductorBot)
-    return World(simcord_env, bot, guild, general, notes, olga, bob)
+    return World(simcord_env, bot, guild, general, notes, olga, bob, handoffs, reviews, deployments)
 
 
 _ids = iter(range(900_000, 10**9))

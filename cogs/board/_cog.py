@@ -1,0 +1,85 @@
+"""The pinned board in the deployments channel, edited on every release or task change,
+re-created when it is deleted."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord.ext import commands
+
+from bot.client import ConductorBot
+from bot.refresh import Refresher
+from cogs.board._render import board_embed
+
+log = logging.getLogger(__name__)
+
+RECENT = 6
+
+
+class BoardCog(commands.Cog):
+    def __init__(self, bot: ConductorBot) -> None:
+        self.bot = bot
+        self.refresher: Refresher[int] = Refresher(self.refresh, name="board")
+        #: what each guild's board shows now, so an unchanged board is not edited
+        self._shown: dict[int, dict[str, object]] = {}
+
+    async def cog_unload(self) -> None:
+        await self.refresher.wait()
+
+    @commands.Cog.listener()
+    async def on_conductor_change(self, guild_id: int) -> None:
+        self.refresher.touch(guild_id)
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        for guild in self.bot.guilds:
+            self.refresher.touch(guild.id)
+
+    @commands.Cog.listener("on_guild_join")
+    @commands.Cog.listener("on_guild_available")
+    async def on_guild(self, guild: discord.Guild) -> None:
+        self.refresher.touch(guild.id)
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        if payload.guild_id is None:
+            return
+        config = await self.bot.service.guilds.get(payload.guild_id)
+        if config is not None and config.board_message_id == payload.message_id:
+            log.info("the board in guild %s was deleted; posting it again", payload.guild_id)
+            self._shown.pop(payload.guild_id, None)
+            self.refresher.touch(payload.guild_id)
+
+    async def refresh(self, guild_id: int) -> None:
+        """Bring the guild's board up to date: edit it, or post and pin a new one when there
+        is none (or it was deleted)."""
+        guild = self.bot.get_guild(guild_id)
+        if guild is None:
+            return
+        channel = (await self.bot.bindings(guild)).deployments_channel
+        if channel is None:
+            return
+        status = await self.bot.service.status(guild_id)
+        recent = await self.bot.service.recent_releases(guild_id, RECENT)
+        embed = board_embed(status, recent)
+        config = await self.bot.service.guilds.get(guild_id)
+        message_id = config.board_message_id if config else None
+        shown = self._shown.get(guild_id)
+        if message_id is not None and shown == {"id": message_id, **embed.to_dict()}:
+            return
+        if message_id is not None:
+            try:
+                await channel.get_partial_message(message_id).edit(content=None, embed=embed)
+            except discord.NotFound:
+                message_id = None  # deleted, or it lives in the previous deployments channel
+            else:
+                self._shown[guild_id] = {"id": message_id, **embed.to_dict()}
+                return
+        message = await channel.send(embed=embed)
+        await self.bot.service.guilds.set_board_message(guild_id, message.id)
+        self._shown[guild_id] = {"id": message.id, **embed.to_dict()}
+        try:
+            await message.pin(reason="Conductor's deployments board")
+        except discord.HTTPException:
+            log.warning("could not pin the board in #%s (missing Manage Messages?)", channel.name)

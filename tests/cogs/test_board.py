@@ -1,0 +1,70 @@
+"""The pinned board in #deployments: posted on start, edited on each change, re-created when
+deleted, and left alone when nothing it shows changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+
+from tests.cogs.conftest import GUILD_ID, World, reviewed
+
+
+def board(world: World) -> Any:
+    [pinned] = world.deployments.pinned_messages()
+    assert pinned.author.id == world.bot_id
+    return pinned
+
+
+def board_edits(world: World) -> int:
+    return sum(
+        1
+        for r in world.env.http_requests
+        if r.method == "PATCH" and r.path.startswith(f"/channels/{world.deployments.id}/messages/")
+    )
+
+
+async def test_the_board_is_pinned_on_start_and_follows_the_release(world: World) -> None:
+    embed = board(world).embeds[0]
+    assert embed.title == "🚂 Deployments"
+    assert embed.description.startswith("No active release.")
+    stored = await world.bot.service.guilds.get(GUILD_ID)
+    assert stored is not None and stored.board_message_id == board(world).id
+
+    await reviewed(world.bot, "core")
+    await world.olga.slash(world.general, "release open", name="train")
+    slug = (await world.bot.service.status(GUILD_ID)).active.slug  # type: ignore[union-attr]
+    assert f"**Active:** 🧩 `{slug}` — assembling" in board(world).embeds[0].description
+    await world.olga.slash(world.general, "release add", task="core")
+    assert "• `core` — Core · `feat/core`" in board(world).embeds[0].description
+    await world.olga.slash(world.general, "release assemble")
+    assert f"📦 `{slug}` — assembled" in board(world).embeds[0].description
+    await world.olga.slash(world.general, "release ship")
+    embed = board(world).embeds[0]
+    assert embed.description.startswith("No active release.")
+    [latest] = embed.fields
+    assert latest.name == "Latest releases" and latest.value == f"🚀 `{slug}` v1 — shipped"
+    assert len(world.deployments.pinned_messages()) == 1  # one board, edited in place
+
+
+async def test_a_deleted_board_is_posted_again(world: World) -> None:
+    first = board(world)
+    mods = world.guild.create_role("Mods", permissions=discord.Permissions(manage_messages=True))
+    mod = world.guild.add_member(world.env.create_user("mod"), roles=[mods])
+    await mod.delete(first)
+    second = board(world)
+    assert second.id != first.id
+    stored = await world.bot.service.guilds.get(GUILD_ID)
+    assert stored is not None and stored.board_message_id == second.id
+    await world.olga.slash(world.general, "release open", name="after")
+    assert "**Active:**" in board(world).embeds[0].description
+
+
+async def test_a_change_the_board_does_not_show_edits_nothing(world: World) -> None:
+    before = board_edits(world)
+    await reviewed(world.bot, "core")  # no release: the board looks the same
+    world.bot.release_changed(GUILD_ID)
+    await world.env.settle()
+    assert board_edits(world) == before
+    await world.olga.slash(world.general, "release open", name="train")
+    assert board_edits(world) == before + 1
