@@ -8,7 +8,6 @@ row commits together with its outcome, so nothing is half-applied and nothing is
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import joinedload
 
+from conductor.batching import MAX_BATCH, GroupCommit
 from conductor.handoff import HandoffParseError, ParsedHandoff, parse_handoff
 from conductor.machines import HANDOFF_TRIGGERS, Move, TaskFlow
 from conductor.readmodels import dependency_views, review_view, task_view
@@ -39,9 +39,6 @@ if TYPE_CHECKING:
     from store.db import Database
 
 log = logging.getLogger(__name__)
-
-#: the most messages applied in one transaction
-MAX_BATCH = 200
 
 # Why a handoff can never name these states, in the words a user needs.
 _NOT_BY_HANDOFF = {
@@ -386,43 +383,8 @@ def _parse(text: str) -> Parsed:
         return error
 
 
-class HandoffQueue:
-    """Group commit: callers ``submit`` one message each and wait for its result; one drainer
-    applies whatever has queued up as one batch, in arrival order."""
+class HandoffQueue(GroupCommit[IncomingMessage, HandoffResult]):
+    """The group-commit front door for a busy handoff listener (see :mod:`conductor.batching`)."""
 
     def __init__(self, applier: HandoffApplier, *, max_batch: int = MAX_BATCH) -> None:
-        self._applier = applier
-        self._max_batch = max_batch
-        self._pending: list[tuple[IncomingMessage, asyncio.Future[HandoffResult]]] = []
-        self._drainer: asyncio.Task[None] | None = None
-
-    async def submit(self, message: IncomingMessage) -> HandoffResult:
-        future: asyncio.Future[HandoffResult] = asyncio.get_running_loop().create_future()
-        self._pending.append((message, future))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain(), name="handoff-drainer")
-        # Shielded: a caller that gives up does not cancel the write others wait on.
-        return await asyncio.shield(future)
-
-    async def _drain(self) -> None:
-        while self._pending:
-            batch, self._pending = (
-                self._pending[: self._max_batch],
-                self._pending[self._max_batch :],
-            )
-            try:
-                results = await self._applier.apply([message for message, _ in batch])
-            except Exception as error:  # apply() already degrades per message; belt and braces
-                results = [error] * len(batch)
-            for (_, future), result in zip(batch, results, strict=True):
-                if future.done():
-                    continue
-                if isinstance(result, Exception):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
-
-    async def drain(self) -> None:
-        """Wait until everything submitted so far is applied (for shutdown)."""
-        while self._drainer is not None and not self._drainer.done():
-            await asyncio.shield(self._drainer)
+        super().__init__(applier.apply, max_batch=max_batch, name="handoff-drainer")

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
+from conductor.batching import GroupCommit
 from conductor.errors import (
     Blocked,
     InvalidInput,
@@ -29,8 +30,8 @@ from conductor.guilds import GuildConfigs
 from conductor.handoffs import HandoffApplier, HandoffQueue
 from conductor.machines import Move, ReleaseFlow, TaskFlow
 from conductor.ordering import merge_order
+from conductor.reactions import APPROVE, REJECT, WITHDRAW, Reaction, ReactionApplier
 from conductor.readmodels import dependency_views, release_view, review_view, stage_view, task_view
-from conductor.reviews import LIVE_REVIEW, ineligibility
 from conductor.states import ACTIVE_RELEASE_STATES, ReleaseState, TaskState
 from conductor.views import (
     Actor,
@@ -50,7 +51,6 @@ from store.db import Session
 from store.models import (
     HandoffMessage,
     Release,
-    ReviewApproval,
     ReviewRequest,
     ReviewStatus,
     StageEvent,
@@ -104,6 +104,11 @@ class ReleaseService:
         self.handoff_queue = HandoffQueue(self.handoffs)
         #: what ``/conductor setup`` bound per guild
         self.guilds = GuildConfigs(db)
+        self.reactions = ReactionApplier(db)
+        #: the group-commit front door for a busy review channel
+        self.reaction_queue: GroupCommit[Reaction, ReactionResult] = GroupCommit(
+            self.reactions.apply, name="reaction-drainer"
+        )
 
     # ------------------------------------------------------------------ releases
 
@@ -340,73 +345,19 @@ class ReleaseService:
         self, guild_id: int, message_id: int, reactor: Reactor
     ) -> ReactionResult:
         """A ✅ on a review message. At the required count the task becomes reviewed, once."""
-        async with self.db.write() as session:
-            request = await self._live_request(session, guild_id, message_id, reactor)
-            if isinstance(request, ReactionResult):
-                return request
-            task = request.task
-            if any(a.user_id == reactor.user_id for a in request.approvals):
-                return _ignored(request, "already counted")
-            request.approvals.append(
-                ReviewApproval(user_id=reactor.user_id, user_name=reactor.name[:100])
-            )
-            became_reviewed = False
-            if (
-                request.status is ReviewStatus.OPEN
-                and len(request.approvals) >= request.required
-                and task.state is TaskState.SUBMITTED
-            ):
-                names = ", ".join(a.user_name for a in request.approvals)
-                await TaskFlow(task, session).fire(
-                    "approve", Move(actor=names[:100], actor_id=reactor.user_id)
-                )
-                request.status = ReviewStatus.APPROVED
-                request.closed_at, request.closed_by = utcnow(), names[:100]
-                became_reviewed = True
-            await session.flush()
-            view = review_view(request, task)
-        return ReactionResult(
-            True, "approval counted", view, task.state, became_reviewed=became_reviewed
-        )
+        return await self.reactions.apply_one(Reaction(APPROVE, guild_id, message_id, reactor))
 
     async def withdraw_approval(
         self, guild_id: int, message_id: int, reactor: Reactor
     ) -> ReactionResult:
         """A ✅ removed. Before the threshold it takes the approval back; after, nothing."""
-        async with self.db.write() as session:
-            request = await self._live_request(session, guild_id, message_id)
-            if isinstance(request, ReactionResult):
-                return request
-            task = request.task
-            if request.status is not ReviewStatus.OPEN:
-                return _ignored(request, "the task is already reviewed")
-            mine = [a for a in request.approvals if a.user_id == reactor.user_id]
-            if not mine:
-                return _ignored(request, "no approval to withdraw")
-            request.approvals.remove(mine[0])
-            await session.flush()
-            view = review_view(request, task)
-        return ReactionResult(True, "approval withdrawn", view, task.state)
+        return await self.reactions.apply_one(Reaction(WITHDRAW, guild_id, message_id, reactor))
 
     async def request_changes(
         self, guild_id: int, message_id: int, reactor: Reactor
     ) -> ReactionResult:
         """A ❌ from an eligible reviewer: the task goes back to building, approvals reset."""
-        async with self.db.write() as session:
-            request = await self._live_request(session, guild_id, message_id, reactor)
-            if isinstance(request, ReactionResult):
-                return request
-            task = request.task
-            now = utcnow()
-            await TaskFlow(task, session).fire(
-                "request_changes", Move(actor=reactor.name[:100], actor_id=reactor.user_id, at=now)
-            )
-            request.approvals.clear()
-            request.status = ReviewStatus.CHANGES_REQUESTED
-            request.closed_at, request.closed_by = now, reactor.name[:100]
-            await session.flush()
-            view = review_view(request, task)
-        return ReactionResult(True, "changes requested", view, task.state, sent_back=True)
+        return await self.reactions.apply_one(Reaction(REJECT, guild_id, message_id, reactor))
 
     async def review(self, request_id: int) -> ReviewView:
         async with self.db.read() as session:
@@ -436,31 +387,6 @@ class ReleaseService:
                 )
             ).all()
             return tuple(review_view(r, r.task) for r in requests)
-
-    async def _live_request(
-        self, session: Session, guild_id: int, message_id: int, reactor: Reactor | None = None
-    ) -> ReviewRequest | ReactionResult:
-        """The live review request behind ``message_id``, or why the reaction changes nothing
-        (not a review message, a stale one, or — given ``reactor`` — someone who may not
-        review)."""
-        request = await session.scalar(
-            select(ReviewRequest)
-            .where(ReviewRequest.guild_id == guild_id, ReviewRequest.message_id == message_id)
-            .options(selectinload(ReviewRequest.approvals), selectinload(ReviewRequest.task))
-        )
-        if request is None:
-            return ReactionResult(False, "not a review message", None)
-        task = request.task
-        live = request.status in LIVE_REVIEW and task.state in (
-            TaskState.SUBMITTED,
-            TaskState.REVIEWED,
-        )
-        if not live:
-            return _ignored(request, f"stale review: the task has moved on ({task.state.value})")
-        why_not = reactor and ineligibility(reactor, author_id=request.author_id)
-        if why_not:
-            return _ignored(request, why_not)
-        return request
 
     # ------------------------------------------------------------------ queries
 
@@ -684,11 +610,6 @@ class ReleaseService:
             select(StageEvent).where(StageEvent.task_id == task.id).order_by(StageEvent.id)
         )
         return tuple(stage_view(e) for e in events)
-
-
-def _ignored(request: ReviewRequest, reason: str) -> ReactionResult:
-    """A reaction that changed nothing, with the request as it stands."""
-    return ReactionResult(False, reason, review_view(request, request.task), request.task.state)
 
 
 class _ReleaseWrite:

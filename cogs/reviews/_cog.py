@@ -8,12 +8,14 @@ import asyncio
 import logging
 
 import discord
-from discord.ext import commands
+from discord.ext import commands, tasks
 
 from bot.client import ConductorBot
 from bot.refresh import Refresher
 from cogs.reviews._render import APPROVE, REQUEST_CHANGES, review_message
 from conductor.errors import ConductorError
+from conductor.reactions import APPROVE as APPROVED
+from conductor.reactions import REJECT, WITHDRAW, Reaction
 from conductor.views import ReactionResult, Reactor, ReviewView
 
 log = logging.getLogger(__name__)
@@ -24,8 +26,13 @@ class ReviewsCog(commands.Cog):
         self.bot = bot
         #: request messages to bring up to date, keyed by (guild id, request id)
         self.edits: Refresher[tuple[int, int]] = Refresher(self._edit, name="review")
+        self._latest: dict[tuple[int, int], ReviewView] = {}
+
+    async def cog_load(self) -> None:
+        self.post_missing.start()
 
     async def cog_unload(self) -> None:
+        self.post_missing.cancel()
         await self.edits.wait()
 
     # ---------------------------------------------------------------- posting
@@ -60,6 +67,19 @@ class ReviewsCog(commands.Cog):
                 log.warning("could not add %s to review %s", emoji, message.id, exc_info=True)
         return message
 
+    @tasks.loop(minutes=2)
+    async def post_missing(self) -> None:
+        """Post the open review requests that have no message yet (the send failed, or no
+        reviews channel was bound then). Cheap: one query, no Discord reads."""
+        for guild in self.bot.guilds:
+            for review in await self.bot.service.open_reviews(guild.id):
+                if review.message_id is None:
+                    await self.post(guild, review)
+
+    @post_missing.before_loop
+    async def _after_ready(self) -> None:
+        await self.bot.wait_until_ready()
+
     # ---------------------------------------------------------------- reactions
 
     @commands.Cog.listener()
@@ -87,19 +107,20 @@ class ReviewsCog(commands.Cog):
         if guild is None:
             return None
         reactor = await self._reactor(guild, user_id)
-        service = self.bot.service
-        if not added:
-            result = await service.withdraw_approval(guild_id, message_id, reactor)
-        elif emoji == APPROVE:
-            result = await service.record_approval(guild_id, message_id, reactor)
-        else:
-            try:
-                result = await service.request_changes(guild_id, message_id, reactor)
-            except ConductorError as refused:  # the machine said no: nothing changed
-                log.info("❌ on %s changed nothing: %s", message_id, refused)
-                return None
+        kind = APPROVED if emoji == APPROVE else REJECT
+        try:
+            result = await self.bot.service.reaction_queue.submit(
+                Reaction(kind if added else WITHDRAW, guild_id, message_id, reactor)
+            )
+        except ConductorError as refused:  # the machine said no: nothing changed
+            log.info("%s on %s changed nothing: %s", emoji, message_id, refused)
+            return None
         if result.review is not None and result.counted:
-            self.edits.touch((guild_id, result.review.request_id))
+            # Results arrive here in commit order (no await since the submit returned), so
+            # the last one kept is the newest; the edit shows it without reading it back.
+            key = (guild_id, result.review.request_id)
+            self._latest[key] = result.review
+            self.edits.touch(key)
         elif result.review is not None:
             log.debug("%s by %s on %s: %s", emoji, reactor.name, message_id, result.reason)
         if result.became_reviewed or result.sent_back:
@@ -127,7 +148,7 @@ class ReviewsCog(commands.Cog):
 
     async def _edit(self, key: tuple[int, int]) -> None:
         guild_id, request_id = key
-        review = await self.bot.service.review(request_id)
+        review = self._latest.pop(key, None) or await self.bot.service.review(request_id)
         guild = self.bot.get_guild(guild_id)
         if guild is None or review.channel_id is None or review.message_id is None:
             return

@@ -1,7 +1,8 @@
-"""Placeholder until the cog is written (work in progress, not committed)."""
+"""``/conductor``: bind this guild's channels and roles, and show what is in force."""
 
-from discord.ext import commands
+from bot.client import ConductorBot
+from cogs.setup._cog import SetupCog
 
 
-async def setup(bot: commands.Bot) -> None:
-    return None
+async def setup(bot: ConductorBot) -> None:
+    await bot.add_cog(SetupCog(bot))

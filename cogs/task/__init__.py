@@ -1,7 +1,8 @@
-"""Placeholder until the cog is written (work in progress, not committed)."""
+"""``/task``: show a task's card, list tasks."""
 
-from discord.ext import commands
+from bot.client import ConductorBot
+from cogs.task._cog import TaskCog
 
 
-async def setup(bot: commands.Bot) -> None:
-    return None
+async def setup(bot: ConductorBot) -> None:
+    await bot.add_cog(TaskCog(bot))

@@ -1,0 +1,56 @@
+"""``/task …``: read-only views of the tasks the handoffs created."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.client import ConductorBot
+from cogs.task._render import no_tasks_text, task_choices, task_embed, task_list_embed
+from conductor.errors import ConductorError
+from conductor.states import TaskState
+
+
+def guild_id(interaction: discord.Interaction[ConductorBot]) -> int:
+    if interaction.guild_id is None:
+        raise ConductorError("Task commands work in a server, not in direct messages.")
+    return interaction.guild_id
+
+
+class TaskCog(commands.Cog):
+    task = app_commands.Group(name="task", description="Tasks and their cards", guild_only=True)
+
+    def __init__(self, bot: ConductorBot) -> None:
+        self.bot = bot
+
+    @task.command(
+        name="show", description="A task's card: state, dependencies, approvals, timeline, notes"
+    )
+    @app_commands.describe(slug="The task's slug")
+    async def show(self, interaction: discord.Interaction[ConductorBot], slug: str) -> None:
+        card = await self.bot.service.task_card(guild_id(interaction), slug)
+        await interaction.response.send_message(embed=task_embed(card, now=discord.utils.utcnow()))
+
+    @task.command(name="list", description="Tasks, newest first, optionally in one state")
+    @app_commands.describe(state="Only tasks in this state")
+    @app_commands.choices(
+        state=[app_commands.Choice(name=s.value, value=s.value) for s in TaskState]
+    )
+    async def list_(
+        self, interaction: discord.Interaction[ConductorBot], state: str | None = None
+    ) -> None:
+        wanted = TaskState(state) if state is not None else None
+        tasks = await self.bot.service.list_tasks(guild_id(interaction), wanted)
+        if not tasks:
+            await interaction.response.send_message(no_tasks_text(wanted), ephemeral=True)
+            return
+        await interaction.response.send_message(embed=task_list_embed(tasks, wanted))
+
+    @show.autocomplete("slug")
+    async def _all_tasks(
+        self, interaction: discord.Interaction[ConductorBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        return task_choices(await self.bot.service.list_tasks(interaction.guild_id), current)

@@ -1,0 +1,48 @@
+"""Every cog loads, and together they hold exactly the spec's slash commands, no more."""
+
+from __future__ import annotations
+
+from discord import app_commands
+
+from bot.client import EXTENSIONS
+from tests.cogs.conftest import GUILD_ID, World
+
+#: PRODUCT.md, "Slash commands" (``/seal`` arrives with the smoke seal, step 3)
+SPEC = {
+    "release open",
+    "release add",
+    "release remove",
+    "release status",
+    "release assemble",
+    "release ship",
+    "release abandon",
+    "task show",
+    "task list",
+    "conductor setup",
+    "conductor config",
+}
+
+
+async def test_every_extension_is_loaded(world: World) -> None:
+    assert set(world.bot.extensions) == set(EXTENSIONS)
+
+
+async def test_the_cogs_hold_exactly_the_spec_commands(world: World) -> None:
+    found: set[str] = set()
+    for cog in world.bot.cogs.values():
+        for command in cog.walk_app_commands():
+            if isinstance(command, app_commands.Command):
+                found.add(command.qualified_name)
+    assert found == SPEC
+
+
+async def test_discord_was_given_exactly_the_spec_commands(world: World) -> None:
+    synced = await world.bot.tree.fetch_commands(guild=world.bot.get_guild(GUILD_ID))
+    names = {
+        f"{group.name} {sub.name}"
+        for group in synced
+        for sub in group.options
+        if isinstance(sub, app_commands.AppCommandGroup)
+    }
+    assert names == SPEC
+    assert all(c.guild_id == GUILD_ID for c in synced)
