@@ -43,6 +43,7 @@ pytest: $(STAMP)
 ## bench: the speed targets of docs/PERFORMANCE.md
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_service
+	$(BIN)/python -m bench.bench_bot
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -47,3 +47,18 @@ def operator_only() -> Callable[[T], T]:
         return True
 
     return app_commands.check(predicate)
+
+
+def manage_guild_only() -> Callable[[T], T]:
+    """Members with Manage Server only. ``default_permissions`` hides the command from others,
+    but a server admin can override that, so the check runs at every use too."""
+
+    async def predicate(interaction: discord.Interaction[Any]) -> bool:
+        user = interaction.user
+        if isinstance(user, discord.Member) and user.guild_permissions.manage_guild:
+            return True
+        raise Refusal(
+            "Only members with the Manage Server permission can see or change Conductor's setup."
+        )
+
+    return app_commands.check(predicate)

@@ -3,13 +3,13 @@ database over the config file."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.checks import manage_guild_only
 from bot.client import ConductorBot
 from bot.errors import Refusal
 from cogs.setup._render import config_embed
@@ -28,21 +28,6 @@ BOTH_REVIEWER_OPTIONS = (
     "Give either `reviewer_role` or `anyone_reviews: True`, not both: one sets a reviewer role, "
     "the other drops it."
 )
-
-
-def manage_guild_only() -> Callable[[T], T]:
-    """Members with Manage Server only. ``default_permissions`` hides the command from others,
-    but a server admin can override that, so the check runs at every use too."""
-
-    async def predicate(interaction: discord.Interaction[Any]) -> bool:
-        user = interaction.user
-        if isinstance(user, discord.Member) and user.guild_permissions.manage_guild:
-            return True
-        raise Refusal(
-            "Only members with the Manage Server permission can see or change Conductor's setup."
-        )
-
-    return app_commands.check(predicate)
 
 
 def _guild(interaction: discord.Interaction[ConductorBot]) -> discord.Guild:
