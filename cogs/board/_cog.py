@@ -43,10 +43,12 @@ class BoardCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        # Deletions anywhere in the server arrive here: compare with the board this process
+        # shows (set by the refresh on ready) rather than reading the database each time.
         if payload.guild_id is None:
             return
-        config = await self.bot.service.guilds.get(payload.guild_id)
-        if config is not None and config.board_message_id == payload.message_id:
+        shown = self._shown.get(payload.guild_id)
+        if shown is not None and shown["id"] == payload.message_id:
             log.info("the board in guild %s was deleted; posting it again", payload.guild_id)
             self._shown.pop(payload.guild_id, None)
             self.refresher.touch(payload.guild_id)
