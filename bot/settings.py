@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     operator_role: str | None = None
     reviewer_role: str | None = None
     required_approvals: int = Field(default=2, ge=1, le=20)
+    #: the ``[app]`` table (production URL, rollback command, ``[[app.smoke]]`` checks), kept
+    #: raw here and validated by :func:`smoke.parse_app_config` at start and at each seal
+    app: dict[str, Any] | None = None
 
     @field_validator("handoff_channels", mode="before")
     @classmethod

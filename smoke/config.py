@@ -1,0 +1,168 @@
+"""The ``[app]`` table: where production is, how to roll back, and the read-only checks.
+
+```toml
+[app]
+name = "studio"
+production_url = "https://app.example.com"
+health_path = "/up"
+rollback_command = "git revert -m 1 {merge_sha} && bin/deploy"
+
+[[app.smoke]]
+path = "/signin"
+selector = "form input[type=password]"
+```
+"""
+
+from __future__ import annotations
+
+import string
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+#: the placeholders a rollback command may use
+ROLLBACK_FIELDS = frozenset({"release", "version", "merge_sha"})
+
+
+class SmokeConfigError(ValueError):
+    """The check configuration is unusable; the message names the field and the problem."""
+
+
+class SmokeCheck(BaseModel):
+    """One page: GET ``path`` and expect a status and, where given, a visible selector and text."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    expect_status: int = Field(default=200, ge=100, le=599)
+    selector: str | None = None
+    expect_text: str | None = None
+    #: seconds for the whole check (navigation, selector and text)
+    timeout: float = Field(default=15.0, gt=0, le=300)
+
+    @field_validator("path")
+    @classmethod
+    def _absolute_path(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith("/"):
+            raise ValueError(f"must start with '/' (got {value!r})")
+        return value
+
+    @property
+    def label(self) -> str:
+        return self.path
+
+
+class AppConfig(BaseModel):
+    """The app the seal checks. ``production_url`` is the base every path is joined to."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "app"
+    production_url: str
+    health_path: str = "/up"
+    #: seconds for the health request
+    health_timeout: float = Field(default=10.0, gt=0, le=300)
+    #: rendered with {release}, {version} and {merge_sha} when a seal is red
+    rollback_command: str | None = None
+    chromium_path: str = DEFAULT_CHROMIUM
+    smoke: tuple[SmokeCheck, ...] = ()
+
+    @field_validator("production_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"must be an http(s) URL such as https://app.example.com (got {value!r})"
+            )
+        return value
+
+    @field_validator("health_path")
+    @classmethod
+    def _health_path(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith("/"):
+            raise ValueError(f"must start with '/' (got {value!r})")
+        return value
+
+    @field_validator("rollback_command")
+    @classmethod
+    def _known_placeholders(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError as error:
+            raise ValueError(f"is not a valid template: {error}") from None
+        unknown = sorted(n for n in names if n not in ROLLBACK_FIELDS)
+        if unknown:
+            allowed = ", ".join("{" + f + "}" for f in sorted(ROLLBACK_FIELDS))
+            raise ValueError(f"uses unknown placeholder {{{unknown[0]}}}; allowed: {allowed}")
+        return value.strip()
+
+    def url(self, path: str) -> str:
+        return self.production_url + path
+
+    @property
+    def health_url(self) -> str:
+        return self.url(self.health_path)
+
+    def at(self, production_url: str) -> AppConfig:
+        """The same checks against another base URL (``conductor smoke URL``)."""
+        return AppConfig.model_validate({**self.model_dump(), "production_url": production_url})
+
+    def rollback(self, *, release: str, version: int | None, merge_sha: str | None) -> str | None:
+        """The rollback command for one release, or None when none is configured. A value the
+        release doesn't have yet (no merge SHA without git) stays as a visible ``<merge_sha>``."""
+        if self.rollback_command is None:
+            return None
+        values = {
+            "release": release,
+            "version": f"v{version}" if version is not None else "<version>",
+            "merge_sha": merge_sha or "<merge_sha>",
+        }
+        return self.rollback_command.format_map(values)
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem.get("loc", ()))
+        message = str(problem.get("msg", "invalid value")).removeprefix("Value error, ")
+        problems.append(f"app.{where}: {message}" if where else message)
+    return "; ".join(problems)
+
+
+def parse_app_config(table: Mapping[str, Any] | None) -> AppConfig:
+    """Validate an ``[app]`` table; raise :class:`SmokeConfigError` naming what is wrong."""
+    if table is None:
+        raise SmokeConfigError(
+            "no [app] table: set app.production_url and the [[app.smoke]] checks"
+        )
+    if not isinstance(table, Mapping):
+        raise SmokeConfigError(f"[app] must be a table, not {type(table).__name__}")
+    try:
+        return AppConfig.model_validate(dict(table))
+    except ValidationError as error:
+        raise SmokeConfigError(_describe(error)) from None
+
+
+def load_app_config(path: str | Path) -> AppConfig:
+    """The ``[app]`` table of a TOML file (``conductor.toml``)."""
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SmokeConfigError(f"{file}: no such file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SmokeConfigError(f"{file}: not valid TOML: {error}") from None
+    except OSError as error:
+        raise SmokeConfigError(f"{file}: cannot be read: {error.strerror or error}") from None
+    return parse_app_config(data.get("app"))
