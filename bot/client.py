@@ -10,9 +10,13 @@ from discord.ext import commands
 
 from bot.bindings import Bindings, resolve
 from bot.errors import ConductorTree
+from bot.notes import ReleaseNotes
 from bot.settings import Settings
+from conductor.pipeline import ShipPipeline
+from conductor.seals import Sealer
 from conductor.service import ReleaseService
 from conductor.views import GuildConfigView
+from smoke.protocol import SmokeRunner
 from store.db import Database
 
 log = logging.getLogger(__name__)
@@ -25,6 +29,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.handoffs",
     "cogs.reviews",
     "cogs.setup",
+    "cogs.seal",
 )
 
 
@@ -49,7 +54,13 @@ def _comparable(command: dict[str, Any]) -> dict[str, Any]:
 class ConductorBot(commands.Bot):
     """Conductor's bot. No network until it starts: ``create_bot`` only builds it."""
 
-    def __init__(self, settings: Settings, *, database: Database | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        database: Database | None = None,
+        smoke_runner: SmokeRunner | None = None,
+    ) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # handoffs are read from message text
         intents.members = True  # reviewer and operator roles on reactions and checks
@@ -63,6 +74,13 @@ class ConductorBot(commands.Bot):
         self.settings = settings
         self.database = database or Database(settings.database_url)
         self.service = ReleaseService(self.database, required_approvals=settings.required_approvals)
+        if smoke_runner is None:
+            from smoke.runner import PlaywrightRunner  # noqa: PLC0415 (Playwright loads on use)
+
+            smoke_runner = PlaywrightRunner()
+        self.sealer = Sealer(self.service.seals, smoke_runner, settings.app)
+        self.pipeline = ShipPipeline(self.service, self.sealer)
+        self.notes = ReleaseNotes(self)
         #: what ``/conductor setup`` stored, per guild; read once, dropped when setup changes it
         self._stored: dict[int, GuildConfigView | None] = {}
 
@@ -119,6 +137,12 @@ class ConductorBot(commands.Bot):
         await self.database.dispose()
 
 
-def create_bot(settings: Settings, *, database: Database | None = None) -> ConductorBot:
-    """The configured bot, cogs loaded when it starts (``setup_hook``); no network here."""
-    return ConductorBot(settings, database=database)
+def create_bot(
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    smoke_runner: SmokeRunner | None = None,
+) -> ConductorBot:
+    """The configured bot, cogs loaded when it starts (``setup_hook``); no network here.
+    ``smoke_runner`` defaults to Playwright in Chromium."""
+    return ConductorBot(settings, database=database, smoke_runner=smoke_runner)

@@ -6,7 +6,9 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
+from conductor.ordering import merge_order
 from conductor.states import TaskState
 from conductor.views import Approver, DependencyView, ReleaseView, ReviewView, StageView, TaskView
 from store.models import Release, ReviewRequest, StageEvent, Task
@@ -96,7 +98,30 @@ def release_view(
         seal_checked_at=release.seal_checked_at,
         seal_duration_ms=release.seal_duration_ms,
         seal_results=tuple(release.seal_results or ()),
+        seal_error=release.seal_error,
+        notes_posted_at=release.notes_posted_at,
+        notes_message_id=release.notes_message_id,
     )
+
+
+async def release_members(session: AsyncSession, release: Release) -> list[Task]:
+    """A release's members in merge order (dependencies first)."""
+    members = (
+        await session.scalars(
+            select(Task)
+            .where(Task.release_id == release.id)
+            .options(selectinload(Task.dependencies))
+            .order_by(Task.release_position, Task.id)
+        )
+    ).all()
+    return merge_order(list(members))
+
+
+async def load_release_view(session: AsyncSession, release: Release) -> ReleaseView:
+    """The full view: members in merge order with their dependencies' states."""
+    members = await release_members(session, release)
+    deps = await dependency_views(session, release.guild_id, members)
+    return release_view(release, members, deps)
 
 
 def review_view(request: ReviewRequest, task: Task) -> ReviewView:

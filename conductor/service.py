@@ -29,9 +29,17 @@ from conductor.errors import (
 from conductor.guilds import GuildConfigs
 from conductor.handoffs import HandoffApplier, HandoffQueue
 from conductor.machines import Move, ReleaseFlow, TaskFlow
-from conductor.ordering import merge_order
 from conductor.reactions import APPROVE, REJECT, WITHDRAW, Reaction, ReactionApplier
-from conductor.readmodels import dependency_views, release_view, review_view, stage_view, task_view
+from conductor.readmodels import (
+    dependency_views,
+    load_release_view,
+    release_members,
+    release_view,
+    review_view,
+    stage_view,
+    task_view,
+)
+from conductor.seals import SealRecords
 from conductor.states import ACTIVE_RELEASE_STATES, ReleaseState, TaskState
 from conductor.views import (
     Actor,
@@ -105,6 +113,8 @@ class ReleaseService:
         #: what ``/conductor setup`` bound per guild
         self.guilds = GuildConfigs(db)
         self.reactions = ReactionApplier(db)
+        #: seals and notes on shipped releases
+        self.seals = SealRecords(db)
         #: the group-commit front door for a busy review channel
         self.reaction_queue: GroupCommit[Reaction, ReactionResult] = GroupCommit(
             self.reactions.apply, name="reaction-drainer"
@@ -579,20 +589,11 @@ class ReleaseService:
 
     @staticmethod
     async def _members(session: Session, release: Release) -> list[Task]:
-        members = (
-            await session.scalars(
-                select(Task)
-                .where(Task.release_id == release.id)
-                .options(selectinload(Task.dependencies))
-                .order_by(Task.release_position, Task.id)
-            )
-        ).all()
-        return merge_order(list(members))
+        return await release_members(session, release)
 
-    async def _load_release_view(self, session: Session, release: Release) -> ReleaseView:
-        members = await self._members(session, release)
-        deps = await dependency_views(session, release.guild_id, members)
-        return release_view(release, members, deps)
+    @staticmethod
+    async def _load_release_view(session: Session, release: Release) -> ReleaseView:
+        return await load_release_view(session, release)
 
     @staticmethod
     def _blockers(active: ReleaseView | None) -> tuple[str, ...]:

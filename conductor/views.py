@@ -81,6 +81,9 @@ class ReleaseView:
     seal_checked_at: datetime | None = None
     seal_duration_ms: int | None = None
     seal_results: tuple[dict[str, Any], ...] = ()
+    seal_error: str | None = None
+    notes_posted_at: datetime | None = None
+    notes_message_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,8 +115,12 @@ class AppConfig(BaseModel):
         return self.url(self.health_path)
 
     def at(self, production_url: str) -> AppConfig:
-        """The same checks against another base URL (``conductor smoke URL``)."""
-        return AppConfig.model_validate({**self.model_dump(), "production_url": production_url})
+        """The same checks against another base URL (``conductor smoke URL``); raises
+        :class:`SmokeConfigError` when the URL is not an http(s) URL."""
+        try:
+            return AppConfig.model_validate({**self.model_dump(), "production_url": production_url})
+        except ValidationError as error:
+            raise SmokeConfigError(_describe(error)) from None
 
     def rollback(self, *, release: str, version: int | None, merge_sha: str | None) -> str | None:
         """The rollback command for one release, or None when none is configured. A value the

@@ -7,6 +7,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+#: the reason of a page check that was not run because nothing answered the health check
+NOT_RUN_UNREACHABLE = "not run: production unreachable"
+_NOT_RUN = "not run: "
+
 
 class Verdict(StrEnum):
     #: every check passed
@@ -43,6 +47,11 @@ class CheckResult:
         data = asdict(self)
         data["blocked"] = [asdict(b) for b in self.blocked]
         return data
+
+    @property
+    def not_run(self) -> bool:
+        """Failed without being tried (production did not answer the health check)."""
+        return not self.ok and (self.reason or "").startswith(_NOT_RUN)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:
@@ -85,8 +94,17 @@ class SmokeResult:
         failed = [c for c in checks if not c.ok]
         if not checks:
             return cls.failure("no checks are configured", duration_ms)
-        if failed:
-            reasons = ", ".join(f"{c.path} ({c.reason or 'failed'})" for c in failed)
+        not_run = [c for c in failed if c.not_run]
+        tried = [c for c in failed if not c.not_run]
+        reasons = ", ".join(f"{c.path} ({c.reason or 'failed'})" for c in tried)
+        if not_run:
+            # "production unreachable: /up (connection refused); 5 page checks not run"
+            why = (not_run[0].reason or "").removeprefix(_NOT_RUN) or "not run"
+            plural = "s" if len(not_run) != 1 else ""
+            summary = f"{why}: {reasons or 'the health check failed'}; "
+            summary += f"{len(not_run)} page check{plural} not run"
+            verdict = Verdict.RED
+        elif failed:
             summary = f"{len(failed)} of {len(checks)} failed: {reasons}"
             verdict = Verdict.RED
         else:

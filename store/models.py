@@ -284,6 +284,11 @@ class Release(Base):
     seal_checked_at: Mapped[datetime | None] = mapped_column()
     seal_duration_ms: Mapped[int | None] = mapped_column(Integer)
     seal_results: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    #: the seal's reason when the runner could not run (status ``error``)
+    seal_error: Mapped[str | None] = mapped_column(Text)
+    #: when the release notes reached its thread: they are posted exactly once
+    notes_posted_at: Mapped[datetime | None] = mapped_column()
+    notes_message_id: Mapped[int | None] = mapped_column(BigInteger)
     #: optimistic lock: a concurrent change makes the loser's flush fail instead of overwriting
     row_version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -292,6 +297,27 @@ class Release(Base):
     )
 
     __mapper_args__ = {"version_id_col": row_version}  # noqa: RUF012
+
+
+class ReleaseSeal(Base):
+    """Every seal a release got, newest last; the release's ``seal_*`` columns hold the
+    newest, so a re-seal replaces the verdict and keeps what came before."""
+
+    __tablename__ = "release_seals"
+    __table_args__ = (Index(None, "release_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id", ondelete="CASCADE"))
+    status: Mapped[SealStatus] = mapped_column(_str_enum(SealStatus, "seal_status"))
+    summary: Mapped[str] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime] = mapped_column()
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    #: "ship" (the seal after a ship) or "reseal" (``/seal``)
+    trigger: Mapped[str] = mapped_column(String(20))
+    sealed_by: Mapped[str | None] = mapped_column(String(100))
+    sealed_by_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class GuildConfig(Base):

@@ -18,7 +18,7 @@ from conductor import migrate
 from store.db import Database
 from store.models import Base, Release
 
-HEAD = "0001_initial"
+HEAD = "0002_seal_history"
 APP_TABLES = frozenset(Base.metadata.tables)
 ACTIVE_INDEX = "uq_releases_one_active_per_guild"
 
@@ -54,6 +54,7 @@ def test_the_app_has_the_tables_we_expect() -> None:
     assert set(Base.metadata.tables) == {
         "guild_configs",
         "handoff_messages",
+        "release_seals",
         "releases",
         "review_approvals",
         "review_requests",
@@ -84,9 +85,37 @@ def test_upgrade_downgrade_upgrade_round_trip(url: str, engine: Engine) -> None:
 
 def test_default_downgrade_is_one_step(url: str, engine: Engine) -> None:
     migrate.upgrade(url)
-    migrate.downgrade(url)  # "-1": from the only revision back to an empty schema
-    assert tables(engine) & APP_TABLES == set()
-    assert migrate.current(url) is None
+    migrate.downgrade(url)  # "-1": back to 0001, where there is no seal history
+    assert migrate.current(url) == "0001_initial"
+    assert "release_seals" not in tables(engine)
+    assert "releases" in tables(engine)
+
+
+def test_0002_marks_old_ships_as_noted_and_keeps_a_stored_seal(url: str, engine: Engine) -> None:
+    """Releases shipped before 0002 don't get notes posted after the upgrade (their ship had
+    no notes step), and a seal already on a release becomes the first row of its history."""
+    migrate.upgrade(url, "0001_initial")
+    _insert_release(engine, guild_id=1, slug="old", state="shipped", version=1)
+    _insert_release(engine, guild_id=1, slug="open", state="assembling")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE releases SET shipped_at = '2025-01-02 00:00:00', seal_status = 'red',"
+                " seal_summary = '1 of 2 failed: /up (status 503)',"
+                " seal_checked_at = '2025-01-02 00:01:00', seal_duration_ms = 900"
+                " WHERE slug = 'old'"
+            )
+        )
+    migrate.upgrade(url)
+    with engine.connect() as conn:
+        noted = dict(conn.execute(text("SELECT slug, notes_posted_at FROM releases")).all())
+        history = conn.execute(
+            text("SELECT status, summary, duration_ms, trigger FROM release_seals")
+        ).all()
+    assert noted["old"] is not None and noted["open"] is None
+    assert [tuple(row) for row in history] == [
+        ("red", "1 of 2 failed: /up (status 503)", 900, "ship")
+    ]
 
 
 def _insert_release(

@@ -11,8 +11,8 @@ from discord.ext import commands
 
 from bot.checks import operator_only
 from bot.client import ConductorBot
-from bot.render import member_line, release_line
-from cogs.release._render import status_embed
+from bot.render import member_line
+from cogs.release._render import ship_progress, status_embed
 from cogs.release._views import ConfirmAbandon
 from conductor.errors import ConductorError
 from conductor.service import ReleaseService
@@ -99,24 +99,51 @@ class ReleaseCog(commands.Cog):
             f"📦 `{view.slug}` is assembled. Merge order:\n{members}"[:2000]
         )
 
-    @release.command(name="ship", description="Ship the assembled release")
+    @release.command(name="ship", description="Ship the assembled release, then seal it")
     @operator_only()
     async def ship(self, interaction: discord.Interaction[ConductorBot]) -> None:
         gid = guild_id(interaction)
         ready = await self.service.ship_preflight(gid)  # refusals answer before the defer
+        # The notes are this command's from the flip on: the reconcile keeps out of the way.
+        with self.bot.notes.claim(gid, ready.slug):
+            await self._ship(interaction, gid, ready)
+
+    async def _ship(
+        self, interaction: discord.Interaction[ConductorBot], gid: int, ready: ReleaseView
+    ) -> None:
         await interaction.response.defer(thinking=True)
         progress = await interaction.followup.send(
             f"🚀 Shipping `{ready.slug}` ({len(ready.members)} members)…\n⏳ state flip", wait=True
         )
+
+        async def sealing(step: str, view: ReleaseView) -> None:
+            self.bot.release_changed(gid)
+            await progress.edit(content=ship_progress(view, sealing=True))
+
         try:
-            view = await self.service.ship(gid, actor(interaction), release_slug=ready.slug)
+            outcome = await self.bot.pipeline.ship(
+                gid, actor(interaction), release_slug=ready.slug, progress=sealing
+            )
         except Exception:
             await progress.edit(content=f"🚀 Shipping `{ready.slug}`…\n❌ state flip: not shipped")
             raise
+        # Shipped: from here on nothing may undo it or leave it without notes.
         self.bot.release_changed(gid)
-        await progress.edit(
-            content=f"🚀 Shipped {release_line(view)}\n✅ state flip: {len(view.members)} members shipped"
-        )
+        posted = None
+        if interaction.guild is not None:
+            posted = await self.bot.notes.publish(
+                interaction.guild,
+                outcome.release,
+                outcome.seal,
+                operator_id=interaction.user.id,
+                fallback=_messageable(interaction.channel),
+            )
+        try:
+            await progress.edit(
+                content=ship_progress(outcome.shipped, seal=outcome.seal, notes=posted)
+            )
+        except discord.HTTPException:
+            log.warning("could not update the ship progress of %s", ready.slug, exc_info=True)
 
     @release.command(
         name="abandon", description="Abandon the active release (asks for confirmation)"
@@ -188,6 +215,10 @@ class ReleaseCog(commands.Cog):
             log.exception("could not create the notes thread for %s", view.slug)
             return "\n⚠️ The notes thread could not be created; see the log."
         return f"\nNotes: {thread.mention}"
+
+
+def _messageable(channel: object) -> discord.abc.Messageable | None:
+    return channel if isinstance(channel, discord.abc.Messageable) else None
 
 
 def _choices(items: Iterable[tuple[str, str]], current: str) -> list[app_commands.Choice[str]]:

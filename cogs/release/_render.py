@@ -5,7 +5,8 @@ from __future__ import annotations
 import discord
 
 from bot.render import member_line, release_line
-from conductor.views import StatusView
+from conductor.seals import SealOutcome
+from conductor.views import ReleaseView, StatusView
 
 
 def status_embed(status: StatusView) -> discord.Embed:
@@ -25,3 +26,33 @@ def status_embed(status: StatusView) -> discord.Embed:
     if status.last_shipped is not None:
         embed.add_field(name="Last shipped", value=release_line(status.last_shipped), inline=False)
     return embed
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def ship_progress(
+    release: ReleaseView,
+    *,
+    sealing: bool = False,
+    seal: SealOutcome | None = None,
+    notes: discord.Message | None = None,
+) -> str:
+    """The ship's progress message: one line per step, as it goes."""
+    lines = [
+        f"🚀 Shipped {release_line(release)}",
+        f"✅ state flip: {plural(len(release.members), 'member')} shipped",
+    ]
+    if sealing:
+        lines.append("⏳ smoke seal: checking production…")
+    elif seal is not None:
+        lines.append(seal.line)
+    else:
+        lines.append("⚪ smoke seal: not run (no `[app]` is configured)")
+    if not sealing:
+        if notes is not None:
+            lines.append(f"📝 notes: {notes.jump_url}")
+        else:
+            lines.append("⚠️ notes: not posted yet; Conductor retries every few minutes")
+    return "\n".join(lines)[:2000]

@@ -14,6 +14,7 @@ from bot.client import ConductorBot, create_bot
 from bot.settings import Settings
 from conductor.views import IncomingMessage, Reactor
 from store.db import Database
+from tests.fakes import TEST_APP, FakeRunner
 
 GUILD_ID = 424242
 
@@ -32,8 +33,9 @@ async def simcord_bot(tmp_path: Path) -> AsyncIterator[ConductorBot]:
         deployments_channel="deployments",
         operator_role="Operators",
         required_approvals=2,
+        app=TEST_APP,
     )
-    bot = create_bot(settings, database=database)
+    bot = create_bot(settings, database=database, smoke_runner=FakeRunner())
     yield bot
     await bot.close()
 
@@ -50,6 +52,13 @@ class World:
     handoffs: Any = None
     reviews: Any = None
     deployments: Any = None
+    operators: Any = None  # the operator role
+
+    @property
+    def runner(self) -> FakeRunner:
+        runner = self.bot.sealer.runner
+        assert isinstance(runner, FakeRunner)
+        return runner
 
     @property
     def bot_id(self) -> int:
@@ -71,7 +80,9 @@ async def world(simcord_env: simcord.Env) -> World:
     await simcord_env.settle()
     bot = simcord_env.bot
     assert isinstance(bot, ConductorBot)
-    return World(simcord_env, bot, guild, general, notes, olga, bob, handoffs, reviews, deployments)
+    return World(
+        simcord_env, bot, guild, general, notes, olga, bob, handoffs, reviews, deployments, operators
+    )
 
 
 _ids = iter(range(900_000, 10**9))

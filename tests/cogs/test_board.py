@@ -43,7 +43,7 @@ async def test_the_board_is_pinned_on_start_and_follows_the_release(world: World
     embed = board(world).embeds[0]
     assert embed.description.startswith("No active release.")
     [latest] = embed.fields
-    assert latest.name == "Latest releases" and latest.value == f"🚀 `{slug}` v1 — shipped"
+    assert latest.name == "Latest releases" and latest.value == f"🚀 `{slug}` v1 — shipped 🟢"
     assert len(world.deployments.pinned_messages()) == 1  # one board, edited in place
 
 

@@ -65,7 +65,7 @@ async def test_a_failed_ship_progress_message_means_no_ship(world: World, status
     active = (await world.bot.service.status(GUILD_ID)).active
     assert active is not None and active.state is ReleaseState.ASSEMBLED  # not shipped
     retry = await world.olga.slash(world.general, "release ship")
-    assert "✅ state flip: 1 members shipped" in retry.response.content
+    assert "✅ state flip: 1 member shipped" in retry.response.content
 
 
 @pytest.mark.parametrize("status", [500, 429])

@@ -1,0 +1,128 @@
+"""``/seal [release]`` and the notes reconcile.
+
+``/seal`` re-runs the suite on the last shipped release (or the one named), records the new
+verdict (the old one stays in the history), posts it in the release's thread, pings on red and
+updates the board. The reconcile posts the notes of shipped releases whose notes never reached
+Discord (a failed send, a crash between the flip and the notes), sealing them first if the
+seal never ran: on ready and every few minutes.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands, tasks
+
+from bot.checks import operator_only
+from bot.client import ConductorBot
+from conductor.errors import ConductorError
+from conductor.seals import RESEAL, NotConfigured
+from conductor.states import ReleaseState
+from conductor.views import Actor
+
+log = logging.getLogger(__name__)
+
+MAX_CHOICES = 25
+
+
+class SealCog(commands.Cog):
+    def __init__(self, bot: ConductorBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.post_missing_notes.start()
+
+    async def cog_unload(self) -> None:
+        self.post_missing_notes.cancel()
+
+    @app_commands.command(
+        name="seal", description="Re-run the production smoke seal on the last shipped release"
+    )
+    @app_commands.describe(release="A shipped release's slug (default: the last shipped one)")
+    @app_commands.guild_only()
+    @operator_only()
+    async def seal(
+        self, interaction: discord.Interaction[ConductorBot], release: str | None = None
+    ) -> None:
+        guild = interaction.guild
+        if guild is None:
+            raise ConductorError("`/seal` works in a server, not in direct messages.")
+        sealer = self.bot.sealer
+        if not sealer.configured:
+            raise NotConfigured(
+                "No `[app]` is configured, so there is no production to seal against: add "
+                "`production_url` and `[[app.smoke]]` checks to the config file."
+            )
+        target = await self.bot.service.seals.target(guild.id, release)
+        if sealer.running(guild.id, target.slug):
+            raise ConductorError(
+                f"A seal of `{target.slug}` is already running; its verdict will be posted in "
+                "the release thread."
+            )
+        await interaction.response.defer(thinking=True)
+        who = Actor(interaction.user.display_name, interaction.user.id)
+        outcome = await sealer.seal(guild.id, target, trigger=RESEAL, actor=who)
+        self.bot.release_changed(guild.id)
+        channel = interaction.channel
+        posted = await self.bot.notes.resealed(
+            guild,
+            outcome,
+            by=interaction.user,
+            previous=target.seal_status,
+            fallback=channel if isinstance(channel, discord.abc.Messageable) else None,
+        )
+        answer = f"{outcome.line}\nRe-sealed `{target.slug}`"
+        answer += f"; posted in {posted.jump_url}" if posted is not None else "."
+        if not outcome.recorded:
+            answer += "\n⚠️ The verdict could not be stored; see the log."
+        await interaction.followup.send(
+            answer[:2000], allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    @seal.autocomplete("release")
+    async def _shipped(
+        self, interaction: discord.Interaction[ConductorBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        recent = await self.bot.service.recent_releases(interaction.guild_id, limit=50)
+        needle = current.strip().lower()
+        return [
+            app_commands.Choice(name=f"{r.slug} v{r.version}"[:100], value=r.slug)
+            for r in recent
+            if r.state is ReleaseState.SHIPPED and needle in r.slug
+        ][:MAX_CHOICES]
+
+    @tasks.loop(minutes=3)
+    async def post_missing_notes(self) -> None:
+        for guild in self.bot.guilds:
+            try:
+                await self.notes_for(guild)
+            except Exception:
+                log.exception("the notes reconcile failed in guild %s", guild.id)
+
+    @post_missing_notes.before_loop
+    async def _after_ready(self) -> None:
+        await self.bot.wait_until_ready()
+
+    async def notes_for(self, guild: discord.Guild) -> int:
+        """Post the notes every shipped release of ``guild`` is still owed. Returns how many
+        were posted."""
+        posted = 0
+        for release in await self.bot.service.seals.without_notes(guild.id):
+            with self.bot.notes.claim(guild.id, release.slug) as mine:
+                if not mine:
+                    continue  # its ship is still running here
+                seal = None
+                if release.seal_status is None and self.bot.sealer.configured:
+                    # The process stopped between the flip and the seal: seal it now.
+                    seal = await self.bot.pipeline.seal_shipped(guild.id, release, None)
+                elif release.seal_status is not None:
+                    seal = self.bot.sealer.stored(release)
+                if await self.bot.notes.publish(
+                    guild, release, seal, operator_id=release.shipped_by_id
+                ):
+                    posted += 1
+        return posted
