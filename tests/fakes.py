@@ -36,7 +36,9 @@ def red(app: AppConfig, failures: dict[str, str]) -> SmokeResult:
     """``failures``: path → reason; the health path fails too when named."""
     paths = [app.health_path, *(c.path for c in app.smoke)]
     checks = [
-        CheckResult(p, p not in failures, kind="health" if i == 0 else "page", reason=failures.get(p))
+        CheckResult(
+            p, p not in failures, kind="health" if i == 0 else "page", reason=failures.get(p)
+        )
         for i, p in enumerate(paths)
     ]
     return SmokeResult.from_checks(tuple(checks), 2345)
@@ -49,6 +51,8 @@ class FakeRunner:
         self.calls: list[AppConfig] = []
         self.queued: deque[SmokeResult | Exception | dict[str, str]] = deque()
         self.gate: asyncio.Event | None = None
+        #: set as soon as a run starts
+        self.started = asyncio.Event()
 
     def then(self, outcome: SmokeResult | Exception | dict[str, str]) -> None:
         """The next run returns this result, raises this exception, or fails these paths."""
@@ -56,6 +60,7 @@ class FakeRunner:
 
     async def run(self, app: AppConfig, *, on_check: OnCheck | None = None) -> SmokeResult:
         self.calls.append(app)
+        self.started.set()
         if self.gate is not None:
             await self.gate.wait()
         outcome = self.queued.popleft() if self.queued else None

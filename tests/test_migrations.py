@@ -108,7 +108,9 @@ def test_0002_marks_old_ships_as_noted_and_keeps_a_stored_seal(url: str, engine:
         )
     migrate.upgrade(url)
     with engine.connect() as conn:
-        noted = dict(conn.execute(text("SELECT slug, notes_posted_at FROM releases")).all())
+        noted: dict[str, object] = dict(
+            conn.execute(text("SELECT slug, notes_posted_at FROM releases")).all()
+        )
         history = conn.execute(
             text("SELECT status, summary, duration_ms, trigger FROM release_seals")
         ).all()

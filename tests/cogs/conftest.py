@@ -81,7 +81,17 @@ async def world(simcord_env: simcord.Env) -> World:
     bot = simcord_env.bot
     assert isinstance(bot, ConductorBot)
     return World(
-        simcord_env, bot, guild, general, notes, olga, bob, handoffs, reviews, deployments, operators
+        simcord_env,
+        bot,
+        guild,
+        general,
+        notes,
+        olga,
+        bob,
+        handoffs,
+        reviews,
+        deployments,
+        operators,
     )
 
 
