@@ -18,6 +18,7 @@ from rich.console import Console
 
 from bot.settings import Settings, config_file
 from conductor import migrate
+from smoke import SmokeConfigError, parse_app_config
 
 #: settings whose values must never be echoed back, even when they fail validation
 _SECRET_SETTINGS = frozenset({"discord_token"})
@@ -156,6 +157,19 @@ def db_check(url: UrlOption = None) -> None:
         _fail(f"error: check failed: {_one_line(error)}")
 
 
+def _check_app(settings: Settings) -> None:
+    """A broken ``[app]`` table stops the start (exit 2) naming what is wrong, rather than
+    surfacing as an error seal after the first ship. None at all is allowed: ships go
+    unsealed."""
+    if settings.app is None:
+        typer.echo("warning: no [app] table: releases will ship without a smoke seal", err=True)
+        return
+    try:
+        parse_app_config(settings.app)
+    except SmokeConfigError as error:
+        _fail(f"error: {config_file()}: {error}", 2)
+
+
 @app.command("run")
 def run() -> None:
     """Migrate the database and run the Discord bot (needs CONDUCTOR_DISCORD_TOKEN)."""
@@ -163,6 +177,7 @@ def run() -> None:
     token = settings.discord_token
     if token is None or not token.get_secret_value().strip():
         _fail(MISSING_CREDENTIAL, 2)
+    _check_app(settings)
     try:
         migrate.upgrade(settings.database_url)
     except Exception as error:

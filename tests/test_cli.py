@@ -103,6 +103,32 @@ def test_a_bad_token_in_the_config_file_is_named_but_not_echoed(tmp_path: Path) 
     assert "123456789012" not in result.stdout + result.stderr
 
 
+def test_run_with_a_broken_app_table_stops_before_anything_naming_it(
+    tmp_path: Path, db_path: Path, db_url: str
+) -> None:
+    config = tmp_path / "conductor.toml"
+    config.write_text(
+        '[app]\nproduction_url = "https://app.example.com"\n'
+        'rollback_command = "git revert {sha}"\n[[app.smoke]]\npath = "/"\n'
+    )
+    result = run_cli(
+        tmp_path,
+        "run",
+        env={
+            "CONDUCTOR_CONFIG": str(config),
+            "CONDUCTOR_DISCORD_TOKEN": SECRET,
+            "CONDUCTOR_DATABASE_URL": db_url,
+        },
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: {config}: app.rollback_command: uses unknown placeholder {{sha}}; "
+        "allowed: {merge_sha}, {release}, {version}"
+    ]
+    assert not db_path.exists()  # stopped before the migrations
+    assert SECRET not in result.stdout + result.stderr
+
+
 def test_run_with_a_token_migrates_then_fails_cleanly_without_discord(
     tmp_path: Path, db_path: Path, db_url: str
 ) -> None:
@@ -132,22 +158,27 @@ def test_db_upgrade_current_downgrade(tmp_path: Path, db_path: Path, db_url: str
 
     upgraded = run_cli(tmp_path, "db", "upgrade", "--url", db_url)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert upgraded.stdout.strip() == "database at head (0001_initial)"
+    assert upgraded.stdout.strip() == "database at head (0002_seal_history)"
     assert tables(db_path) == APP_TABLES | {"alembic_version"}
 
     current = run_cli(tmp_path, "db", "current", "--url", db_url)
     assert current.returncode == 0, current.stderr
-    assert current.stdout.strip() == "database at head (0001_initial)"
+    assert current.stdout.strip() == "database at head (0002_seal_history)"
 
     checked = run_cli(tmp_path, "db", "check", "--url", db_url)
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.splitlines() == [
-        "database at head (0001_initial); the models match the migrations"
+        "database at head (0002_seal_history); the models match the migrations"
     ]
 
-    downgraded = run_cli(tmp_path, "db", "downgrade", "--url", db_url)
+    downgraded = run_cli(tmp_path, "db", "downgrade", "--url", db_url)  # one step
     assert downgraded.returncode == 0, downgraded.stderr
-    assert "no migrations applied" in downgraded.stdout
+    assert downgraded.stdout.strip() == "database at 0001_initial (head is 0002_seal_history)"
+    assert "release_seals" not in tables(db_path)
+
+    emptied = run_cli(tmp_path, "db", "downgrade", "--revision", "base", "--url", db_url)
+    assert emptied.returncode == 0, emptied.stderr
+    assert "no migrations applied" in emptied.stdout
     assert tables(db_path) & APP_TABLES == set()
 
 
