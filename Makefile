@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck migrations-check pytest bench clean
+.PHONY: install run demo test lint typecheck migrations-check pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,22 @@ install: $(STAMP)
 ## run: start the bot (needs CONDUCTOR_DISCORD_TOKEN; migrations are applied first)
 run: $(STAMP)
 	$(BIN)/conductor run
+
+## demo: the whole release train offline, no token: the real bot against simcord (a local
+## stand-in for Discord), sealing a local sample app in Debian's Chromium (installed if missing)
+CHROMIUM := /usr/bin/chromium
+demo: $(STAMP)
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "$(CHROMIUM) is missing: installing Debian's chromium with apt-get"; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+	  else echo "error: $(CHROMIUM) is missing and installing it needs root: run 'apt-get install chromium' as root, then make demo" >&2; exit 2; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "error: $(CHROMIUM) is missing and apt-get is not available: install Chromium at $(CHROMIUM), then make demo" >&2; exit 2; }; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	    || { echo "error: apt-get could not install chromium; install Debian's chromium ($(CHROMIUM)), then make demo" >&2; exit 2; }; \
+	  test -x $(CHROMIUM) || { echo "error: chromium was installed but $(CHROMIUM) is still missing" >&2; exit 2; }; \
+	fi
+	$(BIN)/conductor demo
 
 ## test: lint, type check, migrations vs models, then the whole test suite
 test: lint typecheck migrations-check pytest

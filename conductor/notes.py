@@ -108,6 +108,8 @@ def rollback_alert(
             "Nothing was rolled back: production runs this release until you decide. "
             f"To roll back:\n```\n{_fence(rollback)}\n```"
         )
+        if "<merge_sha>" in rollback:
+            how += "\nFill in `<merge_sha>`: no merge commit is recorded for this release."
     else:
         how = (
             "Nothing was rolled back, and no rollback command is configured "

@@ -12,7 +12,7 @@ from discord.ext import commands
 from bot.checks import operator_only
 from bot.client import ConductorBot
 from bot.render import member_line
-from cogs.release._render import ship_progress, status_embed
+from cogs.release._render import plural, ship_progress, status_embed
 from cogs.release._views import ConfirmAbandon
 from conductor.errors import ConductorError
 from conductor.service import ReleaseService
@@ -113,7 +113,8 @@ class ReleaseCog(commands.Cog):
     ) -> None:
         await interaction.response.defer(thinking=True)
         progress = await interaction.followup.send(
-            f"🚀 Shipping `{ready.slug}` ({len(ready.members)} members)…\n⏳ state flip", wait=True
+            f"🚀 Shipping `{ready.slug}` ({plural(len(ready.members), 'member')})…\n⏳ state flip",
+            wait=True,
         )
 
         async def sealing(step: str, view: ReleaseView) -> None:

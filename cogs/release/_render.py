@@ -41,7 +41,7 @@ def ship_progress(
 ) -> str:
     """The ship's progress message: one line per step, as it goes."""
     lines = [
-        f"🚀 Shipped {release_line(release)}",
+        release_line(release),
         f"✅ state flip: {plural(len(release.members), 'member')} shipped",
     ]
     if sealing:

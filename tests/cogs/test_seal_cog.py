@@ -102,7 +102,10 @@ async def test_red_ship_posts_the_red_line_pings_the_operator_and_shows_the_roll
         f"🚨 <@{world.olga.id}> <@&{world.operators.id}> the smoke seal of `{slug}` v1 is **red**: 2 of 6 failed"
     )
     assert "Nothing was rolled back" in ping
-    assert ping.endswith(f"```\ngit revert -m 1 <merge_sha> && bin/deploy {slug} v1\n```")
+    assert ping.endswith(
+        f"```\ngit revert -m 1 <merge_sha> && bin/deploy {slug} v1\n```\n"
+        "Fill in `<merge_sha>`: no merge commit is recorded for this release."
+    )
     # the mentions really ping: the request allowed users and roles
     [sent] = [
         r
