@@ -60,6 +60,7 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_service
 	$(BIN)/python -m bench.bench_bot
+	$(BIN)/python -m bench.bench_smoke
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

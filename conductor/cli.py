@@ -14,11 +14,22 @@ from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from bot.settings import Settings, config_file
 from conductor import migrate
-from smoke import SmokeConfigError, parse_app_config
+from smoke import (
+    AppConfig,
+    CheckResult,
+    SmokeConfigError,
+    SmokeResult,
+    Verdict,
+    load_app_config,
+    parse_app_config,
+)
 
 #: settings whose values must never be echoed back, even when they fail validation
 _SECRET_SETTINGS = frozenset({"discord_token"})
@@ -191,6 +202,155 @@ def run() -> None:
     outcome = bot_app.run_bot(settings)
     if inspect.iscoroutine(outcome):  # an ``async def run_bot`` works too
         asyncio.run(outcome)
+
+
+# -- conductor smoke --------------------------------------------------------------------------
+
+_SMOKE_EXIT = {"green": 0, "red": 1, "error": 2}
+
+
+def _smoke_app(url: str, config: str | None) -> AppConfig:
+    """The suite to run: ``--config``'s ``[app]`` table, else ``conductor.toml``'s when it has
+    one, else the default suite (the health check and ``/``); always against ``url``. Raises
+    :class:`SmokeConfigError` naming the problem."""
+    if config is not None:
+        return load_app_config(config).at(url)
+    default = config_file()
+    if default.is_file():
+        try:
+            data = tomllib.loads(default.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise SmokeConfigError(f"{default}: cannot be read: {_one_line(error)}") from None
+        if data.get("app") is not None:
+            return parse_app_config(data["app"]).at(url)
+    return parse_app_config({"production_url": url, "smoke": [{"path": "/"}]})
+
+
+def _smoke_line(check: CheckResult) -> str:
+    if check.ok:
+        mark, style = "✓", "green"
+    elif check.not_run:
+        mark, style = "-", "yellow"
+    else:
+        mark, style = "✗", "red"
+    label = f"{check.path} (health)" if check.kind == "health" else check.path
+    parts = [f"[{style}]{mark}[/] {escape(label)}"]
+    if check.status is not None:
+        parts.append(str(check.status))
+    if not check.not_run:
+        parts.append(f"{check.duration_ms} ms")
+    if check.reason:
+        parts.append(escape(check.reason))
+    if check.blocked:
+        parts.append(f"{len(check.blocked)} write{'s' if len(check.blocked) != 1 else ''} blocked")
+    return "  " + " · ".join(parts)
+
+
+def _smoke_table(result: SmokeResult) -> Table:
+    table = Table(show_edge=False, pad_edge=False, box=box.SIMPLE_HEAD)
+    table.add_column("check", no_wrap=True)
+    table.add_column("status", justify="right")
+    table.add_column("result")
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("why")
+    for check in result.checks:
+        label = f"{check.path} (health)" if check.kind == "health" else check.path
+        if check.ok:
+            outcome = "[green]pass[/]"
+        elif check.not_run:
+            outcome = "[yellow]not run[/]"
+        else:
+            outcome = "[red]FAIL[/]"
+        why = check.reason or ""
+        if check.blocked:
+            n = len(check.blocked)
+            why = "; ".join(filter(None, [why, f"{n} write{'s' if n != 1 else ''} blocked"]))
+        table.add_row(
+            escape(label),
+            str(check.status) if check.status is not None else "-",
+            outcome,
+            "-" if check.not_run else f"{check.duration_ms} ms",
+            escape(why),
+        )
+    return table
+
+
+@app.command("smoke")
+def smoke(
+    url: Annotated[str, typer.Argument(help="Production base URL, e.g. https://app.example.com")],
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="TOML file with the [app] table (default: conductor.toml when it exists; "
+            "without one, the health check /up and / answering 200).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run the read-only smoke checks against URL in Chromium: exit 0 green, 1 red, 2 error."""
+    # Playwright and httpx load only for this command (``conductor --help`` stays quick).
+    from smoke.runner import PlaywrightRunner  # noqa: PLC0415
+
+    try:
+        suite = _smoke_app(url, config)
+    except SmokeConfigError as error:
+        _fail(f"error: {_one_line(error)}", 2)
+    total = len(suite.smoke) + 1
+    _out.print(
+        f"Smoke seal of {escape(suite.name)} at {escape(suite.production_url)}: "
+        f"{total} check{'s' if total != 1 else ''}, read-only (writes are blocked)"
+    )
+
+    def progress(check: CheckResult) -> None:
+        _out.print(_smoke_line(check))
+
+    async def run_suite() -> SmokeResult:
+        if not _out.is_terminal:
+            return await PlaywrightRunner().run(suite, on_check=progress)
+        with _out.status(f"checking {escape(suite.production_url)}…"):
+            return await PlaywrightRunner().run(suite, on_check=progress)
+
+    result = asyncio.run(run_suite())
+    if result.verdict is Verdict.ERROR:
+        _fail(f"error: {_one_line(Exception(result.summary))}", 2)
+    _out.print()
+    _out.print(_smoke_table(result))
+    if result.blocked:
+        _out.print("Blocked writes (aborted in the browser, never sent):")
+        for check in result.checks:
+            for request in check.blocked:
+                _out.print(f"  {request.method} {escape(request.url)}  (on {escape(check.path)})")
+    style = "green" if result.verdict is Verdict.GREEN else "red"
+    _out.print(
+        f"Smoke seal: [bold {style}]{result.verdict.value}[/] — {escape(result.summary)} "
+        f"({result.duration_ms / 1000:.1f} s)"
+    )
+    raise typer.Exit(_SMOKE_EXIT[result.verdict.value])
+
+
+# -- conductor demo ---------------------------------------------------------------------------
+
+DEMO_NEEDS_SIMCORD = (
+    "error: `conductor demo` needs simcord, a dev dependency: "
+    "pip install 'conductor[dev]' (or run `make demo`)"
+)
+
+
+@app.command("demo")
+def demo() -> None:
+    """Play a whole release train offline: no token, no network. The real bot against a local
+    stand-in for Discord (simcord), sealing a local sample app in real Chromium; prints what
+    each channel shows."""
+    # discord.py, simcord and Playwright load only for this command.
+    try:
+        from conductor import demo as demo_module  # noqa: PLC0415
+    except ModuleNotFoundError as error:
+        if error.name != "simcord":
+            raise
+        _fail(DEMO_NEEDS_SIMCORD, 2)
+    raise typer.Exit(demo_module.main())
 
 
 def main() -> None:

@@ -138,7 +138,10 @@ async def test_remove_assemble_and_ship(world: World) -> None:
     shipped = await world.olga.slash(world.general, "release ship")
     # Deferred at once, then one progress message edited through the steps.
     assert shipped.followups == []
-    assert shipped.response.content.startswith("🚀 `") and "` v1 — shipped 🟢\n" in shipped.response.content
+    assert (
+        shipped.response.content.startswith("🚀 `")
+        and "` v1 — shipped 🟢\n" in shipped.response.content
+    )
     assert not shipped.ephemeral
     assert "2 members shipped" in shipped.response.content
     status = await world.bot.service.status(GUILD_ID)

@@ -1,0 +1,291 @@
+"""PlaywrightRunner against the real sample app on 127.0.0.1, in real Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import async_playwright
+
+from smoke import CheckResult, SmokeCheck, Verdict
+from smoke.protocol import SmokeRunner
+from smoke.runner import LAUNCH_ARGS, PlaywrightRunner, check_page, chromium
+from smoke.sample_app import SampleApp
+from tests.smoke.conftest import suite
+
+
+async def test_the_runner_is_a_smoke_runner() -> None:
+    runner: SmokeRunner = PlaywrightRunner()
+    assert runner is not None
+
+
+async def test_sample_suite_is_green(sample_app: SampleApp) -> None:
+    seen: list[CheckResult] = []
+    result = await PlaywrightRunner().run(suite(sample_app.url), on_check=seen.append)
+
+    assert result.verdict is Verdict.GREEN, result.summary
+    assert result.summary == "6/6 checks passed"
+    assert len(result.checks) == 6 and all(c.ok for c in result.checks)
+    health, *pages = result.checks
+    assert (health.kind, health.path, health.status) == ("health", "/up", 200)
+    assert [p.path for p in pages] == ["/", "/signin", "/tasks", "/changelog", "/devops"]
+    assert {p.kind for p in pages} == {"page"}
+    assert pages[-1].status == 404  # /devops is expected to be missing
+    assert all(c.duration_ms > 0 for c in result.checks)
+    assert result.duration_ms >= max(c.duration_ms for c in result.checks)
+    assert result.blocked == () and result.error is None
+    # on_check: once per check, the health check first
+    assert len(seen) == 6 and seen[0] == health and set(seen) == set(result.checks)
+    assert sample_app.posts == 0
+
+
+async def test_a_page_answering_500_is_red(sample_app: SampleApp) -> None:
+    sample_app.set_status("/tasks", 500)
+    result = await PlaywrightRunner().run(suite(sample_app.url))
+
+    assert result.verdict is Verdict.RED
+    assert result.summary == "1 of 6 failed: /tasks (status 500)"
+    (failed,) = result.failed
+    assert (failed.path, failed.status, failed.reason) == ("/tasks", 500, "status 500")
+
+
+async def test_an_unexpected_status_names_both(sample_app: SampleApp) -> None:
+    checks = [{"path": "/", "expect_status": 404}]
+    result = await PlaywrightRunner().run(suite(sample_app.url, smoke=checks))
+
+    assert result.verdict is Verdict.RED
+    assert result.summary == "1 of 2 failed: / (status 200, expected 404)"
+
+
+async def test_a_missing_selector_is_red(sample_app: SampleApp) -> None:
+    sample_app.break_signin()
+    checks = [{"path": "/signin", "selector": "form input[type=password]", "timeout": 2}]
+    started = time.perf_counter()
+    result = await PlaywrightRunner().run(suite(sample_app.url, smoke=checks))
+
+    assert result.verdict is Verdict.RED
+    assert result.summary == "1 of 2 failed: /signin (selector form input[type=password] not found)"
+    assert result.failed[0].status == 200
+    assert time.perf_counter() - started < 8  # bounded by the check's own timeout
+
+
+async def test_a_hidden_or_invalid_selector_says_so(sample_app: SampleApp) -> None:
+    checks = [
+        {"path": "/", "selector": "head title", "timeout": 1},
+        {"path": "/signin", "selector": "form[", "timeout": 1},
+    ]
+    result = await PlaywrightRunner().run(suite(sample_app.url, smoke=checks))
+
+    assert result.verdict is Verdict.RED
+    hidden, invalid = result.failed
+    assert hidden.reason == "selector head title not visible"
+    assert invalid.reason is not None
+    assert invalid.reason.startswith("selector form[ is invalid: ")
+
+
+async def test_missing_text_is_red(sample_app: SampleApp) -> None:
+    checks = [{"path": "/", "expect_text": "Pricing", "timeout": 1}]
+    result = await PlaywrightRunner().run(suite(sample_app.url, smoke=checks))
+
+    assert result.verdict is Verdict.RED
+    assert result.summary == '1 of 2 failed: / (text "Pricing" not found)'
+
+
+async def test_a_page_slower_than_its_timeout_is_red(sample_app: SampleApp) -> None:
+    checks = [{"path": "/", "expect_text": "Studio"}, {"path": "/slow", "timeout": 1}]
+    started = time.perf_counter()
+    result = await PlaywrightRunner().run(suite(sample_app.url, smoke=checks))
+    elapsed = time.perf_counter() - started
+
+    assert result.verdict is Verdict.RED
+    assert result.summary == "1 of 3 failed: /slow (timed out after 1.0 s)"
+    slow = result.failed[0]
+    assert slow.status is None and 1000 <= slow.duration_ms < 4000
+    assert elapsed < sample_app.slow_seconds  # the runner did not wait for the answer
+
+
+async def test_health_answering_503_is_red_and_the_pages_still_run(sample_app: SampleApp) -> None:
+    sample_app.set_status("/up", 503)
+    result = await PlaywrightRunner().run(suite(sample_app.url))
+
+    assert result.verdict is Verdict.RED
+    assert result.summary == "1 of 6 failed: /up (status 503)"
+    assert result.checks[0].kind == "health" and result.checks[0].status == 503
+    assert all(c.ok for c in result.checks[1:])
+
+
+async def test_a_refused_connection_is_red_without_a_browser(
+    dead_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_browser(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the browser must not be launched when nothing answers")
+
+    monkeypatch.setattr("smoke.runner.launched", no_browser)
+    seen: list[CheckResult] = []
+    result = await PlaywrightRunner().run(suite(dead_url), on_check=seen.append)
+
+    assert result.verdict is Verdict.RED
+    assert result.summary == (
+        "production unreachable: /up (connection refused); 5 page checks not run"
+    )
+    health, *pages = result.checks
+    assert health.reason == "connection refused" and health.status is None
+    assert all(p.not_run and p.reason == "not run: production unreachable" for p in pages)
+    assert len(seen) == 6
+    assert result.duration_ms < 2000
+
+
+async def test_a_refused_page_in_the_browser(dead_url: str) -> None:
+    app = suite(dead_url)
+    async with chromium(app.chromium_path) as browser:
+        result = await check_page(browser, app, SmokeCheck(path="/", timeout=5))
+    assert (result.ok, result.reason, result.status) == (False, "connection refused", None)
+
+
+async def test_pages_run_in_parallel(sample_app: SampleApp) -> None:
+    sample_app.slow_seconds = 1.5
+    checks = [{"path": "/slow", "expect_text": "Finally", "timeout": 5} for _ in range(3)]
+    result = await PlaywrightRunner().run(suite(sample_app.url, smoke=checks))
+
+    assert result.verdict is Verdict.GREEN, result.summary
+    pages = result.checks[1:]
+    assert all(p.duration_ms >= 1500 for p in pages)
+    # three pages of 1.5 s each, side by side: far less than 4.5 s for the lot
+    assert sum(p.duration_ms for p in pages) > 4500 > result.duration_ms
+
+
+# -- read-only by construction -------------------------------------------------------------------
+
+
+async def test_the_writes_page_really_writes_without_the_runner(sample_app: SampleApp) -> None:
+    """The control: /writes does POST when nothing stops it (and the server counts POSTs)."""
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{sample_app.url}/api/echo", content=b"x")
+    assert response.status_code == 200 and sample_app.posts == 1
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=suite(sample_app.url).chromium_path, args=list(LAUNCH_ARGS)
+        )
+        page = await browser.new_page()
+        await page.goto(f"{sample_app.url}/writes")
+        for _ in range(100):
+            if sample_app.posts >= 3:
+                break
+            await asyncio.sleep(0.05)
+        await browser.close()
+    assert sample_app.posts == 3  # the fetch and the form, on top of the httpx control
+    assert sample_app.requests.count(("POST", "/api/echo")) == 3
+
+
+async def test_writes_never_reach_production(sample_app: SampleApp) -> None:
+    checks = [{"path": "/writes", "expect_text": "writes attempted", "timeout": 5}]
+    result = await PlaywrightRunner().run(suite(sample_app.url, smoke=checks))
+
+    await asyncio.sleep(0.3)  # nothing arrives late either
+    assert sample_app.posts == 0
+    assert ("GET", "/writes") in sample_app.requests
+    # blocked writes are reported, but do not by themselves fail the check
+    assert result.verdict is Verdict.GREEN, result.summary
+    assert result.summary == "2/2 checks passed; 2 writes blocked"
+    writes = result.checks[1]
+    assert writes.ok and writes.path == "/writes"
+    assert [(b.method, b.url) for b in writes.blocked] == [
+        ("POST", f"{sample_app.url}/api/echo"),
+        ("POST", f"{sample_app.url}/api/echo"),
+    ]
+    assert result.blocked == writes.blocked
+    assert writes.to_dict()["blocked"][0] == {"method": "POST", "url": f"{sample_app.url}/api/echo"}
+
+
+async def test_in_parallel_each_blocked_write_is_named_on_its_own_check(
+    sample_app: SampleApp,
+) -> None:
+    """The pages share one context: the writes are still pinned to the page that made them."""
+    checks = [
+        {"path": "/", "expect_text": "Studio"},
+        {"path": "/writes", "expect_text": "writes attempted", "timeout": 5},
+        {"path": "/signin", "selector": "form input[type=password]"},
+    ]
+    result = await PlaywrightRunner().run(suite(sample_app.url, smoke=checks))
+    assert result.verdict is Verdict.GREEN, result.summary
+    assert sample_app.posts == 0
+    by_path = {c.path: c for c in result.checks}
+    assert len(by_path["/writes"].blocked) == 2
+    assert by_path["/"].blocked == () and by_path["/signin"].blocked == ()
+
+
+# -- the runner itself cannot run: verdict error --------------------------------------------------
+
+
+async def test_missing_chromium_is_an_error_naming_the_path(
+    sample_app: SampleApp, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-chromium"
+    result = await PlaywrightRunner().run(suite(sample_app.url, chromium_path=str(missing)))
+
+    assert result.verdict is Verdict.ERROR
+    assert result.error is not None and str(missing) in result.error
+    assert str(missing) in result.summary
+    assert result.checks == ()
+
+
+async def test_a_chromium_that_is_not_executable_is_an_error(
+    sample_app: SampleApp, tmp_path: Path
+) -> None:
+    fake = tmp_path / "chromium"
+    fake.write_text("not a browser")
+    fake.chmod(0o644)
+    result = await PlaywrightRunner().run(suite(sample_app.url, chromium_path=str(fake)))
+
+    assert result.verdict is Verdict.ERROR
+    assert result.error == f"Chromium at {fake} is not executable"
+
+
+async def test_a_browser_that_fails_to_launch_is_an_error(
+    sample_app: SampleApp, tmp_path: Path
+) -> None:
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\necho 'this is not chromium' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    result = await PlaywrightRunner().run(suite(sample_app.url, chromium_path=str(fake)))
+
+    assert result.verdict is Verdict.ERROR
+    assert result.error is not None
+    assert result.error.startswith(f"Chromium at {fake} failed to launch")
+    assert "\n" not in result.error
+
+
+async def test_an_unexpected_exception_is_an_error_not_a_raise(
+    sample_app: SampleApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("smoke.runner.check_health", broken)
+    result = await PlaywrightRunner().run(suite(sample_app.url))
+
+    assert result.verdict is Verdict.ERROR
+    assert result.error == "unexpected RuntimeError: disk on fire"
+
+
+async def test_a_broken_progress_callback_does_not_cost_the_verdict(
+    sample_app: SampleApp,
+) -> None:
+    def explode(result: CheckResult) -> None:
+        raise ValueError("display broke")
+
+    result = await PlaywrightRunner().run(suite(sample_app.url, smoke=[]), on_check=explode)
+    assert result.verdict is Verdict.GREEN and result.summary == "1/1 checks passed"
+
+
+async def test_the_health_timeout_is_specific(sample_app: SampleApp) -> None:
+    sample_app.slow_seconds = 3.0
+    app = suite(sample_app.url, health_path="/slow", health_timeout=0.5, smoke=[])
+    result = await PlaywrightRunner().run(app)
+
+    assert result.verdict is Verdict.RED
+    assert result.summary == "1 of 1 failed: /slow (timed out after 0.5 s)"
