@@ -33,6 +33,13 @@ class SmokeConfigError(ValueError):
     """The check configuration is unusable; the message names the field and the problem."""
 
 
+def _absolute_path_of(value: str) -> str:
+    value = value.strip()
+    if not value.startswith("/"):
+        raise ValueError(f"must start with '/' (got {value!r})")
+    return value
+
+
 class SmokeCheck(BaseModel):
     """One page: GET ``path`` and expect a status and, where given, a visible selector and text."""
 
@@ -45,13 +52,7 @@ class SmokeCheck(BaseModel):
     #: seconds for the whole check (navigation, selector and text)
     timeout: float = Field(default=15.0, gt=0, le=300)
 
-    @field_validator("path")
-    @classmethod
-    def _absolute_path(cls, value: str) -> str:
-        value = value.strip()
-        if not value.startswith("/"):
-            raise ValueError(f"must start with '/' (got {value!r})")
-        return value
+    _absolute_path = field_validator("path")(_absolute_path_of)
 
     @property
     def label(self) -> str:
@@ -84,13 +85,7 @@ class AppConfig(BaseModel):
             )
         return value
 
-    @field_validator("health_path")
-    @classmethod
-    def _health_path(cls, value: str) -> str:
-        value = value.strip()
-        if not value.startswith("/"):
-            raise ValueError(f"must start with '/' (got {value!r})")
-        return value
+    _health_path = field_validator("health_path")(_absolute_path_of)
 
     @field_validator("rollback_command")
     @classmethod
