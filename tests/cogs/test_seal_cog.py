@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from conductor.states import ReleaseState
+from conductor.views import Actor
 from smoke import SmokeResult
 from smoke.runner import PlaywrightRunner
 from tests.cogs.conftest import GUILD_ID, World, refused, reviewed
@@ -285,3 +286,22 @@ async def test_without_a_thread_the_notes_go_to_the_notes_channel(world: World) 
     await world.olga.slash(world.general, "release ship")
     [notes] = said(world.notes)
     assert "🟢 Smoke seal: green — 6/6 checks passed" in notes
+
+
+async def test_a_ship_interrupted_before_its_seal_is_sealed_and_noted_on_the_next_round(
+    world: World,
+) -> None:
+    """The process stopped between the flip and the seal: the reconcile seals it, then posts
+    the notes, pinging the operator who shipped when it is red."""
+    slug = await assembled(world, "one", "core")
+    await world.bot.service.ship(GUILD_ID, Actor("olga", world.olga.id))  # the flip alone
+    assert said(thread_of(world, slug)) == []
+    world.runner.then({"/": 'text "Studio" not found'})
+    await world.env.advance_time(200)
+    notes, ping = said(thread_of(world, slug))
+    assert notes.splitlines()[1] == (
+        '🔴 Smoke seal: red — 1 of 6 failed: / (text "Studio" not found)'
+    )
+    assert ping.startswith(f"🚨 <@{world.olga.id}> <@&{world.operators.id}>")
+    history = await world.bot.service.seals.history(GUILD_ID, slug)
+    assert [(h.status.value, h.trigger, h.sealed_by) for h in history] == [("red", "ship", None)]
