@@ -68,3 +68,12 @@ class ShipPipeline:
             log.exception("the seal of %s failed outside the runner", view.slug)
             result = SmokeResult.failure(f"the seal step failed: {error}"[:300])
             return SealOutcome(result, view, None, recorded=False)
+
+    async def owed_seal(self, guild_id: int, release: ReleaseView) -> SealOutcome | None:
+        """The seal for notes posted late: the stored one, or (the process stopped between
+        the flip and the seal) a seal run now; None when there is nothing to seal against."""
+        if release.seal_status is not None:
+            return self.sealer.stored(release)
+        if not self.sealer.configured:
+            return None
+        return await self.seal_shipped(guild_id, release, None)

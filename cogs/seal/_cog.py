@@ -115,12 +115,7 @@ class SealCog(commands.Cog):
             with self.bot.notes.claim(guild.id, release.slug) as mine:
                 if not mine:
                     continue  # its ship is still running here
-                seal = None
-                if release.seal_status is None and self.bot.sealer.configured:
-                    # The process stopped between the flip and the seal: seal it now.
-                    seal = await self.bot.pipeline.seal_shipped(guild.id, release, None)
-                elif release.seal_status is not None:
-                    seal = self.bot.sealer.stored(release)
+                seal = await self.bot.pipeline.owed_seal(guild.id, release)
                 if await self.bot.notes.publish(
                     guild, release, seal, operator_id=release.shipped_by_id
                 ):
