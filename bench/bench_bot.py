@@ -30,12 +30,11 @@ import simcord
 from sqlalchemy import func, select
 
 from bot.client import ConductorBot, create_bot
+from bot.sample import GUILD_ID, sample_settings
 from bot.settings import Settings
 from conductor.states import TaskState
 from store.db import Database
 from store.models import HandoffMessage
-
-GUILD_ID = 424242
 
 
 def rss_mb() -> float:
@@ -89,16 +88,7 @@ async def build(tmp: Path) -> tuple[ConductorBot, Settings]:
     url = f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
     database = Database(url)
     await database.create_all()
-    settings = Settings(
-        guild_id=GUILD_ID,
-        database_url=url,
-        handoff_channels=["handoffs"],
-        reviews_channel="reviews",
-        notes_channel="release-notes",
-        deployments_channel="deployments",
-        operator_role="Operators",
-        required_approvals=2,
-    )
+    settings = sample_settings(url)
     return create_bot(settings, database=database), settings
 
 
@@ -168,7 +158,7 @@ async def bench_reactions(w: World, reviews: int) -> None:
         await w.env.settle()
     took = time.perf_counter() - start
     counted = max(counted_at) - start
-    reviewed = len(await w.bot.service.list_tasks(GUILD_ID, TaskState.REVIEWED))
+    reviewed = len(await w.bot.tasks.find(GUILD_ID, TaskState.REVIEWED))
     assert reviewed == reviews and len(counted_at) == reactions, (reviewed, len(counted_at))
     print(
         f"reactions: {reactions} ✅ counted in {counted:.2f} s = {reactions / counted:.0f}/s; "

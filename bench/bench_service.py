@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.bench_service [--handoffs 5000] [--members 500]
 
-1. handoffs/s sustained through ReleaseService.apply_handoff (raw store + parse + apply),
+1. handoffs/s sustained through Handoffs.apply (raw store + parse + apply),
 2. shipping a release of N members (state flip + one stage event per member),
 3. for scale, raw sqlite3 single-row commits/s on the same disk with the same pragmas.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from conductor.service import ReleaseService
+from conductor.bootstrap import bootstrap
 from conductor.states import ReleaseState, TaskState
 from conductor.views import Actor, IncomingMessage
 from store.db import Database
@@ -70,17 +70,17 @@ async def bench_handoffs(
       ``rate`` per second, evenly spaced (a steady stream the bot must keep up with)."""
     db = Database(url)
     await db.create_all()
-    service = ReleaseService(db)
+    domain = bootstrap(database=db)
     messages = handoff_messages(n + 50)
     for message in messages[:50]:  # warm the code paths up (not counted)
-        await service.apply_handoff(message)
+        await domain.handoffs.apply(message)
     counted = messages[50:]
     latencies: list[float] = []
 
     async def one(message: IncomingMessage) -> None:
         t0 = time.perf_counter()
         result = await (
-            service.handoff_queue.submit(message) if queued else service.apply_handoff(message)
+            domain.handoffs.submit(message) if queued else domain.handoffs.apply(message)
         )
         latencies.append(time.perf_counter() - t0)
         assert result.error is None and not result.duplicate, result
@@ -114,7 +114,7 @@ async def bench_handoffs(
 async def bench_ship(url: str, members: int, repeats: int = 5) -> list[float]:
     db = Database(url)
     await db.create_all()
-    service = ReleaseService(db)
+    domain = bootstrap(database=db)
     timings = []
     for r in range(repeats):
         now = utcnow()
@@ -147,7 +147,7 @@ async def bench_ship(url: str, members: int, repeats: int = 5) -> list[float]:
                 ],
             )
         t0 = time.perf_counter()
-        shipped = await service.ship(GUILD, Actor("olga", 1))
+        shipped = await domain.releases.ship(GUILD, Actor("olga", 1))
         timings.append((time.perf_counter() - t0) * 1000)
         assert len(shipped.members) == members and shipped.state is ReleaseState.SHIPPED
     await db.dispose()

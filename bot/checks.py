@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import discord
 from discord import app_commands
 
-from bot.errors import Refusal
+from bot.tree import Refusal
 
 if TYPE_CHECKING:
     from bot.client import ConductorBot

@@ -1,4 +1,5 @@
-"""The typed Bot: settings, database and service in one place, cogs loaded in setup_hook."""
+"""The typed Bot: the settings and the domain (built by ``conductor.bootstrap``) in one place,
+cogs loaded in ``setup_hook``."""
 
 from __future__ import annotations
 
@@ -9,12 +10,10 @@ import discord
 from discord.ext import commands
 
 from bot.bindings import Bindings, resolve
-from bot.errors import ConductorTree
-from bot.notes import ReleaseNotes
+from bot.publish import DiscordNotes
 from bot.settings import Settings
-from conductor.pipeline import ShipPipeline
-from conductor.seals import Sealer
-from conductor.service import ReleaseService
+from bot.tree import ConductorTree
+from conductor.bootstrap import Conductor, bootstrap
 from conductor.views import GuildConfigView
 from smoke.protocol import SmokeRunner
 from store.db import Database
@@ -72,22 +71,33 @@ class ConductorBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=True, users=True),
         )
         self.settings = settings
-        self.database = database or Database(settings.database_url)
-        self.service = ReleaseService(self.database, required_approvals=settings.required_approvals)
-        if smoke_runner is None:
-            from smoke.runner import PlaywrightRunner  # noqa: PLC0415 (Playwright loads on use)
-
-            smoke_runner = PlaywrightRunner()
-        self.sealer = Sealer(self.service.seals, smoke_runner, settings.app)
-        self.pipeline = ShipPipeline(self.service, self.sealer)
-        self.notes = ReleaseNotes(self)
+        #: where the domain's notes go: this bot's channels
+        self.publisher = DiscordNotes(self, self.bindings, self.release_changed)
+        self.conductor: Conductor = bootstrap(
+            database_url=settings.database_url,
+            database=database,
+            required_approvals=settings.required_approvals,
+            app=settings.app,
+            runner=smoke_runner,
+            notes=self.publisher,
+        )
+        # The services the cogs use, each by its name.
+        self.database = self.conductor.db
+        self.releases = self.conductor.releases
+        self.tasks = self.conductor.tasks
+        self.handoffs = self.conductor.handoffs
+        self.reviews = self.conductor.reviews
+        self.guild_configs = self.conductor.guilds
+        self.seals = self.conductor.seals
+        self.sealer = self.conductor.sealer
+        self.pipeline = self.conductor.pipeline
         #: what ``/conductor setup`` stored, per guild; read once, dropped when setup changes it
         self._stored: dict[int, GuildConfigView | None] = {}
 
     async def bindings(self, guild: discord.Guild) -> Bindings:
         """The guild's channels and roles now (stored setup over the config file)."""
         if guild.id not in self._stored:
-            self._stored[guild.id] = await self.service.guilds.get(guild.id)
+            self._stored[guild.id] = await self.guild_configs.get(guild.id)
         return resolve(guild, self.settings, self._stored[guild.id])
 
     def remember_config(self, config: GuildConfigView) -> None:
@@ -132,9 +142,9 @@ class ConductorBot(commands.Bot):
         return True
 
     async def close(self) -> None:
-        await self.service.handoff_queue.drain()
+        await self.handoffs.drain()
         await super().close()
-        await self.database.dispose()
+        await self.conductor.close()
 
 
 def create_bot(

@@ -40,3 +40,11 @@ class ReleaseChanged(ConductorError):
 
 class InvalidInput(ConductorError):
     """A value given by the user (a name, a reason, a slug) is not acceptable."""
+
+
+class SealRunning(ConductorError):
+    """A seal of the same release is already running."""
+
+
+class NotConfigured(ConductorError):
+    """There is no ``[app]`` table, so there is nothing to seal against."""

@@ -8,21 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from conductor.views import ReleaseView, TaskView
-from store.models import SealStatus
+from conductor.states import SealStatus
+from conductor.text import SEAL_BADGE, clip, member_line, version
+from conductor.views import ReleaseView
 
 #: Discord's limit on one message's content
 MESSAGE_LIMIT = 2000
 #: the seal line's share of the first notes message; a longer summary is cut with …
 SEAL_LINE_LIMIT = 900
 
-SEAL_ICON = {SealStatus.GREEN: "🟢", SealStatus.RED: "🔴", SealStatus.ERROR: "⚠️"}
 NOT_SEALED = "⚪ Smoke seal: not run — no `[app]` with smoke checks is configured"
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, ending in … when cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def seal_line(
@@ -31,26 +26,12 @@ def seal_line(
     """``🟢 Smoke seal: green — 6/6 checks passed``; ``🔴 Smoke seal: red — 2 of 6 failed: …``."""
     if status is None:
         return NOT_SEALED
-    head = f"{SEAL_ICON[status]} Smoke seal: {status.value} — "
+    head = f"{SEAL_BADGE[status]} Smoke seal: {status.value} — "
     return head + clip(" ".join((summary or "no summary").split()), max(limit - len(head), 20))
 
 
 def release_seal_line(release: ReleaseView) -> str:
     return seal_line(release.seal_status, release.seal_summary)
-
-
-def _version(release: ReleaseView) -> str:
-    return f" v{release.version}" if release.version is not None else ""
-
-
-def member_line(task: TaskView) -> str:
-    """``• `slug` — Title · kind · `branch```."""
-    parts = [f"• `{task.slug}` — {clip(task.title, 200)}"]
-    if task.kind:
-        parts.append(task.kind)
-    if task.branch:
-        parts.append(f"`{clip(task.branch, 200)}`")
-    return " · ".join(parts)
 
 
 def _chunks(first: str, lines: Sequence[str], limit: int) -> list[str]:
@@ -75,14 +56,14 @@ def release_notes(
     then each member. Several messages when the members don't fit in one."""
     shipped = f" by {release.shipped_by}" if release.shipped_by else ""
     when = f" <t:{int(release.shipped_at.timestamp())}:f>" if release.shipped_at else ""
-    header = f"📦 **Release notes — `{release.slug}`{_version(release)}** shipped{shipped}{when}"
+    header = f"📦 **Release notes — `{release.slug}`{version(release)}** shipped{shipped}{when}"
     line = seal if seal is not None else release_seal_line(release)
     count = len(release.members)
     first = (
         f"{clip(header, 400)}\n{line}\n\n"
         f"**{count} member{'s' if count != 1 else ''}** (in merge order):"
     )
-    lines = [member_line(task) for task in release.members] or ["_no members_"]
+    lines = [member_line(task, needs=False) for task in release.members] or ["_no members_"]
     return _chunks(first, lines, limit)
 
 
@@ -115,7 +96,7 @@ def rollback_alert(
             "Nothing was rolled back, and no rollback command is configured "
             "(`rollback_command` in `[app]`): roll back by hand if you decide to."
         )
-    head = f"🚨 {who} the smoke seal of `{release.slug}`{_version(release)} is **{status.value}**: "
+    head = f"🚨 {who} the smoke seal of `{release.slug}`{version(release)} is **{status.value}**: "
     room = limit - len(head) - len(how) - 2
     if room < 40:  # a pathological command: keep the message whole by cutting the command
         how = clip(how, limit - len(head) - 60)
@@ -126,11 +107,11 @@ def rollback_alert(
 def reseal_note(release: ReleaseView, *, seal: str, by: str, previous: SealStatus | None) -> str:
     """What ``/seal`` posts in the thread: the new seal line, and what it replaced."""
     was = (
-        f" (was {SEAL_ICON[previous]} {previous.value})"
+        f" (was {SEAL_BADGE[previous]} {previous.value})"
         if previous is not None
         else " (first seal)"
     )
-    head = f"🔁 Re-sealed `{release.slug}`{_version(release)} by {by}{was}:\n"
+    head = f"🔁 Re-sealed `{release.slug}`{version(release)} by {by}{was}:\n"
     return head + seal_line(
         release.seal_status, release.seal_summary, limit=MESSAGE_LIMIT - len(head)
     )

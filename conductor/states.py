@@ -1,8 +1,12 @@
-"""The states of tasks and releases, shared by the parser, the machines and the store."""
+"""Every state and status of the domain: tasks, releases, handoffs, reviews, seals.
+
+Shared by the parser, the machines, the store and the edge; the one module of the domain that
+``store/`` imports."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 
 class TaskState(StrEnum):
@@ -25,3 +29,30 @@ class ReleaseState(StrEnum):
 #: Releases in these states hold the guild's single active slot.
 ACTIVE_RELEASE_STATES: tuple[ReleaseState, ...] = (ReleaseState.ASSEMBLING, ReleaseState.ASSEMBLED)
 TERMINAL_RELEASE_STATES: tuple[ReleaseState, ...] = (ReleaseState.SHIPPED, ReleaseState.ABANDONED)
+
+
+class HandoffOutcome(StrEnum):
+    PENDING = "pending"  # stored, not processed yet (or the process died mid-way)
+    APPLIED = "applied"  # the task moved
+    NOTED = "noted"  # a handoff to the state the task is already in: fields and note kept
+    REJECTED = "rejected"  # malformed, or a move the machine refuses
+    IGNORED = "ignored"  # not a handoff at all (chatter in the channel)
+
+
+class ReviewStatus(StrEnum):
+    OPEN = "open"
+    APPROVED = "approved"
+    CHANGES_REQUESTED = "changes_requested"
+    SUPERSEDED = "superseded"
+
+
+class SealStatus(StrEnum):
+    GREEN = "green"
+    RED = "red"
+    ERROR = "error"
+
+
+#: what started a seal: the ship itself, or an operator's ``/seal``
+SealTrigger = Literal["ship", "reseal"]
+SHIP: SealTrigger = "ship"
+RESEAL: SealTrigger = "reseal"

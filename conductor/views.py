@@ -7,8 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from conductor.states import ReleaseState, TaskState
-from store.models import HandoffOutcome, ReviewStatus, SealStatus
+from conductor.states import HandoffOutcome, ReleaseState, ReviewStatus, SealStatus, TaskState
 
 
 @dataclass(frozen=True, slots=True)

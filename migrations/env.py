@@ -1,7 +1,7 @@
 """Alembic environment for Conductor (async, SQLite batch mode).
 
 The database URL comes from, first match wins: ``-x url=...`` on the alembic command line,
-``config.attributes["url"]`` (set by :mod:`conductor.migrate`), ``sqlalchemy.url`` in the
+``config.attributes["url"]`` (set by :mod:`store.migrate`), ``sqlalchemy.url`` in the
 config, the ``CONDUCTOR_DATABASE_URL`` environment variable, then
 :data:`store.db.DEFAULT_DATABASE_URL`. A caller may also hand over an open synchronous
 connection as ``config.attributes["connection"]``; it is then used as is.

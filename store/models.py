@@ -25,7 +25,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from conductor.states import ACTIVE_RELEASE_STATES, ReleaseState, TaskState
+from conductor.states import (
+    ACTIVE_RELEASE_STATES,
+    HandoffOutcome,
+    ReleaseState,
+    ReviewStatus,
+    SealStatus,
+    TaskState,
+)
 from store.types import DecimalText, UTCDateTime, utcnow
 
 # Stable constraint names, so alembic can find and drop them (SQLite batch mode needs names).
@@ -63,27 +70,6 @@ class Base(DeclarativeBase):
         datetime: UTCDateTime(),
         Decimal: DecimalText(),
     }
-
-
-class HandoffOutcome(StrEnum):
-    PENDING = "pending"  # stored, not processed yet (or the process died mid-way)
-    APPLIED = "applied"  # the task moved
-    NOTED = "noted"  # a handoff to the state the task is already in: fields and note kept
-    REJECTED = "rejected"  # malformed, or a move the machine refuses
-    IGNORED = "ignored"  # not a handoff at all (chatter in the channel)
-
-
-class ReviewStatus(StrEnum):
-    OPEN = "open"
-    APPROVED = "approved"
-    CHANGES_REQUESTED = "changes_requested"
-    SUPERSEDED = "superseded"
-
-
-class SealStatus(StrEnum):
-    GREEN = "green"
-    RED = "red"
-    ERROR = "error"
 
 
 class Task(Base):

@@ -1,21 +1,18 @@
-"""Shared fixtures: a real SQLite file per test, the service on top of it."""
+"""Shared fixtures: a real SQLite file per test and the domain built on it, and one sample
+"production" app for the smoke and CLI tests. The builders they share are in ``helpers``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from itertools import count
+import socket
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from conductor.service import ReleaseService
-from conductor.views import Actor, IncomingMessage, Reactor
+from conductor.bootstrap import Conductor, bootstrap
+from smoke.sample_app import SampleApp, serve_in_thread
 from store.db import Database
-
-GUILD = 1001
-OPERATOR = Actor("olga", 501)
-AGENT_ID = 900
-REVIEWERS = [Reactor(601, "carl"), Reactor(602, "alex"), Reactor(603, "avi")]
+from tests.helpers import GUILD, FakeRunner, MakeReviewed, bring_to_reviewed
 
 
 @pytest.fixture
@@ -32,49 +29,52 @@ async def db(db_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def service(db: Database) -> ReleaseService:
-    return ReleaseService(db, required_approvals=2)
-
-
-_message_ids = count(10_000)
-
-
-def handoff(
-    text: str,
-    *,
-    author_id: int = AGENT_ID,
-    author: str = "machoke",
-    kind: str = "bot",
-    message_id: int | None = None,
-    guild_id: int = GUILD,
-) -> IncomingMessage:
-    return IncomingMessage(
-        guild_id=guild_id,
-        channel_id=42,
-        message_id=message_id if message_id is not None else next(_message_ids),
-        author_id=author_id,
-        author_name=author,
-        author_kind=kind,
-        text=text,
-    )
-
-
-MakeReviewed = Callable[..., Awaitable[None]]
+def runner() -> FakeRunner:
+    return FakeRunner()
 
 
 @pytest.fixture
-def make_reviewed(service: ReleaseService) -> MakeReviewed:
+def domain(db: Database, runner: FakeRunner) -> Conductor:
+    """The domain as the bot builds it, with no ``[app]`` (unsealed) and nowhere for notes."""
+    return bootstrap(database=db, required_approvals=2, runner=runner)
+
+
+@pytest.fixture
+def make_reviewed(domain: Conductor) -> MakeReviewed:
     """Bring a task to reviewed through the real paths: a submitting handoff and two ✅."""
 
     async def _make(slug: str, *, depends_on: str | None = None, guild_id: int = GUILD) -> None:
-        text = f"handoff {slug} → submitted\ntitle: {slug.title()}\nbranch: feat/{slug}"
-        if depends_on is not None:
-            text += f"\ndepends-on: {depends_on}"
-        result = await service.apply_handoff(handoff(text, guild_id=guild_id))
-        assert result.review is not None, result
-        message_id = next(_message_ids)
-        await service.attach_review_message(result.review.request_id, 77, message_id)
-        for reviewer in REVIEWERS[:2]:
-            await service.record_approval(guild_id, message_id, reviewer)
+        await bring_to_reviewed(domain, slug, depends_on=depends_on, guild_id=guild_id)
 
     return _make
+
+
+# -- the sample production app ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _sample_server() -> Iterator[SampleApp]:
+    with serve_in_thread() as app:
+        yield app
+
+
+@pytest.fixture
+def sample_app(_sample_server: SampleApp) -> Iterator[SampleApp]:
+    """The shared sample app, healthy and with its counters at zero (and left that way)."""
+    app = _sample_server
+    app.heal()
+    app.reset_counters()
+    app.slow_seconds = 5.0
+    yield app
+    app.heal()
+    app.reset_counters()
+    app.slow_seconds = 5.0
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A base URL where nothing listens (the port was free a moment ago)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

@@ -62,10 +62,10 @@ class BoardCog(commands.Cog):
         channel = (await self.bot.bindings(guild)).deployments_channel
         if channel is None:
             return
-        status = await self.bot.service.status(guild_id)
-        recent = await self.bot.service.recent_releases(guild_id, RECENT)
+        status = await self.bot.releases.status(guild_id)
+        recent = await self.bot.releases.recent(guild_id, RECENT)
         embed = board_embed(status, recent)
-        config = await self.bot.service.guilds.get(guild_id)
+        config = await self.bot.guild_configs.get(guild_id)
         message_id = config.board_message_id if config else None
         shown = self._shown.get(guild_id)
         if message_id is not None and shown == {"id": message_id, **embed.to_dict()}:
@@ -79,7 +79,7 @@ class BoardCog(commands.Cog):
                 self._shown[guild_id] = {"id": message_id, **embed.to_dict()}
                 return
         message = await channel.send(embed=embed)
-        await self.bot.service.guilds.set_board_message(guild_id, message.id)
+        await self.bot.guild_configs.set_board_message(guild_id, message.id)
         self._shown[guild_id] = {"id": message.id, **embed.to_dict()}
         try:
             await message.pin(reason="Conductor's deployments board")

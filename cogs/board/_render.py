@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import discord
 
-from bot.render import clip, member_line, release_line
 from conductor.states import ReleaseState
+from conductor.text import clip, member_line, release_line
 from conductor.views import ReleaseView, StatusView
 
 TITLE = "🚂 Deployments"

@@ -15,8 +15,8 @@ import discord
 from discord.ext import commands
 
 from bot.client import ConductorBot
+from conductor.states import HandoffOutcome
 from conductor.views import HandoffResult, IncomingMessage
-from store.models import HandoffOutcome
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class HandoffsCog(commands.Cog):
         """Store, apply and acknowledge one message. Safe to call again for the same message:
         the second time changes nothing and posts nothing."""
         try:
-            result = await self.bot.service.handoff_queue.submit(incoming(guild, message))
+            result = await self.bot.handoffs.submit(incoming(guild, message))
         except Exception:
             log.exception("handoff %s in #%s could not be applied", message.id, message.channel)
             await self._react(message, WARN)
@@ -92,7 +92,7 @@ class HandoffsCog(commands.Cog):
         read = 0
         for channel_id in (await self.bot.bindings(guild)).handoff_channel_ids:
             channel = guild.get_channel(channel_id)
-            last = await self.bot.service.last_handoff_message_id(guild.id, channel_id)
+            last = await self.bot.handoffs.last_message_id(guild.id, channel_id)
             if not isinstance(channel, discord.TextChannel) or last is None:
                 continue
             try:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import discord
 
-from bot.render import member_line, release_line
-from conductor.seals import SealOutcome
+from conductor.releases.pipeline import PostedNotes
+from conductor.seals.sealer import SealOutcome
+from conductor.text import member_line, release_line
 from conductor.views import ReleaseView, StatusView
 
 
@@ -37,7 +38,7 @@ def ship_progress(
     *,
     sealing: bool = False,
     seal: SealOutcome | None = None,
-    notes: discord.Message | None = None,
+    notes: PostedNotes | None = None,
 ) -> str:
     """The ship's progress message: one line per step, as it goes."""
     lines = [
@@ -52,7 +53,7 @@ def ship_progress(
         lines.append("⚪ smoke seal: not run (no `[app]` is configured)")
     if not sealing:
         if notes is not None:
-            lines.append(f"📝 notes: {notes.jump_url}")
+            lines.append(f"📝 notes: {notes.link}")
         else:
             lines.append("⚠️ notes: not posted yet; Conductor retries every few minutes")
     return "\n".join(lines)[:2000]

@@ -14,8 +14,8 @@ from bot.client import ConductorBot
 from bot.refresh import Refresher
 from cogs.reviews._render import APPROVE, REQUEST_CHANGES, review_message
 from conductor.errors import ConductorError
-from conductor.reactions import APPROVE as APPROVED
-from conductor.reactions import REJECT, WITHDRAW, Reaction
+from conductor.reviews.reactions import APPROVE as APPROVED
+from conductor.reviews.reactions import REJECT, WITHDRAW, Reaction
 from conductor.views import ReactionResult, Reactor, ReviewView
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class ReviewsCog(commands.Cog):
         except discord.HTTPException:
             log.exception("could not post the review request for %s", review.task_slug)
             return None
-        await self.bot.service.attach_review_message(review.request_id, channel.id, message.id)
+        await self.bot.reviews.attach_message(review.request_id, channel.id, message.id)
         for emoji in (APPROVE, REQUEST_CHANGES):  # one tap on a phone
             try:
                 await message.add_reaction(emoji)
@@ -72,7 +72,7 @@ class ReviewsCog(commands.Cog):
         """Post the open review requests that have no message yet (the send failed, or no
         reviews channel was bound then). Cheap: one query, no Discord reads."""
         for guild in self.bot.guilds:
-            for review in await self.bot.service.open_reviews(guild.id):
+            for review in await self.bot.reviews.still_open(guild.id):
                 if review.message_id is None:
                     await self.post(guild, review)
 
@@ -109,7 +109,7 @@ class ReviewsCog(commands.Cog):
         reactor = await self._reactor(guild, user_id)
         kind = APPROVED if emoji == APPROVE else REJECT
         try:
-            result = await self.bot.service.reaction_queue.submit(
+            result = await self.bot.reviews.submit(
                 Reaction(kind if added else WITHDRAW, guild_id, message_id, reactor)
             )
         except ConductorError as refused:  # the machine said no: nothing changed
@@ -148,7 +148,7 @@ class ReviewsCog(commands.Cog):
 
     async def _edit(self, key: tuple[int, int]) -> None:
         guild_id, request_id = key
-        review = self._latest.pop(key, None) or await self.bot.service.review(request_id)
+        review = self._latest.pop(key, None) or await self.bot.reviews.get(request_id)
         guild = self.bot.get_guild(guild_id)
         if guild is None or review.channel_id is None or review.message_id is None:
             return
@@ -171,7 +171,7 @@ class ReviewsCog(commands.Cog):
     async def reconcile(self, guild: discord.Guild) -> None:
         """Bring every open review in line with Discord: post the ones never posted, count ✅
         and ❌ made while the bot was away, take back ✅ removed meanwhile."""
-        for review in await self.bot.service.open_reviews(guild.id):
+        for review in await self.bot.reviews.still_open(guild.id):
             try:
                 await self._reconcile_one(guild, review)
             except Exception:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.render import clip
+from conductor.states import ReviewStatus
+from conductor.text import clip
 from conductor.views import ReviewView
-from store.models import ReviewStatus
 
 APPROVE, REQUEST_CHANGES = "✅", "❌"
 

@@ -15,16 +15,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
+from bot.autocomplete import choices
 from bot.checks import operator_only
 from bot.client import ConductorBot
-from conductor.errors import ConductorError
-from conductor.seals import RESEAL, NotConfigured
+from conductor.errors import ConductorError, NotConfigured
 from conductor.states import ReleaseState
 from conductor.views import Actor
 
 log = logging.getLogger(__name__)
-
-MAX_CHOICES = 25
 
 
 class SealCog(commands.Cog):
@@ -55,7 +53,7 @@ class SealCog(commands.Cog):
                 "No `[app]` is configured, so there is no production to seal against: add "
                 "`production_url` and `[[app.smoke]]` checks to the config file."
             )
-        target = await self.bot.service.seals.target(guild.id, release)
+        target = await self.bot.seals.target(guild.id, release)
         if sealer.running(guild.id, target.slug):
             raise ConductorError(
                 f"A seal of `{target.slug}` is already running; its verdict will be posted in "
@@ -63,18 +61,12 @@ class SealCog(commands.Cog):
             )
         await interaction.response.defer(thinking=True)
         who = Actor(interaction.user.display_name, interaction.user.id)
-        outcome = await sealer.seal(guild.id, target, trigger=RESEAL, actor=who)
-        self.bot.release_changed(guild.id)
-        channel = interaction.channel
-        posted = await self.bot.notes.resealed(
-            guild,
-            outcome,
-            by=interaction.user,
-            previous=target.seal_status,
-            fallback=channel if isinstance(channel, discord.abc.Messageable) else None,
+        resealed = await self.bot.pipeline.reseal(
+            guild.id, target, who, reply_to=interaction.channel
         )
+        outcome, posted = resealed.seal, resealed.posted
         answer = f"{outcome.line}\nRe-sealed `{target.slug}`"
-        answer += f"; posted in {posted.jump_url}" if posted is not None else "."
+        answer += f"; posted in {posted.link}" if posted is not None else "."
         if not outcome.recorded:
             answer += "\n⚠️ The verdict could not be stored; see the log."
         await interaction.followup.send(
@@ -87,13 +79,15 @@ class SealCog(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
             return []
-        recent = await self.bot.service.recent_releases(interaction.guild_id, limit=50)
-        needle = current.strip().lower()
-        return [
-            app_commands.Choice(name=f"{r.slug} v{r.version}"[:100], value=r.slug)
-            for r in recent
-            if r.state is ReleaseState.SHIPPED and needle in r.slug
-        ][:MAX_CHOICES]
+        recent = await self.bot.releases.recent(interaction.guild_id, limit=50)
+        return choices(
+            (
+                (r.slug, f"{r.slug} v{r.version}", r.slug)
+                for r in recent
+                if r.state is ReleaseState.SHIPPED
+            ),
+            current,
+        )
 
     @tasks.loop(minutes=3)
     async def post_missing_notes(self) -> None:
@@ -108,16 +102,6 @@ class SealCog(commands.Cog):
         await self.bot.wait_until_ready()
 
     async def notes_for(self, guild: discord.Guild) -> int:
-        """Post the notes every shipped release of ``guild`` is still owed. Returns how many
-        were posted."""
-        posted = 0
-        for release in await self.bot.service.seals.without_notes(guild.id):
-            with self.bot.notes.claim(guild.id, release.slug) as mine:
-                if not mine:
-                    continue  # its ship is still running here
-                seal = await self.bot.pipeline.owed_seal(guild.id, release)
-                if await self.bot.notes.publish(
-                    guild, release, seal, operator_id=release.shipped_by_id
-                ):
-                    posted += 1
-        return posted
+        """Post the notes every shipped release of ``guild`` is still owed (the pipeline
+        decides which). Returns how many were posted."""
+        return await self.bot.pipeline.post_owed_notes(guild.id)

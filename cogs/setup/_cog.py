@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot.checks import manage_guild_only
 from bot.client import ConductorBot
-from bot.errors import Refusal
+from bot.tree import Refusal
 from cogs.setup._render import config_embed
 from conductor.views import Actor
 
@@ -91,7 +91,7 @@ class SetupCog(commands.Cog):
             raise Refusal(BOTH_REVIEWER_OPTIONS)
         if not handoff_ids and not given and not clear:
             raise Refusal(NO_OPTIONS)
-        view = await self.bot.service.guilds.bind(
+        view = await self.bot.guild_configs.bind(
             guild.id,
             Actor(interaction.user.display_name, interaction.user.id),
             handoff_channel_ids=handoff_ids or None,

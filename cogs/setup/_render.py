@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import discord
 
 from bot.bindings import Binding, Bindings, find_channel, find_role
-from bot.render import clip
+from conductor.text import clip
 
 FIELD_LIMIT = 1024
 

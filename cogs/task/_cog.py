@@ -29,7 +29,7 @@ class TaskCog(commands.Cog):
     )
     @app_commands.describe(slug="The task's slug")
     async def show(self, interaction: discord.Interaction[ConductorBot], slug: str) -> None:
-        card = await self.bot.service.task_card(guild_id(interaction), slug)
+        card = await self.bot.tasks.card(guild_id(interaction), slug)
         await interaction.response.send_message(embed=task_embed(card, now=discord.utils.utcnow()))
 
     @task.command(name="list", description="Tasks, newest first, optionally in one state")
@@ -41,7 +41,7 @@ class TaskCog(commands.Cog):
         self, interaction: discord.Interaction[ConductorBot], state: str | None = None
     ) -> None:
         wanted = TaskState(state) if state is not None else None
-        tasks = await self.bot.service.list_tasks(guild_id(interaction), wanted)
+        tasks = await self.bot.tasks.find(guild_id(interaction), wanted)
         if not tasks:
             await interaction.response.send_message(no_tasks_text(wanted), ephemeral=True)
             return
@@ -53,4 +53,4 @@ class TaskCog(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
             return []
-        return task_choices(await self.bot.service.list_tasks(interaction.guild_id), current)
+        return task_choices(await self.bot.tasks.find(interaction.guild_id), current)

@@ -10,19 +10,16 @@ import discord
 from discord import app_commands
 from discord.utils import escape_markdown
 
-from bot.render import TASK_ICON, clip
-from conductor.states import TaskState
+from bot.autocomplete import choices
+from conductor.states import ReviewStatus, TaskState
+from conductor.text import TASK_ICON, clip
 from conductor.views import DependencyView, NoteView, ReviewView, StageView, TaskCard, TaskView
-from store.models import ReviewStatus
 
 # Discord's embed limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096
 FIELD_LIMIT = 1024
 TOTAL_LIMIT = 6000
-#: autocomplete: at most 25 choices, names of at most 100 characters
-MAX_CHOICES = 25
-CHOICE_NAME_LIMIT = 100
 
 #: a single timeline or list line never takes more than this (long names and models)
 LINE_LIMIT = 400
@@ -240,12 +237,14 @@ def no_tasks_text(state: TaskState | None) -> str:
 
 def task_choices(tasks: Iterable[TaskView], current: str) -> list[app_commands.Choice[str]]:
     """Up to 25 tasks whose slug or title contains what was typed so far."""
-    needle = current.strip().lower()
-    out: list[app_commands.Choice[str]] = []
-    for task in tasks:
-        if needle in task.slug.lower() or needle in task.title.lower():
-            name = clip(f"{task.slug} — {task.title} ({task.state.value})", CHOICE_NAME_LIMIT)
-            out.append(app_commands.Choice(name=name, value=task.slug))
-        if len(out) == MAX_CHOICES:
-            break
-    return out
+    return choices(
+        (
+            (
+                task.slug,
+                f"{task.slug} — {task.title} ({task.state.value})",
+                f"{task.slug}\n{task.title}",
+            )
+            for task in tasks
+        ),
+        current,
+    )

@@ -7,7 +7,8 @@ from typing import Any
 
 import discord
 
-from tests.cogs.conftest import GUILD_ID, World, reviewed
+from bot.sample import GUILD_ID
+from tests.helpers import World, reviewed
 
 
 def board(world: World) -> Any:
@@ -28,12 +29,12 @@ async def test_the_board_is_pinned_on_start_and_follows_the_release(world: World
     embed = board(world).embeds[0]
     assert embed.title == "🚂 Deployments"
     assert embed.description.startswith("No active release.")
-    stored = await world.bot.service.guilds.get(GUILD_ID)
+    stored = await world.bot.guild_configs.get(GUILD_ID)
     assert stored is not None and stored.board_message_id == board(world).id
 
     await reviewed(world.bot, "core")
     await world.olga.slash(world.general, "release open", name="train")
-    slug = (await world.bot.service.status(GUILD_ID)).active.slug  # type: ignore[union-attr]
+    slug = (await world.bot.releases.status(GUILD_ID)).active.slug  # type: ignore[union-attr]
     assert f"**Active:** 🧩 `{slug}` — assembling" in board(world).embeds[0].description
     await world.olga.slash(world.general, "release add", task="core")
     assert "• `core` — Core · `feat/core`" in board(world).embeds[0].description
@@ -54,7 +55,7 @@ async def test_a_deleted_board_is_posted_again(world: World) -> None:
     await mod.delete(first)
     second = board(world)
     assert second.id != first.id
-    stored = await world.bot.service.guilds.get(GUILD_ID)
+    stored = await world.bot.guild_configs.get(GUILD_ID)
     assert stored is not None and stored.board_message_id == second.id
     await world.olga.slash(world.general, "release open", name="after")
     assert "**Active:**" in board(world).embeds[0].description

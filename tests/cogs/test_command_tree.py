@@ -5,7 +5,8 @@ from __future__ import annotations
 from discord import app_commands
 
 from bot.client import EXTENSIONS
-from tests.cogs.conftest import GUILD_ID, World
+from bot.sample import GUILD_ID
+from tests.helpers import World
 
 #: PRODUCT.md, "Slash commands"
 SPEC = {

@@ -8,10 +8,11 @@ from typing import Any, cast
 import discord
 from sqlalchemy import func, select
 
+from bot.sample import GUILD_ID
 from cogs.handoffs._cog import HandoffsCog
-from conductor.states import TaskState
-from store.models import HandoffMessage, HandoffOutcome, ReviewRequest, StageEvent
-from tests.cogs.conftest import GUILD_ID, World
+from conductor.states import HandoffOutcome, TaskState
+from store.models import HandoffMessage, ReviewRequest, StageEvent
+from tests.helpers import World
 
 SUBMIT = (
     "handoff core → submitted\ntitle: Core\nbranch: feat/core\nmodel: opus\ntokens: 1,200\n\nDone."
@@ -41,7 +42,7 @@ async def count(world: World, model: Any) -> int:
 async def test_a_members_handoff_is_applied_acknowledged_and_sent_for_review(world: World) -> None:
     sent = await world.bob.send(world.handoffs, SUBMIT)
     assert reactions(latest(world.handoffs, sent.id)) == {"✅": 1}
-    card = await world.bot.service.task_card(GUILD_ID, "core")
+    card = await world.bot.tasks.card(GUILD_ID, "core")
     assert card.task.state is TaskState.SUBMITTED and card.task.branch == "feat/core"
     [request] = world.reviews.history()
     assert "`core` — Core" in request.content and "Author: bob" in request.content
@@ -58,7 +59,7 @@ async def test_another_bots_handoff_is_heard(world: World) -> None:
     agent = world.guild.add_member(world.env.create_user("machoke", bot=True))
     sent = await agent.send(world.handoffs, "handoff api → designed\ntitle: API")
     assert reactions(latest(world.handoffs, sent.id)) == {"✅": 1}
-    assert (await world.bot.service.task_card(GUILD_ID, "api")).task.state is TaskState.DESIGNED
+    assert (await world.bot.tasks.card(GUILD_ID, "api")).task.state is TaskState.DESIGNED
     [row] = await raw_rows(world)
     assert (row.author_kind, row.author_name) == ("bot", "machoke")
 
@@ -67,7 +68,7 @@ async def test_a_webhook_handoff_is_heard(world: World) -> None:
     hook = world.guild.create_webhook(world.handoffs, "ci-agent")
     sent = await hook.send("**handoff** `ui` -> building\ntitle: UI", username="claude")
     assert reactions(latest(world.handoffs, sent.id)) == {"✅": 1}
-    assert (await world.bot.service.task_card(GUILD_ID, "ui")).task.state is TaskState.BUILDING
+    assert (await world.bot.tasks.card(GUILD_ID, "ui")).task.state is TaskState.BUILDING
     [row] = await raw_rows(world)
     assert (row.author_kind, row.author_id, row.author_name) == ("webhook", None, "claude")
 
@@ -95,7 +96,7 @@ async def test_a_refused_move_names_the_states(world: World) -> None:
     assert reactions(latest(world.handoffs, sent.id)) == {"⚠️": 1}
     reply = world.handoffs.last_message.content
     assert "reviewed is reached by teammates' ✅ approvals, never by a handoff" in reply
-    assert (await world.bot.service.task_card(GUILD_ID, "core")).task.state is TaskState.BUILDING
+    assert (await world.bot.tasks.card(GUILD_ID, "core")).task.state is TaskState.BUILDING
 
 
 async def test_chatter_is_stored_raw_without_any_answer(world: World) -> None:
@@ -142,7 +143,7 @@ async def test_messages_posted_while_the_bot_was_away_are_caught_up(world: World
     await world.env.start()
     await world.env.settle()
     try:
-        card = await new.service.task_card(GUILD_ID, "core")
+        card = await new.tasks.card(GUILD_ID, "core")
         assert card.task.state is TaskState.SUBMITTED
         [request] = world.reviews.history()
         assert request.content.startswith("📨 **Review** `core`")

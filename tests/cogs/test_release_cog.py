@@ -7,13 +7,14 @@ import logging
 import pytest
 import simcord
 
+from bot.sample import GUILD_ID
 from conductor.states import ReleaseState, TaskState
 from conductor.views import IncomingMessage
-from tests.cogs.conftest import GUILD_ID, World, refused, reviewed
+from tests.helpers import World, refused, reviewed
 
 
 async def _active(world: World) -> str:
-    status = await world.bot.service.status(GUILD_ID)
+    status = await world.bot.releases.status(GUILD_ID)
     assert status.active is not None
     return status.active.slug
 
@@ -26,7 +27,7 @@ async def test_open_creates_the_release_and_its_thread(world: World) -> None:
     assert f"Opened `{slug}`" in result.response.content
     [thread] = world.notes.threads
     assert thread.name == slug
-    assert (await world.bot.service.release(GUILD_ID, slug)).notes_thread_id == thread.id
+    assert (await world.bot.releases.get(GUILD_ID, slug)).notes_thread_id == thread.id
 
 
 async def test_second_open_is_refused_naming_the_active_release(world: World) -> None:
@@ -53,7 +54,7 @@ async def test_operator_commands_need_the_role(
 ) -> None:
     result = await world.bob.slash(world.general, command, **options)
     refused(world.env, result, "Only operators can do this: it needs the `Operators` role.")
-    assert (await world.bot.service.status(GUILD_ID)).active is None
+    assert (await world.bot.releases.status(GUILD_ID)).active is None
 
 
 async def test_status_is_for_anyone(world: World) -> None:
@@ -70,7 +71,7 @@ async def test_status_is_for_anyone(world: World) -> None:
 async def test_add_happy_path_and_refusals(world: World) -> None:
     await reviewed(world.bot, "core")
     await reviewed(world.bot, "ui", depends_on="core, ghost")
-    await world.bot.service.apply_handoff(
+    await world.bot.handoffs.apply(
         IncomingMessage(GUILD_ID, 1, 5, 77, "machoke", "bot", "handoff wip → building")
     )
     result = await world.olga.slash(world.general, "release add", task="core")
@@ -93,7 +94,7 @@ async def test_add_happy_path_and_refusals(world: World) -> None:
         await world.olga.slash(world.general, "release add", task="ui"),
         "it depends on `ghost` (unknown task)",
     )
-    card = await world.bot.service.task_card(GUILD_ID, "ui")
+    card = await world.bot.tasks.card(GUILD_ID, "ui")
     assert card.task.state is TaskState.REVIEWED
 
 
@@ -144,7 +145,7 @@ async def test_remove_assemble_and_ship(world: World) -> None:
     )
     assert not shipped.ephemeral
     assert "2 members shipped" in shipped.response.content
-    status = await world.bot.service.status(GUILD_ID)
+    status = await world.bot.releases.status(GUILD_ID)
     assert status.active is None and status.last_shipped is not None
     assert status.last_shipped.state is ReleaseState.SHIPPED
 
@@ -167,10 +168,10 @@ async def test_abandon_confirm_cancel_others_and_expiry(world: World) -> None:
     assert other.ephemeral and "Only the operator who asked" in other.response.content
     assert await _active(world) == slug
     await world.olga.click(asked.response, label="Abandon")
-    assert (await world.bot.service.status(GUILD_ID)).active is None
-    released = await world.bot.service.release(GUILD_ID, slug)
+    assert (await world.bot.releases.status(GUILD_ID)).active is None
+    released = await world.bot.releases.get(GUILD_ID, slug)
     assert (released.state, released.abandon_reason) == (ReleaseState.ABANDONED, "wrong members")
-    assert (await world.bot.service.task_card(GUILD_ID, "core")).task.state is TaskState.REVIEWED
+    assert (await world.bot.tasks.card(GUILD_ID, "core")).task.state is TaskState.REVIEWED
 
 
 async def test_abandon_confirmation_expires(world: World) -> None:
@@ -189,8 +190,8 @@ async def test_a_bug_answers_with_a_ref_and_logs_the_traceback(
     async def broken(guild_id: int) -> None:
         raise RuntimeError("database on fire")
 
-    monkeypatch.setattr(world.bot.service, "status", broken)
-    with caplog.at_level(logging.ERROR, logger="bot.errors"):
+    monkeypatch.setattr(world.bot.releases, "status", broken)
+    with caplog.at_level(logging.ERROR, logger="bot.tree"):
         result = await world.bob.slash(world.general, "release status")
     assert result.ephemeral
     text = result.response.content

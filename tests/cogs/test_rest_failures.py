@@ -8,8 +8,9 @@ import logging
 import pytest
 import simcord
 
+from bot.sample import GUILD_ID
 from conductor.states import ReleaseState, TaskState
-from tests.cogs.conftest import GUILD_ID, World, reviewed
+from tests.helpers import World, reviewed
 
 SUBMIT = "handoff core → submitted\ntitle: Core\nbranch: feat/core"
 
@@ -22,19 +23,19 @@ async def test_a_failed_review_post_is_posted_later(
     with caplog.at_level(logging.WARNING):
         await world.bob.send(world.handoffs, SUBMIT)
     assert "could not post the review request for core" in caplog.text
-    card = await world.bot.service.task_card(GUILD_ID, "core")
+    card = await world.bot.tasks.card(GUILD_ID, "core")
     assert card.task.state is TaskState.SUBMITTED  # the handoff happened
     assert card.review is not None and card.review.message_id is None
     assert world.reviews.history() == []
     await world.env.advance_time(121)  # the next round of posting what is missing
     [request] = world.reviews.history()
     assert "**0/2 approvals**" in request.content
-    card = await world.bot.service.task_card(GUILD_ID, "core")
+    card = await world.bot.tasks.card(GUILD_ID, "core")
     assert card.review is not None and card.review.message_id == request.id
     carol, dave = (world.guild.add_member(world.env.create_user(n)) for n in ("carol", "dave"))
     await carol.react(request, "✅")
     await dave.react(request, "✅")
-    assert (await world.bot.service.task_card(GUILD_ID, "core")).task.state is TaskState.REVIEWED
+    assert (await world.bot.tasks.card(GUILD_ID, "core")).task.state is TaskState.REVIEWED
 
 
 @pytest.mark.parametrize("status", [500, 429])
@@ -48,7 +49,7 @@ async def test_a_failed_acknowledgement_loses_nothing(
         sent = await world.bob.send(world.handoffs, SUBMIT)
     assert "could not react ✅ to handoff" in caplog.text
     assert next(m for m in world.handoffs.history() if m.id == sent.id).reactions == []
-    assert (await world.bot.service.task_card(GUILD_ID, "core")).task.state is TaskState.SUBMITTED
+    assert (await world.bot.tasks.card(GUILD_ID, "core")).task.state is TaskState.SUBMITTED
     assert len(world.reviews.history()) == 1  # the rest of the flow went on
 
 
@@ -62,7 +63,7 @@ async def test_a_failed_ship_progress_message_means_no_ship(world: World, status
     result = await world.olga.slash(world.general, "release ship")
     assert "Something went wrong (ref " in result.response.content
     simcord.assert_error(world.env, contains=str(status))
-    active = (await world.bot.service.status(GUILD_ID)).active
+    active = (await world.bot.releases.status(GUILD_ID)).active
     assert active is not None and active.state is ReleaseState.ASSEMBLED  # not shipped
     retry = await world.olga.slash(world.general, "release ship")
     assert "✅ state flip: 1 member shipped" in retry.response.content
@@ -74,7 +75,7 @@ async def test_a_failed_board_edit_is_caught_up_by_the_next_change(
 ) -> None:
     world.env.inject_error("PATCH", f"/channels/{world.deployments.id}/messages/*", status=status)
     await world.olga.slash(world.general, "release open", name="train")
-    assert (await world.bot.service.status(GUILD_ID)).active is not None
+    assert (await world.bot.releases.status(GUILD_ID)).active is not None
     [board] = world.deployments.pinned_messages()
     assert board.embeds[0].description.startswith("No active release.")  # that edit failed
     await reviewed(world.bot, "core")

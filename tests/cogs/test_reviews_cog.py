@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.sample import GUILD_ID
 from conductor.states import TaskState
 from conductor.views import Actor
-from tests.cogs.conftest import GUILD_ID, World
+from tests.helpers import World
 
 SUBMIT = "handoff core → submitted\ntitle: Core\nbranch: feat/core"
 
 
 async def state(world: World, slug: str = "core") -> TaskState:
-    return (await world.bot.service.task_card(GUILD_ID, slug)).task.state
+    return (await world.bot.tasks.card(GUILD_ID, slug)).task.state
 
 
 def request_message(world: World, index: int = -1) -> Any:
@@ -48,7 +49,7 @@ async def test_two_distinct_reviewers_make_the_task_reviewed(world: World) -> No
 
 async def test_the_author_a_bot_and_a_non_reviewer_do_not_count(world: World) -> None:
     reviewers = world.guild.create_role("Reviewers")
-    view = await world.bot.service.guilds.bind(
+    view = await world.bot.guild_configs.bind(
         GUILD_ID, Actor("admin"), reviewer_role_id=reviewers.id
     )
     world.bot.remember_config(view)
@@ -64,7 +65,7 @@ async def test_the_author_a_bot_and_a_non_reviewer_do_not_count(world: World) ->
     assert "**0/2 approvals**" in request_message(world).content
     await erin.react(request, "✅")
     assert "**1/2 approvals**: erin" in request_message(world).content
-    card = await world.bot.service.task_card(GUILD_ID, "core")
+    card = await world.bot.tasks.card(GUILD_ID, "core")
     assert card.review is not None and [a.name for a in card.review.approvers] == ["erin"]
 
 
@@ -92,7 +93,7 @@ async def test_a_cross_sends_the_task_back_to_building(world: World) -> None:
     assert await state(world) is TaskState.BUILDING
     content = request_message(world).content
     assert "❌ **Changes requested** by dave: the task is back to building." in content
-    card = await world.bot.service.task_card(GUILD_ID, "core")
+    card = await world.bot.tasks.card(GUILD_ID, "core")
     assert card.review is not None and card.review.approvers == ()
 
 
@@ -133,7 +134,7 @@ async def test_reactions_made_while_the_bot_was_stopped_are_counted_on_start(wor
     await world.env.settle()
     world.bot = new
     assert await state(world) is TaskState.REVIEWED
-    card = await new.service.task_card(GUILD_ID, "core")
+    card = await new.tasks.card(GUILD_ID, "core")
     assert card.review is not None
     assert sorted(a.name for a in card.review.approvers) == ["carol", "dave"]
     assert "✅ **Reviewed** — approved by carol, dave." in request_message(world).content

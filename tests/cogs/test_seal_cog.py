@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.sample import GUILD_ID
 from conductor.states import ReleaseState
 from conductor.views import Actor
 from smoke import SmokeResult
 from smoke.runner import PlaywrightRunner
-from tests.cogs.conftest import GUILD_ID, World, refused, reviewed
-from tests.fakes import TEST_APP
+from tests.helpers import TEST_APP, World, refused, reviewed
 
 SIGNIN_AND_UP = {"/signin": "selector form input[type=password] not found", "/up": "status 503"}
 RED_LINE = (
@@ -29,7 +29,7 @@ async def assembled(world: World, name: str = "train", *tasks: str) -> str:
     for slug in tasks:
         await world.olga.slash(world.general, "release add", task=slug)
     await world.olga.slash(world.general, "release assemble")
-    active = (await world.bot.service.status(GUILD_ID)).active
+    active = (await world.bot.releases.status(GUILD_ID)).active
     assert active is not None
     return active.slug
 
@@ -67,7 +67,7 @@ async def test_green_ship_posts_notes_with_the_green_line_and_no_ping(world: Wor
         "• `core` — Core · `feat/core`",
         "• `ui` — Ui · `feat/ui`",
     ]
-    release = await world.bot.service.release(GUILD_ID, slug)
+    release = await world.bot.releases.get(GUILD_ID, slug)
     assert release.seal_status is not None and release.seal_status.value == "green"
     assert release.seal_summary == "6/6 checks passed"
     assert release.seal_checked_at is not None and release.seal_duration_ms == 1234
@@ -94,7 +94,7 @@ async def test_red_ship_posts_the_red_line_pings_the_operator_and_shows_the_roll
     world.runner.then(SIGNIN_AND_UP)
     shipped = await world.olga.slash(world.general, "release ship")
     assert RED_LINE in shipped.response.content
-    release = await world.bot.service.release(GUILD_ID, slug)
+    release = await world.bot.releases.get(GUILD_ID, slug)
     assert release.state is ReleaseState.SHIPPED  # a seal, not a gate: nothing undone
 
     notes, ping = said(thread_of(world, slug))
@@ -134,7 +134,7 @@ async def test_a_runner_error_still_ships_posts_notes_and_pings(world: World) ->
     assert notes.splitlines()[1] == line
     assert "is **error**" in ping and f"<@{world.olga.id}>" in ping
     assert "⚠️" in board_lines(world)
-    release = await world.bot.service.release(GUILD_ID, slug)
+    release = await world.bot.releases.get(GUILD_ID, slug)
     assert release.state is ReleaseState.SHIPPED
     assert release.seal_error == "Chromium not found at /nope/chromium"
 
@@ -149,7 +149,7 @@ async def test_a_runner_that_raises_is_an_error_seal_not_a_failed_ship(world: Wo
     )
     notes, _ping = said(thread_of(world, slug))
     assert "Smoke seal: error" in notes
-    assert (await world.bot.service.release(GUILD_ID, slug)).state is ReleaseState.SHIPPED
+    assert (await world.bot.releases.get(GUILD_ID, slug)).state is ReleaseState.SHIPPED
 
 
 async def test_a_malformed_check_config_is_an_error_seal_and_the_ship_completes(
@@ -178,7 +178,7 @@ async def test_a_missing_chromium_with_the_real_runner_is_an_error_seal(world: W
     seal = notes.splitlines()[1]
     assert seal.startswith("⚠️ Smoke seal: error — the smoke runner could not run:"), seal
     assert "/nonexistent/chromium" in seal
-    assert (await world.bot.service.release(GUILD_ID, slug)).state is ReleaseState.SHIPPED
+    assert (await world.bot.releases.get(GUILD_ID, slug)).state is ReleaseState.SHIPPED
 
 
 async def test_no_app_configured_ships_with_a_not_run_line_and_no_badge(world: World) -> None:
@@ -205,9 +205,9 @@ async def test_seal_reseals_replaces_the_verdict_and_keeps_the_history(world: Wo
         f"🔁 Re-sealed `{slug}` v1 by olga (was 🔴 red):\n🟢 Smoke seal: green — 6/6 checks passed"
     )
     assert len(said(thread)) == 3  # notes, red ping, re-seal; no new ping on green
-    release = await world.bot.service.release(GUILD_ID, slug)
+    release = await world.bot.releases.get(GUILD_ID, slug)
     assert release.seal_status is not None and release.seal_status.value == "green"
-    history = await world.bot.service.seals.history(GUILD_ID, slug)
+    history = await world.bot.seals.history(GUILD_ID, slug)
     assert [(h.status.value, h.trigger, h.sealed_by) for h in history] == [
         ("red", "ship", "olga"),
         ("green", "reseal", "olga"),
@@ -224,7 +224,7 @@ async def test_seal_reseals_replaces_the_verdict_and_keeps_the_history(world: Wo
     *_, reseal, ping = said(thread)
     assert "(was 🟢 green)" in reseal
     assert ping.startswith(f"🚨 <@{world.olga.id}> <@&{world.operators.id}>")
-    assert len(await world.bot.service.seals.history(GUILD_ID, slug)) == 3
+    assert len(await world.bot.seals.history(GUILD_ID, slug)) == 3
 
 
 async def test_seal_picks_the_last_shipped_release_and_autocompletes(world: World) -> None:
@@ -233,8 +233,8 @@ async def test_seal_picks_the_last_shipped_release_and_autocompletes(world: Worl
     second = await assembled(world, "second", "api")
     await world.olga.slash(world.general, "release ship")
     await world.olga.slash(world.general, "seal")
-    assert len(await world.bot.service.seals.history(GUILD_ID, second)) == 2
-    assert len(await world.bot.service.seals.history(GUILD_ID, first)) == 1
+    assert len(await world.bot.seals.history(GUILD_ID, second)) == 2
+    assert len(await world.bot.seals.history(GUILD_ID, first)) == 1
     choices = await world.olga.autocomplete(world.general, "seal", "release", "")
     assert [c["value"] for c in choices] == [second, first]
 
@@ -259,12 +259,12 @@ async def test_seal_refusals(world: World) -> None:
 
 async def test_notes_that_fail_to_post_are_posted_later_exactly_once(world: World) -> None:
     slug = await assembled(world, "one", "core")
-    thread_id = (await world.bot.service.release(GUILD_ID, slug)).notes_thread_id
+    thread_id = (await world.bot.releases.get(GUILD_ID, slug)).notes_thread_id
     world.env.inject_error("POST", f"/channels/{thread_id}/messages", status=500, times=1)
     world.runner.then({"/up": "status 503"})
     shipped = await world.olga.slash(world.general, "release ship")
     assert "⚠️ notes: not posted yet" in shipped.response.content
-    release = await world.bot.service.release(GUILD_ID, slug)
+    release = await world.bot.releases.get(GUILD_ID, slug)
     assert release.state is ReleaseState.SHIPPED and release.notes_posted_at is None
     assert said(thread_of(world, slug)) == []
 
@@ -294,7 +294,7 @@ async def test_a_ship_interrupted_before_its_seal_is_sealed_and_noted_on_the_nex
     """The process stopped between the flip and the seal: the reconcile seals it, then posts
     the notes, pinging the operator who shipped when it is red."""
     slug = await assembled(world, "one", "core")
-    await world.bot.service.ship(GUILD_ID, Actor("olga", world.olga.id))  # the flip alone
+    await world.bot.releases.ship(GUILD_ID, Actor("olga", world.olga.id))  # the flip alone
     assert said(thread_of(world, slug)) == []
     world.runner.then({"/": 'text "Studio" not found'})
     await world.env.advance_time(200)
@@ -303,5 +303,5 @@ async def test_a_ship_interrupted_before_its_seal_is_sealed_and_noted_on_the_nex
         '🔴 Smoke seal: red — 1 of 6 failed: / (text "Studio" not found)'
     )
     assert ping.startswith(f"🚨 <@{world.olga.id}> <@&{world.operators.id}>")
-    history = await world.bot.service.seals.history(GUILD_ID, slug)
+    history = await world.bot.seals.history(GUILD_ID, slug)
     assert [(h.status.value, h.trigger, h.sealed_by) for h in history] == [("red", "ship", None)]

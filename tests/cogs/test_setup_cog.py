@@ -12,10 +12,10 @@ import pytest
 import simcord
 
 from bot.client import ConductorBot, create_bot
-from bot.settings import Settings
+from bot.sample import GUILD_ID, sample_settings
 from cogs.setup._cog import BOTH_REVIEWER_OPTIONS, NO_OPTIONS
 from store.db import Database
-from tests.cogs.conftest import GUILD_ID, World, refused
+from tests.helpers import World, refused
 
 MANAGE_SERVER = (
     "Only members with the Manage Server permission can see or change Conductor's setup."
@@ -30,21 +30,12 @@ def config_file() -> dict[str, Any]:
 
 @pytest.fixture
 async def simcord_bot(tmp_path: Path, config_file: dict[str, Any]) -> AsyncIterator[ConductorBot]:
-    """conftest's bot, with settings a test can change through ``config_file``."""
+    """conftest's bot, with settings a test can change through ``config_file`` (no
+    ``[app]``: unsealed)."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
     database = Database(url)
     await database.create_all()
-    values: dict[str, Any] = {
-        "guild_id": GUILD_ID,
-        "database_url": url,
-        "handoff_channels": ["handoffs"],
-        "reviews_channel": "reviews",
-        "notes_channel": "release-notes",
-        "deployments_channel": "deployments",
-        "operator_role": "Operators",
-        "required_approvals": 2,
-    }
-    bot = create_bot(Settings(**(values | config_file)), database=database)
+    bot = create_bot(sample_settings(url, **config_file), database=database)
     yield bot
     await bot.close()
 
@@ -66,7 +57,7 @@ NOTHING_STORED: tuple[Any, ...] = ((), None, None, None, None, None, None)
 
 
 async def stored_bindings(world: World) -> tuple[Any, ...]:
-    view = await world.bot.service.guilds.get(GUILD_ID)
+    view = await world.bot.guild_configs.get(GUILD_ID)
     if view is None:
         return NOTHING_STORED
     return (
@@ -203,7 +194,7 @@ async def test_setup_binds_every_option(world: World, ada: Any) -> None:
     assert fields(await ada.slash(world.general, "conductor config")) == expected
     assert changes == [GUILD_ID]
 
-    stored = await world.bot.service.guilds.get(GUILD_ID)
+    stored = await world.bot.guild_configs.get(GUILD_ID)
     assert stored is not None
     assert stored.handoff_channel_ids == tuple(
         channel(world, n).id for n in ("agents", "agents-2", "agents-3")
@@ -248,7 +239,7 @@ async def test_a_partial_setup_keeps_the_other_bindings(world: World, ada: Any) 
     await ada.slash(world.general, "conductor setup", handoffs=channel(world, "agents"))
     # Any handoffs option replaces the whole list with exactly the ones given.
     await ada.slash(world.general, "conductor setup", handoffs_2=channel(world, "agents-2"))
-    stored = await world.bot.service.guilds.get(GUILD_ID)
+    stored = await world.bot.guild_configs.get(GUILD_ID)
     assert stored is not None
     assert stored.handoff_channel_ids == (channel(world, "agents-2").id,)
     assert stored.reviews_channel_id == general.id
@@ -265,7 +256,7 @@ async def test_a_partial_setup_keeps_the_other_bindings(world: World, ada: Any) 
 async def test_anyone_reviews_drops_the_stored_reviewer_role(world: World, ada: Any) -> None:
     reviewers = world.guild.create_role("Reviewers")
     await ada.slash(world.general, "conductor setup", reviewer_role=reviewers)
-    before = await world.bot.service.guilds.get(GUILD_ID)
+    before = await world.bot.guild_configs.get(GUILD_ID)
     assert before is not None and before.reviewer_role_id == reviewers.id
 
     result = await ada.slash(world.general, "conductor setup", anyone_reviews=True)
@@ -275,7 +266,7 @@ async def test_anyone_reviews_drops_the_stored_reviewer_role(world: World, ada: 
         == "✅ Saved. The stored reviewer role is dropped: anyone may review."
     )
     assert fields(result)["Reviewer role"] == "not set: anyone may review"
-    stored = await world.bot.service.guilds.get(GUILD_ID)
+    stored = await world.bot.guild_configs.get(GUILD_ID)
     assert stored is not None and stored.reviewer_role_id is None
     guild = world.bot.get_guild(GUILD_ID)
     assert guild is not None

@@ -12,8 +12,9 @@ import pytest
 import simcord
 
 from bot.client import ConductorBot
+from bot.sample import GUILD_ID
 from cogs.task._render import duration, task_embed
-from conductor.states import TaskState
+from conductor.states import ReviewStatus, TaskState
 from conductor.views import (
     Approver,
     DependencyView,
@@ -25,8 +26,7 @@ from conductor.views import (
     TaskCard,
     TaskView,
 )
-from store.models import ReviewStatus
-from tests.cogs.conftest import GUILD_ID, World, refused, reviewed
+from tests.helpers import World, refused, reviewed
 
 _message_ids = count(5_000_000)
 
@@ -47,13 +47,13 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock(datetime(2025, 3, 1, 9, 0, tzinfo=UTC))
-    for module in ("conductor.handoffs", "conductor.machines", "conductor.service"):
+    for module in ("conductor.handoffs.apply", "conductor.machines", "conductor.releases.service"):
         monkeypatch.setattr(f"{module}.utcnow", clock)
     return clock
 
 
 async def handoff(bot: ConductorBot, text: str, *, author: str = "machoke") -> None:
-    result = await bot.service.apply_handoff(
+    result = await bot.handoffs.apply(
         IncomingMessage(GUILD_ID, 1, next(_message_ids), 77, author, "bot", text)
     )
     assert result.error is None, result.error
@@ -93,10 +93,10 @@ async def test_show_renders_the_whole_card(world: World, clock: Clock) -> None:
         "handoff alpha → submitted\nmodel: claude-sonnet-4\ntokens: 1,000\ncost: $1.50\n\n"
         "Done. 795/0/0 green.",
     )
-    card = await world.bot.service.task_card(GUILD_ID, "alpha")
+    card = await world.bot.tasks.card(GUILD_ID, "alpha")
     assert card.review is not None
-    await world.bot.service.attach_review_message(card.review.request_id, 2, 777)
-    await world.bot.service.record_approval(GUILD_ID, 777, Reactor(601, "Rita"))
+    await world.bot.reviews.attach_message(card.review.request_id, 2, 777)
+    await world.bot.reviews.record_approval(GUILD_ID, 777, Reactor(601, "Rita"))
 
     result = await world.bob.slash(world.general, "task show", slug="alpha")
 

@@ -14,7 +14,7 @@ from smoke import CheckResult, SmokeCheck, Verdict
 from smoke.protocol import SmokeRunner
 from smoke.runner import LAUNCH_ARGS, PlaywrightRunner, check_page, chromium
 from smoke.sample_app import SampleApp
-from tests.smoke.conftest import suite
+from tests.helpers import suite
 
 
 async def test_the_runner_is_a_smoke_runner() -> None:

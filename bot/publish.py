@@ -1,0 +1,109 @@
+"""The Discord side of the notes: :class:`DiscordNotes`, the domain's
+:class:`~conductor.releases.pipeline.NotesSink`.
+
+The domain decides what is said and when (``conductor.releases.pipeline``); this module only
+finds where and sends. Where: the release's thread; if it has none (no notes channel then, or
+the thread could not be created), the notes channel; if there is none either, the channel the
+command was given in. A release is never left without notes because a thread is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import discord
+
+from bot.bindings import Bindings
+from conductor.releases.pipeline import PostedNotes
+from conductor.views import ReleaseView
+
+log = logging.getLogger(__name__)
+
+PINGS = discord.AllowedMentions(everyone=False, users=True, roles=True)
+
+
+class DiscordNotes:
+    def __init__(
+        self,
+        client: discord.Client,
+        bindings: Callable[[discord.Guild], Awaitable[Bindings]],
+        changed: Callable[[int], None],
+    ) -> None:
+        self.client = client
+        #: the guild's channels and roles now (the bot's ``bindings``)
+        self.bindings = bindings
+        self._changed = changed
+
+    async def destination(
+        self, guild: discord.Guild, release: ReleaseView
+    ) -> discord.abc.Messageable | None:
+        if release.notes_thread_id is not None:
+            channel = guild.get_thread(release.notes_thread_id) or guild.get_channel(
+                release.notes_thread_id
+            )
+            if channel is None:
+                try:
+                    fetched = await self.client.fetch_channel(release.notes_thread_id)
+                except discord.HTTPException:
+                    log.warning(
+                        "the thread of %s is gone; notes go to the notes channel", release.slug
+                    )
+                else:
+                    if isinstance(fetched, discord.abc.Messageable):
+                        return fetched
+            elif isinstance(channel, discord.abc.Messageable):
+                if isinstance(channel, discord.Thread) and channel.archived:
+                    try:
+                        await channel.edit(archived=False)
+                    except discord.HTTPException:
+                        log.warning("could not unarchive the thread of %s", release.slug)
+                return channel
+        return (await self.bindings(guild)).notes_channel
+
+    async def post(
+        self,
+        guild_id: int,
+        release: ReleaseView,
+        messages: Sequence[str],
+        *,
+        reply_to: object | None = None,
+    ) -> PostedNotes | None:
+        guild = self.client.get_guild(guild_id)
+        if guild is None:
+            log.warning("not in guild %s: the notes of %s wait", guild_id, release.slug)
+            return None
+        fallback = reply_to if isinstance(reply_to, discord.abc.Messageable) else None
+        where = await self.destination(guild, release) or fallback
+        if where is None:
+            log.warning("no thread and no notes channel: the notes of %s wait", release.slug)
+            return None
+        try:
+            first = await where.send(messages[0], allowed_mentions=discord.AllowedMentions.none())
+            for more in messages[1:]:
+                await where.send(more, allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException:
+            log.exception("could not post in the thread of %s", release.slug)
+            return None
+        return PostedNotes(first.id, first.jump_url, where)
+
+    async def mentions(self, guild_id: int, user_id: int | None) -> list[str]:
+        out = [f"<@{user_id}>"] if user_id is not None else []
+        guild = self.client.get_guild(guild_id)
+        role = (await self.bindings(guild)).operator_role if guild is not None else None
+        if role is not None:
+            out.append(role.mention)
+        return out
+
+    async def ping(self, posted: PostedNotes, text: str) -> None:
+        where = posted.channel
+        if not isinstance(where, discord.abc.Messageable):
+            log.error("cannot ping in %r: not a Discord channel", where)
+            return
+        try:
+            await where.send(text, allowed_mentions=PINGS)
+        except discord.HTTPException:
+            log.exception("could not ping the operator in %s", posted.link)
+
+    def changed(self, guild_id: int) -> None:
+        self._changed(guild_id)

@@ -1,0 +1,80 @@
+"""The single place where exceptions from app commands become answers.
+
+A :class:`~conductor.errors.ConductorError` (or a :class:`Refusal` from a check) carries text
+meant for the user and is answered ephemerally as it is. Anything else is a bug: the user gets
+"something went wrong (ref XXXX)" and the traceback is logged under the same ref.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import discord
+from discord import app_commands
+
+from conductor.errors import ConductorError
+
+log = logging.getLogger(__name__)
+
+
+class Refusal(app_commands.CheckFailure):
+    """A check said no (a missing role, the wrong channel); the text is for the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def user_text(error: BaseException) -> str | None:
+    """The user-facing text of a refusal, or None when the error is a bug."""
+    if isinstance(error, app_commands.CommandInvokeError):
+        error = error.original
+    if isinstance(error, ConductorError | Refusal):
+        return str(error.message)
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down: try again in {error.retry_after:.0f} s."
+    if isinstance(error, app_commands.TransformerError | app_commands.CommandNotFound):
+        return str(error)
+    return None
+
+
+async def answer(interaction: discord.Interaction[discord.Client], text: str) -> None:
+    """Answer ephemerally, whatever the interaction's state (Red's ``_send_from_interaction``):
+    not answered yet → respond; answered or deferred → followup; expired (its token lasts
+    15 minutes) → the channel, naming the user without pinging."""
+    if interaction.is_expired():
+        channel = interaction.channel
+        if isinstance(channel, discord.abc.Messageable):
+            await channel.send(
+                f"{interaction.user.mention} {text}",
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        else:
+            log.warning("interaction %s expired with nowhere to answer: %s", interaction.id, text)
+    elif interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True)
+    else:
+        await interaction.response.send_message(text, ephemeral=True)
+
+
+class ConductorTree(app_commands.CommandTree[discord.Client]):
+    async def on_error(
+        self,
+        interaction: discord.Interaction[discord.Client],
+        error: app_commands.AppCommandError,
+        /,
+    ) -> None:
+        text = user_text(error)
+        if text is None:
+            ref = secrets.token_hex(3).upper()
+            command = interaction.command.qualified_name if interaction.command else "?"
+            original = (
+                error.original if isinstance(error, app_commands.CommandInvokeError) else error
+            )
+            log.error("command /%s failed (ref %s)", command, ref, exc_info=original)
+            text = f"Something went wrong (ref {ref}). The operators can find it in the log."
+        try:
+            await answer(interaction, text)
+        except discord.HTTPException:
+            log.exception("could not answer interaction %s", interaction.id)

@@ -1,0 +1,273 @@
+"""The ``conductor`` command: run the bot, manage the database schema, seal a URL, play the demo.
+
+Errors are one plain line on stderr and a non-zero status (1: the operation failed,
+2: the configuration is wrong). The Discord token is never printed, whatever happens.
+
+Only typer and rich load at start: each command imports what it needs when it runs (the
+settings, alembic, Playwright, discord.py), so ``conductor --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from bot.settings import Settings
+
+#: settings whose values must never be echoed back, even when they fail validation
+_SECRET_SETTINGS = frozenset({"discord_token"})
+_ENV_PREFIX = "CONDUCTOR_"
+
+MISSING_CREDENTIAL = (
+    "error: CONDUCTOR_DISCORD_TOKEN is not set; export the bot token "
+    "(or run `conductor demo`, which needs none)"
+)
+DEMO_NEEDS_SIMCORD = (
+    "error: `conductor demo` needs simcord, a dev dependency: "
+    "pip install 'conductor[dev]' (or run `make demo`)"
+)
+
+app = typer.Typer(
+    name="conductor",
+    help="Conductor: a Discord bot that conducts a team's release train.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals could hold the token
+)
+db_app = typer.Typer(
+    help="Manage the database schema (alembic migrations).",
+    no_args_is_help=True,
+)
+app.add_typer(db_app, name="db")
+
+# Colour only on a terminal; rich writes plain text to pipes and files.
+_out = Console(highlight=False, soft_wrap=True)
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help="Database URL (default: CONDUCTOR_DATABASE_URL / the config file / conductor.db).",
+        show_default=False,
+    ),
+]
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def _one_line(error: BaseException) -> str:
+    from conductor.text import one_line  # noqa: PLC0415
+
+    return one_line(error)
+
+
+def _validation_lines(error: ValidationError) -> list[str]:
+    lines = []
+    for problem in error.errors():
+        location = problem.get("loc", ())
+        field = str(location[0]) if location else ""
+        name = f"{_ENV_PREFIX}{field.upper()}" if field else "settings"
+        line = f"{name}: {problem.get('msg', 'invalid value')}"
+        given = problem.get("input")
+        if field and field not in _SECRET_SETTINGS and isinstance(given, str | int | float):
+            line += f" (got {str(given)[:60]!r})"
+        lines.append(line)
+    return lines
+
+
+def load_settings() -> Settings:
+    """``Settings()``, or exit 2 with one line per bad setting (values of secrets withheld)."""
+    import tomllib  # noqa: PLC0415
+
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from bot.settings import Settings, config_file  # noqa: PLC0415
+
+    try:
+        return Settings()
+    except ValidationError as error:
+        for line in _validation_lines(error):
+            typer.echo(line, err=True)
+        raise typer.Exit(2) from None
+    except tomllib.TOMLDecodeError as error:
+        _fail(f"error: {config_file()}: not valid TOML: {_one_line(error)}", 2)
+
+
+# -- conductor db -----------------------------------------------------------------------------
+
+
+def _database_url(url: str | None) -> str:
+    return url if url else load_settings().database_url
+
+
+def _describe(url: str) -> str:
+    from store import migrate  # noqa: PLC0415
+
+    at, head = migrate.current(url), migrate.head()
+    if at is None:
+        return f"database is empty (no migrations applied; head is {head})"
+    if at == head:
+        return f"database at head ({at})"
+    return f"database at {at} (head is {head})"
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Option("--revision", "-r", help="Target revision.")] = "head",
+    url: UrlOption = None,
+) -> None:
+    """Apply migrations up to a revision (default: the newest)."""
+    from store import migrate  # noqa: PLC0415
+
+    target = _database_url(url)
+    try:
+        migrate.upgrade(target, revision)
+        _out.print(_describe(target), style="green")
+    except Exception as error:
+        _fail(f"error: upgrade failed: {_one_line(error)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[
+        str, typer.Option("--revision", "-r", help="Target revision ('base' drops everything).")
+    ] = "-1",
+    url: UrlOption = None,
+) -> None:
+    """Revert migrations down to a revision (default: one step)."""
+    from store import migrate  # noqa: PLC0415
+
+    target = _database_url(url)
+    try:
+        migrate.downgrade(target, revision)
+        _out.print(_describe(target), style="yellow")
+    except Exception as error:
+        _fail(f"error: downgrade failed: {_one_line(error)}")
+
+
+@db_app.command("current")
+def db_current(url: UrlOption = None) -> None:
+    """Show which migration the database is at."""
+    target = _database_url(url)
+    try:
+        _out.print(_describe(target))
+    except Exception as error:
+        _fail(f"error: cannot read the database revision: {_one_line(error)}")
+
+
+@db_app.command("check")
+def db_check(url: UrlOption = None) -> None:
+    """Verify the database is at head and the models match the migrations."""
+    from store import migrate  # noqa: PLC0415
+
+    target = _database_url(url)
+    try:
+        migrate.check(target)
+        _out.print(f"{_describe(target)}; the models match the migrations", style="green")
+    except Exception as error:
+        _fail(f"error: check failed: {_one_line(error)}")
+
+
+# -- conductor run ----------------------------------------------------------------------------
+
+
+def _check_app(settings: Settings) -> None:
+    """A broken ``[app]`` table stops the start (exit 2) naming what is wrong, rather than
+    surfacing as an error seal after the first ship. None at all is allowed: ships go
+    unsealed."""
+    from bot.settings import config_file  # noqa: PLC0415
+    from smoke import SmokeConfigError, parse_app_config  # noqa: PLC0415
+
+    if settings.app is None:
+        typer.echo("warning: no [app] table: releases will ship without a smoke seal", err=True)
+        return
+    try:
+        parse_app_config(settings.app)
+    except SmokeConfigError as error:
+        _fail(f"error: {config_file()}: {error}", 2)
+
+
+@app.command("run")
+def run() -> None:
+    """Migrate the database and run the Discord bot (needs CONDUCTOR_DISCORD_TOKEN)."""
+    from store import migrate  # noqa: PLC0415
+
+    settings = load_settings()
+    token = settings.discord_token
+    if token is None or not token.get_secret_value().strip():
+        _fail(MISSING_CREDENTIAL, 2)
+    _check_app(settings)
+    try:
+        migrate.upgrade(settings.database_url)
+    except Exception as error:
+        _fail(f"error: database migration failed: {_one_line(error)}")
+    from cli.run import run_bot  # noqa: PLC0415 - discord.py loads here
+
+    run_bot(settings)
+
+
+# -- conductor smoke --------------------------------------------------------------------------
+
+
+@app.command("smoke")
+def smoke(
+    url: Annotated[str, typer.Argument(help="Production base URL, e.g. https://app.example.com")],
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="TOML file with the [app] table (default: conductor.toml when it exists; "
+            "without one, the health check /up and / answering 200).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run the read-only smoke checks against URL in Chromium: exit 0 green, 1 red, 2 error."""
+    from cli import smoke as command  # noqa: PLC0415
+    from smoke import SmokeConfigError, Verdict  # noqa: PLC0415
+
+    try:
+        suite = command.suite_for(url, config)
+    except SmokeConfigError as error:
+        _fail(f"error: {_one_line(error)}", 2)
+    result = command.run_suite(_out, suite)
+    if result.verdict is Verdict.ERROR:
+        _fail(f"error: {_one_line(Exception(result.summary))}", 2)
+    command.report(_out, result)
+    raise typer.Exit(command.EXIT[result.verdict.value])
+
+
+# -- conductor demo ---------------------------------------------------------------------------
+
+
+@app.command("demo")
+def demo() -> None:
+    """Play a whole release train offline: no token, no network. The real bot against a local
+    stand-in for Discord (simcord), sealing a local sample app in real Chromium; prints what
+    each channel shows."""
+    # discord.py, simcord and Playwright load only for this command.
+    try:
+        from cli.demo import script  # noqa: PLC0415
+    except ModuleNotFoundError as error:
+        if error.name != "simcord":
+            raise
+        _fail(DEMO_NEEDS_SIMCORD, 2)
+    raise typer.Exit(script.main())
+
+
+def main() -> None:
+    """The ``conductor`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""``conductor run``: start the bot with the token from the environment (the launcher: it knows
+the bot; the bot knows nothing of the CLI)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import aiohttp
+import discord
+
+from bot.client import create_bot
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: exit statuses: a setting is wrong (2), Discord could not be reached (1)
+EXIT_CONFIG, EXIT_UNREACHABLE = 2, 1
+
+
+async def _main(settings: Settings) -> None:
+    if settings.discord_token is None:
+        raise RuntimeError("CONDUCTOR_DISCORD_TOKEN is not set")
+    bot = create_bot(settings)
+    async with bot:
+        # The secret leaves the SecretStr only here, straight into discord.py.
+        await bot.start(settings.discord_token.get_secret_value())
+
+
+def run_bot(settings: Settings) -> None:
+    """Run until stopped. A refused token or an unreachable Discord ends with one line on
+    stderr and a non-zero status, not a traceback."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        asyncio.run(_main(settings))
+    except discord.LoginFailure:
+        sys.stderr.write("error: Discord refused CONDUCTOR_DISCORD_TOKEN; check the bot token\n")
+        raise SystemExit(EXIT_CONFIG) from None
+    except (aiohttp.ClientConnectionError, OSError) as error:
+        sys.stderr.write(f"error: cannot reach Discord: {error}\n")
+        raise SystemExit(EXIT_UNREACHABLE) from None
+    except KeyboardInterrupt:
+        log.info("stopped")

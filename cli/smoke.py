@@ -1,0 +1,139 @@
+"""``conductor smoke URL``: which suite to run, a line per check as it finishes, then a table.
+
+Imported only when the command runs; Playwright loads only when the suite starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tomllib
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from bot.settings import config_file
+from conductor.text import one_line
+from smoke import (
+    AppConfig,
+    CheckResult,
+    SmokeConfigError,
+    SmokeResult,
+    Verdict,
+    load_app_config,
+    parse_app_config,
+)
+
+#: the exit status of each verdict
+EXIT = {"green": 0, "red": 1, "error": 2}
+
+
+def suite_for(url: str, config: str | None) -> AppConfig:
+    """The suite to run: ``--config``'s ``[app]`` table, else ``conductor.toml``'s when it has
+    one, else the default suite (the health check and ``/``); always against ``url``. Raises
+    :class:`SmokeConfigError` naming the problem."""
+    if config is not None:
+        return load_app_config(config).at(url)
+    default = config_file()
+    if default.is_file():
+        try:
+            data = tomllib.loads(default.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise SmokeConfigError(f"{default}: cannot be read: {one_line(error)}") from None
+        if data.get("app") is not None:
+            return parse_app_config(data["app"]).at(url)
+    return parse_app_config({"production_url": url, "smoke": [{"path": "/"}]})
+
+
+def _label(check: CheckResult) -> str:
+    return f"{check.path} (health)" if check.kind == "health" else check.path
+
+
+def _writes(count: int) -> str:
+    return f"{count} write{'s' if count != 1 else ''} blocked"
+
+
+def check_line(check: CheckResult) -> str:
+    """One check as it finishes: ``✓ / 200 · 153 ms``."""
+    if check.ok:
+        mark, style = "✓", "green"
+    elif check.not_run:
+        mark, style = "-", "yellow"
+    else:
+        mark, style = "✗", "red"
+    parts = [f"[{style}]{mark}[/] {escape(_label(check))}"]
+    if check.status is not None:
+        parts.append(str(check.status))
+    if not check.not_run:
+        parts.append(f"{check.duration_ms} ms")
+    if check.reason:
+        parts.append(escape(check.reason))
+    if check.blocked:
+        parts.append(_writes(len(check.blocked)))
+    return "  " + " · ".join(parts)
+
+
+def result_table(result: SmokeResult) -> Table:
+    table = Table(show_edge=False, pad_edge=False, box=box.SIMPLE_HEAD)
+    table.add_column("check", no_wrap=True)
+    table.add_column("status", justify="right")
+    table.add_column("result")
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("why")
+    for check in result.checks:
+        if check.ok:
+            outcome = "[green]pass[/]"
+        elif check.not_run:
+            outcome = "[yellow]not run[/]"
+        else:
+            outcome = "[red]FAIL[/]"
+        why = check.reason or ""
+        if check.blocked:
+            why = "; ".join(filter(None, [why, _writes(len(check.blocked))]))
+        table.add_row(
+            escape(_label(check)),
+            str(check.status) if check.status is not None else "-",
+            outcome,
+            "-" if check.not_run else f"{check.duration_ms} ms",
+            escape(why),
+        )
+    return table
+
+
+def run_suite(out: Console, suite: AppConfig) -> SmokeResult:
+    """Run ``suite`` in Chromium, printing each check as it finishes."""
+    from smoke.runner import PlaywrightRunner  # noqa: PLC0415 - Playwright loads here
+
+    total = len(suite.smoke) + 1
+    out.print(
+        f"Smoke seal of {escape(suite.name)} at {escape(suite.production_url)}: "
+        f"{total} check{'s' if total != 1 else ''}, read-only (writes are blocked)"
+    )
+
+    def progress(check: CheckResult) -> None:
+        out.print(check_line(check))
+
+    async def run() -> SmokeResult:
+        if not out.is_terminal:
+            return await PlaywrightRunner().run(suite, on_check=progress)
+        with out.status(f"checking {escape(suite.production_url)}…"):
+            return await PlaywrightRunner().run(suite, on_check=progress)
+
+    return asyncio.run(run())
+
+
+def report(out: Console, result: SmokeResult) -> None:
+    """The table, the blocked writes, and the verdict line."""
+    out.print()
+    out.print(result_table(result))
+    if result.blocked:
+        out.print("Blocked writes (aborted in the browser, never sent):")
+        for check in result.checks:
+            for request in check.blocked:
+                out.print(f"  {request.method} {escape(request.url)}  (on {escape(check.path)})")
+    style = "green" if result.verdict is Verdict.GREEN else "red"
+    out.print(
+        f"Smoke seal: [bold {style}]{result.verdict.value}[/] — {escape(result.summary)} "
+        f"({result.duration_ms / 1000:.1f} s)"
+    )

@@ -1,0 +1,79 @@
+"""The one place the domain is built: the database, every service, the sealer and the ship
+pipeline, wired once.
+
+Each adapter is a parameter with a real default: the database from its URL, Playwright in
+Chromium as the smoke runner (loaded only when no runner is given). The edge passes what only
+it has (the Discord notes sink); tests pass fakes. The bot, the CLI, the demo and the
+benchmarks all build through :func:`bootstrap`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from conductor.guilds import GuildConfigs
+from conductor.handoffs.apply import Handoffs
+from conductor.releases.pipeline import NotesSink, ShipPipeline
+from conductor.releases.service import Releases
+from conductor.reviews.service import Reviews
+from conductor.seals.records import SealRecords
+from conductor.seals.sealer import Sealer
+from conductor.tasks import Tasks
+from smoke.protocol import SmokeRunner
+from store.db import DEFAULT_DATABASE_URL, Database
+
+DEFAULT_REQUIRED_APPROVALS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Conductor:
+    """The domain, built: one service per feature, sharing one database."""
+
+    db: Database
+    releases: Releases
+    tasks: Tasks
+    handoffs: Handoffs
+    reviews: Reviews
+    guilds: GuildConfigs
+    seals: SealRecords
+    sealer: Sealer
+    pipeline: ShipPipeline
+
+    async def close(self) -> None:
+        """Apply what is still queued, then close the database."""
+        await self.handoffs.drain()
+        await self.db.dispose()
+
+
+def bootstrap(
+    *,
+    database_url: str = DEFAULT_DATABASE_URL,
+    database: Database | None = None,
+    required_approvals: int = DEFAULT_REQUIRED_APPROVALS,
+    app: Mapping[str, Any] | None = None,
+    runner: SmokeRunner | None = None,
+    notes: NotesSink | None = None,
+) -> Conductor:
+    """Build the domain. ``app`` is the raw ``[app]`` table (validated at each seal; None:
+    releases ship unsealed); ``notes`` is where the notes go (None: nowhere, they stay owed)."""
+    db = database if database is not None else Database(database_url)
+    if runner is None:
+        from smoke.runner import PlaywrightRunner  # noqa: PLC0415 - Playwright loads on use
+
+        runner = PlaywrightRunner()
+    releases = Releases(db)
+    seals = SealRecords(db)
+    sealer = Sealer(seals, runner, app)
+    return Conductor(
+        db=db,
+        releases=releases,
+        tasks=Tasks(db),
+        handoffs=Handoffs(db, required_approvals=required_approvals),
+        reviews=Reviews(db),
+        guilds=GuildConfigs(db),
+        seals=seals,
+        sealer=sealer,
+        pipeline=ShipPipeline(releases, sealer, notes),
+    )

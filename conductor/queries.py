@@ -1,0 +1,224 @@
+"""Reads shared by the services: ORM rows turned into the plain views of ``conductor.views``
+(no ORM row leaves the domain), and the lookups every service needs (a release or a task by
+slug, the active release, the last shipped one)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import inspect, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload, selectinload
+
+from conductor.errors import NotFound
+from conductor.ordering import merge_order
+from conductor.states import ACTIVE_RELEASE_STATES, ReleaseState, TaskState
+from conductor.views import Approver, DependencyView, ReleaseView, ReviewView, StageView, TaskView
+from store.models import Release, ReviewRequest, StageEvent, Task
+
+
+async def dependency_views(
+    session: AsyncSession, guild_id: int, tasks: Sequence[Task]
+) -> dict[int, tuple[DependencyView, ...]]:
+    """Each task's dependencies with their current state and release, in one query."""
+    wanted = {slug for t in tasks for slug in t.dependency_slugs}
+    known: dict[str, tuple[TaskState, str | None]] = {}
+    if wanted:
+        rows = await session.execute(
+            select(Task.slug, Task.state, Release.slug)
+            .outerjoin(Release, Task.release_id == Release.id)
+            .where(Task.guild_id == guild_id, Task.slug.in_(wanted))
+        )
+        known = {slug: (state, rel) for slug, state, rel in rows}
+    return {
+        t.id: tuple(
+            DependencyView(s, *known[s]) if s in known else DependencyView(s, None)
+            for s in t.dependency_slugs
+        )
+        for t in tasks
+    }
+
+
+def task_view(
+    task: Task, deps: tuple[DependencyView, ...] = (), *, release_slug: str | None = None
+) -> TaskView:
+    if (
+        release_slug is None
+        and task.release_id is not None
+        and "release" not in inspect(task).unloaded
+    ):
+        release_slug = task.release.slug if task.release else None
+    return TaskView(
+        slug=task.slug,
+        title=task.title,
+        kind=task.kind,
+        branch=task.branch,
+        state=task.state,
+        release_slug=release_slug,
+        author_name=task.author_name,
+        author_id=task.author_id,
+        dependencies=deps,
+        created_at=task.created_at,
+        state_since=task.state_since,
+    )
+
+
+def release_view(
+    release: Release,
+    members: Iterable[Task],
+    deps: dict[int, tuple[DependencyView, ...]] | None = None,
+) -> ReleaseView:
+    """``deps`` may be left out where the members' dependency states are not needed (the
+    answer to a ship or an abandon)."""
+    member_views = tuple(
+        task_view(
+            t,
+            deps[t.id] if deps is not None else (),
+            release_slug=release.slug if t.release_id == release.id else None,
+        )
+        for t in members
+    )
+    return ReleaseView(
+        slug=release.slug,
+        name=release.name,
+        state=release.state,
+        opened_by=release.opened_by,
+        opened_by_id=release.opened_by_id,
+        opened_at=release.opened_at,
+        version=release.version,
+        assembled_at=release.assembled_at,
+        shipped_at=release.shipped_at,
+        shipped_by=release.shipped_by,
+        shipped_by_id=release.shipped_by_id,
+        abandoned_at=release.abandoned_at,
+        abandon_reason=release.abandon_reason,
+        notes_thread_id=release.notes_thread_id,
+        rc_branch=release.rc_branch,
+        merge_sha=release.merge_sha,
+        members=member_views,
+        seal_status=release.seal_status,
+        seal_summary=release.seal_summary,
+        seal_checked_at=release.seal_checked_at,
+        seal_duration_ms=release.seal_duration_ms,
+        seal_results=tuple(release.seal_results or ()),
+        seal_error=release.seal_error,
+        notes_posted_at=release.notes_posted_at,
+        notes_message_id=release.notes_message_id,
+    )
+
+
+async def release_members(session: AsyncSession, release: Release) -> list[Task]:
+    """A release's members in merge order (dependencies first)."""
+    members = (
+        await session.scalars(
+            select(Task)
+            .where(Task.release_id == release.id)
+            .options(selectinload(Task.dependencies))
+            .order_by(Task.release_position, Task.id)
+        )
+    ).all()
+    return merge_order(list(members))
+
+
+async def load_release_view(session: AsyncSession, release: Release) -> ReleaseView:
+    """The full view: members in merge order with their dependencies' states."""
+    members = await release_members(session, release)
+    deps = await dependency_views(session, release.guild_id, members)
+    return release_view(release, members, deps)
+
+
+def review_view(request: ReviewRequest, task: Task) -> ReviewView:
+    return ReviewView(
+        request_id=request.id,
+        task_slug=task.slug,
+        task_title=task.title,
+        branch=task.branch,
+        author_name=task.author_name,
+        author_id=request.author_id,
+        round=request.round,
+        status=request.status,
+        required=request.required,
+        approvers=tuple(Approver(a.user_id, a.user_name) for a in request.approvals),
+        channel_id=request.channel_id,
+        message_id=request.message_id,
+        closed_by=request.closed_by,
+        task_state=task.state,
+    )
+
+
+def stage_view(event: StageEvent) -> StageView:
+    return StageView(
+        from_state=event.from_state,
+        to_state=event.to_state,
+        trigger=event.trigger,
+        actor=event.actor,
+        actor_id=event.actor_id,
+        at=event.at,
+        seconds_in_previous=event.seconds_in_previous,
+        model=event.model,
+        tokens=event.tokens,
+        cost=event.cost,
+    )
+
+
+# -- lookups shared by the services ------------------------------------------------------------
+
+
+async def active_release(session: AsyncSession, guild_id: int) -> Release | None:
+    """The guild's assembling or assembled release, if any (at most one: the database says so)."""
+    return await session.scalar(
+        select(Release).where(
+            Release.guild_id == guild_id, Release.state.in_(ACTIVE_RELEASE_STATES)
+        )
+    )
+
+
+async def last_shipped(session: AsyncSession, guild_id: int) -> Release | None:
+    """The release production runs: the shipped one with the highest version."""
+    return await session.scalar(
+        select(Release)
+        .where(Release.guild_id == guild_id, Release.state == ReleaseState.SHIPPED)
+        .order_by(Release.version.desc())
+        .limit(1)
+    )
+
+
+async def require_release(session: AsyncSession, guild_id: int, slug: str) -> Release:
+    """The guild's release ``slug``, or a :class:`NotFound` that says where to look."""
+    release = await session.scalar(
+        select(Release).where(Release.guild_id == guild_id, Release.slug == slug)
+    )
+    if release is None:
+        raise NotFound(
+            f"No release `{slug[:100]}`. `/release status` shows the active and last shipped ones."
+        )
+    return release
+
+
+async def require_task(session: AsyncSession, guild_id: int, slug: str) -> Task:
+    """The guild's task ``slug`` with its dependencies and release (one query), or a
+    :class:`NotFound` that says where tasks come from."""
+    task = (
+        (
+            await session.scalars(
+                select(Task)
+                .where(Task.guild_id == guild_id, Task.slug == slug.strip().lower())
+                .options(joinedload(Task.dependencies), joinedload(Task.release))
+            )
+        )
+        .unique()
+        .one_or_none()
+    )
+    if task is None:
+        raise NotFound(
+            f"No task `{slug.strip()[:63]}`. Tasks appear with their first handoff; `/task list` shows them."
+        )
+    return task
+
+
+async def timeline(session: AsyncSession, task: Task) -> tuple[StageView, ...]:
+    """Every move of a task, oldest first."""
+    events = await session.scalars(
+        select(StageEvent).where(StageEvent.task_id == task.id).order_by(StageEvent.id)
+    )
+    return tuple(stage_view(e) for e in events)

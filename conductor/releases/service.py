@@ -1,0 +1,404 @@
+"""The release service: every change to a release and its members goes through here.
+
+Each public method is one unit of work on its own session (``Database.write`` takes the write
+lock up front on SQLite), drives the state machines, and returns plain views. Refusals raise a
+:class:`~conductor.errors.ConductorError` whose text is meant for the user as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from conductor.errors import (
+    Blocked,
+    InvalidInput,
+    InvalidMove,
+    NotFound,
+    ReleaseActive,
+    ReleaseChanged,
+)
+from conductor.machines import Move, ReleaseFlow, TaskFlow
+from conductor.queries import (
+    active_release,
+    dependency_views,
+    last_shipped,
+    load_release_view,
+    release_members,
+    release_view,
+    require_release,
+    require_task,
+)
+from conductor.states import ReleaseState, TaskState
+from conductor.views import (
+    Actor,
+    ReleaseView,
+    StatusView,
+)
+from store.db import Session
+from store.models import (
+    Release,
+    Task,
+)
+from store.types import utcnow
+
+if TYPE_CHECKING:
+    from store.db import Database
+
+log = logging.getLogger(__name__)
+
+MAX_RELEASE_NAME = 60
+MAX_REASON = 500
+_NAME_JUNK = re.compile(r"[^a-z0-9]+")
+_DATED = re.compile(r"^\d{4}-\d{2}-\d{2}-")
+
+
+def _when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def release_slug_for(name: str, on: date) -> str:
+    """``2026-06-20-deploy-foundation`` from a free-text name and a day."""
+    cleaned = _NAME_JUNK.sub("-", name.strip().lower()).strip("-")
+    if not cleaned:
+        raise InvalidInput(
+            "A release needs a name with at least one letter or digit, "
+            "e.g. `/release open deploy-foundation`."
+        )
+    if len(cleaned) > MAX_RELEASE_NAME:
+        raise InvalidInput(
+            f"That release name is too long ({len(cleaned)} characters; at most {MAX_RELEASE_NAME})."
+        )
+    return cleaned if _DATED.match(cleaned) else f"{on:%Y-%m-%d}-{cleaned}"
+
+
+class Releases:
+    """The release train: open, add, remove, assemble, the flip, abandon, and what stands."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ------------------------------------------------------------------ releases
+
+    async def open(
+        self, guild_id: int, name: str, actor: Actor, *, on: date | None = None
+    ) -> ReleaseView:
+        """Open the guild's assembling release. Refused while another one is active."""
+        now = utcnow()
+        base = release_slug_for(name, on or now.date())
+        try:
+            async with self.db.write() as session:
+                active = await active_release(session, guild_id)
+                if active is not None:
+                    raise self._already_active(active)
+                taken = set(
+                    (
+                        await session.scalars(
+                            select(Release.slug).where(
+                                Release.guild_id == guild_id, Release.slug.startswith(base)
+                            )
+                        )
+                    ).all()
+                )
+                slug, n = base, 1
+                while slug in taken:  # same name again on the same day (after an abandon)
+                    n += 1
+                    slug = f"{base}-{n}"
+                release = Release(
+                    guild_id=guild_id,
+                    slug=slug,
+                    name=name.strip()[:80],
+                    state=ReleaseState.ASSEMBLING,
+                    opened_by=actor.label,
+                    opened_by_id=actor.id,
+                    opened_at=now,
+                )
+                session.add(release)
+                await session.flush()
+                view = release_view(release, [])
+        except IntegrityError:
+            # Another process won the race past our read: the partial unique index said no.
+            async with self.db.read() as session:
+                active = await active_release(session, guild_id)
+            if active is None:
+                raise
+            raise self._already_active(active) from None
+        log.info("release opened guild=%s release=%s by=%s", guild_id, view.slug, actor.label)
+        return view
+
+    async def add_task(self, guild_id: int, slug: str, actor: Actor) -> ReleaseView:
+        """Attach a reviewed task to the assembling release."""
+        async with self._release_write() as session:
+            release = await self._require_active(session, guild_id, for_what="add a task")
+            self._require_assembling(release, "Tasks can only be added")
+            task = await require_task(session, guild_id, slug)
+            if task.release_id == release.id:
+                raise InvalidInput(f"Task `{task.slug}` already rides `{release.slug}`.")
+            if task.state is not TaskState.REVIEWED:
+                raise InvalidMove(self._not_reviewed(task))
+            deps = await dependency_views(session, guild_id, [task])
+            blocking = [d for d in deps[task.id] if d.blocks(release.slug)]
+            if blocking:
+                listed = ", ".join(f"`{d.slug}` ({d.state_label})" for d in blocking)
+                raise Blocked(
+                    f"Task `{task.slug}` can't join `{release.slug}`: it depends on {listed}. "
+                    "Each dependency must be shipped or ride this release first."
+                )
+            position = await session.scalar(
+                select(func.coalesce(func.max(Task.release_position), 0)).where(
+                    Task.release_id == release.id
+                )
+            )
+            await TaskFlow(task, session).fire("assemble", self._move(actor))
+            task.release_id = release.id
+            task.release_position = int(position or 0) + 1
+            await session.flush()
+            view = await load_release_view(session, release)
+        log.info(
+            "task added guild=%s release=%s task=%s by=%s", guild_id, view.slug, slug, actor.label
+        )
+        return view
+
+    async def remove_task(self, guild_id: int, slug: str, actor: Actor) -> ReleaseView:
+        """Detach a member from the assembling release; it goes back to reviewed."""
+        async with self._release_write() as session:
+            release = await self._require_active(session, guild_id, for_what="remove a task")
+            self._require_assembling(release, "Tasks can only be removed")
+            task = await require_task(session, guild_id, slug)
+            if task.release_id != release.id:
+                raise InvalidInput(f"Task `{task.slug}` is not on `{release.slug}`.")
+            members = await release_members(session, release)
+            dependents = [m.slug for m in members if task.slug in m.dependency_slugs]
+            if dependents:
+                listed = ", ".join(f"`{s}`" for s in dependents)
+                raise Blocked(
+                    f"Task `{task.slug}` can't leave `{release.slug}`: {listed} "
+                    f"{'depends' if len(dependents) == 1 else 'depend'} on it. Remove "
+                    f"{'it' if len(dependents) == 1 else 'them'} first."
+                )
+            await TaskFlow(task, session).fire("unassemble", self._move(actor))
+            task.release_id = None
+            task.release_position = None
+            await session.flush()
+            view = await load_release_view(session, release)
+        log.info(
+            "task removed guild=%s release=%s task=%s by=%s", guild_id, view.slug, slug, actor.label
+        )
+        return view
+
+    async def assemble(
+        self, guild_id: int, actor: Actor, *, release_slug: str | None = None
+    ) -> ReleaseView:
+        """Complete the assembly: assembling → assembled (needs at least one member)."""
+        async with self._release_write() as session:
+            release = await self._require_active(
+                session, guild_id, for_what="assemble", expected=release_slug
+            )
+            members = await release_members(session, release)
+            await ReleaseFlow(release, member_count=len(members)).fire(
+                "assemble", self._move(actor)
+            )
+            await session.flush()
+            view = release_view(release, members)
+        log.info("release assembled guild=%s release=%s by=%s", guild_id, view.slug, actor.label)
+        return view
+
+    async def ship_preflight(self, guild_id: int) -> ReleaseView:
+        """Read-only: the release ``ship`` would ship, or the refusal ``ship`` would give (the
+        same text), so the Discord layer can refuse before it defers."""
+        async with self.db.read() as session:
+            release = await self._require_active(session, guild_id, for_what="ship")
+            refusal = ReleaseFlow.refusal_for(release.slug, release.state, "ship")
+            if refusal is not None:
+                raise InvalidMove(refusal)
+            return await load_release_view(session, release)
+
+    async def ship(
+        self, guild_id: int, actor: Actor, *, release_slug: str | None = None
+    ) -> ReleaseView:
+        """The state part of a ship: the release and all its members flip to shipped in one
+        transaction, and the release gets the next deploy version."""
+        async with self._release_write() as session:
+            release = await self._require_active(
+                session, guild_id, for_what="ship", expected=release_slug
+            )
+            members = await release_members(session, release)
+            now = utcnow()
+            move = self._move(actor, at=now)
+            await ReleaseFlow(release, member_count=len(members)).fire("ship", move)
+            last = await session.scalar(
+                select(func.coalesce(func.max(Release.version), 0)).where(
+                    Release.guild_id == guild_id
+                )
+            )
+            release.version = int(last or 0) + 1
+            for task in members:
+                await TaskFlow(task, session).fire("ship", move)
+            await session.flush()
+            view = release_view(release, members)
+        log.info(
+            "release shipped guild=%s release=%s version=v%s members=%d by=%s",
+            guild_id, view.slug, view.version, len(view.members), actor.label,
+        )  # fmt: skip
+        return view
+
+    async def abandon(
+        self, guild_id: int, reason: str, actor: Actor, *, release_slug: str | None = None
+    ) -> ReleaseView:
+        """Abandon the active release: members go back to reviewed and the slot is freed."""
+        reason = reason.strip()
+        if not reason:
+            raise InvalidInput(
+                "Abandoning needs a reason, e.g. `/release abandon reason: merge conflict`."
+            )
+        if len(reason) > MAX_REASON:
+            raise InvalidInput(
+                f"That reason is too long ({len(reason)} characters; at most {MAX_REASON})."
+            )
+        async with self._release_write() as session:
+            release = await self._require_active(
+                session, guild_id, for_what="abandon", expected=release_slug
+            )
+            members = await release_members(session, release)
+            move = self._move(actor)
+            await ReleaseFlow(release, member_count=len(members)).fire("abandon", move)
+            release.abandon_reason = reason
+            for task in members:
+                await TaskFlow(task, session).fire("unassemble", move)
+                task.release_id = None
+                task.release_position = None
+            await session.flush()
+            view = release_view(release, [])
+        log.info("release abandoned guild=%s release=%s by=%s", guild_id, view.slug, actor.label)
+        return view
+
+    async def set_notes_thread(self, guild_id: int, release_slug: str, thread_id: int) -> None:
+        async with self.db.write() as session:
+            release = await require_release(session, guild_id, release_slug)
+            release.notes_thread_id = thread_id
+
+    # ------------------------------------------------------------------ queries
+
+    async def status(self, guild_id: int) -> StatusView:
+        async with self.db.read() as session:
+            active = await active_release(session, guild_id)
+            active_view = await load_release_view(session, active) if active else None
+            shipped = await last_shipped(session, guild_id)
+            shipped_view = await load_release_view(session, shipped) if shipped else None
+        return StatusView(active_view, self._blockers(active_view), shipped_view)
+
+    async def get(self, guild_id: int, slug: str) -> ReleaseView:
+        async with self.db.read() as session:
+            return await load_release_view(session, await require_release(session, guild_id, slug))
+
+    async def recent(self, guild_id: int, limit: int = 5) -> tuple[ReleaseView, ...]:
+        """The newest releases, active first, for the board."""
+        async with self.db.read() as session:
+            rows = (
+                await session.scalars(
+                    select(Release)
+                    .where(Release.guild_id == guild_id)
+                    .order_by(Release.id.desc())
+                    .limit(limit)
+                )
+            ).all()
+            return tuple([await load_release_view(session, r) for r in rows])
+
+    # ------------------------------------------------------------------ helpers
+
+    def _release_write(self) -> _ReleaseWrite:
+        return _ReleaseWrite(self.db)
+
+    @staticmethod
+    def _move(actor: Actor, *, at: datetime | None = None) -> Move:
+        return Move(actor=actor.label, actor_id=actor.id, at=at)
+
+    @staticmethod
+    def _already_active(release: Release) -> ReleaseActive:
+        return ReleaseActive(
+            f"Release `{release.slug}` is already active ({release.state.value}), opened by "
+            f"{release.opened_by} on {_when(release.opened_at)}. Ship or abandon it before opening another."
+        )
+
+    async def _require_active(
+        self, session: Session, guild_id: int, *, for_what: str, expected: str | None = None
+    ) -> Release:
+        release = await active_release(session, guild_id)
+        if expected is not None and (release is None or release.slug != expected):
+            # The operator acted on a release that is no longer the active one.
+            gone = await session.scalar(
+                select(Release).where(Release.guild_id == guild_id, Release.slug == expected)
+            )
+            if gone is None:
+                raise NotFound(f"No release `{expected}`.")
+            raise ReleaseChanged(self._changed(gone))
+        if release is None:
+            raise NotFound(
+                f"No release is active, so there is nothing to {for_what}. Start one with `/release open`."
+            )
+        return release
+
+    @staticmethod
+    def _changed(release: Release) -> str:
+        state = release.state
+        if state is ReleaseState.SHIPPED and release.shipped_at:
+            what = f"it was shipped by {release.shipped_by} at {_when(release.shipped_at)}"
+        elif state is ReleaseState.ABANDONED and release.abandoned_at:
+            what = f"it was abandoned by {release.abandoned_by} at {_when(release.abandoned_at)}"
+        else:
+            what = f"it is now {state.value}"
+        return f"Release `{release.slug}` changed under you: {what}. Nothing was done."
+
+    @staticmethod
+    def _require_assembling(release: Release, doing: str) -> None:
+        if release.state is not ReleaseState.ASSEMBLING:
+            raise InvalidMove(
+                f"Release `{release.slug}` is {release.state.value}. {doing} while it is assembling "
+                "(abandon it and open a new one to change its members)."
+            )
+
+    def _not_reviewed(self, task: Task) -> str:
+        text = f"Task `{task.slug}` is {task.state.value}; only reviewed tasks can join a release."
+        if task.state is TaskState.SUBMITTED:
+            text += " It is waiting for review approvals."
+        elif task.state is TaskState.ASSEMBLED:
+            text += " It already rides another release."
+        return text
+
+    @staticmethod
+    def _blockers(active: ReleaseView | None) -> tuple[str, ...]:
+        if active is None:
+            return ()
+        if active.state is ReleaseState.ASSEMBLING and not active.members:
+            return ("no members yet: `/release add` a reviewed task",)
+        if active.state is ReleaseState.ASSEMBLING:
+            return ("still assembling: `/release assemble` when the members are all aboard",)
+        return ()
+
+
+class _ReleaseWrite:
+    """``Database.write`` for release commands: a concurrent change caught by the optimistic
+    lock (PostgreSQL, or any path past the SQLite write lock) becomes a clear refusal."""
+
+    def __init__(self, db: Database) -> None:
+        self._cm = db.write()
+
+    async def __aenter__(self) -> Session:
+        return await self._cm.__aenter__()
+
+    async def __aexit__(self, *exc: object) -> bool | None:
+        try:
+            return await self._cm.__aexit__(*exc)  # type: ignore[arg-type]
+        except StaleDataError:
+            raise ReleaseChanged(
+                "The release changed under you; nothing was done. Check `/release status`."
+            ) from None
+
+
+__all__ = ["Releases", "release_slug_for"]

@@ -1,0 +1,154 @@
+"""Seals and notes as stored on releases: the release a ``/seal`` means, each seal recorded
+(the newest on the release, every one in its history), and the notes still owed."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import select
+
+from conductor.errors import InvalidMove, NotFound
+from conductor.queries import last_shipped, load_release_view, require_release
+from conductor.states import ReleaseState, SealStatus, SealTrigger
+from conductor.views import Actor, ReleaseView
+from smoke import SmokeResult
+from store.models import Release, ReleaseSeal
+from store.types import utcnow
+
+if TYPE_CHECKING:
+    from store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SealView:
+    status: SealStatus
+    summary: str
+    checked_at: datetime
+    duration_ms: int
+    trigger: SealTrigger
+    sealed_by: str | None
+    error: str | None = None
+    results: tuple[dict[str, Any], ...] = ()
+
+
+class SealRecords:
+    """Reads and writes of seals and notes on releases."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def target(self, guild_id: int, slug: str | None) -> ReleaseView:
+        """The release ``/seal`` means: the named one (which must be shipped) or the last
+        shipped one."""
+        async with self.db.read() as session:
+            if slug is None or not slug.strip():
+                release = await last_shipped(session, guild_id)
+                if release is None:
+                    raise NotFound("Nothing has shipped yet, so there is nothing to seal.")
+            else:
+                release = await require_release(session, guild_id, slug.strip().lower())
+                _require_shipped(release)
+            return await load_release_view(session, release)
+
+    async def record(
+        self,
+        guild_id: int,
+        slug: str,
+        result: SmokeResult,
+        *,
+        trigger: SealTrigger,
+        actor: Actor | None = None,
+    ) -> ReleaseView:
+        """Store ``result`` as the release's seal; the earlier seals stay in its history."""
+        results = [check.to_dict() for check in result.checks]
+        status = SealStatus(result.verdict.value)
+        async with self.db.write() as session:
+            release = await require_release(session, guild_id, slug)
+            _require_shipped(release)
+            release.seal_status = status
+            release.seal_summary = result.summary
+            release.seal_checked_at = result.checked_at
+            release.seal_duration_ms = result.duration_ms
+            release.seal_results = results
+            release.seal_error = result.error
+            session.add(
+                ReleaseSeal(
+                    release_id=release.id,
+                    status=status,
+                    summary=result.summary,
+                    error=result.error,
+                    checked_at=result.checked_at,
+                    duration_ms=result.duration_ms,
+                    results=results,
+                    trigger=trigger,
+                    sealed_by=actor.name if actor else None,
+                    sealed_by_id=actor.id if actor else None,
+                )
+            )
+            await session.flush()
+            view = await load_release_view(session, release)
+        log.info(
+            "release sealed guild=%s release=%s seal=%s trigger=%s summary=%r",
+            guild_id, slug, status.value, trigger, result.summary,
+        )  # fmt: skip
+        return view
+
+    async def history(self, guild_id: int, slug: str) -> tuple[SealView, ...]:
+        """Every seal of a release, oldest first."""
+        async with self.db.read() as session:
+            release = await require_release(session, guild_id, slug)
+            rows = (
+                await session.scalars(
+                    select(ReleaseSeal)
+                    .where(ReleaseSeal.release_id == release.id)
+                    .order_by(ReleaseSeal.id)
+                )
+            ).all()
+            return tuple(
+                SealView(
+                    status=row.status,
+                    summary=row.summary,
+                    checked_at=row.checked_at,
+                    duration_ms=row.duration_ms,
+                    trigger=cast(SealTrigger, row.trigger),  # only ever written from SealTrigger
+                    sealed_by=row.sealed_by,
+                    error=row.error,
+                    results=tuple(row.results or ()),
+                )
+                for row in rows
+            )
+
+    async def notes_posted(self, guild_id: int, slug: str, message_id: int | None) -> None:
+        async with self.db.write() as session:
+            release = await require_release(session, guild_id, slug)
+            release.notes_posted_at = utcnow()
+            release.notes_message_id = message_id
+
+    async def notes_owed(self, guild_id: int) -> tuple[ReleaseView, ...]:
+        """Shipped releases whose notes never reached their thread, oldest first."""
+        async with self.db.read() as session:
+            rows = (
+                await session.scalars(
+                    select(Release)
+                    .where(
+                        Release.guild_id == guild_id,
+                        Release.state == ReleaseState.SHIPPED,
+                        Release.notes_posted_at.is_(None),
+                    )
+                    .order_by(Release.version)
+                )
+            ).all()
+            return tuple([await load_release_view(session, r) for r in rows])
+
+
+def _require_shipped(release: Release) -> None:
+    if release.state is not ReleaseState.SHIPPED:
+        raise InvalidMove(
+            f"Release `{release.slug}` is {release.state.value}; only a shipped release has "
+            "production to seal."
+        )

@@ -1,0 +1,62 @@
+"""The domain's words as text, each in one place: the icons and seal badges, one line per
+release and per task, and the cutting of text to a limit."""
+
+from __future__ import annotations
+
+from conductor.states import ReleaseState, SealStatus, TaskState
+from conductor.views import ReleaseView, TaskView
+
+SEAL_BADGE = {SealStatus.GREEN: "🟢", SealStatus.RED: "🔴", SealStatus.ERROR: "⚠️"}
+STATE_ICON = {
+    ReleaseState.ASSEMBLING: "🧩",
+    ReleaseState.ASSEMBLED: "📦",
+    ReleaseState.SHIPPED: "🚀",
+    ReleaseState.ABANDONED: "🗑️",
+}
+TASK_ICON = {
+    TaskState.CREATED: "🌱",
+    TaskState.DESIGNED: "📐",
+    TaskState.BUILDING: "🔨",
+    TaskState.SUBMITTED: "📨",
+    TaskState.REVIEWED: "👀",
+    TaskState.ASSEMBLED: "📦",
+    TaskState.SHIPPED: "🚀",
+}
+#: the longest title or branch a member line shows
+MEMBER_FIELD_LIMIT = 200
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending in … when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def one_line(error: BaseException, limit: int | None = None) -> str:
+    """An error's text on one line (its type's name when it has none), cut to ``limit``."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if limit is None else clip(text, limit)
+
+
+def version(release: ReleaseView) -> str:
+    """`` v3``, or nothing before the release has shipped."""
+    return f" v{release.version}" if release.version is not None else ""
+
+
+def member_line(task: TaskView, *, needs: bool = True) -> str:
+    """``• `slug` — Title · kind · `branch```, then (with ``needs``) the dependencies on a
+    line of their own."""
+    parts = [f"• `{task.slug}` — {clip(task.title, MEMBER_FIELD_LIMIT)}"]
+    if task.kind:
+        parts.append(task.kind)
+    if task.branch:
+        parts.append(f"`{clip(task.branch, MEMBER_FIELD_LIMIT)}`")
+    line = " · ".join(parts)
+    if needs and task.dependencies:
+        line += "\n  needs " + ", ".join(f"`{d.slug}` ({d.state_label})" for d in task.dependencies)
+    return line
+
+
+def release_line(release: ReleaseView) -> str:
+    """``🚀 `2026-06-20-deploy-foundation` v3 — shipped 🟢``."""
+    badge = SEAL_BADGE[release.seal_status] if release.seal_status else ""
+    return f"{STATE_ICON[release.state]} `{release.slug}`{version(release)} — {release.state.value} {badge}".rstrip()

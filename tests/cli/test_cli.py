@@ -1,0 +1,240 @@
+"""The ``conductor`` command, run for real in a subprocess with a clean environment."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from store.models import Base
+
+APP_TABLES = frozenset(Base.metadata.tables)
+SECRET = "NzA5.fake-token-value.do-not-print-me"
+MISSING_TOKEN_LINE = (
+    "error: CONDUCTOR_DISCORD_TOKEN is not set; export the bot token "
+    "(or run `conductor demo`, which needs none)"
+)
+
+
+def run_cli(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("CONDUCTOR_")}
+    clean["CONDUCTOR_CONFIG"] = str(tmp_path / "no-such-conductor.toml")
+    clean["HOME"] = str(tmp_path)
+    clean.update(env or {})
+    return subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
+        [sys.executable, "-m", "cli", *args],
+        env=clean,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def tables(db_path: Path) -> set[str]:
+    with sqlite3.connect(db_path) as conn:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {name for (name,) in rows}
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "cli.db"
+
+
+@pytest.fixture
+def db_url(db_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{db_path}"
+
+
+def test_help_lists_the_commands(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "run" in result.stdout
+    assert "db" in result.stdout
+    assert "Migrate the database and run the Discord bot" in result.stdout
+
+    db_help = run_cli(tmp_path, "db", "--help")
+    assert db_help.returncode == 0, db_help.stderr
+    for command in ("upgrade", "downgrade", "current", "check"):
+        assert command in db_help.stdout
+
+
+@pytest.mark.parametrize("token", [None, "", "   "])
+def test_run_without_a_token_exits_2_with_one_line(tmp_path: Path, token: str | None) -> None:
+    env = {} if token is None else {"CONDUCTOR_DISCORD_TOKEN": token}
+    result = run_cli(tmp_path, "run", env=env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [MISSING_TOKEN_LINE]
+    assert result.stdout == ""
+    assert not (tmp_path / "conductor.db").exists()  # nothing touched before the check
+
+
+def test_run_with_a_bad_setting_names_the_variable(tmp_path: Path) -> None:
+    result = run_cli(
+        tmp_path,
+        "run",
+        env={"CONDUCTOR_REQUIRED_APPROVALS": "zero", "CONDUCTOR_DISCORD_TOKEN": SECRET},
+    )
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("CONDUCTOR_REQUIRED_APPROVALS: ")
+    assert "zero" in lines[0]
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_a_bad_token_in_the_config_file_is_named_but_not_echoed(tmp_path: Path) -> None:
+    config = tmp_path / "conductor.toml"
+    config.write_text("discord_token = 123456789012\nrequired_approvals = 0\n")
+    result = run_cli(tmp_path, "run", env={"CONDUCTOR_CONFIG": str(config)})
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2
+    assert any(line.startswith("CONDUCTOR_DISCORD_TOKEN: ") for line in lines)
+    assert any(line.startswith("CONDUCTOR_REQUIRED_APPROVALS: ") for line in lines)
+    assert "123456789012" not in result.stdout + result.stderr
+
+
+def test_run_with_a_broken_app_table_stops_before_anything_naming_it(
+    tmp_path: Path, db_path: Path, db_url: str
+) -> None:
+    config = tmp_path / "conductor.toml"
+    config.write_text(
+        '[app]\nproduction_url = "https://app.example.com"\n'
+        'rollback_command = "git revert {sha}"\n[[app.smoke]]\npath = "/"\n'
+    )
+    result = run_cli(
+        tmp_path,
+        "run",
+        env={
+            "CONDUCTOR_CONFIG": str(config),
+            "CONDUCTOR_DISCORD_TOKEN": SECRET,
+            "CONDUCTOR_DATABASE_URL": db_url,
+        },
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: {config}: app.rollback_command: uses unknown placeholder {{sha}}; "
+        "allowed: {merge_sha}, {release}, {version}"
+    ]
+    assert not db_path.exists()  # stopped before the migrations
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_run_with_a_token_migrates_then_fails_cleanly_without_discord(
+    tmp_path: Path, db_path: Path, db_url: str
+) -> None:
+    """Migrations come first; then the bot tries Discord. Offline (CI here) that is "cannot
+    reach Discord", exit 1; with a network Discord refuses the fake token, exit 2. Either way
+    one clean line, no traceback, and never the token."""
+    result = run_cli(
+        tmp_path,
+        "run",
+        env={"CONDUCTOR_DISCORD_TOKEN": SECRET, "CONDUCTOR_DATABASE_URL": db_url},
+    )
+    assert tables(db_path) == APP_TABLES | {"alembic_version"}
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert "Traceback" not in result.stderr
+    if result.returncode == 1:
+        assert len(errors) == 1 and errors[0].startswith("error: cannot reach Discord: ")
+    else:
+        assert result.returncode == 2
+        assert errors == ["error: Discord refused CONDUCTOR_DISCORD_TOKEN; check the bot token"]
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_db_upgrade_current_downgrade(tmp_path: Path, db_path: Path, db_url: str) -> None:
+    current = run_cli(tmp_path, "db", "current", "--url", db_url)
+    assert current.returncode == 0, current.stderr
+    assert "no migrations applied" in current.stdout
+
+    upgraded = run_cli(tmp_path, "db", "upgrade", "--url", db_url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert upgraded.stdout.strip() == "database at head (0002_seal_history)"
+    assert tables(db_path) == APP_TABLES | {"alembic_version"}
+
+    current = run_cli(tmp_path, "db", "current", "--url", db_url)
+    assert current.returncode == 0, current.stderr
+    assert current.stdout.strip() == "database at head (0002_seal_history)"
+
+    checked = run_cli(tmp_path, "db", "check", "--url", db_url)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.splitlines() == [
+        "database at head (0002_seal_history); the models match the migrations"
+    ]
+
+    downgraded = run_cli(tmp_path, "db", "downgrade", "--url", db_url)  # one step
+    assert downgraded.returncode == 0, downgraded.stderr
+    assert downgraded.stdout.strip() == "database at 0001_initial (head is 0002_seal_history)"
+    assert "release_seals" not in tables(db_path)
+
+    emptied = run_cli(tmp_path, "db", "downgrade", "--revision", "base", "--url", db_url)
+    assert emptied.returncode == 0, emptied.stderr
+    assert "no migrations applied" in emptied.stdout
+    assert tables(db_path) & APP_TABLES == set()
+
+
+def test_db_commands_take_the_url_from_the_settings(
+    tmp_path: Path, db_path: Path, db_url: str
+) -> None:
+    env = {"CONDUCTOR_DATABASE_URL": db_url}
+    assert run_cli(tmp_path, "db", "upgrade", "--revision", "head", env=env).returncode == 0
+    assert tables(db_path) == APP_TABLES | {"alembic_version"}
+    assert not (tmp_path / "conductor.db").exists()  # not the default file
+
+    result = run_cli(tmp_path, "db", "downgrade", "--revision", "base", env=env)
+    assert result.returncode == 0, result.stderr
+    assert tables(db_path) & APP_TABLES == set()
+
+
+def test_db_check_fails_with_one_line_on_an_empty_database(tmp_path: Path, db_url: str) -> None:
+    result = run_cli(tmp_path, "db", "check", "--url", db_url)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: check failed: ")
+    assert "not up to date" in lines[0]
+
+
+def test_db_upgrade_fails_with_one_line_on_a_bad_revision(tmp_path: Path, db_url: str) -> None:
+    result = run_cli(tmp_path, "db", "upgrade", "--revision", "nope", "--url", db_url)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: upgrade failed: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [
+        (("--help",), 0),
+        (("run",), 2),
+        (("db", "upgrade"), 0),
+        (("db", "current"), 0),
+        (("db", "check"), 1),  # an empty database is behind head
+        (("db", "downgrade", "--revision", "base"), 0),
+    ],
+)
+def test_the_token_never_appears_in_any_output(
+    tmp_path: Path, db_url: str, args: tuple[str, ...], status: int
+) -> None:
+    env = {
+        "CONDUCTOR_DISCORD_TOKEN": SECRET,
+        "CONDUCTOR_DATABASE_URL": db_url,
+        # A bad setting beside it, so `run` stops at validation whether or not the bot exists.
+        "CONDUCTOR_REQUIRED_APPROVALS": "0",
+    }
+    if args[0] == "db":
+        del env["CONDUCTOR_REQUIRED_APPROVALS"]
+    result = run_cli(tmp_path, *args, env=env)
+    assert result.returncode == status, result.stderr
+    assert SECRET not in result.stdout
+    assert SECRET not in result.stderr

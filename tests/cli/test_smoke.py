@@ -1,0 +1,182 @@
+"""``conductor smoke URL [--config FILE]`` against the sample app: exit 0 green, 1 red, 2 error."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from cli.main import app
+from smoke.sample_app import SampleApp, sample_app_table
+
+TABLE_HEADER = ("check", "status", "result", "time", "why")
+
+
+def to_toml(table: dict[str, Any]) -> str:
+    """The ``[app]`` table as TOML (strings, numbers and the ``[[app.smoke]]`` list only)."""
+
+    def value(v: Any) -> str:
+        return json.dumps(v) if isinstance(v, str) else repr(v)
+
+    lines = ["[app]"]
+    lines += [f"{k} = {value(v)}" for k, v in table.items() if k != "smoke" and v is not None]
+    for check in table.get("smoke", []):
+        lines += ["", "[[app.smoke]]", *(f"{k} = {value(v)}" for k, v in check.items())]
+    return "\n".join(lines) + "\n"
+
+
+def write_config(tmp_path: Path, url: str, **overrides: Any) -> Path:
+    file = tmp_path / "smoke.toml"
+    file.write_text(to_toml(sample_app_table(url, **overrides)), encoding="utf-8")
+    return file
+
+
+def smoke(tmp_path: Path, *args: str, config_env: Path | None = None) -> Any:
+    env = {"CONDUCTOR_CONFIG": str(config_env or tmp_path / "no-such-conductor.toml")}
+    return CliRunner().invoke(app, ["smoke", *args], env=env)
+
+
+def assert_table(output: str) -> None:
+    header = next((line for line in output.splitlines() if line.lstrip().startswith("check")), "")
+    assert header.split() == list(TABLE_HEADER), output
+
+
+def test_green_exits_0_with_the_table(sample_app: SampleApp, tmp_path: Path) -> None:
+    config = write_config(tmp_path, "https://replaced-by-the-argument.example")
+    result = smoke(tmp_path, sample_app.url, "--config", str(config))
+
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert f"Smoke seal of studio at {sample_app.url}: 6 checks" in out
+    assert_table(out)
+    for path in ("/up (health)", "/signin", "/tasks", "/changelog", "/devops"):
+        assert path in out
+    assert out.count("pass") >= 6
+    assert "Smoke seal: green — 6/6 checks passed" in out
+    # progress: one line per finished check, before the table
+    assert out.index("✓ /up (health) · 200") < out.index("check ")
+
+
+def test_red_exits_1_and_says_why(sample_app: SampleApp, tmp_path: Path) -> None:
+    sample_app.set_status("/tasks", 500)
+    config = write_config(tmp_path, sample_app.url)
+    result = smoke(tmp_path, sample_app.url, "--config", str(config))
+
+    assert result.exit_code == 1, result.output
+    assert_table(result.stdout)
+    assert "✗ /tasks · 500" in result.stdout
+    assert "Smoke seal: red — 1 of 6 failed: /tasks (status 500)" in result.stdout
+
+
+def test_unreachable_exits_1(tmp_path: Path, dead_url: str) -> None:
+    config = write_config(tmp_path, dead_url)
+    result = smoke(tmp_path, dead_url, "--config", str(config))
+
+    assert result.exit_code == 1, result.output
+    assert "not run" in result.stdout
+    assert (
+        "Smoke seal: red — production unreachable: /up (connection refused); "
+        "5 page checks not run" in result.stdout
+    )
+
+
+def test_blocked_writes_are_listed(sample_app: SampleApp, tmp_path: Path) -> None:
+    checks = [{"path": "/writes", "expect_text": "writes attempted", "timeout": 5}]
+    config = write_config(tmp_path, sample_app.url, smoke=checks)
+    result = smoke(tmp_path, sample_app.url, "--config", str(config))
+
+    assert result.exit_code == 0, result.output
+    assert "Blocked writes (aborted in the browser, never sent):" in result.stdout
+    assert result.stdout.count(f"POST {sample_app.url}/api/echo  (on /writes)") == 2
+    assert "2/2 checks passed; 2 writes blocked" in result.stdout
+    assert sample_app.posts == 0
+
+
+def test_runner_error_exits_2_naming_the_path(sample_app: SampleApp, tmp_path: Path) -> None:
+    missing = tmp_path / "no-chromium"
+    config = write_config(tmp_path, sample_app.url, chromium_path=str(missing))
+    result = smoke(tmp_path, sample_app.url, "--config", str(config))
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        f"error: the smoke runner could not run: Chromium not found at {missing} "
+        "(set app.chromium_path)"
+    )
+
+
+def test_a_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "https://app.example.com", smoke=[{"path": "signin"}])
+    result = smoke(tmp_path, "https://app.example.com", "--config", str(config))
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: app.smoke.0.path: must start with '/'")
+
+
+def test_a_missing_or_broken_config_file_exits_2(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    result = smoke(tmp_path, "https://app.example.com", "--config", str(missing))
+    assert result.exit_code == 2 and result.stderr.strip() == f"error: {missing}: no such file"
+
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[app\n", encoding="utf-8")
+    result = smoke(tmp_path, "https://app.example.com", "--config", str(broken))
+    assert result.exit_code == 2 and "not valid TOML" in result.stderr
+
+    no_app = tmp_path / "no-app.toml"
+    no_app.write_text("guild_id = 1\n", encoding="utf-8")
+    result = smoke(tmp_path, "https://app.example.com", "--config", str(no_app))
+    assert result.exit_code == 2 and "no [app] table" in result.stderr
+
+
+def test_a_bad_url_exits_2(tmp_path: Path) -> None:
+    result = smoke(tmp_path, "app.example.com")
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("error: app.production_url: must be an http(s) URL")
+
+
+def test_without_a_config_the_default_suite_runs(sample_app: SampleApp, tmp_path: Path) -> None:
+    result = smoke(tmp_path, sample_app.url)
+
+    assert result.exit_code == 0, result.output
+    assert "2 checks" in result.stdout
+    assert "Smoke seal: green — 2/2 checks passed" in result.stdout
+    assert ("GET", "/up") in sample_app.requests and ("GET", "/") in sample_app.requests
+
+
+def test_the_conductor_toml_app_table_is_the_default(sample_app: SampleApp, tmp_path: Path) -> None:
+    config = tmp_path / "conductor.toml"
+    config.write_text(
+        "guild_id = 1\n\n" + to_toml(sample_app_table("https://elsewhere.example")),
+        encoding="utf-8",
+    )
+    sample_app.set_status("/up", 503)
+    result = smoke(tmp_path, sample_app.url, config_env=config)
+
+    assert result.exit_code == 1, result.output
+    assert "Smoke seal: red — 1 of 6 failed: /up (status 503)" in result.stdout
+
+
+def test_the_console_script_in_a_subprocess(sample_app: SampleApp, tmp_path: Path) -> None:
+    config = write_config(tmp_path, sample_app.url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONDUCTOR_")}
+    env |= {"CONDUCTOR_CONFIG": str(tmp_path / "none.toml"), "COLUMNS": "160"}
+    script = Path(sys.executable).with_name("conductor")
+    done = subprocess.run(  # noqa: S603 - our own console script, fixed arguments
+        [str(script), "smoke", sample_app.url, "--config", str(config)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert_table(done.stdout)
+    assert "Smoke seal: green — 6/6 checks passed" in done.stdout

@@ -1,0 +1,168 @@
+"""The words of a ship: the seal line, the notes, the rollback alert, all within Discord's
+2,000 characters whatever the input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conductor.notes import (
+    MESSAGE_LIMIT,
+    NOT_SEALED,
+    release_notes,
+    reseal_note,
+    rollback_alert,
+    seal_line,
+)
+from conductor.states import ReleaseState, SealStatus, TaskState
+from conductor.views import ReleaseView, TaskView
+from smoke import CheckResult, SmokeResult
+
+
+def task(
+    slug: str, *, title: str = "", branch: str | None = None, kind: str = "feature"
+) -> TaskView:
+    return TaskView(
+        slug=slug,
+        title=title or slug.title(),
+        kind=kind,
+        branch=branch if branch is not None else f"feat/{slug}",
+        state=TaskState.SHIPPED,
+        release_slug="2026-11-21-train",
+        author_name="machoke",
+        author_id=None,
+    )
+
+
+def shipped(members: tuple[TaskView, ...] = (), **seal: object) -> ReleaseView:
+    return ReleaseView(
+        slug="2026-11-21-train",
+        name="train",
+        state=ReleaseState.SHIPPED,
+        opened_by="olga",
+        opened_by_id=1,
+        opened_at=datetime(2026, 11, 21, 9, tzinfo=UTC),
+        version=3,
+        shipped_at=datetime(2026, 11, 21, 10, tzinfo=UTC),
+        shipped_by="olga",
+        members=members,
+        **seal,  # type: ignore[arg-type]
+    )
+
+
+def test_the_seal_lines_of_the_spec() -> None:
+    assert seal_line(SealStatus.GREEN, "6/6 checks passed") == (
+        "🟢 Smoke seal: green — 6/6 checks passed"
+    )
+    checks = (
+        CheckResult("/up", False, kind="health", status=503, reason="status 503"),
+        CheckResult("/", True, status=200),
+        CheckResult(
+            "/signin", False, status=200, reason="selector form input[type=password] not found"
+        ),
+        CheckResult("/tasks", True, status=200),
+        CheckResult("/tasks", True, status=200),
+        CheckResult("/devops", True, status=404),
+    )
+    red = SmokeResult.from_checks(checks, 900)
+    assert seal_line(SealStatus.RED, red.summary) == (
+        "🔴 Smoke seal: red — 2 of 6 failed: /up (status 503), "
+        "/signin (selector form input[type=password] not found)"
+    )
+    assert seal_line(SealStatus.ERROR, "the smoke runner could not run: no browser") == (
+        "⚠️ Smoke seal: error — the smoke runner could not run: no browser"
+    )
+    assert seal_line(None, None) == NOT_SEALED
+
+
+def test_a_long_summary_is_cut_and_says_so() -> None:
+    summary = "40 of 40 failed: " + ", ".join(f"/page/{i} (status 500)" for i in range(40))
+    line = seal_line(SealStatus.RED, summary)
+    assert len(line) <= 900 and line.endswith("…")
+    assert line.startswith("🔴 Smoke seal: red — 40 of 40 failed: /page/0 (status 500)")
+
+
+def test_notes_lead_with_the_seal_line_then_each_member() -> None:
+    members = (task("core"), task("ui", title="The UI", kind="bug"), task("docs", branch=""))
+    [notes] = release_notes(
+        shipped(members, seal_status=SealStatus.GREEN, seal_summary="6/6 checks passed")
+    )
+    assert notes.splitlines() == [
+        "📦 **Release notes — `2026-11-21-train` v3** shipped by olga <t:1795255200:f>",
+        "🟢 Smoke seal: green — 6/6 checks passed",
+        "",
+        "**3 members** (in merge order):",
+        "• `core` — Core · feature · `feat/core`",
+        "• `ui` — The UI · bug · `feat/ui`",
+        "• `docs` — Docs · feature",
+    ]
+
+
+def test_many_members_split_into_messages_under_the_limit() -> None:
+    members = tuple(task(f"task-{i:03}", title="x" * 150) for i in range(120))
+    summary = "9 of 9 failed: " + ", ".join(["/x (selector " + "y" * 300 + " not found)"] * 9)
+    messages = release_notes(shipped(members, seal_status=SealStatus.RED, seal_summary=summary))
+    assert len(messages) > 5
+    assert all(len(m) <= MESSAGE_LIMIT for m in messages)
+    assert messages[0].splitlines()[1].startswith("🔴 Smoke seal: red — 9 of 9 failed")
+    assert all(m.startswith("(continued)\n") for m in messages[1:])
+    every_line = "\n".join(messages)
+    assert all(f"`task-{i:03}`" in every_line for i in range(120))  # nobody dropped
+
+
+def test_the_alert_mentions_and_fences_the_rollback_command() -> None:
+    alert = rollback_alert(
+        shipped(),
+        status=SealStatus.RED,
+        summary="1 of 6 failed: /up (status 503)",
+        mentions=["<@1>", "<@&2>"],
+        rollback="git revert -m 1 abc123 && bin/deploy",
+    )
+    assert alert == (
+        "🚨 <@1> <@&2> the smoke seal of `2026-11-21-train` v3 is **red**: "
+        "1 of 6 failed: /up (status 503)\n"
+        "Nothing was rolled back: production runs this release until you decide. To roll back:\n"
+        "```\ngit revert -m 1 abc123 && bin/deploy\n```"
+    )
+
+
+def test_the_alert_without_a_command_says_so() -> None:
+    alert = rollback_alert(
+        shipped(), status=SealStatus.ERROR, summary="no browser", mentions=[], rollback=None
+    )
+    assert "is **error**: no browser" in alert
+    assert "no rollback command is configured" in alert and "```" not in alert
+
+
+@given(
+    summary=st.text(min_size=0, max_size=5000),
+    command=st.text(min_size=1, max_size=3000),
+)
+def test_the_alert_always_fits_and_keeps_the_code_block_closed(summary: str, command: str) -> None:
+    alert = rollback_alert(
+        shipped(),
+        status=SealStatus.RED,
+        summary=summary,
+        mentions=["<@123456789012345678>", "<@&123456789012345678>"],
+        rollback=command,
+    )
+    assert len(alert) <= MESSAGE_LIMIT
+    if len(command) < 1500:
+        # the command is whole, and a ``` inside it can't end the block early
+        assert alert.count("```") == 2
+        assert alert.endswith("\n```")
+
+
+def test_reseal_note_names_what_it_replaced() -> None:
+    view = shipped(seal_status=SealStatus.GREEN, seal_summary="6/6 checks passed")
+    note = reseal_note(
+        view, seal="🟢 Smoke seal: green — 6/6 checks passed", by="olga", previous=SealStatus.RED
+    )
+    assert note == (
+        "🔁 Re-sealed `2026-11-21-train` v3 by olga (was 🔴 red):\n"
+        "🟢 Smoke seal: green — 6/6 checks passed"
+    )
+    first = reseal_note(view, seal="x", by="olga", previous=None)
+    assert "(first seal)" in first

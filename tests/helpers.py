@@ -1,0 +1,217 @@
+"""Builders shared by the whole suite: the guild and people of the domain tests, handoff
+messages, the ``[app]`` table and the fake smoke runner, the simcord world of the cog tests,
+and the sample app's suite. Fixtures live in the conftest files; what they share lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from itertools import count
+from typing import TYPE_CHECKING, Any, Protocol
+
+import simcord
+
+from bot.sample import GUILD_ID
+from conductor.views import Actor, IncomingMessage, Reactor
+from smoke import AppConfig, CheckResult, SmokeResult, parse_app_config
+from smoke.protocol import OnCheck
+from smoke.sample_app import sample_app_table
+
+if TYPE_CHECKING:
+    from bot.client import ConductorBot
+    from conductor.handoffs.apply import Handoffs
+    from conductor.reviews.service import Reviews
+
+# -- the domain tests: a guild, an operator, an agent, reviewers -----------------------------
+
+GUILD = 1001
+OPERATOR = Actor("olga", 501)
+AGENT_ID = 900
+REVIEWERS = [Reactor(601, "carl"), Reactor(602, "alex"), Reactor(603, "avi")]
+
+_message_ids = count(10_000)
+
+
+def next_message_id() -> int:
+    return next(_message_ids)
+
+
+def handoff(
+    text: str,
+    *,
+    author_id: int = AGENT_ID,
+    author: str = "machoke",
+    kind: str = "bot",
+    message_id: int | None = None,
+    guild_id: int = GUILD,
+) -> IncomingMessage:
+    return IncomingMessage(
+        guild_id=guild_id,
+        channel_id=42,
+        message_id=message_id if message_id is not None else next_message_id(),
+        author_id=author_id,
+        author_name=author,
+        author_kind=kind,
+        text=text,
+    )
+
+
+def submitting(slug: str, *, depends_on: str | None = None) -> str:
+    """A handoff that submits ``slug`` (title and branch from the slug)."""
+    text = f"handoff {slug} → submitted\ntitle: {slug.title()}\nbranch: feat/{slug}"
+    if depends_on is not None:
+        text += f"\ndepends-on: {depends_on}"
+    return text
+
+
+MakeReviewed = Callable[..., Awaitable[None]]
+
+
+class Services(Protocol):
+    """What brings a task to reviewed: the domain built by ``bootstrap``, or the bot."""
+
+    @property
+    def handoffs(self) -> Handoffs: ...
+
+    @property
+    def reviews(self) -> Reviews: ...
+
+
+async def bring_to_reviewed(
+    services: Services,
+    slug: str,
+    *,
+    depends_on: str | None = None,
+    guild_id: int = GUILD,
+    reviewers: Sequence[Reactor] = REVIEWERS[:2],
+) -> None:
+    """Bring a task to reviewed through the real paths: a submitting handoff and two ✅."""
+    text = submitting(slug, depends_on=depends_on)
+    result = await services.handoffs.apply(handoff(text, guild_id=guild_id))
+    assert result.review is not None, result
+    message_id = next_message_id()
+    await services.reviews.attach_message(result.review.request_id, 77, message_id)
+    for reviewer in reviewers:
+        await services.reviews.record_approval(guild_id, message_id, reviewer)
+
+
+# -- the smoke seal: the [app] table and a runner that answers what the test says -------------
+
+#: the [app] table the tests configure; production is never reached by the fake
+TEST_APP: dict[str, Any] = {
+    "name": "studio",
+    "production_url": "http://127.0.0.1:9",
+    "health_path": "/up",
+    "rollback_command": "git revert -m 1 {merge_sha} && bin/deploy {release} {version}",
+    "smoke": [
+        {"path": "/", "expect_text": "Studio"},
+        {"path": "/signin", "selector": "form input[type=password]"},
+        {"path": "/tasks", "selector": "ul.tasks li"},
+        {"path": "/tasks", "expect_text": "Tasks"},
+        {"path": "/devops", "expect_status": 404},
+    ],
+}
+
+
+def green(app: AppConfig) -> SmokeResult:
+    checks = [CheckResult(app.health_path, True, kind="health", status=200)]
+    checks += [CheckResult(c.path, True, status=c.expect_status) for c in app.smoke]
+    return SmokeResult.from_checks(tuple(checks), 1234)
+
+
+def red(app: AppConfig, failures: dict[str, str]) -> SmokeResult:
+    """``failures``: path → reason; the health path fails too when named."""
+    paths = [app.health_path, *(c.path for c in app.smoke)]
+    checks = [
+        CheckResult(
+            p, p not in failures, kind="health" if i == 0 else "page", reason=failures.get(p)
+        )
+        for i, p in enumerate(paths)
+    ]
+    return SmokeResult.from_checks(tuple(checks), 2345)
+
+
+class FakeRunner:
+    """Green unless told otherwise. ``gate`` holds a run until set (concurrency tests)."""
+
+    def __init__(self) -> None:
+        self.calls: list[AppConfig] = []
+        self.queued: deque[SmokeResult | Exception | dict[str, str]] = deque()
+        self.gate: asyncio.Event | None = None
+        #: set as soon as a run starts
+        self.started = asyncio.Event()
+
+    def then(self, outcome: SmokeResult | Exception | dict[str, str]) -> None:
+        """The next run returns this result, raises this exception, or fails these paths."""
+        self.queued.append(outcome)
+
+    async def run(self, app: AppConfig, *, on_check: OnCheck | None = None) -> SmokeResult:
+        self.calls.append(app)
+        self.started.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        outcome = self.queued.popleft() if self.queued else None
+        if isinstance(outcome, Exception):
+            raise outcome
+        if isinstance(outcome, SmokeResult):
+            return outcome
+        if isinstance(outcome, dict):
+            return red(app, outcome)
+        return green(app)
+
+
+def suite(url: str, **overrides: Any) -> AppConfig:
+    """The sample app's ``[app]`` table at ``url``, validated, with ``overrides``."""
+    return parse_app_config(sample_app_table(url, **overrides))
+
+
+# -- the cog tests: the simcord world -------------------------------------------------------
+
+
+@dataclass
+class World:
+    env: simcord.Env
+    bot: ConductorBot
+    guild: Any
+    general: Any
+    notes: Any
+    olga: Any  # an operator
+    bob: Any  # a member without the operator role
+    handoffs: Any = None
+    reviews: Any = None
+    deployments: Any = None
+    operators: Any = None  # the operator role
+
+    @property
+    def runner(self) -> FakeRunner:
+        runner = self.bot.sealer.runner
+        assert isinstance(runner, FakeRunner)
+        return runner
+
+    @property
+    def bot_id(self) -> int:
+        assert self.bot.user is not None
+        return self.bot.user.id
+
+
+#: the cog tests' reviewers (named so in the task card)
+BOT_REVIEWERS = [Reactor(601, "r601"), Reactor(602, "r602")]
+
+
+async def reviewed(bot: ConductorBot, slug: str, *, depends_on: str | None = None) -> None:
+    """A task of the cog tests' guild brought to reviewed through the domain (the handoff and
+    review cogs are tested on their own)."""
+    await bring_to_reviewed(
+        bot, slug, depends_on=depends_on, guild_id=GUILD_ID, reviewers=BOT_REVIEWERS
+    )
+
+
+def refused(env: simcord.Env, result: Any, text: str) -> None:
+    """The command was refused with an ephemeral answer containing ``text``, and the refusal
+    is the one simcord recorded (so nothing else went wrong)."""
+    assert result.ephemeral, result
+    assert result.response is not None and text in result.response.content, result.response
+    simcord.assert_error(env, contains=text)
