@@ -4,6 +4,7 @@ then the config file (names or ids), resolved against the guild as it is now."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import discord
 
@@ -32,12 +33,16 @@ def find_role(guild: discord.Guild, wanted: str | int | None) -> discord.Role | 
     return discord.utils.find(lambda r: r.name.lower() == text.lower(), guild.roles)
 
 
+#: where a binding came from: ``/conductor setup``, the config file, or nowhere
+BindingSource = Literal["setup", "config", "unset"]
+
+
 @dataclass(frozen=True, slots=True)
 class Binding:
     """One binding: what was asked for, where it came from, and what it resolves to now."""
 
     wanted: str | None
-    source: str  # "setup" | "config" | "unset"
+    source: BindingSource
 
 
 @dataclass(frozen=True, slots=True)

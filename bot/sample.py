@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
-
 from bot.settings import Settings
 
 #: the sample guild's id (simcord lets a test pick it)
@@ -28,16 +26,7 @@ OPERATOR_ROLE = "Operators"
 class SampleSettings(Settings):
     """Settings that read nothing but their arguments."""
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
+    reads_outside = False
 
 
 def sample_settings(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CONDUCTOR_", extra="ignore", validate_default=True, frozen=True
     )
+    #: read ``CONDUCTOR_*`` and the TOML file; False: the arguments alone (``bot.sample``)
+    reads_outside: ClassVar[bool] = True
 
     discord_token: SecretStr | None = None
     database_url: str = DEFAULT_DATABASE_URL
@@ -65,6 +67,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        if not cls.reads_outside:
+            return (init_settings,)
         path = config_file()
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if path.is_file():

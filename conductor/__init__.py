@@ -1,4 +1,7 @@
-"""Conductor's domain: states, the handoff parser, the release service, reviews.
+"""Conductor's domain, grouped by feature: handoffs, reviews, releases (with the ship
+pipeline), seals, tasks, guilds; their words (``states``, ``errors``, ``text``, ``views``);
+and ``bootstrap``, which builds it all once.
 
-Nothing in this package imports ``discord``; the cogs translate between Discord and it.
+Nothing in this package imports ``discord``: it speaks outward through small protocols
+(``smoke.protocol.SmokeRunner``, ``conductor.releases.pipeline.NotesSink``).
 """

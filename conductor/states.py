@@ -52,6 +52,9 @@ class SealStatus(StrEnum):
     ERROR = "error"
 
 
+#: who posted a handoff: a member, a bot user, or a channel webhook
+AuthorKind = Literal["user", "bot", "webhook"]
+
 #: what started a seal: the ship itself, or an operator's ``/seal``
 SealTrigger = Literal["ship", "reseal"]
 SHIP: SealTrigger = "ship"

@@ -1,4 +1,4 @@
-"""Plain, frozen read models handed out by the service: no ORM rows leave the domain."""
+"""Plain, frozen read models handed out by the services: no ORM rows leave the domain."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from conductor.states import HandoffOutcome, ReleaseState, ReviewStatus, SealStatus, TaskState
+from conductor.states import (
+    AuthorKind,
+    HandoffOutcome,
+    ReleaseState,
+    ReviewStatus,
+    SealStatus,
+    TaskState,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +173,7 @@ class IncomingMessage:
     message_id: int
     author_id: int | None
     author_name: str
-    author_kind: str  # "user" | "bot" | "webhook"
+    author_kind: AuthorKind
     text: str
 
 

@@ -6,15 +6,20 @@ and the sample app's suite. Fixtures live in the conftest files; what they share
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from itertools import count
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import simcord
 
 from bot.sample import GUILD_ID
+from conductor.states import AuthorKind
 from conductor.views import Actor, IncomingMessage, Reactor
 from smoke import AppConfig, CheckResult, SmokeResult, parse_app_config
 from smoke.protocol import OnCheck
@@ -22,6 +27,7 @@ from smoke.sample_app import sample_app_table
 
 if TYPE_CHECKING:
     from bot.client import ConductorBot
+    from conductor.bootstrap import Conductor
     from conductor.handoffs.apply import Handoffs
     from conductor.reviews.service import Reviews
 
@@ -44,7 +50,7 @@ def handoff(
     *,
     author_id: int = AGENT_ID,
     author: str = "machoke",
-    kind: str = "bot",
+    kind: AuthorKind = "bot",
     message_id: int | None = None,
     guild_id: int = GUILD,
 ) -> IncomingMessage:
@@ -96,6 +102,15 @@ async def bring_to_reviewed(
     await services.reviews.attach_message(result.review.request_id, 77, message_id)
     for reviewer in reviewers:
         await services.reviews.record_approval(guild_id, message_id, reviewer)
+
+
+async def assembled(domain: Conductor, make_reviewed: MakeReviewed, name: str = "t") -> str:
+    """An assembled release ``name`` with one reviewed member, ``<name>-core``; its slug."""
+    await make_reviewed(f"{name}-core")
+    view = await domain.releases.open(GUILD, name, OPERATOR)
+    await domain.releases.add_task(GUILD, f"{name}-core", OPERATOR)
+    await domain.releases.assemble(GUILD, OPERATOR)
+    return view.slug
 
 
 # -- the smoke seal: the [app] table and a runner that answers what the test says -------------
@@ -215,3 +230,36 @@ def refused(env: simcord.Env, result: Any, text: str) -> None:
     assert result.ephemeral, result
     assert result.response is not None and text in result.response.content, result.response
     simcord.assert_error(env, contains=text)
+
+
+# -- the command line in a subprocess -------------------------------------------------------
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    """This process's environment without any ``CONDUCTOR_*`` variable, ``HOME`` at ``home``,
+    then ``extra``."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CONDUCTOR_")}
+    env["HOME"] = str(home)
+    env.update(extra)
+    return env
+
+
+def run_conductor(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``conductor ARGS`` in ``cwd``: the installed console script next to this interpreter
+    (what ``make`` runs), else ``python -m cli``. ``env`` defaults to a clean one whose config
+    file does not exist."""
+    script = Path(sys.executable).with_name("conductor")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "cli"]
+    if env is None:
+        env = clean_env(cwd, CONDUCTOR_CONFIG=str(cwd / "no-such-conductor.toml"))
+    return subprocess.run(  # noqa: S603 - our own console script, fixed arguments
+        [*command, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

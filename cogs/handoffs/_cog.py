@@ -15,7 +15,7 @@ import discord
 from discord.ext import commands
 
 from bot.client import ConductorBot
-from conductor.states import HandoffOutcome
+from conductor.states import AuthorKind, HandoffOutcome
 from conductor.views import HandoffResult, IncomingMessage
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ CATCH_UP_LIMIT = 1000
 def incoming(guild: discord.Guild, message: discord.Message) -> IncomingMessage:
     """What the domain needs of a Discord message."""
     author = message.author
+    kind: AuthorKind
     if message.webhook_id is not None:
         kind, author_id = "webhook", None
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import discord
 
@@ -24,7 +25,7 @@ SOURCE = {
 class Row:
     key: str  # the key in ``Bindings.wanted``
     label: str
-    kind: str  # "channel" | "role"
+    kind: Literal["channel", "role"]
     #: what happens while it is not set
     unset: str
 

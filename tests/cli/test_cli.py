@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from store.models import Base
+from tests.helpers import clean_env, run_conductor
 
 APP_TABLES = frozenset(Base.metadata.tables)
 SECRET = "NzA5.fake-token-value.do-not-print-me"
@@ -23,19 +23,8 @@ MISSING_TOKEN_LINE = (
 def run_cli(
     tmp_path: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("CONDUCTOR_")}
-    clean["CONDUCTOR_CONFIG"] = str(tmp_path / "no-such-conductor.toml")
-    clean["HOME"] = str(tmp_path)
-    clean.update(env or {})
-    return subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
-        [sys.executable, "-m", "cli", *args],
-        env=clean,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    clean = clean_env(tmp_path, CONDUCTOR_CONFIG=str(tmp_path / "no-such-conductor.toml"))
+    return run_conductor(tmp_path, *args, env=clean | (env or {}))
 
 
 def tables(db_path: Path) -> set[str]:
@@ -238,3 +227,29 @@ def test_the_token_never_appears_in_any_output(
     assert result.returncode == status, result.stderr
     assert SECRET not in result.stdout
     assert SECRET not in result.stderr
+
+
+def test_help_loads_neither_discord_nor_the_database_nor_the_browser() -> None:
+    # ``conductor --help`` must answer at once: the CLI loads what a command needs when it runs.
+    script = (
+        "import sys\n"
+        "sys.argv = ['conductor', '--help']\n"
+        "from cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = {'discord', 'sqlalchemy', 'alembic', 'playwright', 'httpx', 'aiohttp',\n"
+        "         'pydantic_settings', 'simcord', 'bot', 'store', 'smoke'}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy), file=sys.stderr)\n"
+    )
+    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Usage: conductor" in done.stdout
+    assert done.stderr.strip().splitlines()[-1] == "[]"

@@ -3,7 +3,6 @@ a user runs it, and what it says when something it needs is missing or a step go
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -15,25 +14,12 @@ import pytest
 from cli.demo import script as demo
 from smoke.config import DEFAULT_CHROMIUM
 from smoke.runner import chromium_problem
+from tests.helpers import clean_env, run_conductor
 
 needs_chromium = pytest.mark.skipif(
     chromium_problem(DEFAULT_CHROMIUM) is not None,
     reason=f"the demo seals in real Chromium: {DEFAULT_CHROMIUM} is missing (make demo installs it)",
 )
-
-
-def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CONDUCTOR_")}
-    env["HOME"] = str(tmp_path)
-    env.update(extra)
-    return env
-
-
-def conductor_command() -> list[str]:
-    """The installed console script next to this interpreter (what `make demo` runs), else
-    the module."""
-    script = Path(sys.executable).with_name("conductor")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "cli"]
 
 
 @needs_chromium
@@ -50,15 +36,7 @@ def test_conductor_demo_plays_the_whole_train(tmp_path: Path) -> None:
         CONDUCTOR_REQUIRED_APPROVALS="7",
     )
     started = time.perf_counter()
-    result = subprocess.run(  # noqa: S603 - our own console script, fixed arguments
-        [*conductor_command(), "demo"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_conductor(tmp_path, "demo", env=env)
     wall = time.perf_counter() - started
     out = result.stdout
     assert result.returncode == 0, f"{result.stderr}\n{out[-3000:]}"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from smoke.sample_app import SampleApp, sample_app_table
+from tests.helpers import clean_env, run_conductor
 
 TABLE_HEADER = ("check", "status", "result", "time", "why")
 
@@ -165,18 +164,9 @@ def test_the_conductor_toml_app_table_is_the_default(sample_app: SampleApp, tmp_
 
 def test_the_console_script_in_a_subprocess(sample_app: SampleApp, tmp_path: Path) -> None:
     config = write_config(tmp_path, sample_app.url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONDUCTOR_")}
-    env |= {"CONDUCTOR_CONFIG": str(tmp_path / "none.toml"), "COLUMNS": "160"}
-    script = Path(sys.executable).with_name("conductor")
-    done = subprocess.run(  # noqa: S603 - our own console script, fixed arguments
-        [str(script), "smoke", sample_app.url, "--config", str(config)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    assert Path(sys.executable).with_name("conductor").is_file()  # the installed script runs
+    env = clean_env(tmp_path, CONDUCTOR_CONFIG=str(tmp_path / "none.toml"), COLUMNS="160")
+    done = run_conductor(tmp_path, "smoke", sample_app.url, "--config", str(config), env=env)
     assert done.returncode == 0, done.stderr
     assert_table(done.stdout)
     assert "Smoke seal: green — 6/6 checks passed" in done.stdout

@@ -100,7 +100,7 @@ async def test_one_broken_message_does_not_take_its_batch_down(db: Database) -> 
     refuses) makes the batch fall back to one message at a time; only that message fails."""
     applier = HandoffApplier(db, required_approvals=2)
     good = handoff("handoff ok → building", message_id=11)
-    bad = handoff("handoff bad → building", message_id=12, kind="martian")
+    bad = handoff("handoff bad → building", message_id=12, kind="martian")  # type: ignore[arg-type]  # the database refuses it
     later = handoff("handoff ok → submitted", message_id=13)
     results = await applier.apply([good, bad, later])
     assert isinstance(results[0], HandoffResult) and results[0].outcome is HandoffOutcome.APPLIED
@@ -116,7 +116,7 @@ async def test_queue_errors_reach_only_their_caller(db: Database) -> None:
     queue = HandoffQueue(HandoffApplier(db, required_approvals=2))
     ok, broken = await asyncio.gather(
         queue.submit(handoff("handoff q → building", message_id=21)),
-        queue.submit(handoff("handoff r → building", message_id=22, kind="martian")),
+        queue.submit(handoff("handoff r → building", message_id=22, kind="martian")),  # type: ignore[arg-type]  # the database refuses it
         return_exceptions=True,
     )
     assert isinstance(ok, HandoffResult) and ok.outcome is HandoffOutcome.APPLIED

@@ -15,7 +15,7 @@ from conductor.seals.sealer import Sealer
 from conductor.states import RESEAL, ReleaseState, SealStatus
 from smoke import SmokeResult
 from store.db import Database
-from tests.helpers import GUILD, OPERATOR, TEST_APP, FakeRunner, MakeReviewed
+from tests.helpers import GUILD, OPERATOR, TEST_APP, FakeRunner, MakeReviewed, assembled
 
 
 @pytest.fixture
@@ -29,18 +29,10 @@ def pipeline(domain: Conductor) -> ShipPipeline:
     return domain.pipeline
 
 
-async def _assembled(domain: Conductor, make_reviewed: MakeReviewed, name: str = "t") -> str:
-    await make_reviewed(f"{name}-core")
-    view = await domain.releases.open(GUILD, name, OPERATOR)
-    await domain.releases.add_task(GUILD, f"{name}-core", OPERATOR)
-    await domain.releases.assemble(GUILD, OPERATOR)
-    return view.slug
-
-
 async def test_ship_then_seal_records_the_verdict_on_the_shipped_release(
     domain: Conductor, pipeline: ShipPipeline, make_reviewed: MakeReviewed, runner: FakeRunner
 ) -> None:
-    slug = await _assembled(domain, make_reviewed)
+    slug = await assembled(domain, make_reviewed)
     steps: list[str] = []
 
     async def progress(step: str, view: object) -> None:
@@ -73,7 +65,7 @@ async def test_ship_then_seal_records_the_verdict_on_the_shipped_release(
 async def test_a_failing_progress_report_or_runner_never_undoes_the_ship(
     domain: Conductor, pipeline: ShipPipeline, make_reviewed: MakeReviewed, runner: FakeRunner
 ) -> None:
-    slug = await _assembled(domain, make_reviewed)
+    slug = await assembled(domain, make_reviewed)
 
     async def broken(step: str, view: object) -> None:
         raise RuntimeError("discord is down")
@@ -92,7 +84,7 @@ async def test_a_seal_that_cannot_be_recorded_is_still_reported(
     make_reviewed: MakeReviewed,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    slug = await _assembled(domain, make_reviewed)
+    slug = await assembled(domain, make_reviewed)
 
     async def refuse(*args: object, **kwargs: object) -> None:
         raise RuntimeError("database is locked")
@@ -107,7 +99,7 @@ async def test_a_seal_that_cannot_be_recorded_is_still_reported(
 async def test_no_app_means_no_seal(domain: Conductor, make_reviewed: MakeReviewed) -> None:
     runner = FakeRunner()
     pipeline = ShipPipeline(domain.releases, Sealer(domain.seals, runner, None))
-    slug = await _assembled(domain, make_reviewed)
+    slug = await assembled(domain, make_reviewed)
     outcome = await pipeline.ship(GUILD, OPERATOR)
     assert outcome.seal is None and runner.calls == []
     assert (await domain.releases.get(GUILD, slug)).seal_status is None
@@ -116,7 +108,7 @@ async def test_no_app_means_no_seal(domain: Conductor, make_reviewed: MakeReview
 async def test_a_reseal_replaces_the_verdict_and_keeps_the_history(
     domain: Conductor, pipeline: ShipPipeline, make_reviewed: MakeReviewed, runner: FakeRunner
 ) -> None:
-    slug = await _assembled(domain, make_reviewed)
+    slug = await assembled(domain, make_reviewed)
     runner.then({"/up": "status 503"})
     await pipeline.ship(GUILD, OPERATOR)
     target = await domain.seals.target(GUILD, None)
@@ -137,7 +129,7 @@ async def test_only_shipped_releases_are_sealed(
     records = SealRecords(domain.db)
     with pytest.raises(NotFound, match="Nothing has shipped yet"):
         await records.target(GUILD, None)
-    slug = await _assembled(domain, make_reviewed)
+    slug = await assembled(domain, make_reviewed)
     with pytest.raises(InvalidMove, match="is assembled; only a shipped release"):
         await records.target(GUILD, slug)
     with pytest.raises(InvalidMove):
@@ -149,7 +141,7 @@ async def test_only_shipped_releases_are_sealed(
 async def test_one_seal_per_release_at_a_time(
     domain: Conductor, pipeline: ShipPipeline, make_reviewed: MakeReviewed, runner: FakeRunner
 ) -> None:
-    await _assembled(domain, make_reviewed)
+    await assembled(domain, make_reviewed)
     await pipeline.ship(GUILD, OPERATOR)
     target = await domain.seals.target(GUILD, None)
     runner.gate = asyncio.Event()
@@ -167,7 +159,7 @@ async def test_one_seal_per_release_at_a_time(
 async def test_notes_owed_until_posted(
     domain: Conductor, pipeline: ShipPipeline, make_reviewed: MakeReviewed
 ) -> None:
-    slug = await _assembled(domain, make_reviewed)
+    slug = await assembled(domain, make_reviewed)
     await pipeline.ship(GUILD, OPERATOR)
     assert [r.slug for r in await domain.seals.notes_owed(GUILD)] == [slug]
     await domain.seals.notes_posted(GUILD, slug, 12345)
