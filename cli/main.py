@@ -38,10 +38,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,  # locals could hold the token
+    # click's plain help: typer's rich help loads rich.markdown and markdown-it, ~0.1 s of a
+    # help that should answer at once
+    rich_markup_mode=None,
 )
 db_app = typer.Typer(
     help="Manage the database schema (alembic migrations).",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(db_app, name="db")
 
@@ -165,7 +169,7 @@ def db_current(url: UrlOption = None) -> None:
 
 @db_app.command("check")
 def db_check(url: UrlOption = None) -> None:
-    """Verify the database is at head and the models match the migrations."""
+    """Verify the schema is at head and matches the models."""
     from store import migrate  # noqa: PLC0415
 
     target = _database_url(url)
@@ -197,7 +201,10 @@ def _check_app(settings: Settings) -> None:
 
 @app.command("run")
 def run() -> None:
-    """Migrate the database and run the Discord bot (needs CONDUCTOR_DISCORD_TOKEN)."""
+    """Migrate the database and run the Discord bot.
+
+    Needs CONDUCTOR_DISCORD_TOKEN; the rest comes from CONDUCTOR_* and conductor.toml.
+    """
     from store import migrate  # noqa: PLC0415
 
     settings = load_settings()
@@ -219,7 +226,9 @@ def run() -> None:
 
 @app.command("smoke")
 def smoke(
-    url: Annotated[str, typer.Argument(help="Production base URL, e.g. https://app.example.com")],
+    url: Annotated[
+        str, typer.Argument(metavar="URL", help="Production base URL, e.g. https://app.example.com")
+    ],
     config: Annotated[
         str | None,
         typer.Option(
@@ -231,7 +240,10 @@ def smoke(
         ),
     ] = None,
 ) -> None:
-    """Run the read-only smoke checks against URL in Chromium: exit 0 green, 1 red, 2 error."""
+    """Seal URL with the read-only smoke checks.
+
+    Each check runs in real Chromium; exit 0 green, 1 red, 2 error.
+    """
     from cli import smoke as command  # noqa: PLC0415
     from smoke import SmokeConfigError, Verdict  # noqa: PLC0415
 
@@ -251,9 +263,11 @@ def smoke(
 
 @app.command("demo")
 def demo() -> None:
-    """Play a whole release train offline: no token, no network. The real bot against a local
-    stand-in for Discord (simcord), sealing a local sample app in real Chromium; prints what
-    each channel shows."""
+    """Play a whole release train offline.
+
+    No token, no network: the real bot against a local stand-in for Discord (simcord),
+    sealing a local sample app in real Chromium; prints what each channel shows.
+    """
     # discord.py, simcord and Playwright load only for this command.
     try:
         from cli.demo import script  # noqa: PLC0415
