@@ -80,10 +80,12 @@ class ConductorBot(commands.Bot):
             app=settings.app,
             runner=smoke_runner,
             notes=self.publisher,
+            git=settings.git,
         )
         # The services the cogs use, each by its name.
         self.database = self.conductor.db
         self.releases = self.conductor.releases
+        self.assembly = self.conductor.assembly
         self.tasks = self.conductor.tasks
         self.handoffs = self.conductor.handoffs
         self.reviews = self.conductor.reviews

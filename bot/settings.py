@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     #: the ``[app]`` table (production URL, rollback command, ``[[app.smoke]]`` checks), kept
     #: raw here and validated by :func:`smoke.parse_app_config` at start and at each seal
     app: dict[str, Any] | None = None
+    #: the ``[git]`` table (the clone, main, the remote, the test command), kept raw here and
+    #: validated by :func:`conductor.releases.git.parse_git_config` at start
+    git: dict[str, Any] | None = None
 
     @field_validator("handoff_channels", mode="before")
     @classmethod

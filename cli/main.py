@@ -183,13 +183,19 @@ def db_check(url: UrlOption = None) -> None:
 # -- conductor run ----------------------------------------------------------------------------
 
 
-def _check_app(settings: Settings) -> None:
-    """A broken ``[app]`` table stops the start (exit 2) naming what is wrong, rather than
-    surfacing as an error seal after the first ship. None at all is allowed: ships go
-    unsealed."""
+def _check_tables(settings: Settings) -> None:
+    """A broken ``[app]`` or ``[git]`` table stops the start (exit 2) naming what is wrong,
+    rather than surfacing at the first seal or assembly. None at all is allowed: ships go
+    unsealed, assembly is the state change alone."""
     from bot.settings import config_file  # noqa: PLC0415
+    from conductor.releases.git import GitConfigError, parse_git_config  # noqa: PLC0415
     from smoke import SmokeConfigError, parse_app_config  # noqa: PLC0415
 
+    if settings.git is not None:
+        try:
+            parse_git_config(settings.git)
+        except GitConfigError as error:
+            _fail(f"error: {config_file()}: {error}", 2)
     if settings.app is None:
         typer.echo("warning: no [app] table: releases will ship without a smoke seal", err=True)
         return
@@ -211,7 +217,7 @@ def run() -> None:
     token = settings.discord_token
     if token is None or not token.get_secret_value().strip():
         _fail(MISSING_CREDENTIAL, 2)
-    _check_app(settings)
+    _check_tables(settings)
     try:
         migrate.upgrade(settings.database_url)
     except Exception as error:

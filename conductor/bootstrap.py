@@ -15,6 +15,8 @@ from typing import Any
 
 from conductor.guilds import GuildConfigs
 from conductor.handoffs.apply import Handoffs
+from conductor.releases.assembly import Assembler
+from conductor.releases.git import GitRepository, parse_git_config
 from conductor.releases.pipeline import NotesSink, ShipPipeline
 from conductor.releases.service import Releases
 from conductor.reviews.service import Reviews
@@ -33,6 +35,8 @@ class Conductor:
 
     db: Database
     releases: Releases
+    #: /release assemble: the RC branch and its tests (with ``[git]``), then the flip
+    assembly: Assembler
     tasks: Tasks
     handoffs: Handoffs
     reviews: Reviews
@@ -55,9 +59,13 @@ def bootstrap(
     app: Mapping[str, Any] | None = None,
     runner: SmokeRunner | None = None,
     notes: NotesSink | None = None,
+    git: Mapping[str, Any] | None = None,
 ) -> Conductor:
     """Build the domain. ``app`` is the raw ``[app]`` table (validated at each seal; None:
-    releases ship unsealed); ``notes`` is where the notes go (None: nowhere, they stay owed)."""
+    releases ship unsealed); ``notes`` is where the notes go (None: nowhere, they stay owed);
+    ``git`` is the raw ``[git]`` table (None: assembly is the state change alone). Raises
+    :class:`~conductor.releases.git.GitConfigError` for a malformed ``[git]``."""
+    repo = GitRepository(parse_git_config(git)) if git is not None else None
     db = database if database is not None else Database(database_url)
     if runner is None:
         from smoke.runner import PlaywrightRunner  # noqa: PLC0415 - Playwright loads on use
@@ -69,6 +77,7 @@ def bootstrap(
     return Conductor(
         db=db,
         releases=releases,
+        assembly=Assembler(releases, repo),
         tasks=Tasks(db),
         handoffs=Handoffs(db, required_approvals=required_approvals),
         reviews=Reviews(db),

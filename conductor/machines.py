@@ -218,12 +218,16 @@ class ReleaseFlow(_Flow):
     def _may_move(self, event: Any) -> bool:
         # Guards read only what is already loaded (the member count), never the database.
         if event.event.name == "assemble" and self.member_count == 0:
-            self.blocked_reason = (
-                f"Release `{self.release.slug}` has no members yet; "
-                "add a reviewed task with `/release add` before assembling."
-            )
+            self.blocked_reason = self.no_members(self.release.slug)
             return False
         return True
+
+    @staticmethod
+    def no_members(slug: str) -> str:
+        return (
+            f"Release `{slug}` has no members yet; "
+            "add a reviewed task with `/release add` before assembling."
+        )
 
     async def _after_move(self, event: Any) -> None:
         move: Move = event.kwargs["move"]

@@ -9,7 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from conductor.states import SealStatus
-from conductor.text import SEAL_BADGE, clip, member_line, version
+from conductor.text import (
+    SEAL_BADGE,
+    clip,
+    fenced,
+    member_line,
+    rc_line,
+    rc_tests_line,
+    version,
+)
 from conductor.views import ReleaseView
 
 #: Discord's limit on one message's content
@@ -58,18 +66,14 @@ def release_notes(
     when = f" <t:{int(release.shipped_at.timestamp())}:f>" if release.shipped_at else ""
     header = f"📦 **Release notes — `{release.slug}`{version(release)}** shipped{shipped}{when}"
     line = seal if seal is not None else release_seal_line(release)
+    built = "".join(f"\n{extra}" for extra in (rc_line(release), rc_tests_line(release)) if extra)
     count = len(release.members)
     first = (
-        f"{clip(header, 400)}\n{line}\n\n"
+        f"{clip(header, 400)}\n{line}{built}\n\n"
         f"**{count} member{'s' if count != 1 else ''}** (in merge order):"
     )
     lines = [member_line(task, needs=False) for task in release.members] or ["_no members_"]
     return _chunks(first, lines, limit)
-
-
-def _fence(command: str) -> str:
-    # A ``` inside the command would close the code block early.
-    return command.replace("```", "`\u200b``")
 
 
 def rollback_alert(
@@ -87,7 +91,7 @@ def rollback_alert(
     if rollback:
         how = (
             "Nothing was rolled back: production runs this release until you decide. "
-            f"To roll back:\n```\n{_fence(rollback)}\n```"
+            f"To roll back:\n{fenced(rollback)}"
         )
         if "<merge_sha>" in rollback:
             how += "\nFill in `<merge_sha>`: no merge commit is recorded for this release."

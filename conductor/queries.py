@@ -13,7 +13,15 @@ from sqlalchemy.orm import joinedload, selectinload
 from conductor.errors import NotFound
 from conductor.ordering import merge_order
 from conductor.states import ACTIVE_RELEASE_STATES, ReleaseState, TaskState
-from conductor.views import Approver, DependencyView, ReleaseView, ReviewView, StageView, TaskView
+from conductor.views import (
+    Approver,
+    DependencyView,
+    RcTestsView,
+    ReleaseView,
+    ReviewView,
+    StageView,
+    TaskView,
+)
 from store.models import Release, ReviewRequest, StageEvent, Task
 
 
@@ -94,6 +102,10 @@ def release_view(
         abandon_reason=release.abandon_reason,
         notes_thread_id=release.notes_thread_id,
         rc_branch=release.rc_branch,
+        rc_base=release.rc_base,
+        rc_head=release.rc_head,
+        rc_merges=dict(release.rc_merges or {}),
+        rc_tests=rc_tests_view(release),
         merge_sha=release.merge_sha,
         members=member_views,
         seal_status=release.seal_status,
@@ -104,6 +116,18 @@ def release_view(
         seal_error=release.seal_error,
         notes_posted_at=release.notes_posted_at,
         notes_message_id=release.notes_message_id,
+    )
+
+
+def rc_tests_view(release: Release) -> RcTestsView | None:
+    if release.rc_tests_status is None or release.rc_tests_at is None:
+        return None
+    return RcTestsView(
+        status=release.rc_tests_status,
+        at=release.rc_tests_at,
+        duration_ms=release.rc_tests_duration_ms or 0,
+        tail=release.rc_tests_tail or "",
+        log=release.rc_tests_log,
     )
 
 

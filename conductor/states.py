@@ -52,6 +52,13 @@ class SealStatus(StrEnum):
     ERROR = "error"
 
 
+class RcTestsStatus(StrEnum):
+    """The test command's verdict on a release's RC head."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+
+
 #: who posted a handoff: a member, a bot user, or a channel webhook
 AuthorKind = Literal["user", "bot", "webhook"]
 

@@ -60,3 +60,35 @@ def release_line(release: ReleaseView) -> str:
     """``🚀 `2026-06-20-deploy-foundation` v3 — shipped 🟢``."""
     badge = SEAL_BADGE[release.seal_status] if release.seal_status else ""
     return f"{STATE_ICON[release.state]} `{release.slug}`{version(release)} — {release.state.value} {badge}".rstrip()
+
+
+def short_sha(sha: str | None) -> str:
+    return sha[:10] if sha else "?"
+
+
+def seconds(ms: int) -> str:
+    return f"{ms / 1000:.1f} s"
+
+
+def rc_line(release: ReleaseView) -> str | None:
+    """``🌿 RC `release/…` at `1a2b3c4d5e` (3 merges)``, or None before git built one."""
+    if release.rc_head is None:
+        return None
+    count = len(release.rc_merges)
+    merges = f"{count} merge{'s' if count != 1 else ''}"
+    return f"🌿 RC `{release.rc_branch}` at `{short_sha(release.rc_head)}` ({merges})"
+
+
+def rc_tests_line(release: ReleaseView) -> str | None:
+    """``🧪 Tests passed on the RC head in 12.3 s``, or None when none ran."""
+    tests = release.rc_tests
+    if tests is None:
+        return None
+    if tests.passed:
+        return f"🧪 Tests passed on the RC head in {seconds(tests.duration_ms)}"
+    return f"🧪 Tests failed on the RC head after {seconds(tests.duration_ms)}"
+
+
+def fenced(text: str) -> str:
+    """``text`` in a code block that its own backticks cannot close early."""
+    return "```\n" + text.replace("```", "`\u200b``") + "\n```"

@@ -10,6 +10,7 @@ from typing import Any
 from conductor.states import (
     AuthorKind,
     HandoffOutcome,
+    RcTestsStatus,
     ReleaseState,
     ReviewStatus,
     SealStatus,
@@ -63,6 +64,23 @@ class TaskView:
 
 
 @dataclass(frozen=True, slots=True)
+class RcTestsView:
+    """The test command's verdict on a release's RC head."""
+
+    status: RcTestsStatus
+    at: datetime
+    duration_ms: int
+    #: the output's last lines
+    tail: str
+    #: the file with the whole output
+    log: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status is RcTestsStatus.PASSED
+
+
+@dataclass(frozen=True, slots=True)
 class ReleaseView:
     slug: str
     name: str
@@ -79,6 +97,12 @@ class ReleaseView:
     abandon_reason: str | None = None
     notes_thread_id: int | None = None
     rc_branch: str | None = None
+    rc_base: str | None = None
+    rc_head: str | None = None
+    #: each member's merge commit on the RC branch
+    rc_merges: dict[str, str] = field(default_factory=dict)
+    #: the test command on the RC head (None: not run)
+    rc_tests: RcTestsView | None = None
     merge_sha: str | None = None
     #: members in merge order (dependencies first)
     members: tuple[TaskView, ...] = ()

@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from conductor.states import (
     ACTIVE_RELEASE_STATES,
     HandoffOutcome,
+    RcTestsStatus,
     ReleaseState,
     ReviewStatus,
     SealStatus,
@@ -45,14 +46,16 @@ NAMING_CONVENTION = {
 }
 
 
-def _str_enum(enum: type[StrEnum], name: str) -> Enum:
+def _str_enum(enum: type[StrEnum], name: str, *, check: bool = True) -> Enum:
     # Portable VARCHAR + CHECK rather than a native enum: the same on SQLite and PostgreSQL,
-    # and adding a state later is a plain constraint change.
+    # and adding a state later is a plain constraint change. ``check=False`` for a column
+    # added after the table: SQLite can add it only without a CHECK short of a table rebuild
+    # (which offline migrations cannot do); SQLAlchemy still refuses unknown values on write.
     return Enum(
         enum,
         name=name,
         native_enum=False,
-        create_constraint=True,
+        create_constraint=check,
         length=20,
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
@@ -262,6 +265,21 @@ class Release(Base):
     #: the deploy counter (v1, v2, …), given when the release ships
     version: Mapped[int | None] = mapped_column(Integer)
     rc_branch: Mapped[str | None] = mapped_column(String(255))
+    #: main's commit the RC branch was built from, and the RC head (one merge commit over it)
+    rc_base: Mapped[str | None] = mapped_column(String(64))
+    rc_head: Mapped[str | None] = mapped_column(String(64))
+    #: each member's merge commit on the RC branch: {task slug: sha}
+    rc_merges: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # The test command on the RC head, before the release may be assembled.
+    rc_tests_status: Mapped[RcTestsStatus | None] = mapped_column(
+        _str_enum(RcTestsStatus, "rc_tests_status", check=False)
+    )
+    rc_tests_at: Mapped[datetime | None] = mapped_column()
+    rc_tests_duration_ms: Mapped[int | None] = mapped_column(Integer)
+    #: the output's last lines (the whole output is in ``rc_tests_log``, a file)
+    rc_tests_tail: Mapped[str | None] = mapped_column(Text)
+    rc_tests_log: Mapped[str | None] = mapped_column(Text)
+    #: main's commit after the ship: the RC head, fast-forwarded (``git revert -m 1`` undoes it)
     merge_sha: Mapped[str | None] = mapped_column(String(64))
     notes_thread_id: Mapped[int | None] = mapped_column(BigInteger)
     # The smoke seal: filled after the ship, never a gate on it.

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import simcord
 
 from bot.sample import GUILD_ID
+from conductor.releases.git import IDENTITY
 from conductor.states import AuthorKind
 from conductor.views import Actor, IncomingMessage, Reactor
 from smoke import AppConfig, CheckResult, SmokeResult, parse_app_config
@@ -263,3 +265,43 @@ def run_conductor(
         timeout=timeout,
         check=False,
     )
+
+
+# -- git: a bare origin the agents push to ---------------------------------------------------
+
+GIT = shutil.which("git") or "git"
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(  # noqa: S603 - git, fixed arguments
+        [GIT, *args], cwd=cwd, check=True, capture_output=True, text=True,
+        env={**os.environ, **IDENTITY},
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+class Origin:
+    """A bare origin with ``main``, and an agent's checkout that pushes branches to it."""
+
+    def __init__(self, root: Path) -> None:
+        self.bare = root / "origin.git"
+        self.agent = root / "agent"
+        git(root, "init", "--quiet", "--bare", "--initial-branch=main", str(self.bare))
+        git(root, "clone", "--quiet", str(self.bare), str(self.agent))
+        self.commit("main", {"README": "studio\n", "app.txt": "v0\n"}, new=False, first=True)
+
+    def commit(
+        self, branch: str, files: Mapping[str, str], *, new: bool = True, first: bool = False
+    ) -> str:
+        if not first:
+            git(self.agent, "checkout", "--quiet", "main")
+        if new:
+            git(self.agent, "checkout", "--quiet", "-B", branch)
+        for name, text in files.items():
+            path = self.agent / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        git(self.agent, "add", "--all")
+        git(self.agent, "commit", "--quiet", "-m", f"work on {branch}")
+        git(self.agent, "push", "--quiet", "--force", "origin", f"HEAD:refs/heads/{branch}")
+        return git(self.agent, "rev-parse", "HEAD")

@@ -12,12 +12,19 @@ from discord.ext import commands
 from bot.autocomplete import choices
 from bot.checks import operator_only
 from bot.client import ConductorBot
-from cogs.release._render import plural, ship_progress, status_embed
+from cogs.release._render import (
+    assembly_progress,
+    assembly_text,
+    plural,
+    ship_progress,
+    status_embed,
+)
 from cogs.release._views import ConfirmAbandon
 from conductor.errors import ConductorError
+from conductor.releases.assembly import AssemblyStep
+from conductor.releases.git import GitFailed
 from conductor.releases.service import Releases
 from conductor.states import TaskState
-from conductor.text import member_line
 from conductor.views import Actor, ReleaseView
 
 log = logging.getLogger(__name__)
@@ -91,12 +98,36 @@ class ReleaseCog(commands.Cog):
     )
     @operator_only()
     async def assemble(self, interaction: discord.Interaction[ConductorBot]) -> None:
-        view = await self.releases.assemble(guild_id(interaction), actor(interaction))
-        self.bot.release_changed(guild_id(interaction))
-        members = "\n".join(member_line(m) for m in view.members)
-        await interaction.response.send_message(
-            f"📦 `{view.slug}` is assembled. Merge order:\n{members}"[:2000]
-        )
+        gid = guild_id(interaction)
+        assembly = self.bot.assembly
+        if not assembly.slow:  # no git: the state change alone, answered at once
+            outcome = await assembly.assemble(gid, actor(interaction))
+            self.bot.release_changed(gid)
+            await interaction.response.send_message(assembly_text(outcome))
+            return
+        ready = await self.releases.assembly_preflight(gid)  # refusals answer before the defer
+        await interaction.response.defer(thinking=True)
+
+        async def step(name: AssemblyStep, view: ReleaseView) -> None:
+            await interaction.edit_original_response(content=assembly_progress(view, name))
+
+        try:
+            outcome = await assembly.assemble(
+                gid, actor(interaction), release_slug=ready.slug, progress=step
+            )
+        except GitFailed as failed:
+            # The team sees why (a conflict, a missing branch); nothing changed.
+            await interaction.edit_original_response(
+                content=f"❌ `{ready.slug}` was not assembled: {failed}"[:2000]
+            )
+            return
+        except Exception:
+            await interaction.edit_original_response(
+                content=f"❌ `{ready.slug}` was not assembled."
+            )
+            raise
+        self.bot.release_changed(gid)
+        await interaction.edit_original_response(content=assembly_text(outcome))
 
     @release.command(name="ship", description="Ship the assembled release, then seal it")
     @operator_only()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import discord
 
+from conductor.releases.assembly import AssemblyOutcome, AssemblyStep
 from conductor.releases.pipeline import PostedNotes
 from conductor.seals.sealer import SealOutcome
-from conductor.text import member_line, release_line
+from conductor.text import clip, fenced, member_line, rc_line, rc_tests_line, release_line
 from conductor.views import ReleaseView, StatusView
 
 
@@ -22,6 +23,11 @@ def status_embed(status: StatusView) -> discord.Embed:
         embed.add_field(
             name="Opened", value=f"by {active.opened_by} <t:{int(active.opened_at.timestamp())}:R>"
         )
+        built = [line for line in (rc_line(active), rc_tests_line(active)) if line]
+        if built:
+            if active.rc_tests is not None and not active.rc_tests.passed:
+                built.append(fenced(clip(active.rc_tests.tail, 700)))
+            embed.add_field(name="RC", value="\n".join(built)[:1024], inline=False)
         if status.blockers:
             embed.add_field(name="Next", value="\n".join(status.blockers)[:1000], inline=False)
     if status.last_shipped is not None:
@@ -57,3 +63,24 @@ def ship_progress(
         else:
             lines.append("⚠️ notes: not posted yet; Conductor retries every few minutes")
     return "\n".join(lines)[:2000]
+
+
+ASSEMBLY_STEPS = {"merge": "merging the members into the RC branch", "test": "testing the RC head"}
+
+
+def assembly_progress(release: ReleaseView, step: AssemblyStep) -> str:
+    return f"📦 Assembling `{release.slug}` ({plural(len(release.members), 'member')})…\n⏳ {ASSEMBLY_STEPS[step]}"
+
+
+def assembly_text(outcome: AssemblyOutcome) -> str:
+    """The answer to ``/release assemble``: assembled with its merge order, or (the tests
+    failed on the RC head) still assembling with the command's last lines."""
+    release = outcome.release
+    built = "".join(f"\n{line}" for line in (rc_line(release), rc_tests_line(release)) if line)
+    if outcome.assembled:
+        members = "\n".join(member_line(m) for m in release.members)
+        return f"📦 `{release.slug}` is assembled.{built}\nMerge order:\n{members}"[:2000]
+    tail = outcome.tests.tail if outcome.tests is not None else ""
+    head = f"❌ `{release.slug}` is still assembling: the tests failed.{built}\nLast lines:\n"
+    end = "\nFix the member at fault (or `/release remove` it), then `/release assemble` again."
+    return head + fenced(clip(tail, 2000 - len(head) - len(end) - 12)) + end

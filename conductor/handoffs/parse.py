@@ -10,6 +10,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Final, Literal
 
+from conductor.branches import branch_problem
 from conductor.errors import ConductorError
 from conductor.states import TaskState
 
@@ -248,6 +249,10 @@ def _parse_text(name: str, value: str, number: int) -> str:
         raise HandoffParseError(number, f"{name} is empty; give a value or leave the line out")
     if name == "branch" and any(ch.isspace() for ch in value):
         raise HandoffParseError(number, f"branch must not contain spaces, got {_quote(value)}")
+    if name == "branch" and (problem := branch_problem(value)) is not None:
+        raise HandoffParseError(
+            number, f"branch {_quote(value)} is not a valid git branch name: {problem}"
+        )
     limit = _TEXT_LIMITS[name]
     if len(value) > limit:
         raise HandoffParseError(

@@ -35,7 +35,8 @@ from conductor.queries import (
     require_release,
     require_task,
 )
-from conductor.states import ReleaseState, TaskState
+from conductor.releases.git import CommandRun, RcBuild
+from conductor.states import RcTestsStatus, ReleaseState, TaskState
 from conductor.views import (
     Actor,
     ReleaseView,
@@ -192,21 +193,68 @@ class Releases:
         )
         return view
 
-    async def assemble(
-        self, guild_id: int, actor: Actor, *, release_slug: str | None = None
+    async def assembly_preflight(
+        self, guild_id: int, *, release_slug: str | None = None
     ) -> ReleaseView:
-        """Complete the assembly: assembling → assembled (needs at least one member)."""
+        """Read-only: the release ``assemble`` would assemble (members in merge order), or the
+        refusal it would give, so the slow part (git, the tests) starts only when it can land."""
+        async with self.db.read() as session:
+            release = await self._require_active(
+                session, guild_id, for_what="assemble", expected=release_slug
+            )
+            refusal = ReleaseFlow.refusal_for(release.slug, release.state, "assemble")
+            if refusal is not None:
+                raise InvalidMove(refusal)
+            view = await load_release_view(session, release)
+            if not view.members:
+                raise InvalidMove(ReleaseFlow.no_members(release.slug))
+            return view
+
+    async def assemble(
+        self,
+        guild_id: int,
+        actor: Actor,
+        *,
+        release_slug: str | None = None,
+        rc: RcBuild | None = None,
+        tests: CommandRun | None = None,
+        members: tuple[str, ...] | None = None,
+    ) -> ReleaseView:
+        """Complete the assembly: assembling → assembled (needs at least one member). With
+        ``rc``, the RC branch built from ``members`` (which must still be the members, in this
+        order) is stored; with failed ``tests``, their result is stored and the release stays
+        assembling."""
         async with self._release_write() as session:
             release = await self._require_active(
                 session, guild_id, for_what="assemble", expected=release_slug
             )
-            members = await release_members(session, release)
-            await ReleaseFlow(release, member_count=len(members)).fire(
-                "assemble", self._move(actor)
-            )
+            rows = await release_members(session, release)
+            if members is not None and tuple(t.slug for t in rows) != members:
+                raise ReleaseChanged(
+                    f"The members of `{release.slug}` changed while it was being assembled; "
+                    "nothing was assembled. Run `/release assemble` again."
+                )
+            if rc is not None:
+                release.rc_branch, release.rc_base, release.rc_head = rc.branch, rc.base, rc.head
+                release.rc_merges = dict(rc.merges)
+            if tests is not None:
+                release.rc_tests_status = (
+                    RcTestsStatus.PASSED if tests.passed else RcTestsStatus.FAILED
+                )
+                release.rc_tests_at = utcnow()
+                release.rc_tests_duration_ms = tests.duration_ms
+                release.rc_tests_tail = tests.tail
+                release.rc_tests_log = tests.log
+            if tests is None or tests.passed:
+                await ReleaseFlow(release, member_count=len(rows)).fire(
+                    "assemble", self._move(actor)
+                )
             await session.flush()
-            view = release_view(release, members)
-        log.info("release assembled guild=%s release=%s by=%s", guild_id, view.slug, actor.label)
+            view = release_view(release, rows)
+        log.info(
+            "release assembly guild=%s release=%s state=%s rc=%s by=%s", guild_id, view.slug,
+            view.state.value, (view.rc_head or "-")[:12], actor.label,
+        )  # fmt: skip
         return view
 
     async def ship_preflight(self, guild_id: int) -> ReleaseView:

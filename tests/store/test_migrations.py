@@ -18,7 +18,7 @@ from store import migrate
 from store.db import Database
 from store.models import Base, Release
 
-HEAD = "0002_seal_history"
+HEAD = "0003_rc_assembly"
 APP_TABLES = frozenset(Base.metadata.tables)
 ACTIVE_INDEX = "uq_releases_one_active_per_guild"
 
@@ -85,7 +85,11 @@ def test_upgrade_downgrade_upgrade_round_trip(url: str, engine: Engine) -> None:
 
 def test_default_downgrade_is_one_step(url: str, engine: Engine) -> None:
     migrate.upgrade(url)
-    migrate.downgrade(url)  # "-1": back to 0001, where there is no seal history
+    migrate.downgrade(url)  # "-1": back to 0002, where releases have no RC columns
+    assert migrate.current(url) == "0002_seal_history"
+    assert "rc_head" not in {c["name"] for c in inspect(engine).get_columns("releases")}
+    assert "release_seals" in tables(engine)
+    migrate.downgrade(url)  # and to 0001, where there is no seal history
     assert migrate.current(url) == "0001_initial"
     assert "release_seals" not in tables(engine)
     assert "releases" in tables(engine)

@@ -1,0 +1,361 @@
+"""The release's git side, through the real ``git`` CLI run asynchronously: the RC branch
+built from main with each member merged ``--no-ff`` in merge order, the test command on its
+head, and (at the ship) main fast-forwarded to it and pushed.
+
+Nothing here builds a shell string from user text: git gets its arguments as a list, branch
+names are checked (:func:`conductor.branches.branch_problem`) and always passed as full
+refnames (``refs/remotes/origin/<branch>``), which can never read as an option. Only the
+operator's own ``test_command`` runs through a shell.
+
+The RC is one merge commit over main (``Release <slug>``), whose second parent is the chain of
+member merges. Main fast-forwards to it at the ship, so the release's merge SHA is that commit
+and ``git revert -m 1 <merge sha>`` undoes the whole release at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from conductor.branches import branch_problem
+from conductor.errors import ConductorError
+from conductor.text import clip
+
+log = logging.getLogger(__name__)
+
+_REMOTE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+#: the lines of a command's output kept on the release (the whole output is on disk)
+TAIL_LINES = 20
+TAIL_CHARS = 1500
+#: who Conductor's merge commits are by
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Conductor",
+    "GIT_AUTHOR_EMAIL": "conductor@localhost",
+    "GIT_COMMITTER_NAME": "Conductor",
+    "GIT_COMMITTER_EMAIL": "conductor@localhost",
+}
+
+
+class GitConfigError(ValueError):
+    """The ``[git]`` table is malformed; the message names the field."""
+
+
+class GitConfig(BaseModel):
+    """The ``[git]`` table: a local clone Conductor owns, its main branch and remote, and the
+    test command run on each RC head."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    main: str = "main"
+    #: the remote agents push their branches to; None: the clone's own branches
+    remote: str | None = "origin"
+    test_command: str | None = None
+    test_timeout: float = Field(default=1800.0, gt=0)
+    #: each git command (a fetch, a push)
+    timeout: float = Field(default=120.0, gt=0)
+
+    @field_validator("main")
+    @classmethod
+    def _branch(cls, value: str) -> str:
+        if (problem := branch_problem(value)) is not None:
+            raise ValueError(f"not a branch name: {problem}")
+        return value
+
+    @field_validator("remote")
+    @classmethod
+    def _remote(cls, value: str | None) -> str | None:
+        if value is not None and not _REMOTE.fullmatch(value):
+            raise ValueError("a remote's name: letters, digits, '.', '_', '-'")
+        return value
+
+    @field_validator("test_command")
+    @classmethod
+    def _command(cls, value: str | None) -> str | None:
+        return value if value is None or value.strip() else None
+
+
+def parse_git_config(table: Mapping[str, Any]) -> GitConfig:
+    try:
+        return GitConfig.model_validate(table)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        field = ".".join(str(part) for part in problem.get("loc", ()))
+        raise GitConfigError(f"git.{field}: {problem.get('msg', 'invalid')}") from None
+
+
+class GitFailed(ConductorError):
+    """A git step could not be done; the text says what and what to do."""
+
+
+class MergeConflict(GitFailed):
+    def __init__(self, task: str, branch: str, files: Sequence[str]) -> None:
+        shown = ", ".join(f"`{f}`" for f in files[:10]) or "(git named no file)"
+        more = f" and {len(files) - 10} more" if len(files) > 10 else ""
+        super().__init__(
+            f"Task `{task}` (`{branch}`) conflicts with the members merged before it, in "
+            f"{shown}{more}. Nothing was assembled; the release stays assembling. Rebase the "
+            "branch, or `/release remove` the task."
+        )
+        self.task, self.branch, self.files = task, branch, tuple(files)
+
+
+@dataclass(frozen=True, slots=True)
+class RcBuild:
+    branch: str
+    #: main's commit the RC grew from
+    base: str
+    #: the release merge commit: main fast-forwards to it at the ship
+    head: str
+    #: each member's merge commit, in merge order
+    merges: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRun:
+    """A command Conductor ran for a release (the test command, the deploy)."""
+
+    passed: bool
+    duration_ms: int
+    #: the output's last lines
+    tail: str
+    #: where the whole output is
+    log: str
+    timed_out: bool = False
+    returncode: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    returncode: int
+    out: str
+    err: str
+
+
+def tail_of(text: str) -> str:
+    lines = [line.rstrip() for line in text.strip().splitlines()][-TAIL_LINES:]
+    out = "\n".join(lines)
+    return out if len(out) <= TAIL_CHARS else "…" + out[-(TAIL_CHARS - 1) :]
+
+
+def _read_end(path: Path, size: int = 64 * 1024) -> str:
+    """The end of a file that may be large (a test suite's whole output)."""
+    with path.open("rb") as source:
+        source.seek(0, os.SEEK_END)
+        source.seek(max(0, source.tell() - size))
+        return source.read().decode("utf-8", errors="replace")
+
+
+async def run_logged(
+    command: str, *, cwd: Path, log_path: Path, limit_s: float, env: Mapping[str, str]
+) -> CommandRun:
+    """Run the operator's ``command`` through the shell in ``cwd``, its output (stdout and
+    stderr) to ``log_path``; past ``limit_s`` seconds it is killed with its whole process
+    group."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    timed_out = False
+    with log_path.open("wb") as sink:
+        process = await asyncio.create_subprocess_shell(
+            command,
+            cwd=cwd,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=sink,
+            stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, **env},
+            start_new_session=True,  # its own process group: a timeout kills its children too
+        )
+        try:
+            await asyncio.wait_for(process.wait(), limit_s)
+        except TimeoutError:
+            timed_out = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            raise
+    duration = round((time.perf_counter() - started) * 1000)
+    tail = tail_of(await asyncio.to_thread(_read_end, log_path))
+    if timed_out:
+        tail = (tail + "\n" if tail else "") + f"(killed after {limit_s:g} s)"
+    return CommandRun(
+        passed=not timed_out and process.returncode == 0,
+        duration_ms=duration,
+        tail=tail,
+        log=str(log_path),
+        timed_out=timed_out,
+        returncode=process.returncode,
+    )
+
+
+class GitRepository:
+    """One local clone, used by one assembly or ship at a time in this process."""
+
+    def __init__(self, config: GitConfig) -> None:
+        self.config = config
+        self.path = Path(config.path)
+        self._lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ git itself
+
+    async def git(self, *args: str, cwd: Path | None = None, check: bool = True) -> _Done:
+        env = {**os.environ, **IDENTITY, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+        process = await asyncio.create_subprocess_exec(
+            shutil.which("git") or "git",
+            *args,
+            cwd=cwd or self.path,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), self.config.timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+            raise GitFailed(
+                f"`git {args[0]}` took longer than {self.config.timeout:g} s and was stopped."
+            ) from None
+        done = _Done(
+            process.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+        )
+        if check and done.returncode != 0:
+            raise GitFailed(f"`git {args[0]}` failed: {clip(' '.join(done.err.split()), 300)}")
+        return done
+
+    async def _rev(self, ref: str, cwd: Path | None = None) -> str | None:
+        done = await self.git(
+            "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=cwd, check=False
+        )
+        if done.returncode != 0:
+            return None
+        return done.out.strip() or None
+
+    def _ref(self, branch: str) -> str:
+        remote = self.config.remote
+        return f"refs/remotes/{remote}/{branch}" if remote else f"refs/heads/{branch}"
+
+    async def _logs(self) -> Path:
+        common = (await self.git("rev-parse", "--git-common-dir")).out.strip()
+        root = Path(common) if Path(common).is_absolute() else self.path / common
+        return root / "conductor" / "logs"
+
+    @contextlib.asynccontextmanager
+    async def _worktree(self, commit: str) -> Any:
+        where = Path(tempfile.mkdtemp(prefix="conductor-worktree-"))
+        await self.git("worktree", "add", "--detach", str(where), commit)
+        try:
+            yield where
+        finally:
+            await self.git("worktree", "remove", "--force", str(where), check=False)
+            shutil.rmtree(where, ignore_errors=True)
+            await self.git("worktree", "prune", check=False)
+
+    async def fetch(self) -> None:
+        remote = self.config.remote
+        if remote:
+            await self.git(
+                "fetch", "--prune", "--no-tags", remote, f"+refs/heads/*:refs/remotes/{remote}/*"
+            )
+
+    # ------------------------------------------------------------------ assembly
+
+    async def build_rc(self, release: str, members: Sequence[tuple[str, str | None]]) -> RcBuild:
+        """``release/<release>`` from main with each member (task slug, branch) merged
+        ``--no-ff`` in the order given, then one release merge over main. Raises
+        :class:`GitFailed` naming what is wrong (a task without a branch, a branch that is not
+        a branch name or does not exist, a conflict with its files); the clone is left clean."""
+        async with self._lock:
+            return await self._build_rc(release, members)
+
+    async def _build_rc(self, release: str, members: Sequence[tuple[str, str | None]]) -> RcBuild:
+        rc_branch = f"release/{release}"
+        if (problem := branch_problem(rc_branch)) is not None:
+            raise GitFailed(f"`{rc_branch}` cannot be a branch: {problem}.")
+        refs: list[tuple[str, str, str]] = []
+        for task, branch in members:
+            if not branch:
+                raise GitFailed(
+                    f"Task `{task}` has no branch: hand it off again with a `branch:` line, "
+                    "or `/release remove` it."
+                )
+            if (problem := branch_problem(branch)) is not None:
+                raise GitFailed(f"Task `{task}`'s branch is not a branch name: {problem}.")
+            refs.append((task, branch, self._ref(branch)))
+        await self.fetch()
+        base = await self._rev(self._ref(self.config.main))
+        if base is None:
+            where = f"on `{self.config.remote}`" if self.config.remote else "in the clone"
+            raise GitFailed(f"The main branch `{self.config.main}` does not exist {where}.")
+        missing = [(task, branch) for task, branch, ref in refs if await self._rev(ref) is None]
+        if missing:
+            where = f"on `{self.config.remote}`" if self.config.remote else "in the clone"
+            listed = ", ".join(f"`{branch}` (task `{task}`)" for task, branch in missing)
+            raise GitFailed(
+                f"{'This branch does' if len(missing) == 1 else 'These branches do'} not exist "
+                f"{where}: {listed}. Nothing was assembled."
+            )
+        merges: dict[str, str] = {}
+        async with self._worktree(base) as tree:
+            for task, branch, ref in refs:
+                merged = await self.git(
+                    "merge", "--no-ff", "--no-edit", "-m", f"Merge task {task} ({branch}) into {rc_branch}",
+                    ref, cwd=tree, check=False,
+                )  # fmt: skip
+                if merged.returncode != 0:
+                    conflicted = await self.git(
+                        "diff", "--name-only", "--diff-filter=U", cwd=tree, check=False
+                    )
+                    await self.git("merge", "--abort", cwd=tree, check=False)
+                    files = [f for f in conflicted.out.splitlines() if f.strip()]
+                    if not files:
+                        raise GitFailed(
+                            f"Merging task `{task}` (`{branch}`) failed: "
+                            f"{clip(' '.join((merged.err or merged.out).split()), 300)}"
+                        )
+                    raise MergeConflict(task, branch, files)
+                merges[task] = (await self.git("rev-parse", "HEAD", cwd=tree)).out.strip()
+            chain = (await self.git("rev-parse", "HEAD", cwd=tree)).out.strip()
+            await self.git("checkout", "--detach", base, cwd=tree)
+            count = len(refs)
+            await self.git(
+                "merge", "--no-ff", "--no-edit", "-m",
+                f"Release {release}: {count} task{'s' if count != 1 else ''}", chain, cwd=tree,
+            )  # fmt: skip
+            head = (await self.git("rev-parse", "HEAD", cwd=tree)).out.strip()
+        await self.git("branch", "--force", rc_branch, head)
+        log.info("rc built release=%s head=%s members=%d", release, head[:12], len(refs))
+        return RcBuild(rc_branch, base, head, merges)
+
+    async def run_tests(self, release: str, head: str) -> CommandRun | None:
+        """The test command on ``head`` in a clean worktree; None when none is configured."""
+        command = self.config.test_command
+        if command is None:
+            return None
+        async with self._lock:
+            log_path = (await self._logs()) / f"{release}-tests.log"
+            async with self._worktree(head) as tree:
+                env = {"CONDUCTOR_RELEASE": release, "CONDUCTOR_SHA": head}
+                run = await run_logged(
+                    command, cwd=tree, log_path=log_path, limit_s=self.config.test_timeout, env=env
+                )
+        log.info("rc tests release=%s passed=%s in %d ms", release, run.passed, run.duration_ms)
+        return run
