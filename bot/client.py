@@ -81,6 +81,7 @@ class ConductorBot(commands.Bot):
             runner=smoke_runner,
             notes=self.publisher,
             git=settings.git,
+            deploy=settings.deploy,
         )
         # The services the cogs use, each by its name.
         self.database = self.conductor.db

@@ -87,6 +87,24 @@ class DiscordNotes:
             return None
         return PostedNotes(first.id, first.jump_url, where)
 
+    async def find(self, guild_id: int, release: ReleaseView, marker: str) -> PostedNotes | None:
+        """This bot's recent message (the last 50) in the release's thread, or its notes
+        channel, that contains ``marker``."""
+        guild = self.client.get_guild(guild_id)
+        me = self.client.user
+        if guild is None or me is None:
+            return None
+        where = await self.destination(guild, release)
+        if where is None:
+            return None
+        try:
+            async for message in where.history(limit=50):
+                if message.author.id == me.id and marker in message.content:
+                    return PostedNotes(message.id, message.jump_url, where)
+        except discord.HTTPException:
+            log.warning("could not read the thread of %s to look for %r", release.slug, marker)
+        return None
+
     async def mentions(self, guild_id: int, user_id: int | None) -> list[str]:
         out = [f"<@{user_id}>"] if user_id is not None else []
         guild = self.client.get_guild(guild_id)

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     #: the ``[git]`` table (the clone, main, the remote, the test command), kept raw here and
     #: validated by :func:`conductor.releases.git.parse_git_config` at start
     git: dict[str, Any] | None = None
+    #: the ``[deploy]`` table (the deploy command, its timeout, the health gate's)
+    deploy: dict[str, Any] | None = None
 
     @field_validator("handoff_channels", mode="before")
     @classmethod

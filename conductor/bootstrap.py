@@ -16,8 +16,10 @@ from typing import Any
 from conductor.guilds import GuildConfigs
 from conductor.handoffs.apply import Handoffs
 from conductor.releases.assembly import Assembler
+from conductor.releases.deploy import parse_deploy_config
 from conductor.releases.git import GitRepository, parse_git_config
-from conductor.releases.pipeline import NotesSink, ShipPipeline
+from conductor.releases.pipeline import Checkpoint, NotesSink, ShipPipeline
+from conductor.releases.runs import ShipRuns
 from conductor.releases.service import Releases
 from conductor.reviews.service import Reviews
 from conductor.seals.records import SealRecords
@@ -60,12 +62,20 @@ def bootstrap(
     runner: SmokeRunner | None = None,
     notes: NotesSink | None = None,
     git: Mapping[str, Any] | None = None,
+    deploy: Mapping[str, Any] | None = None,
+    runs: ShipRuns | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> Conductor:
     """Build the domain. ``app`` is the raw ``[app]`` table (validated at each seal; None:
     releases ship unsealed); ``notes`` is where the notes go (None: nowhere, they stay owed);
-    ``git`` is the raw ``[git]`` table (None: assembly is the state change alone). Raises
-    :class:`~conductor.releases.git.GitConfigError` for a malformed ``[git]``."""
+    ``git`` is the raw ``[git]`` table (None: assembly is the state change alone, the ship
+    pushes nothing); ``deploy`` the raw ``[deploy]`` table (the command, its timeouts).
+    ``runs`` holds ship runs under this process's lease (a default one per database);
+    ``checkpoint`` sees each step boundary of a ship. Raises
+    :class:`~conductor.releases.git.GitConfigError` or
+    :class:`~conductor.releases.deploy.DeployConfigError` for a malformed table."""
     repo = GitRepository(parse_git_config(git)) if git is not None else None
+    deploy_config = parse_deploy_config(deploy)
     db = database if database is not None else Database(database_url)
     if runner is None:
         from smoke.runner import PlaywrightRunner  # noqa: PLC0415 - Playwright loads on use
@@ -84,5 +94,13 @@ def bootstrap(
         guilds=GuildConfigs(db),
         seals=seals,
         sealer=sealer,
-        pipeline=ShipPipeline(releases, sealer, notes),
+        pipeline=ShipPipeline(
+            releases,
+            sealer,
+            notes,
+            runs=runs or ShipRuns(db),
+            repo=repo,
+            deploy=deploy_config,
+            checkpoint=checkpoint,
+        ),
     )

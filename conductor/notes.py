@@ -105,7 +105,9 @@ def rollback_alert(
     if room < 40:  # a pathological command: keep the message whole by cutting the command
         how = clip(how, limit - len(head) - 60)
         room = limit - len(head) - len(how) - 2
-    return f"{head}{clip(' '.join(summary.split()), room)}\n{how}"
+    # a ``` in the summary (page text) would open a code block of its own
+    said = " ".join(summary.split()).replace("```", "`\u200b``")
+    return f"{head}{clip(said, room)}\n{how}"
 
 
 def reseal_note(release: ReleaseView, *, seal: str, by: str, previous: SealStatus | None) -> str:

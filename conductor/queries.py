@@ -114,6 +114,7 @@ def release_view(
         seal_duration_ms=release.seal_duration_ms,
         seal_results=tuple(release.seal_results or ()),
         seal_error=release.seal_error,
+        notes_intent_at=release.notes_intent_at,
         notes_posted_at=release.notes_posted_at,
         notes_message_id=release.notes_message_id,
     )

@@ -59,6 +59,30 @@ class RcTestsStatus(StrEnum):
     FAILED = "failed"
 
 
+class ShipRunStatus(StrEnum):
+    """A ship run: running (held by a lease), done, failed (a step said no), or interrupted
+    (a step that cannot be repeated was in flight when its process died)."""
+
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class ShipStepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+#: the steps of a ship run, in order
+ShipStepName = Literal["deploy", "health", "ship", "seal", "notes"]
+SHIP_STEPS: tuple[ShipStepName, ...] = ("deploy", "health", "ship", "seal", "notes")
+
+
 #: who posted a handoff: a member, a bot user, or a channel webhook
 AuthorKind = Literal["user", "bot", "webhook"]
 

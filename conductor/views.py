@@ -112,6 +112,7 @@ class ReleaseView:
     seal_duration_ms: int | None = None
     seal_results: tuple[dict[str, Any], ...] = ()
     seal_error: str | None = None
+    notes_intent_at: datetime | None = None
     notes_posted_at: datetime | None = None
     notes_message_id: int | None = None
 

@@ -32,6 +32,8 @@ from conductor.states import (
     ReleaseState,
     ReviewStatus,
     SealStatus,
+    ShipRunStatus,
+    ShipStepStatus,
     TaskState,
 )
 from store.types import DecimalText, UTCDateTime, utcnow
@@ -290,6 +292,9 @@ class Release(Base):
     seal_results: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     #: the seal's reason when the runner could not run (status ``error``)
     seal_error: Mapped[str | None] = mapped_column(Text)
+    #: when posting the notes began: a post after it may have reached Discord unrecorded, so
+    #: the next attempt looks for it before posting again
+    notes_intent_at: Mapped[datetime | None] = mapped_column()
     #: when the release notes reached its thread: they are posted exactly once
     notes_posted_at: Mapped[datetime | None] = mapped_column()
     notes_message_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -322,6 +327,64 @@ class ReleaseSeal(Base):
     trigger: Mapped[str] = mapped_column(String(20))
     sealed_by: Mapped[str | None] = mapped_column(String(100))
     sealed_by_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+_RUNNING_SHIP = text("status = 'running'")
+
+
+class ShipRun(Base):
+    """One ``/release ship`` of a release, step by step, held by one process at a time through
+    a lease (an owner and an expiry it renews), so a crash leaves a run the next start resumes
+    or reports."""
+
+    __tablename__ = "ship_runs"
+    __table_args__ = (
+        # one running ship per release, whatever the processes
+        Index(
+            "uq_ship_runs_one_running_per_release",
+            "release_id",
+            unique=True,
+            sqlite_where=_RUNNING_SHIP,
+            postgresql_where=_RUNNING_SHIP,
+        ),
+        Index(None, "guild_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id", ondelete="CASCADE"))
+    status: Mapped[ShipRunStatus] = mapped_column(_str_enum(ShipRunStatus, "ship_run_status"))
+    #: the deploy counter this ship deploys as (the release gets it at the flip)
+    version: Mapped[int] = mapped_column(Integer)
+    started_by: Mapped[str] = mapped_column(String(100))
+    started_by_id: Mapped[int | None] = mapped_column(BigInteger)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    #: the process holding the run, and until when (None once finished)
+    owner: Mapped[str | None] = mapped_column(String(120))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    #: why it stopped, when it did not finish
+    error: Mapped[str | None] = mapped_column(Text)
+
+    steps: Mapped[list[ShipStep]] = relationship(
+        back_populates="run", order_by="ShipStep.id", lazy="raise", cascade="all, delete-orphan"
+    )
+
+
+class ShipStep(Base):
+    __tablename__ = "ship_steps"
+    __table_args__ = (UniqueConstraint("run_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("ship_runs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(20))
+    status: Mapped[ShipStepStatus] = mapped_column(_str_enum(ShipStepStatus, "ship_step_status"))
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    #: what the step found: a summary line, a command's tail and log, a SHA
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    run: Mapped[ShipRun] = relationship(back_populates="steps", lazy="raise")
 
 
 class GuildConfig(Base):

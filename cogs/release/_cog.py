@@ -23,6 +23,7 @@ from cogs.release._views import ConfirmAbandon
 from conductor.errors import ConductorError
 from conductor.releases.assembly import AssemblyStep
 from conductor.releases.git import GitFailed
+from conductor.releases.runs import RunView
 from conductor.releases.service import Releases
 from conductor.states import TaskState
 from conductor.views import Actor, ReleaseView
@@ -135,28 +136,27 @@ class ReleaseCog(commands.Cog):
         gid = guild_id(interaction)
         ready = await self.releases.ship_preflight(gid)  # refusals answer before the defer
         await interaction.response.defer(thinking=True)
-        progress = await interaction.followup.send(
-            f"🚀 Shipping `{ready.slug}` ({plural(len(ready.members), 'member')})…\n⏳ state flip",
-            wait=True,
+        # The deferred answer is the progress message, edited in place through the steps. If
+        # it cannot even be shown, nothing is started.
+        await interaction.edit_original_response(
+            content=f"🚀 Shipping `{ready.slug}` ({plural(len(ready.members), 'member')})…"
         )
 
-        async def sealing(step: str, view: ReleaseView) -> None:
-            await progress.edit(content=ship_progress(view, sealing=True))
+        async def progress(run: RunView) -> None:
+            await interaction.edit_original_response(content=ship_progress(run, ready))
 
+        outcome = await self.bot.pipeline.ship(
+            gid,
+            actor(interaction),
+            release_slug=ready.slug,
+            progress=progress,
+            reply_to=interaction.channel,
+        )
+        if outcome.run is None:
+            return
         try:
-            outcome = await self.bot.pipeline.ship(
-                gid,
-                actor(interaction),
-                release_slug=ready.slug,
-                progress=sealing,
-                reply_to=interaction.channel,
-            )
-        except Exception:
-            await progress.edit(content=f"🚀 Shipping `{ready.slug}`…\n❌ state flip: not shipped")
-            raise
-        try:
-            await progress.edit(
-                content=ship_progress(outcome.shipped, seal=outcome.seal, notes=outcome.notes)
+            await interaction.edit_original_response(
+                content=ship_progress(outcome.run, outcome.shipped)
             )
         except discord.HTTPException:
             log.warning("could not update the ship progress of %s", ready.slug, exc_info=True)

@@ -5,9 +5,17 @@ from __future__ import annotations
 import discord
 
 from conductor.releases.assembly import AssemblyOutcome, AssemblyStep
-from conductor.releases.pipeline import PostedNotes
-from conductor.seals.sealer import SealOutcome
-from conductor.text import clip, fenced, member_line, rc_line, rc_tests_line, release_line
+from conductor.releases.runs import RunView, StepView
+from conductor.states import ReleaseState, ShipStepStatus
+from conductor.text import (
+    clip,
+    fenced,
+    member_line,
+    rc_line,
+    rc_tests_line,
+    release_line,
+    seconds,
+)
 from conductor.views import ReleaseView, StatusView
 
 
@@ -39,29 +47,58 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def ship_progress(
-    release: ReleaseView,
-    *,
-    sealing: bool = False,
-    seal: SealOutcome | None = None,
-    notes: PostedNotes | None = None,
-) -> str:
-    """The ship's progress message: one line per step, as it goes."""
-    lines = [
-        release_line(release),
-        f"✅ state flip: {plural(len(release.members), 'member')} shipped",
-    ]
-    if sealing:
-        lines.append("⏳ smoke seal: checking production…")
-    elif seal is not None:
-        lines.append(seal.line)
+STEP_LABELS = {
+    "deploy": "deploy",
+    "health": "health gate",
+    "ship": "state flip",
+    "seal": "smoke seal",
+    "notes": "notes",
+}
+STEP_ICONS = {
+    ShipStepStatus.PENDING: "▫️",
+    ShipStepStatus.RUNNING: "⏳",
+    ShipStepStatus.DONE: "✅",
+    ShipStepStatus.SKIPPED: "⏭️",
+    ShipStepStatus.FAILED: "❌",
+    ShipStepStatus.INTERRUPTED: "⚠️",
+}
+RUNNING_TEXT = {
+    "deploy": "deploying…",
+    "health": "waiting for production to answer 200…",
+    "ship": "flipping the release and its members…",
+    "seal": "checking production…",
+    "notes": "posting…",
+}
+
+
+def _step_line(step: StepView) -> str:
+    label, status = STEP_LABELS[step.name], step.status
+    summary = str(step.outcome.get("summary") or "")
+    took = f" · {seconds(step.duration_ms)}" if step.duration_ms is not None else ""
+    if status is ShipStepStatus.RUNNING:
+        return f"⏳ {label}: {RUNNING_TEXT[step.name]}"
+    if status is ShipStepStatus.PENDING:
+        return f"▫️ {label}"
+    if step.name == "seal" and status is ShipStepStatus.DONE:
+        return f"{clip(summary, 600)}{took}"  # the seal line itself
+    if step.name == "seal" and status is ShipStepStatus.SKIPPED:
+        return "⚪ smoke seal: not run (no `[app]` is configured)"
+    if step.name == "notes" and status is ShipStepStatus.DONE:
+        link = step.outcome.get("link")
+        if link:
+            return f"📝 notes: {link}"
+        return "⚠️ notes: not posted yet; Conductor retries every few minutes"
+    return f"{STEP_ICONS[status]} {label}: {clip(summary, 300)}{took}".rstrip(": ")
+
+
+def ship_progress(run: RunView, release: ReleaseView) -> str:
+    """The ship's one progress message: the release, then one line per step with its state
+    and duration, as it goes."""
+    if release.state is ReleaseState.SHIPPED:
+        head = release_line(release)
     else:
-        lines.append("⚪ smoke seal: not run (no `[app]` is configured)")
-    if not sealing:
-        if notes is not None:
-            lines.append(f"📝 notes: {notes.link}")
-        else:
-            lines.append("⚠️ notes: not posted yet; Conductor retries every few minutes")
+        head = f"🚀 Shipping `{release.slug}` as v{run.version} ({plural(len(release.members), 'member')})"
+    lines = [head, *(_step_line(step) for step in run.steps)]
     return "\n".join(lines)[:2000]
 
 
@@ -79,7 +116,8 @@ def assembly_text(outcome: AssemblyOutcome) -> str:
     built = "".join(f"\n{line}" for line in (rc_line(release), rc_tests_line(release)) if line)
     if outcome.assembled:
         members = "\n".join(member_line(m) for m in release.members)
-        return f"📦 `{release.slug}` is assembled.{built}\nMerge order:\n{members}"[:2000]
+        sep = f"{built}\n" if built else " "
+        return f"📦 `{release.slug}` is assembled.{sep}Merge order:\n{members}"[:2000]
     tail = outcome.tests.tail if outcome.tests is not None else ""
     head = f"❌ `{release.slug}` is still assembling: the tests failed.{built}\nLast lines:\n"
     end = "\nFix the member at fault (or `/release remove` it), then `/release assemble` again."

@@ -2,9 +2,9 @@
 
 ``/seal`` re-runs the suite on the last shipped release (or the one named), records the new
 verdict (the old one stays in the history), posts it in the release's thread, pings on red and
-updates the board. The reconcile posts the notes of shipped releases whose notes never reached
-Discord (a failed send, a crash between the flip and the notes), sealing them first if the
-seal never ran: on ready and every few minutes.
+updates the board. The reconcile resumes ship runs whose process died, then posts the notes of
+shipped releases whose notes never reached Discord (a failed send, a crash between the flip and
+the notes), sealing them first if the seal never ran: on ready and every few minutes.
 """
 
 from __future__ import annotations
@@ -69,8 +69,10 @@ class SealCog(commands.Cog):
         answer += f"; posted in {posted.link}" if posted is not None else "."
         if not outcome.recorded:
             answer += "\n⚠️ The verdict could not be stored; see the log."
-        await interaction.followup.send(
-            answer[:2000], allowed_mentions=discord.AllowedMentions.none()
+        # The deferred answer itself, edited in place (a followup after a defer is Discord's
+        # deprecated path).
+        await interaction.edit_original_response(
+            content=answer[:2000], allowed_mentions=discord.AllowedMentions.none()
         )
 
     @seal.autocomplete("release")
@@ -102,6 +104,10 @@ class SealCog(commands.Cog):
         await self.bot.wait_until_ready()
 
     async def notes_for(self, guild: discord.Guild) -> int:
-        """Post the notes every shipped release of ``guild`` is still owed (the pipeline
-        decides which). Returns how many were posted."""
+        """Resume the guild's ship runs whose process died, then post the notes every shipped
+        release of ``guild`` is still owed (the pipeline decides which). Returns how many
+        notes were posted."""
+        resumed = await self.bot.pipeline.resume(guild.id)
+        if resumed:
+            log.info("resumed %d ship run(s) in guild %s", resumed, guild.id)
         return await self.bot.pipeline.post_owed_notes(guild.id)

@@ -359,3 +359,35 @@ class GitRepository:
                 )
         log.info("rc tests release=%s passed=%s in %d ms", release, run.passed, run.duration_ms)
         return run
+
+    # ------------------------------------------------------------------ the ship
+
+    async def publish_main(self, base: str, head: str) -> str:
+        """Fast-forward main from ``base`` (where the RC was built) to ``head`` (the RC) and
+        push it. Done already (main is at ``head``) is fine: a resumed ship repeats it safely.
+        Raises :class:`GitFailed` when main moved on meanwhile or the push is refused."""
+        async with self._lock:
+            await self.fetch()
+            main = self.config.main
+            now = await self._rev(self._ref(main))
+            if now == head:
+                return head
+            if now != base:
+                raise GitFailed(
+                    f"`{main}` moved since the assembly (it is at `{(now or '?')[:10]}`, the RC "
+                    f"was built on `{base[:10]}`): nothing was deployed. Abandon this release "
+                    "and assemble a new one."
+                )
+            remote = self.config.remote
+            if remote is None:
+                # compare-and-swap: only from ``base``, whatever else happens in the clone
+                await self.git("update-ref", f"refs/heads/{main}", head, base)
+                return head
+            pushed = await self.git(
+                "push", "--porcelain", remote, f"{head}:refs/heads/{main}", check=False
+            )
+            if pushed.returncode != 0:
+                why = clip(" ".join((pushed.err or pushed.out).split()), 300)
+                raise GitFailed(f"The push of `{main}` to `{remote}` was refused: {why}")
+            await self.fetch()
+            return head

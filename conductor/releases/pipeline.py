@@ -1,31 +1,68 @@
-"""``/release ship`` as steps: the state flip, the seal, the notes; and the notes' other paths
-(``/seal``'s re-seal, the notes still owed after a failed send or a crash).
+"""``/release ship`` as a persisted run of steps: deploy, health, ship, seal, notes; and the
+notes' other paths (``/seal``'s re-seal, the notes still owed).
 
-The flip is the ship: its refusals raise as usual. After it, nothing can undo or block the
-ship: the seal's failures of any kind end up as an ``error`` seal in the outcome, and the notes
-always follow, through the :class:`NotesSink` the edge gives (Discord: ``bot.publish``). Which
-notes are owed, and who posts them, is decided here and nowhere else.
+Each step is recorded on the ship run (``conductor.releases.runs``) before and after it runs,
+by the one process that holds the run's lease. A crash at any point leaves a run the next
+start resumes from its last finished step (:meth:`ShipPipeline.resume`). The deploy is the
+step that cannot safely be repeated: found in flight after a crash, it is marked interrupted
+and the operator is told in the thread, with the choices.
+
+- **deploy**: with ``[git]``, main fast-forwards to the RC head and is pushed; then the
+  ``[deploy]`` command runs with the release, version and SHA in its environment. A failure
+  stops the run: the release stays assembled, the operator is told why.
+- **health**: the app's health URL, polled until 200. A hard gate: on failure the release
+  stays assembled and the operator is pinged (the deploy went out, production is not
+  healthy) with the rollback command.
+- **ship**: the release and its members flip to shipped in one transaction.
+- **seal**: the smoke suite. A seal, not a gate: its failures are recorded, never undo.
+- **notes**: posted once, even across a crash between Discord taking them and the record.
+
+The words are written here; the :class:`NotesSink` the edge gives (``bot.publish``) only
+delivers them. Which notes are owed is decided here and nowhere else.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 from conductor.notes import release_notes, reseal_note, rollback_alert
+from conductor.releases.deploy import (
+    DeployConfig,
+    deploy_environment,
+    health_gate,
+    log_path,
+)
+from conductor.releases.git import GitFailed, GitRepository, run_logged
+from conductor.releases.runs import LeaseLost, RunView, ShipRuns
 from conductor.releases.service import Releases
 from conductor.seals.sealer import Sealer, SealOutcome
-from conductor.states import RESEAL, SHIP
+from conductor.states import (
+    RESEAL,
+    SHIP,
+    SHIP_STEPS,
+    ReleaseState,
+    ShipRunStatus,
+    ShipStepName,
+    ShipStepStatus,
+)
+from conductor.text import clip, fenced
 from conductor.views import Actor, ReleaseView
-from smoke import SmokeResult
+from smoke import SmokeConfigError, SmokeResult
 
 log = logging.getLogger(__name__)
 
-#: called as each step starts: ("seal", the shipped release)
-Progress = Callable[[str, ReleaseView], Awaitable[None]]
+#: called after each step of a run changes, with the run as it stands
+Progress = Callable[[RunView], Awaitable[None]]
+#: called at each step boundary ("deploy:done", "notes:sent", …): tracing, and the tests that
+#: kill the process there
+Checkpoint = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +95,11 @@ class NotesSink(Protocol):
         message, or None when nothing could be posted."""
         ...
 
+    async def find(self, guild_id: int, release: ReleaseView, marker: str) -> PostedNotes | None:
+        """This bot's recent message in the release's thread (or its fallback) containing
+        ``marker``: a post that reached Discord before its record did."""
+        ...
+
     async def mentions(self, guild_id: int, user_id: int | None) -> list[str]:
         """The mentions of an alert: the operator who acted and the operator role."""
         ...
@@ -74,10 +116,14 @@ class NotesSink(Protocol):
 @dataclass(frozen=True, slots=True)
 class ShipOutcome:
     release: ReleaseView
-    #: None when no ``[app]`` is configured (nothing to seal against)
+    #: None when no ``[app]`` is configured (nothing to seal against), or it did not ship
     seal: SealOutcome | None
     #: None when the notes could not be posted (yet): the reconcile posts them later
     notes: PostedNotes | None = None
+    #: the persisted run, step by step
+    run: RunView | None = None
+    #: why the run stopped before the flip (the deploy, the health gate, an interruption)
+    stopped: str | None = None
 
     @property
     def shipped(self) -> ReleaseView:
@@ -91,15 +137,47 @@ class ResealOutcome:
     posted: PostedNotes | None
 
 
+class _Stop(Exception):
+    """A step ended the run before the flip; the text says why."""
+
+
+@dataclass
+class _Drive:
+    """What one drive of a run carries from step to step."""
+
+    run: RunView
+    actor: Actor
+    reply_to: object | None
+    progress: Progress | None
+    release: ReleaseView | None = None
+    seal: SealOutcome | None = None
+    notes: PostedNotes | None = None
+
+
 class ShipPipeline:
-    def __init__(self, releases: Releases, sealer: Sealer, notes: NotesSink | None = None) -> None:
+    def __init__(
+        self,
+        releases: Releases,
+        sealer: Sealer,
+        notes: NotesSink | None = None,
+        *,
+        runs: ShipRuns | None = None,
+        repo: GitRepository | None = None,
+        deploy: DeployConfig | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
         self.releases = releases
         self.sealer = sealer
         #: None: nowhere to post (the CLI, some tests); the notes stay owed
         self.notes = notes
-        #: releases whose notes this process is posting right now (a ship from its flip to
-        #: its notes, or the reconcile): nobody else here posts them meanwhile
+        self.runs = runs or ShipRuns(releases.db)
+        self.repo = repo
+        self.deploy = deploy or DeployConfig()
+        self.checkpoint = checkpoint
+        #: releases whose notes this process is posting right now (the reconcile's notes)
         self._claimed: set[tuple[int, str]] = set()
+        #: runs this process is driving right now (a resume leaves them alone)
+        self._driving: set[int] = set()
 
     @contextmanager
     def _claim(self, guild_id: int, slug: str) -> Iterator[bool]:
@@ -115,6 +193,10 @@ class ShipPipeline:
         finally:
             self._claimed.discard(key)
 
+    def _at(self, point: str) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint(point)
+
     # ------------------------------------------------------------------ the ship
 
     async def ship(
@@ -126,28 +208,331 @@ class ShipPipeline:
         progress: Progress | None = None,
         reply_to: object | None = None,
     ) -> ShipOutcome:
-        """Flip, seal, post the notes. Only the flip raises (a refusal: nothing shipped)."""
+        """Start a ship run of the assembled release and drive it to its end. Only the start
+        raises (a refusal: nothing happened); what happens after is in the outcome."""
         if release_slug is None:
             release_slug = (await self.releases.ship_preflight(guild_id)).slug
-        with self._claim(guild_id, release_slug):
-            view = await self.releases.ship(guild_id, actor, release_slug=release_slug)
-            self._changed(guild_id)
-            seal = None
-            if not self.sealer.configured:
-                log.info("release %s shipped without a seal: no [app] is configured", view.slug)
-            else:
-                if progress is not None:
-                    try:
-                        await progress("seal", view)
-                    except Exception:
-                        log.warning(
-                            "the ship progress report failed; sealing anyway", exc_info=True
-                        )
-                seal = await self.seal_shipped(guild_id, view, actor)
-            notes = await self.publish(
-                guild_id, view, seal, operator_id=actor.id, reply_to=reply_to
+        run = await self.runs.start(guild_id, release_slug, actor)
+        return await self._drive(run, actor=actor, reply_to=reply_to, progress=progress)
+
+    async def resume(self, guild_id: int) -> int:
+        """Take up the guild's runs whose process died (their lease ran out) and drive each
+        from its last finished step. Returns how many this process took."""
+        taken = 0
+        for run in await self.runs.unfinished(guild_id):
+            if run.id in self._driving or not await self.runs.claim(run.id):
+                continue  # driven here already, or alive in another process
+            taken += 1
+            log.info("resuming ship run %s of %s", run.id, run.release_slug)
+            await self._drive(await self.runs.get(run.id), actor=run.actor)
+        return taken
+
+    async def _drive(
+        self,
+        run: RunView,
+        *,
+        actor: Actor,
+        reply_to: object | None = None,
+        progress: Progress | None = None,
+    ) -> ShipOutcome:
+        state = _Drive(run, actor, reply_to, progress)
+        self._driving.add(run.id)
+        try:
+            async with self._holding(run.id):
+                for name in SHIP_STEPS:
+                    step = state.run.step(name)
+                    if step.status in (ShipStepStatus.DONE, ShipStepStatus.SKIPPED):
+                        continue
+                    if step.status is ShipStepStatus.RUNNING and name == "deploy":
+                        return await self._interrupted(state)
+                    await self._step(name)(state)
+                state.run = await self.runs.finish(run.id, ShipRunStatus.DONE)
+                await self._report(state)
+        except _Stop as stop:
+            release = await self.releases.get(run.guild_id, run.release_slug)
+            return ShipOutcome(release, None, None, state.run, str(stop))
+        except LeaseLost:
+            log.warning("ship run %s was taken over by another process; stopping", run.id)
+            release = await self.releases.get(run.guild_id, run.release_slug)
+            return ShipOutcome(
+                release, state.seal, state.notes, state.run, "another process took the run over"
             )
-            return ShipOutcome(view, seal, notes)
+        finally:
+            self._driving.discard(run.id)
+        release = state.release or await self.releases.get(run.guild_id, run.release_slug)
+        return ShipOutcome(release, state.seal, state.notes, state.run)
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, run_id: int) -> AsyncIterator[None]:
+        """Renew the run's lease while the block runs; if another process took the run (this
+        one stalled past its lease), stop the block: its next write would be fenced anyway,
+        and a deploy still running must not go on."""
+        task = asyncio.current_task()
+        lost = False
+
+        async def renew() -> None:
+            nonlocal lost
+            while True:
+                await asyncio.sleep(self.runs.lease_s / 3)
+                try:
+                    mine = await self.runs.renew(run_id)
+                except Exception:
+                    log.warning("could not renew the lease of ship run %s", run_id, exc_info=True)
+                    continue
+                if not mine:
+                    lost = True
+                    if task is not None:
+                        task.cancel()
+                    return
+
+        renewer = asyncio.create_task(renew(), name=f"ship-run-{run_id}-lease")
+        try:
+            yield
+        except asyncio.CancelledError:
+            if not lost or task is None:
+                raise
+            task.uncancel()
+            raise LeaseLost(f"ship run {run_id} was taken over") from None
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+
+    async def _mark(
+        self,
+        state: _Drive,
+        name: ShipStepName,
+        status: ShipStepStatus,
+        outcome: dict[str, Any] | None = None,
+    ) -> None:
+        state.run = await self.runs.mark(state.run.id, name, status, outcome)
+        await self._report(state)
+        if status is not ShipStepStatus.RUNNING:
+            self._at(f"{name}:{status.value}")
+
+    async def _report(self, state: _Drive) -> None:
+        if state.progress is None:
+            return
+        try:
+            await state.progress(state.run)
+        except Exception:
+            log.warning("the ship progress report failed; going on", exc_info=True)
+
+    async def _fail(
+        self,
+        state: _Drive,
+        name: ShipStepName,
+        summary: str,
+        *,
+        extra: dict[str, Any] | None = None,
+        alert: bool = False,
+    ) -> None:
+        """The step failed: record it, end the run, tell the operator in the thread (with a
+        ping and the rollback command when production may be broken), and stop."""
+        await self._mark(state, name, ShipStepStatus.FAILED, {"summary": summary, **(extra or {})})
+        state.run = await self.runs.finish(state.run.id, ShipRunStatus.FAILED, error=summary)
+        await self._report(state)
+        release = await self.releases.get(state.run.guild_id, state.run.release_slug)
+        tail = (extra or {}).get("tail")
+        text = f"❌ The ship of `{release.slug}` v{state.run.version} stopped at the {name} step: {summary}"
+        if tail:
+            text += "\n" + fenced(clip(tail, 900))
+        text += "\nThe release stays assembled: fix it and `/release ship` again, or `/release abandon`."
+        await self._tell(state, release, clip(text, 2000), alert=alert)
+        raise _Stop(summary)
+
+    async def _tell(
+        self, state: _Drive, release: ReleaseView, text: str, *, alert: bool = False
+    ) -> None:
+        if self.notes is None:
+            return
+        if not alert:
+            await self.notes.post(state.run.guild_id, release, [text], reply_to=state.reply_to)
+            return
+        mentions = await self.notes.mentions(state.run.guild_id, state.actor.id)
+        rollback = self._rollback(release, state.run.version)
+        how = f"\nTo roll back:\n{fenced(rollback)}" if rollback else ""
+        where = await self.notes.post(
+            state.run.guild_id, release, [clip(text, 2000)], reply_to=state.reply_to
+        )
+        if where is not None:
+            await self.notes.ping(
+                where, clip(f"🚨 {' '.join(mentions)} {text.splitlines()[0]}{how}", 2000)
+            )
+
+    def _rollback(self, release: ReleaseView, version: int) -> str | None:
+        try:
+            app = self.sealer.app()
+        except SmokeConfigError:
+            return None
+        return app.rollback(
+            release=release.slug, version=version, merge_sha=release.merge_sha or release.rc_head
+        )
+
+    async def _interrupted(self, state: _Drive) -> ShipOutcome:
+        summary = (
+            "Conductor stopped while the deploy was running, so it may or may not have gone out"
+        )
+        await self._mark(state, "deploy", ShipStepStatus.INTERRUPTED, {"summary": summary})
+        state.run = await self.runs.finish(state.run.id, ShipRunStatus.INTERRUPTED, error=summary)
+        release = await self.releases.get(state.run.guild_id, state.run.release_slug)
+        text = (
+            f"⚠️ The ship of `{release.slug}` v{state.run.version} was interrupted: {summary}. "
+            "The release stays assembled. Check production, then `/release ship` again (the "
+            "deploy runs again), or `/release abandon` it."
+        )
+        await self._tell(state, release, text, alert=True)
+        return ShipOutcome(release, None, None, state.run, summary)
+
+    # ------------------------------------------------------------------ the steps
+
+    def _step(self, name: ShipStepName) -> Callable[[_Drive], Awaitable[None]]:
+        steps = {
+            "deploy": self._step_deploy,
+            "health": self._step_health,
+            "ship": self._step_ship,
+            "seal": self._step_seal,
+            "notes": self._step_notes,
+        }
+        return steps[name]
+
+    async def _step_deploy(self, state: _Drive) -> None:
+        command = self.deploy.command
+        if self.repo is None and command is None:
+            await self._mark(
+                state, "deploy", ShipStepStatus.SKIPPED,
+                {"summary": "nothing to deploy: no [git] and no [deploy] command"},
+            )  # fmt: skip
+            return
+        release = await self.releases.get(state.run.guild_id, state.run.release_slug)
+        await self._mark(state, "deploy", ShipStepStatus.RUNNING)
+        self._at("deploy:running")
+        sha = release.rc_head
+        done: dict[str, Any] = {}
+        if self.repo is not None:
+            if release.rc_head is None or release.rc_base is None:
+                await self._fail(
+                    state, "deploy",
+                    "the release has no RC branch (it was assembled before [git] was set up); "
+                    "abandon it and assemble a new one",
+                )  # fmt: skip
+            try:
+                sha = await self.repo.publish_main(release.rc_base or "", release.rc_head or "")
+            except GitFailed as failed:
+                await self._fail(state, "deploy", str(failed))
+            done["sha"] = sha
+            done["summary"] = f"`{self.repo.config.main}` fast-forwarded to `{(sha or '')[:10]}`"
+        if command is not None:
+            ran = await run_logged(
+                command,
+                cwd=self.repo.path if self.repo is not None else Path.cwd(),
+                log_path=log_path(self.deploy, release.slug, state.run.version),
+                limit_s=self.deploy.timeout,
+                env=deploy_environment(release.slug, state.run.version, sha),
+            )
+            outcome = {"tail": ran.tail, "log": ran.log, "duration_ms": ran.duration_ms}
+            if not ran.passed:
+                why = (
+                    f"the deploy command was killed after {self.deploy.timeout:g} s"
+                    if ran.timed_out
+                    else f"the deploy command failed (exit {ran.returncode})"
+                )
+                await self._fail(state, "deploy", why, extra={**done, **outcome})
+            done |= outcome
+            done["summary"] = "; ".join(
+                filter(None, [done.get("summary"), f"deployed as v{state.run.version}"])
+            )
+        await self._mark(state, "deploy", ShipStepStatus.DONE, done)
+
+    async def _step_health(self, state: _Drive) -> None:
+        if state.run.step("deploy").status is not ShipStepStatus.DONE:
+            # The gate judges a deploy; with nothing deployed, the seal checks production.
+            await self._mark(
+                state, "health", ShipStepStatus.SKIPPED,
+                {"summary": "nothing was deployed; the seal checks production"},
+            )  # fmt: skip
+            return
+        try:
+            app = self.sealer.app() if self.sealer.configured else None
+        except SmokeConfigError:
+            app = None
+        if app is None:
+            await self._mark(
+                state, "health", ShipStepStatus.SKIPPED, {"summary": "no [app]: no health URL"}
+            )
+            return
+        await self._mark(state, "health", ShipStepStatus.RUNNING)
+        result = await health_gate(
+            app.health_url,
+            limit_s=self.deploy.health_timeout,
+            interval=self.deploy.health_interval,
+        )
+        if not result.healthy:
+            await self._fail(
+                state, "health",
+                f"the deploy went out but production is not healthy: {result.summary}",
+                extra={"attempts": result.attempts}, alert=True,
+            )  # fmt: skip
+        await self._mark(
+            state, "health", ShipStepStatus.DONE,
+            {"summary": result.summary, "attempts": result.attempts},
+        )  # fmt: skip
+
+    async def _step_ship(self, state: _Drive) -> None:
+        guild, slug = state.run.guild_id, state.run.release_slug
+        release = await self.releases.get(guild, slug)
+        if release.state is not ReleaseState.SHIPPED:  # else: flipped before a crash
+            await self._mark(state, "ship", ShipStepStatus.RUNNING)
+            deployed = state.run.step("deploy").outcome.get("sha")
+            release = await self.releases.ship(
+                guild, state.actor, release_slug=slug, version=state.run.version,
+                merge_sha=deployed,
+            )  # fmt: skip
+        state.release = release
+        await self._mark(
+            state, "ship", ShipStepStatus.DONE,
+            {"summary": f"{len(release.members)} member{'s' if len(release.members) != 1 else ''} shipped"},
+        )  # fmt: skip
+        if self.notes is not None:
+            self.notes.changed(guild)
+
+    async def _step_seal(self, state: _Drive) -> None:
+        release = state.release or await self.releases.get(
+            state.run.guild_id, state.run.release_slug
+        )
+        if not self.sealer.configured:
+            log.info("release %s shipped without a seal: no [app] is configured", release.slug)
+            await self._mark(state, "seal", ShipStepStatus.SKIPPED, {"summary": "no [app]"})
+            return
+        sealed_after_ship = (
+            release.seal_checked_at is not None
+            and release.shipped_at is not None
+            and release.seal_checked_at >= release.shipped_at
+        )
+        if sealed_after_ship:  # recorded before a crash
+            state.seal = self.sealer.stored(release)
+        else:
+            await self._mark(state, "seal", ShipStepStatus.RUNNING)
+            state.seal = await self.seal_shipped(state.run.guild_id, release, state.actor)
+        assert state.seal is not None  # noqa: S101 - stored() is None only without a seal
+        state.release = state.seal.release
+        await self._mark(state, "seal", ShipStepStatus.DONE, {"summary": state.seal.line})
+
+    async def _step_notes(self, state: _Drive) -> None:
+        release = state.release or await self.releases.get(
+            state.run.guild_id, state.run.release_slug
+        )
+        await self._mark(state, "notes", ShipStepStatus.RUNNING)
+        state.notes = await self.publish(
+            state.run.guild_id, release, state.seal,
+            operator_id=state.actor.id, reply_to=state.reply_to,
+        )  # fmt: skip
+        outcome = (
+            {"summary": "posted", "link": state.notes.link, "message_id": state.notes.message_id}
+            if state.notes is not None
+            else {"summary": "not posted yet: the reconcile posts them"}
+        )
+        await self._mark(state, "notes", ShipStepStatus.DONE, outcome)
 
     async def seal_shipped(
         self, guild_id: int, view: ReleaseView, actor: Actor | None
@@ -171,32 +556,49 @@ class ShipPipeline:
         operator_id: int | None,
         reply_to: object | None = None,
     ) -> PostedNotes | None:
-        """Post the notes (seal line first), record that they were posted, then on red or
-        error ping the operator with the rollback command. None when nothing could be posted
-        (the reconcile tries again). Never raises for the sink's failures."""
+        """Post the notes (seal line first) and on red or error the ping with the rollback
+        command, then record them as posted: exactly once. The intent is recorded before the
+        first post, so an attempt after a crash (Discord took the notes, the record never
+        came) finds what was posted and sends only what is missing. None when nothing could
+        be posted (the reconcile tries again). Never raises for the sink's failures."""
         if self.notes is None:
+            return None
+        current = await self.releases.get(guild_id, release.slug)
+        if current.notes_posted_at is not None:
+            log.info("the notes of %s were posted already", release.slug)
             return None
         shown = seal.release if seal is not None else release
         messages = release_notes(shown, seal=seal.line if seal is not None else None)
-        posted = await self.notes.post(guild_id, shown, messages, reply_to=reply_to)
+        notes_marker = f"Release notes — `{release.slug}`"
+        alert_marker = f"the smoke seal of `{release.slug}`"
+        retried = current.notes_intent_at is not None
+        posted = await self.notes.find(guild_id, shown, notes_marker) if retried else None
         if posted is None:
-            log.warning("the notes of %s were not posted; the reconcile retries", release.slug)
-            return None
+            await self.sealer.records.notes_intent(guild_id, release.slug)
+            posted = await self.notes.post(guild_id, shown, messages, reply_to=reply_to)
+            if posted is None:
+                log.warning("the notes of %s were not posted; the reconcile retries", release.slug)
+                return None
+            self._at("notes:sent")
+        else:
+            log.info("the notes of %s were found posted before a crash", release.slug)
+        if seal is not None and seal.alarming:
+            pinged = await self.notes.find(guild_id, shown, alert_marker) if retried else None
+            if pinged is None:
+                await self._alert(
+                    self.notes, guild_id, shown, seal, operator_id=operator_id, posted=posted
+                )
         try:
             await self.sealer.records.notes_posted(guild_id, release.slug, posted.message_id)
         except Exception:
             log.exception("the notes of %s were posted but not recorded", release.slug)
-        if seal is not None and seal.alarming:
-            await self._alert(
-                self.notes, guild_id, shown, seal, operator_id=operator_id, posted=posted
-            )
         self._changed(guild_id)
         return posted
 
     async def post_owed_notes(self, guild_id: int) -> int:
         """Post the notes every shipped release of the guild is still owed (a failed send, a
-        crash between the flip and the notes), sealing first where the seal never ran.
-        Returns how many were posted."""
+        crash before the notes), sealing first where the seal never ran. Releases whose ship
+        run still runs post their own. Returns how many were posted."""
         if self.notes is None:
             return 0
         posted = 0

@@ -268,10 +268,17 @@ class Releases:
             return await load_release_view(session, release)
 
     async def ship(
-        self, guild_id: int, actor: Actor, *, release_slug: str | None = None
+        self,
+        guild_id: int,
+        actor: Actor,
+        *,
+        release_slug: str | None = None,
+        version: int | None = None,
+        merge_sha: str | None = None,
     ) -> ReleaseView:
         """The state part of a ship: the release and all its members flip to shipped in one
-        transaction, and the release gets the next deploy version."""
+        transaction, and the release gets its deploy version (``version``, reserved by its
+        ship run, or the next one) and main's new commit (``merge_sha``)."""
         async with self._release_write() as session:
             release = await self._require_active(
                 session, guild_id, for_what="ship", expected=release_slug
@@ -280,12 +287,16 @@ class Releases:
             now = utcnow()
             move = self._move(actor, at=now)
             await ReleaseFlow(release, member_count=len(members)).fire("ship", move)
-            last = await session.scalar(
-                select(func.coalesce(func.max(Release.version), 0)).where(
-                    Release.guild_id == guild_id
+            if version is None:
+                last = await session.scalar(
+                    select(func.coalesce(func.max(Release.version), 0)).where(
+                        Release.guild_id == guild_id
+                    )
                 )
-            )
-            release.version = int(last or 0) + 1
+                version = int(last or 0) + 1
+            release.version = version
+            if merge_sha is not None:
+                release.merge_sha = merge_sha
             for task in members:
                 await TaskFlow(task, session).fire("ship", move)
             await session.flush()

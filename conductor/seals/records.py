@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from conductor.errors import InvalidMove, NotFound
 from conductor.queries import last_shipped, load_release_view, require_release
-from conductor.states import ReleaseState, SealStatus, SealTrigger
+from conductor.states import ReleaseState, SealStatus, SealTrigger, ShipRunStatus
 from conductor.views import Actor, ReleaseView
 from smoke import SmokeResult
-from store.models import Release, ReleaseSeal
+from store.models import Release, ReleaseSeal, ShipRun
 from store.types import utcnow
 
 if TYPE_CHECKING:
@@ -129,8 +129,17 @@ class SealRecords:
             release.notes_posted_at = utcnow()
             release.notes_message_id = message_id
 
+    async def notes_intent(self, guild_id: int, slug: str) -> None:
+        """Posting the notes begins: from now on a post may reach Discord unrecorded, so the
+        next attempt looks for it before posting again."""
+        async with self.db.write() as session:
+            release = await require_release(session, guild_id, slug)
+            release.notes_intent_at = utcnow()
+
     async def notes_owed(self, guild_id: int) -> tuple[ReleaseView, ...]:
-        """Shipped releases whose notes never reached their thread, oldest first."""
+        """Shipped releases whose notes never reached their thread, oldest first; a release
+        whose ship run is still running (here or in another process) posts its own."""
+        running = select(ShipRun.release_id).where(ShipRun.status == ShipRunStatus.RUNNING)
         async with self.db.read() as session:
             rows = (
                 await session.scalars(
@@ -139,6 +148,7 @@ class SealRecords:
                         Release.guild_id == guild_id,
                         Release.state == ReleaseState.SHIPPED,
                         Release.notes_posted_at.is_(None),
+                        Release.id.not_in(running),
                     )
                     .order_by(Release.version)
                 )

@@ -59,7 +59,8 @@ async def test_a_failed_ship_progress_message_means_no_ship(world: World, status
     for command, options in (("release open", {"name": "t"}), ("release add", {"task": "core"})):
         await world.olga.slash(world.general, command, **options)
     await world.olga.slash(world.general, "release assemble")
-    world.env.inject_error("POST", "/webhooks/*", status=status)
+    # The progress message is the deferred answer, edited in place (PATCH …/@original).
+    world.env.inject_error("PATCH", "/webhooks/*", status=status)
     result = await world.olga.slash(world.general, "release ship")
     assert "Something went wrong (ref " in result.response.content
     simcord.assert_error(world.env, contains=str(status))

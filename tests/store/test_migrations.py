@@ -18,7 +18,7 @@ from store import migrate
 from store.db import Database
 from store.models import Base, Release
 
-HEAD = "0003_rc_assembly"
+HEAD = "0004_ship_runs"
 APP_TABLES = frozenset(Base.metadata.tables)
 ACTIVE_INDEX = "uq_releases_one_active_per_guild"
 
@@ -58,6 +58,8 @@ def test_the_app_has_the_tables_we_expect() -> None:
         "releases",
         "review_approvals",
         "review_requests",
+        "ship_runs",
+        "ship_steps",
         "stage_events",
         "task_dependencies",
         "tasks",
@@ -83,11 +85,20 @@ def test_upgrade_downgrade_upgrade_round_trip(url: str, engine: Engine) -> None:
     assert migrate.current(url) == HEAD
 
 
+def columns(engine: Engine, table: str) -> set[str]:
+    return {c["name"] for c in inspect(engine).get_columns(table)}
+
+
 def test_default_downgrade_is_one_step(url: str, engine: Engine) -> None:
     migrate.upgrade(url)
-    migrate.downgrade(url)  # "-1": back to 0002, where releases have no RC columns
+    migrate.downgrade(url)  # "-1": back to 0003, where there are no ship runs
+    assert migrate.current(url) == "0003_rc_assembly"
+    assert {"ship_runs", "ship_steps"} & tables(engine) == set()
+    assert "notes_intent_at" not in columns(engine, "releases")
+    assert "rc_head" in columns(engine, "releases")
+    migrate.downgrade(url)  # and to 0002, where releases have no RC columns
     assert migrate.current(url) == "0002_seal_history"
-    assert "rc_head" not in {c["name"] for c in inspect(engine).get_columns("releases")}
+    assert "rc_head" not in columns(engine, "releases")
     assert "release_seals" in tables(engine)
     migrate.downgrade(url)  # and to 0001, where there is no seal history
     assert migrate.current(url) == "0001_initial"

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conductor.branches import branch_problem
 from conductor.errors import ConductorError
 from conductor.handoffs.parse import (
     TASK_SLUG_RE,
@@ -667,7 +668,13 @@ def handoff_cases(draw: st.DrawFn) -> tuple[str, ParsedHandoff]:
     slug = draw(slugs)
     target = draw(st.sampled_from(list(TaskState)))
     title = draw(st.none() | plain_text(1, 200))
-    branch = draw(st.none() | st.text(no_space_chars, min_size=1, max_size=255))
+    # Any branch name git accepts (the hostile ones are refused: tests/conductor/test_branches.py).
+    branch = draw(
+        st.none()
+        | st.text(no_space_chars, min_size=1, max_size=255).filter(
+            lambda b: branch_problem(b) is None
+        )
+    )
     kind = draw(st.none() | plain_text(1, 40))
     model = draw(st.none() | plain_text(1, 100))
     deps = draw(st.none() | st.lists(slugs.filter(lambda d: d != slug), max_size=5))

@@ -28,6 +28,7 @@ class FakeNotes:
     posts: list[tuple[str, list[str], object]] = field(default_factory=list)
     pings: list[tuple[PostedNotes, str]] = field(default_factory=list)
     changes: int = 0
+    looked_for: list[str] = field(default_factory=list)
     _ids: int = 5000
 
     async def post(
@@ -43,6 +44,16 @@ class FakeNotes:
         self._ids += 1
         self.posts.append((release.slug, list(messages), reply_to))
         return PostedNotes(self._ids, f"https://chat/{self._ids}", f"thread-of-{release.slug}")
+
+    async def find(self, guild_id: int, release: ReleaseView, marker: str) -> PostedNotes | None:
+        self.looked_for.append(marker)
+        for number, (slug, messages, _) in enumerate(self.posts, start=5001):
+            if slug == release.slug and marker in messages[0]:
+                return PostedNotes(number, f"https://chat/{number}", f"thread-of-{slug}")
+        for posted, text in self.pings:
+            if marker in text:
+                return posted
+        return None
 
     async def mentions(self, guild_id: int, user_id: int | None) -> list[str]:
         return ([f"<@{user_id}>"] if user_id is not None else []) + [ROLE]
@@ -120,9 +131,12 @@ async def test_the_reconcile_leaves_a_ship_in_flight_alone(
     runner.gate = asyncio.Event()
     runner.started.clear()
     ship = asyncio.create_task(domain.pipeline.ship(GUILD, OPERATOR))
-    await asyncio.wait_for(runner.started.wait(), 5)  # flipped, sealing: its notes are owed
-    assert len(await domain.seals.notes_owed(GUILD)) == 1
-    assert await domain.pipeline.post_owed_notes(GUILD) == 0  # the ship holds them
+    await asyncio.wait_for(runner.started.wait(), 5)  # flipped, sealing, no notes yet
+    shipped = await domain.releases.get(GUILD, (await domain.seals.target(GUILD, None)).slug)
+    assert shipped.notes_posted_at is None
+    # Not owed while its run is running (here or in any process): the run posts them.
+    assert await domain.seals.notes_owed(GUILD) == ()
+    assert await domain.pipeline.post_owed_notes(GUILD) == 0
     runner.gate.set()
     outcome = await ship
     assert outcome.notes is not None and len(notes.posts) == 1

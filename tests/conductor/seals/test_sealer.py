@@ -10,9 +10,10 @@ import pytest
 from conductor.bootstrap import Conductor, bootstrap
 from conductor.errors import InvalidMove, NotFound, SealRunning
 from conductor.releases.pipeline import ShipPipeline
+from conductor.releases.runs import RunView
 from conductor.seals.records import SealRecords
 from conductor.seals.sealer import Sealer
-from conductor.states import RESEAL, ReleaseState, SealStatus
+from conductor.states import RESEAL, ReleaseState, SealStatus, ShipStepStatus
 from smoke import SmokeResult
 from store.db import Database
 from tests.helpers import GUILD, OPERATOR, TEST_APP, FakeRunner, MakeReviewed, assembled
@@ -35,12 +36,25 @@ async def test_ship_then_seal_records_the_verdict_on_the_shipped_release(
     slug = await assembled(domain, make_reviewed)
     steps: list[str] = []
 
-    async def progress(step: str, view: object) -> None:
-        steps.append(step)
+    async def progress(run: RunView) -> None:
+        for step in run.steps:
+            seen = f"{step.name}:{step.status.value}"
+            if step.status is not ShipStepStatus.PENDING and seen not in steps:
+                steps.append(seen)
 
     runner.then({"/signin": "selector form input[type=password] not found"})
     outcome = await pipeline.ship(GUILD, OPERATOR, progress=progress)
-    assert steps == ["seal"]
+    # nothing to deploy here (no git, no deploy command): the flip, then the seal, then notes
+    assert steps == [
+        "deploy:skipped",
+        "health:skipped",
+        "ship:running",
+        "ship:done",
+        "seal:running",
+        "seal:done",
+        "notes:running",
+        "notes:done",
+    ]
     assert outcome.release.state is ReleaseState.SHIPPED
     assert outcome.seal is not None and outcome.seal.recorded and outcome.seal.alarming
     assert outcome.seal.rollback == f"git revert -m 1 <merge_sha> && bin/deploy {slug} v1"
@@ -67,7 +81,7 @@ async def test_a_failing_progress_report_or_runner_never_undoes_the_ship(
 ) -> None:
     slug = await assembled(domain, make_reviewed)
 
-    async def broken(step: str, view: object) -> None:
+    async def broken(run: RunView) -> None:
         raise RuntimeError("discord is down")
 
     runner.then(OSError("no such browser"))

@@ -1,0 +1,126 @@
+"""The deploy and the health gate of a ship: the operator's deploy command, run with the release
+in its environment and under a timeout, and the app's health URL polled until it answers 200.
+
+The ``[deploy]`` table::
+
+    [deploy]
+    command = "bin/deploy"      # run through the shell in the clone (or the working directory)
+    timeout = 600               # seconds; past it the command is killed with its children
+    health_timeout = 120        # seconds the health gate waits for a 200
+    health_interval = 0.5       # the first wait between two checks; it doubles up to 5 s
+    log_dir = "deploy-logs"     # where each deploy's whole output is kept
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from conductor.text import clip, one_line
+
+#: the longest wait between two health checks
+MAX_HEALTH_INTERVAL = 5.0
+USER_AGENT = "Conductor/1 (health gate)"
+
+
+class DeployConfigError(ValueError):
+    """The ``[deploy]`` table is malformed; the message names the field."""
+
+
+class DeployConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command: str | None = None
+    timeout: float = Field(default=600.0, gt=0)
+    health_timeout: float = Field(default=120.0, gt=0)
+    health_interval: float = Field(default=0.5, gt=0)
+    log_dir: str = "deploy-logs"
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: str | None) -> str | None:
+        return value if value is None or value.strip() else None
+
+
+def parse_deploy_config(table: Mapping[str, Any] | None) -> DeployConfig:
+    try:
+        return DeployConfig.model_validate(table or {})
+    except ValidationError as error:
+        problem = error.errors()[0]
+        field = ".".join(str(part) for part in problem.get("loc", ()))
+        raise DeployConfigError(f"deploy.{field}: {problem.get('msg', 'invalid')}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthResult:
+    healthy: bool
+    attempts: int
+    duration_ms: int
+    #: the last answer: ``200``, ``status 503``, ``cannot connect: …``
+    last: str
+
+    @property
+    def summary(self) -> str:
+        tries = f"{self.attempts} check{'s' if self.attempts != 1 else ''}"
+        if self.healthy:
+            return f"healthy after {tries} ({self.duration_ms / 1000:.1f} s)"
+        return f"not healthy after {tries} in {self.duration_ms / 1000:.1f} s: {self.last}"
+
+
+async def health_gate(
+    url: str, *, limit_s: float, interval: float = 0.5, client: httpx.AsyncClient | None = None
+) -> HealthResult:
+    """GET ``url`` until it answers 200 (redirects are not followed), waiting ``interval``
+    between checks, doubling up to 5 s, for at most ``limit_s`` seconds."""
+    started = time.perf_counter()
+    deadline = started + limit_s
+    attempts, last, wait = 0, "not checked", interval
+    own = client is None
+    http = client or httpx.AsyncClient(follow_redirects=False, headers={"User-Agent": USER_AGENT})
+    try:
+        while True:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                break
+            attempts += 1
+            try:
+                answer = await http.get(url, timeout=min(10.0, max(left, 0.1)))
+            except httpx.HTTPError as error:
+                last = clip(f"cannot connect: {one_line(error)}", 200)
+            else:
+                if answer.status_code == 200:
+                    return HealthResult(True, attempts, _ms(started), "200")
+                last = f"status {answer.status_code}"
+            pause = min(wait, deadline - time.perf_counter())
+            if pause <= 0:
+                break
+            await asyncio.sleep(pause)
+            wait = min(wait * 2, MAX_HEALTH_INTERVAL)
+    finally:
+        if own:
+            await http.aclose()
+    return HealthResult(False, attempts, _ms(started), last)
+
+
+def _ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
+
+
+def deploy_environment(release: str, version: int, sha: str | None) -> dict[str, str]:
+    """What the deploy command finds in its environment."""
+    return {
+        "CONDUCTOR_RELEASE": release,
+        "CONDUCTOR_VERSION": f"v{version}",
+        "CONDUCTOR_SHA": sha or "",
+    }
+
+
+def log_path(config: DeployConfig, release: str, version: int) -> Path:
+    return Path(config.log_dir) / f"{release}-v{version}-deploy.log"
