@@ -12,17 +12,19 @@ import subprocess
 import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import simcord
+from aiohttp import web
 
 from bot.sample import GUILD_ID
 from conductor.releases.git import IDENTITY
+from conductor.releases.pipeline import PostedNotes
 from conductor.states import AuthorKind
-from conductor.views import Actor, IncomingMessage, Reactor
+from conductor.views import Actor, IncomingMessage, Reactor, ReleaseView
 from smoke import AppConfig, CheckResult, SmokeResult, parse_app_config
 from smoke.protocol import OnCheck
 from smoke.sample_app import sample_app_table
@@ -305,3 +307,88 @@ class Origin:
         git(self.agent, "commit", "--quiet", "-m", f"work on {branch}")
         git(self.agent, "push", "--quiet", "--force", "origin", f"HEAD:refs/heads/{branch}")
         return git(self.agent, "rev-parse", "HEAD")
+
+
+# -- the notes: a sink that keeps what it was asked to post -------------------------------------
+
+ROLE = "<@&77>"
+
+
+@dataclass
+class FakeNotes:
+    """A NotesSink that keeps what it was asked to post; ``down`` makes every post fail."""
+
+    down: bool = False
+    posts: list[tuple[str, list[str], object]] = field(default_factory=list)
+    pings: list[tuple[PostedNotes, str]] = field(default_factory=list)
+    changes: int = 0
+    looked_for: list[str] = field(default_factory=list)
+    _ids: int = 5000
+
+    async def post(
+        self,
+        guild_id: int,
+        release: ReleaseView,
+        messages: Sequence[str],
+        *,
+        reply_to: object | None = None,
+    ) -> PostedNotes | None:
+        if self.down:
+            return None
+        self._ids += 1
+        self.posts.append((release.slug, list(messages), reply_to))
+        return PostedNotes(self._ids, f"https://chat/{self._ids}", f"thread-of-{release.slug}")
+
+    async def find(self, guild_id: int, release: ReleaseView, marker: str) -> PostedNotes | None:
+        self.looked_for.append(marker)
+        for number, (slug, messages, _) in enumerate(self.posts, start=5001):
+            if slug == release.slug and marker in messages[0]:
+                return PostedNotes(number, f"https://chat/{number}", f"thread-of-{slug}")
+        for posted, text in self.pings:
+            if marker in text:
+                return posted
+        return None
+
+    async def mentions(self, guild_id: int, user_id: int | None) -> list[str]:
+        return ([f"<@{user_id}>"] if user_id is not None else []) + [ROLE]
+
+    async def ping(self, posted: PostedNotes, text: str) -> None:
+        self.pings.append((posted, text))
+
+    def changed(self, guild_id: int) -> None:
+        self.changes += 1
+
+
+# -- production's health URL, answering what the test says -------------------------------------
+
+
+class HealthServer:
+    """``/up`` on 127.0.0.1, answering the statuses queued (then ``then``, 200 by default),
+    counting the checks."""
+
+    def __init__(self) -> None:
+        self.queue: list[int] = []
+        self.then = 200
+        self.checks = 0
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def _up(self, request: web.Request) -> web.Response:
+        self.checks += 1
+        status = self.queue.pop(0) if self.queue else self.then
+        return web.Response(status=status, text="ok" if status == 200 else "down")
+
+    async def __aenter__(self) -> HealthServer:
+        app = web.Application()
+        app.router.add_get("/up", self._up)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()

@@ -5,64 +5,23 @@ twice, never while the ship itself still holds them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import pytest
 
 from conductor.bootstrap import Conductor, bootstrap
-from conductor.releases.pipeline import PostedNotes
 from conductor.states import SealStatus
-from conductor.views import Actor, ReleaseView
+from conductor.views import Actor
 from store.db import Database
-from tests.helpers import GUILD, OPERATOR, TEST_APP, FakeRunner, MakeReviewed, assembled
-
-ROLE = "<@&77>"
-
-
-@dataclass
-class FakeNotes:
-    """A NotesSink that keeps what it was asked to post; ``down`` makes every post fail."""
-
-    down: bool = False
-    posts: list[tuple[str, list[str], object]] = field(default_factory=list)
-    pings: list[tuple[PostedNotes, str]] = field(default_factory=list)
-    changes: int = 0
-    looked_for: list[str] = field(default_factory=list)
-    _ids: int = 5000
-
-    async def post(
-        self,
-        guild_id: int,
-        release: ReleaseView,
-        messages: Sequence[str],
-        *,
-        reply_to: object | None = None,
-    ) -> PostedNotes | None:
-        if self.down:
-            return None
-        self._ids += 1
-        self.posts.append((release.slug, list(messages), reply_to))
-        return PostedNotes(self._ids, f"https://chat/{self._ids}", f"thread-of-{release.slug}")
-
-    async def find(self, guild_id: int, release: ReleaseView, marker: str) -> PostedNotes | None:
-        self.looked_for.append(marker)
-        for number, (slug, messages, _) in enumerate(self.posts, start=5001):
-            if slug == release.slug and marker in messages[0]:
-                return PostedNotes(number, f"https://chat/{number}", f"thread-of-{slug}")
-        for posted, text in self.pings:
-            if marker in text:
-                return posted
-        return None
-
-    async def mentions(self, guild_id: int, user_id: int | None) -> list[str]:
-        return ([f"<@{user_id}>"] if user_id is not None else []) + [ROLE]
-
-    async def ping(self, posted: PostedNotes, text: str) -> None:
-        self.pings.append((posted, text))
-
-    def changed(self, guild_id: int) -> None:
-        self.changes += 1
+from tests.helpers import (
+    GUILD,
+    OPERATOR,
+    ROLE,
+    TEST_APP,
+    FakeNotes,
+    FakeRunner,
+    MakeReviewed,
+    assembled,
+)
 
 
 @pytest.fixture

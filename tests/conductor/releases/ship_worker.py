@@ -1,0 +1,116 @@
+"""A ship in a process of its own, for the crash tests: ``python -m
+tests.conductor.releases.ship_worker CONFIG`` ships (or resumes) a release on a real SQLite
+file and a real clone, with a green smoke runner and notes kept in a JSON-lines file. It kills
+itself with SIGKILL at the checkpoint named in the config (``deploy:done``, ``notes:sent``, …):
+no ``finally``, no flush, as a power cut would."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from conductor.bootstrap import bootstrap
+from conductor.releases.pipeline import PostedNotes
+from conductor.releases.runs import ShipRuns
+from conductor.views import ReleaseView
+from store.db import Database
+from tests.helpers import GUILD, OPERATOR, TEST_APP, FakeRunner
+
+
+class FileNotes:
+    """A NotesSink whose thread is a JSON-lines file shared by every process of a test."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _lines(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line]
+
+    def _append(self, entry: dict[str, Any]) -> int:
+        number = len(self._lines()) + 1
+        with self.path.open("a") as sink:
+            sink.write(json.dumps({"id": number, **entry}) + "\n")
+            sink.flush()
+            os.fsync(sink.fileno())
+        return number
+
+    async def post(
+        self,
+        guild_id: int,
+        release: ReleaseView,
+        messages: Sequence[str],
+        *,
+        reply_to: object | None = None,
+    ) -> PostedNotes | None:
+        first = 0
+        for text in messages:
+            number = self._append({"kind": "post", "release": release.slug, "text": text})
+            first = first or number
+        return PostedNotes(first, f"file://{first}", release.slug)
+
+    async def find(self, guild_id: int, release: ReleaseView, marker: str) -> PostedNotes | None:
+        for entry in self._lines():
+            if marker in entry["text"]:
+                return PostedNotes(entry["id"], f"file://{entry['id']}", release.slug)
+        return None
+
+    async def mentions(self, guild_id: int, user_id: int | None) -> list[str]:
+        return [f"<@{user_id}>"] if user_id is not None else []
+
+    async def ping(self, posted: PostedNotes, text: str) -> None:
+        self._append({"kind": "ping", "text": text})
+
+    def changed(self, guild_id: int) -> None:
+        pass
+
+
+async def main(config: dict[str, Any]) -> dict[str, Any]:
+    kill_at = config.get("kill_at")
+
+    def checkpoint(point: str) -> None:
+        if point == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    db = Database(config["db_url"])
+    domain = bootstrap(
+        database=db,
+        runner=FakeRunner(),
+        notes=FileNotes(Path(config["notes"])),
+        app={**TEST_APP, "production_url": config["production_url"]},
+        git={"path": config["clone"]},
+        deploy={
+            "command": config["deploy"],
+            "health_timeout": 10,
+            "health_interval": 0.05,
+            "log_dir": config["logs"],
+        },
+        runs=ShipRuns(db, lease_s=config.get("lease_s", 1.0)),
+        checkpoint=checkpoint,
+    )
+    try:
+        if config["mode"] == "ship":
+            outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+            return {"stopped": outcome.stopped, "state": outcome.release.state.value}
+        taken = 0
+        for _ in range(100):  # until the dead process's lease runs out, at most ~10 s
+            taken += await domain.pipeline.resume(GUILD)
+            if taken or not await domain.pipeline.runs.unfinished(GUILD):
+                break
+            await asyncio.sleep(0.1)
+        posted = await domain.pipeline.post_owed_notes(GUILD)
+        return {"taken": taken, "posted": posted}
+    finally:
+        await db.dispose()
+
+
+if __name__ == "__main__":
+    result = asyncio.run(main(json.loads(sys.argv[1])))
+    print(json.dumps(result))  # noqa: T201 - the test reads it

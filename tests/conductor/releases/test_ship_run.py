@@ -1,0 +1,286 @@
+"""The ship run with git, a deploy command and a health URL, all real: a bare origin and a
+clone, a shell command, an HTTP server on 127.0.0.1. The happy path, and each fault: the
+deploy fails or hangs, production is slow to get healthy or never does, main moved, the push
+is refused; the lease decides who drives a run."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conductor.bootstrap import Conductor, bootstrap
+from conductor.releases.runs import ShipRuns
+from conductor.states import ReleaseState, SealStatus, ShipRunStatus, ShipStepStatus
+from store.db import Database
+from tests.helpers import (
+    GUILD,
+    OPERATOR,
+    ROLE,
+    TEST_APP,
+    FakeNotes,
+    FakeRunner,
+    HealthServer,
+    MakeReviewed,
+    Origin,
+    git,
+)
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Origin:
+    return Origin(tmp_path)
+
+
+@pytest.fixture
+def clone(origin: Origin, tmp_path: Path) -> Path:
+    path = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", str(origin.bare), str(path))
+    return path
+
+
+@pytest.fixture
+async def health() -> AsyncIterator[HealthServer]:
+    async with HealthServer() as server:
+        yield server
+
+
+@pytest.fixture
+def notes() -> FakeNotes:
+    return FakeNotes()
+
+
+@pytest.fixture
+def seen(tmp_path: Path) -> Path:
+    """Where the deploy command writes what it saw, one JSON line per run."""
+    return tmp_path / "deploys.jsonl"
+
+
+def deploy_command(seen: Path, then: str = "true") -> str:
+    record = (
+        "import json, os; print(json.dumps({k: os.environ.get(k) for k in "
+        "('CONDUCTOR_RELEASE', 'CONDUCTOR_VERSION', 'CONDUCTOR_SHA')}))"
+    )
+    return f'echo deploying; python3 -c "{record}" >> {seen}; {then}'
+
+
+def build(
+    db: Database,
+    runner: FakeRunner,
+    notes: FakeNotes,
+    clone: Path,
+    health: HealthServer,
+    tmp_path: Path,
+    **deploy: Any,
+) -> Conductor:
+    return bootstrap(
+        database=db,
+        runner=runner,
+        notes=notes,
+        app={**TEST_APP, "production_url": health.url},
+        git={"path": str(clone)},
+        deploy={
+            "health_timeout": 5,
+            "health_interval": 0.05,
+            "log_dir": str(tmp_path / "deploy-logs"),
+            **deploy,
+        },
+    )
+
+
+async def assembled(domain: Conductor, origin: Origin, make_reviewed: MakeReviewed) -> str:
+    origin.commit("feat/core", {"core.txt": "core\n"})
+    origin.commit("feat/ui", {"ui.txt": "ui\n"})
+    await make_reviewed("core")
+    await make_reviewed("ui", depends_on="core")
+    slug = (await domain.releases.open(GUILD, "train", OPERATOR)).slug
+    await domain.releases.add_task(GUILD, "core", OPERATOR)
+    await domain.releases.add_task(GUILD, "ui", OPERATOR)
+    outcome = await domain.assembly.assemble(GUILD, OPERATOR)
+    assert outcome.assembled
+    return slug
+
+
+def deploys(seen: Path) -> list[dict[str, str]]:
+    if not seen.exists():
+        return []
+    return [json.loads(line) for line in seen.read_text().splitlines()]
+
+
+async def test_a_ship_pushes_main_deploys_waits_for_health_then_flips_seals_and_notes(
+    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
+    health: HealthServer, tmp_path: Path, seen: Path, make_reviewed: MakeReviewed,
+) -> None:  # fmt: skip
+    domain = build(db, runner, notes, clone, health, tmp_path, command=deploy_command(seen))
+    slug = await assembled(domain, origin, make_reviewed)
+    head = (await domain.releases.get(GUILD, slug)).rc_head
+    assert head is not None
+
+    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+
+    assert outcome.stopped is None and outcome.run is not None
+    assert outcome.run.status is ShipRunStatus.DONE
+    assert [s.status for s in outcome.run.steps] == [ShipStepStatus.DONE] * 5
+    assert git(origin.bare, "rev-parse", "main") == head  # main fast-forwarded on the origin
+    assert deploys(seen) == [
+        {"CONDUCTOR_RELEASE": slug, "CONDUCTOR_VERSION": "v1", "CONDUCTOR_SHA": head}
+    ]
+    deploy = outcome.run.step("deploy").outcome
+    assert deploy["sha"] == head and deploy["tail"] == "deploying"
+    assert Path(deploy["log"]).read_text().startswith("deploying\n")
+    assert outcome.run.step("health").outcome["summary"].startswith("healthy after 1 check")
+    release = await domain.releases.get(GUILD, slug)
+    assert release.state is ReleaseState.SHIPPED and release.version == 1
+    assert release.merge_sha == head
+    assert release.seal_status is SealStatus.GREEN and release.notes_posted_at is not None
+    assert len(notes.posts) == 1 and notes.pings == []
+
+
+async def test_a_red_seal_alert_carries_the_real_merge_sha(
+    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
+    health: HealthServer, tmp_path: Path, make_reviewed: MakeReviewed,
+) -> None:  # fmt: skip
+    domain = build(db, runner, notes, clone, health, tmp_path)
+    slug = await assembled(domain, origin, make_reviewed)
+    runner.then({"/signin": "selector form input[type=password] not found"})
+    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    head = outcome.release.merge_sha
+    assert head is not None and len(head) == 40
+    [(_, alert)] = notes.pings
+    assert f"git revert -m 1 {head} && bin/deploy {slug} v1" in alert
+    assert "<merge_sha>" not in alert
+
+
+async def test_a_failing_deploy_stops_before_the_flip_and_says_why(
+    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
+    health: HealthServer, tmp_path: Path, seen: Path, make_reviewed: MakeReviewed,
+) -> None:  # fmt: skip
+    broken = deploy_command(seen, "echo 'bin/deploy: no route to host' >&2; exit 7")
+    domain = build(db, runner, notes, clone, health, tmp_path, command=broken)
+    slug = await assembled(domain, origin, make_reviewed)
+
+    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+
+    assert outcome.stopped == "the deploy command failed (exit 7)"
+    assert outcome.run is not None and outcome.run.status is ShipRunStatus.FAILED
+    assert outcome.run.step("deploy").status is ShipStepStatus.FAILED
+    assert outcome.run.step("ship").status is ShipStepStatus.PENDING
+    release = await domain.releases.get(GUILD, slug)
+    assert release.state is ReleaseState.ASSEMBLED and release.version is None
+    assert runner.calls == [] and health.checks == 0
+    [(_, [told], _)] = notes.posts
+    assert "stopped at the deploy step: the deploy command failed (exit 7)" in told
+    assert "bin/deploy: no route to host" in told and "stays assembled" in told
+    # Fixed: shipping again runs a new run; main is already there, the deploy runs again.
+    fixed = build(db, runner, notes, clone, health, tmp_path, command=deploy_command(seen))
+    again = await fixed.pipeline.ship(GUILD, OPERATOR)
+    assert again.stopped is None and again.release.state is ReleaseState.SHIPPED
+    assert [d["CONDUCTOR_VERSION"] for d in deploys(seen)] == ["v1", "v1"]
+
+
+async def test_a_deploy_past_its_timeout_is_killed_with_its_children(
+    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
+    health: HealthServer, tmp_path: Path, seen: Path, make_reviewed: MakeReviewed,
+) -> None:  # fmt: skip
+    pids = tmp_path / "child.pid"
+    hang = deploy_command(seen, f"sleep 300 & echo $! > {pids}; wait")
+    domain = build(db, runner, notes, clone, health, tmp_path, command=hang, timeout=1)
+    slug = await assembled(domain, origin, make_reviewed)
+
+    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+
+    assert outcome.stopped == "the deploy command was killed after 1 s"
+    child = int(pids.read_text())
+    assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text()
+    assert (await domain.releases.get(GUILD, slug)).state is ReleaseState.ASSEMBLED
+
+
+async def test_a_slow_health_gate_passes_on_the_third_check(
+    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
+    health: HealthServer, tmp_path: Path, make_reviewed: MakeReviewed,
+) -> None:  # fmt: skip
+    domain = build(db, runner, notes, clone, health, tmp_path)
+    await assembled(domain, origin, make_reviewed)
+    health.queue = [503, 503]
+    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    assert outcome.release.state is ReleaseState.SHIPPED
+    assert health.checks == 3
+    assert outcome.run is not None
+    assert outcome.run.step("health").outcome["attempts"] == 3
+
+
+async def test_production_never_healthy_is_a_hard_stop_with_the_rollback_ping(
+    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
+    health: HealthServer, tmp_path: Path, make_reviewed: MakeReviewed,
+) -> None:  # fmt: skip
+    domain = build(db, runner, notes, clone, health, tmp_path, health_timeout=0.5)
+    slug = await assembled(domain, origin, make_reviewed)
+    head = (await domain.releases.get(GUILD, slug)).rc_head
+    health.then = 503
+    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    assert outcome.stopped is not None
+    assert outcome.stopped.startswith("the deploy went out but production is not healthy")
+    assert "status 503" in outcome.stopped
+    assert (await domain.releases.get(GUILD, slug)).state is ReleaseState.ASSEMBLED
+    assert runner.calls == []  # no seal: nothing shipped
+    [(_, text)] = notes.pings
+    assert text.startswith(f"🚨 <@{OPERATOR.id}> {ROLE} ❌ The ship of `{slug}` v1 stopped")
+    assert f"git revert -m 1 {head} && bin/deploy {slug} v1" in text
+
+
+async def test_main_moved_since_the_assembly_refuses_the_deploy(
+    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
+    health: HealthServer, tmp_path: Path, make_reviewed: MakeReviewed,
+) -> None:  # fmt: skip
+    domain = build(db, runner, notes, clone, health, tmp_path)
+    slug = await assembled(domain, origin, make_reviewed)
+    moved = origin.commit("main", {"hotfix.txt": "1\n"}, new=False)
+    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    assert outcome.stopped is not None and outcome.stopped.startswith(
+        "`main` moved since the assembly"
+    )
+    assert git(origin.bare, "rev-parse", "main") == moved  # untouched
+    assert (await domain.releases.get(GUILD, slug)).state is ReleaseState.ASSEMBLED
+
+
+async def test_a_refused_push_stops_the_ship(
+    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
+    health: HealthServer, tmp_path: Path, make_reviewed: MakeReviewed,
+) -> None:  # fmt: skip
+    domain = build(db, runner, notes, clone, health, tmp_path)
+    slug = await assembled(domain, origin, make_reviewed)
+    hook = origin.bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'main is protected' >&2\nexit 1\n")
+    hook.chmod(hook.stat().st_mode | stat.S_IXUSR)
+    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    assert outcome.stopped is not None
+    assert outcome.stopped.startswith("The push of `main` to `origin` was refused")
+    assert "main is protected" in outcome.stopped
+    assert (await domain.releases.get(GUILD, slug)).state is ReleaseState.ASSEMBLED
+
+
+async def test_one_running_ship_per_release_and_the_lease_decides_who_drives(
+    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
+    health: HealthServer, tmp_path: Path, make_reviewed: MakeReviewed,
+) -> None:  # fmt: skip
+    domain = build(db, runner, notes, clone, health, tmp_path)
+    slug = await assembled(domain, origin, make_reviewed)
+    mine = ShipRuns(db, owner="proc-a", lease_s=60)
+    theirs = ShipRuns(db, owner="proc-b", lease_s=60)
+    run = await mine.start(GUILD, slug, OPERATOR)
+    with pytest.raises(Exception, match="already running"):
+        await theirs.start(GUILD, slug, OPERATOR)
+    assert not await theirs.claim(run.id)  # a live lease is respected
+    assert await mine.claim(run.id)  # and renewed by its owner
+    expired = ShipRuns(db, owner="proc-a", lease_s=-1)  # as if proc-a stalled
+    assert await expired.renew(run.id)
+    assert await theirs.claim(run.id)  # past the lease: taken over
+    with pytest.raises(Exception, match="held by another process"):
+        await mine.mark(run.id, "deploy", ShipStepStatus.RUNNING)  # the fence
+    assert not await mine.renew(run.id)
+    assert os.getpid() > 0
