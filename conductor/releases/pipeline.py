@@ -329,7 +329,7 @@ class ShipPipeline:
     ) -> None:
         """The step failed: record it, end the run, tell the operator in the thread (with a
         ping and the rollback command when production may be broken), and stop."""
-        await self._mark(state, name, ShipStepStatus.FAILED, {"summary": summary, **(extra or {})})
+        await self._mark(state, name, ShipStepStatus.FAILED, {**(extra or {}), "summary": summary})
         state.run = await self.runs.finish(state.run.id, ShipRunStatus.FAILED, error=summary)
         await self._report(state)
         release = await self.releases.get(state.run.guild_id, state.run.release_slug)

@@ -169,6 +169,9 @@ async def test_a_failing_deploy_stops_before_the_flip_and_says_why(
     assert outcome.stopped == "the deploy command failed (exit 7)"
     assert outcome.run is not None and outcome.run.status is ShipRunStatus.FAILED
     assert outcome.run.step("deploy").status is ShipStepStatus.FAILED
+    failed = outcome.run.step("deploy").outcome
+    assert failed["summary"] == "the deploy command failed (exit 7)"
+    assert failed["tail"] == "deploying\nbin/deploy: no route to host"
     assert outcome.run.step("ship").status is ShipStepStatus.PENDING
     release = await domain.releases.get(GUILD, slug)
     assert release.state is ReleaseState.ASSEMBLED and release.version is None

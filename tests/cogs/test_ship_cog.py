@@ -1,0 +1,131 @@
+"""``/release ship`` with git, a deploy command and a health URL, through simcord: the one
+progress message is the deferred answer edited through each step; a failing deploy is shown
+there and in the thread, and nothing ships. Notes that reached the thread before a crash are
+found there, not posted again."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.client import ConductorBot, create_bot
+from bot.sample import GUILD_ID, sample_settings
+from conductor.states import ReleaseState
+from store.db import Database
+from tests.helpers import TEST_APP, FakeRunner, HealthServer, Origin, World, git, reviewed
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Origin:
+    return Origin(tmp_path)
+
+
+@pytest.fixture
+def deploy_command() -> str:
+    return "echo deploying $CONDUCTOR_RELEASE $CONDUCTOR_VERSION"
+
+
+@pytest.fixture
+async def simcord_bot(
+    tmp_path: Path, origin: Origin, deploy_command: str
+) -> AsyncIterator[ConductorBot]:
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", str(origin.bare), str(clone))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    database = Database(url)
+    await database.create_all()
+    async with HealthServer() as health:
+        settings = sample_settings(
+            url,
+            app={**TEST_APP, "production_url": health.url},
+            git={"path": str(clone)},
+            deploy={
+                "command": deploy_command,
+                "health_timeout": 5,
+                "health_interval": 0.05,
+                "log_dir": str(tmp_path / "logs"),
+            },
+        )
+        bot = create_bot(settings, database=database, smoke_runner=FakeRunner())
+        yield bot
+        await bot.close()
+
+
+async def _assembled(world: World, origin: Origin) -> str:
+    origin.commit("feat/core", {"core.txt": "core\n"})
+    await reviewed(world.bot, "core")
+    await world.olga.slash(world.general, "release open", name="train")
+    await world.olga.slash(world.general, "release add", task="core")
+    assembled = await world.olga.slash(world.general, "release assemble")
+    assert "is assembled." in assembled.response.content
+    active = (await world.bot.releases.status(GUILD_ID)).active
+    assert active is not None
+    return active.slug
+
+
+async def test_ship_edits_one_progress_message_through_every_step(
+    world: World, origin: Origin
+) -> None:
+    slug = await _assembled(world, origin)
+
+    shipped = await world.olga.slash(world.general, "release ship")
+
+    assert shipped.followups == []  # one message: the deferred answer, edited in place
+    lines = shipped.response.content.splitlines()
+    release = await world.bot.releases.get(GUILD_ID, slug)
+    assert release.state is ReleaseState.SHIPPED and release.merge_sha is not None
+    assert lines[0] == f"🚀 `{slug}` v1 — shipped 🟢"
+    assert lines[1].startswith(f"✅ deploy: `main` fast-forwarded to `{release.merge_sha[:10]}`")
+    assert "deployed as v1 · " in lines[1]
+    assert lines[2].startswith("✅ health gate: healthy after 1 check")
+    assert lines[3].startswith("✅ state flip: 1 member shipped · ")
+    assert lines[4].startswith("🟢 Smoke seal: green — 6/6 checks passed")
+    assert lines[5].startswith("📝 notes: https://discord.com/channels/")
+    assert git(origin.bare, "rev-parse", "main") == release.merge_sha
+    [thread] = [t for t in world.notes.threads if t.name == slug]
+    notes = [m.content for m in thread.history() if "Release notes" in m.content]
+    assert len(notes) == 1 and f"🌿 RC `release/{slug}`" in notes[0]
+
+
+@pytest.mark.parametrize("deploy_command", ["echo 'cannot reach the host' >&2; exit 4"])
+async def test_a_failing_deploy_is_shown_and_nothing_ships(world: World, origin: Origin) -> None:
+    slug = await _assembled(world, origin)
+
+    shipped = await world.olga.slash(world.general, "release ship")
+
+    text = shipped.response.content
+    assert text.splitlines()[0].startswith(f"🚀 Shipping `{slug}` as v1")
+    assert "❌ deploy: the deploy command failed (exit 4)" in text
+    assert "▫️ state flip" in text  # never reached
+    release = await world.bot.releases.get(GUILD_ID, slug)
+    assert release.state is ReleaseState.ASSEMBLED
+    [thread] = [t for t in world.notes.threads if t.name == slug]
+    [told] = [m.content for m in thread.history() if "stopped at the deploy step" in m.content]
+    assert "cannot reach the host" in told and "stays assembled" in told
+
+
+async def test_notes_found_in_the_thread_are_not_posted_again(world: World, origin: Origin) -> None:
+    slug = await _assembled(world, origin)
+    await world.olga.slash(world.general, "release ship")
+    [thread] = [t for t in world.notes.threads if t.name == slug]
+    before = [m.content for m in thread.history()]
+    # As if the process died after Discord took the notes but before their record:
+    await world.bot.seals.notes_intent(GUILD_ID, slug)
+    async with world.bot.database.write() as session:
+        from sqlalchemy import update  # noqa: PLC0415
+
+        from store.models import Release  # noqa: PLC0415
+
+        await session.execute(update(Release).values(notes_posted_at=None, notes_message_id=None))
+
+    cog = world.bot.get_cog("SealCog")
+    assert cog is not None
+    posted = await cog.notes_for(world.bot.get_guild(GUILD_ID))  # type: ignore[attr-defined]
+
+    assert posted == 1  # recorded as posted…
+    assert [m.content for m in thread.history()] == before  # …without posting again
+    release = await world.bot.releases.get(GUILD_ID, slug)
+    notes_id = next(m.id for m in thread.history() if "Release notes" in m.content)
+    assert release.notes_message_id == notes_id
