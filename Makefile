@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_bot
 	$(BIN)/python -m bench.bench_smoke
 	$(BIN)/python -m bench.bench_cli
+	$(BIN)/python -m bench.bench_git
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -297,8 +297,7 @@ class Releases:
             release.version = version
             if merge_sha is not None:
                 release.merge_sha = merge_sha
-            for task in members:
-                await TaskFlow(task, session).fire("ship", move)
+            await TaskFlow.move_all(members, "ship", move, session)
             await session.flush()
             view = release_view(release, members)
         log.info(
@@ -328,8 +327,8 @@ class Releases:
             move = self._move(actor)
             await ReleaseFlow(release, member_count=len(members)).fire("abandon", move)
             release.abandon_reason = reason
+            await TaskFlow.move_all(members, "unassemble", move, session)
             for task in members:
-                await TaskFlow(task, session).fire("unassemble", move)
                 task.release_id = None
                 task.release_position = None
             await session.flush()

@@ -61,13 +61,15 @@ def test_machines_hold_exactly_the_spec_moves() -> None:
     assert set(RELEASE_MACHINE.events) == set(RELEASE_TRIGGERS)
 
 
-async def _task_row(db: Database, state: TaskState) -> int:
+async def _task_row(db: Database, state: TaskState, name: str = "t") -> int:
     async with db.write() as session:
-        release = Release(guild_id=1, slug=f"r-{state}", name="r", state=R.ABANDONED, opened_by="o")
+        release = Release(
+            guild_id=1, slug=f"r-{name}-{state}", name="r", state=R.ABANDONED, opened_by="o"
+        )
         session.add(release)
         await session.flush()
         task = Task(
-            guild_id=1, slug=f"t-{state}", title="t", state=state, extra={}, dependencies=[]
+            guild_id=1, slug=f"{name}-{state}", title="t", state=state, extra={}, dependencies=[]
         )
         session.add(task)
         await session.flush()
@@ -163,3 +165,43 @@ async def test_flows_detach_from_the_shared_machine(db: Database) -> None:
         count = await session.scalar(select(func.count()).select_from(StageEvent))
     assert count == 3
     assert TASK_MACHINE.models == []  # no leak of per-row models
+
+
+@pytest.mark.parametrize(
+    ("trigger", "state"),
+    list(itertools.product(TASK_TRIGGERS, list(TaskState))),
+    ids=str,
+)
+async def test_a_move_of_many_obeys_the_same_table(
+    db: Database, trigger: str, state: TaskState
+) -> None:
+    """``move_all`` (a release's members at once) allows and refuses exactly what ``fire``
+    does, records the same stage event, and moves none if one may not move."""
+    movable = next(source for (name, source) in TASK_ALLOWED if name == trigger)
+    other = await _task_row(db, movable, name="other")
+    task_id = await _task_row(db, state)
+    expected = TASK_ALLOWED.get((trigger, state))
+    async with db.sessions() as session:
+        tasks = [await session.get_one(Task, other), await session.get_one(Task, task_id)]
+        move = Move(actor="tester", actor_id=7, model="m", tokens=3)
+        if expected is None:
+            with pytest.raises(InvalidMove, match=f"is {state.value}; it can't move to"):
+                await TaskFlow.move_all(tasks, trigger, move, session)
+        else:
+            await TaskFlow.move_all(tasks, trigger, move, session)
+        await session.commit()
+    async with db.read() as session:
+        events = (
+            await session.scalars(select(StageEvent).where(StageEvent.task_id == task_id))
+        ).all()
+        stored = await session.get_one(Task, task_id)
+        other_stored = await session.get_one(Task, other)
+    if expected is None:
+        assert events == [] and stored.state is state
+        assert other_stored.state is movable  # nothing moved, not even the task that could
+    else:
+        assert [
+            (e.from_state, e.to_state, e.trigger, e.actor, e.model, e.tokens) for e in events
+        ] == [(state, expected, trigger, "tester", "m", 3)]
+        assert stored.state is expected and stored.state_since == events[0].at
+        assert other_stored.state is TASK_ALLOWED[(trigger, movable)]
