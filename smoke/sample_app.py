@@ -25,6 +25,7 @@ import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -89,9 +90,18 @@ class SampleApp:
     ``async with SampleApp() as app:`` starts it and stops it; ``app.url`` is its base URL.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, slow_seconds: float = 5.0):
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        slow_seconds: float = 5.0,
+        version_file: Path | None = None,
+    ):
         self.host = host
         self.port = port
+        #: what a deploy writes ("v3 <sha>"): the version the home page says it runs
+        self.version_file = version_file
         #: how long ``/slow`` takes to answer
         self.slow_seconds = slow_seconds
         #: every POST that reached the server, on any path
@@ -200,10 +210,18 @@ class SampleApp:
 
     # -- pages -------------------------------------------------------------------------------
 
+    def running(self) -> str | None:
+        """The version a deploy switched production to, or None before any."""
+        if self.version_file is None or not self.version_file.is_file():
+            return None
+        return self.version_file.read_text(encoding="utf-8").strip() or None
+
     async def _home(self, request: web.Request) -> web.Response:
+        version = self.running()
+        running = f"<p class=version>Running {html.escape(version)}</p>" if version else ""
         body = (
             "<h1>Studio</h1><p>Plan, build and ship your team's work.</p>"
-            "<p><a href=/tasks>Open the task list</a></p>"
+            f"<p><a href=/tasks>Open the task list</a></p>{running}"
         )
         return _html(_page("Studio", body))
 

@@ -27,6 +27,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -42,6 +45,7 @@ from bot.client import ConductorBot, create_bot
 from bot.sample import GUILD_ID, sample_settings
 from bot.settings import Settings
 from cli.demo.transcript import Transcript
+from conductor.releases.git import IDENTITY
 from conductor.states import TaskState
 from smoke.config import DEFAULT_CHROMIUM
 from smoke.runner import PlaywrightRunner, chromium_problem
@@ -68,11 +72,68 @@ class DemoFailure(Exception):
     """A step did not do what it should; the message is the one line the user sees."""
 
 
-def demo_settings(database_url: str, production_url: str) -> Settings:
+#: each task's branch and the file it adds
+BRANCHES = {
+    "core": ("feat/core-release-model", "core.py", "RELEASE_STATES = ('assembling', 'shipped')\n"),
+    "ui": ("feat/release-board", "board.py", "def render(release):\n    return release\n"),
+    "docs": ("docs/runbook", "RUNBOOK.md", "# Runbook\n\nShip on green.\n"),
+    "search": ("feat/task-search", "search.py", "def search(tasks, text):\n    return []\n"),
+}
+#: the test command run on each RC head: every Python file compiles
+TEST_COMMAND = 'for f in *.py; do python3 -m py_compile "$f" || exit 1; done; echo compiled *.py'
+
+
+class DemoRepo:
+    """The team's repository, local: a bare ``origin`` the agents push their branches to,
+    and the clone Conductor assembles and ships from."""
+
+    def __init__(self, root: Path) -> None:
+        self.origin = root / "origin.git"
+        self.clone = root / "clone"
+        agent = root / "agent"
+        root.mkdir(parents=True, exist_ok=True)
+        self._git(root, "init", "--quiet", "--bare", "--initial-branch=main", str(self.origin))
+        self._git(root, "clone", "--quiet", str(self.origin), str(agent))
+        (agent / "app.py").write_text("print('Studio')\n")
+        self._git(agent, "add", "--all")
+        self._git(agent, "commit", "--quiet", "-m", "Studio")
+        self._git(agent, "push", "--quiet", "origin", "HEAD:refs/heads/main")
+        for branch, name, text in BRANCHES.values():
+            self._git(agent, "checkout", "--quiet", "-B", branch, "main")
+            (agent / name).write_text(text)
+            self._git(agent, "add", "--all")
+            self._git(agent, "commit", "--quiet", "-m", f"Add {name}")
+            self._git(agent, "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}")
+        self._git(root, "clone", "--quiet", str(self.origin), str(self.clone))
+
+    @staticmethod
+    def _git(cwd: Path, *args: str) -> str:
+        done = subprocess.run(  # noqa: S603 - git, fixed arguments
+            [shutil.which("git") or "git", *args], cwd=cwd, check=True, capture_output=True,
+            text=True, env={**os.environ, **IDENTITY},
+        )  # fmt: skip
+        return done.stdout.strip()
+
+    def main(self) -> str:
+        return self._git(self.origin, "rev-parse", "main")
+
+
+def demo_settings(
+    database_url: str, production_url: str, repo: DemoRepo, version_file: Path
+) -> Settings:
     checks = [{**check, "timeout": CHECK_TIMEOUT} for check in sample_checks()]
     return sample_settings(
         database_url,
         app=sample_app_table(production_url, smoke=checks, health_timeout=CHECK_TIMEOUT),
+        git={"path": str(repo.clone), "test_command": TEST_COMMAND, "test_timeout": 60},
+        deploy={
+            # the sample app shows what this writes: production switches to the new version
+            "command": f'echo "$CONDUCTOR_VERSION ($CONDUCTOR_SHA)" > {version_file}',
+            "timeout": 30,
+            "health_timeout": CHECK_TIMEOUT,
+            "health_interval": 0.1,
+            "log_dir": str(version_file.parent / "deploy-logs"),
+        },
     )
 
 
@@ -97,9 +158,12 @@ class Cast:
     alex: Any
     machoke: Any  # an agent, as a bot user
     hook: Any  # a CI agent, through the channel's webhook
+    repo: DemoRepo | None = None
 
 
-def build_world(env: simcord.Env, bot: ConductorBot, show: Transcript, app: SampleApp) -> Cast:
+def build_world(
+    env: simcord.Env, bot: ConductorBot, show: Transcript, app: SampleApp, repo: DemoRepo
+) -> Cast:
     guild = env.create_guild("Release Train", id=GUILD_ID)
     operators = guild.create_role("Operators")
     show.role(operators.id, "Operators")
@@ -133,6 +197,7 @@ def build_world(env: simcord.Env, bot: ConductorBot, show: Transcript, app: Samp
         people["alex"],
         machoke,
         hook,
+        repo,
     )
 
 
@@ -200,7 +265,7 @@ class Script:
             handoff("core", "designed", "title: Core release model", "kind: feature"),
         )
         await c.machoke.send(
-            c.handoffs, handoff("core", "building", "branch: feat/core-release-model")
+            c.handoffs, handoff("core", "building", f"branch: {BRANCHES['core'][0]}")
         )
         await c.machoke.send(
             c.handoffs,
@@ -221,7 +286,7 @@ class Script:
                 "ui",
                 "building",
                 "title: Release board UI",
-                "branch: feat/release-board",
+                f"branch: {BRANCHES['ui'][0]}",
                 "kind: feature",
                 "depends-on: core",
             ),
@@ -242,7 +307,8 @@ class Script:
             handoff("docs", "designed", "title: Operator runbook", "kind: chore"),
         )
         await c.carl.send(
-            c.handoffs, handoff("docs", "submitted", "branch: docs/runbook", note="Proofread.")
+            c.handoffs,
+            handoff("docs", "submitted", f"branch: {BRANCHES['docs'][0]}", note="Proofread."),
         )
         await self.expect_state("docs", TaskState.SUBMITTED)
 
@@ -286,11 +352,31 @@ class Script:
         self.acknowledged = c.env.error_cursor
         for task in ("core", "ui", "docs"):
             await self.slash(c.olga, "release add", task=task)
+        c.show.narrate(
+            "assembling merges each member's branch into release/" + slug + " in merge order, "
+            "then runs the tests on the RC head"
+        )
         await self.slash(c.olga, "release assemble")
+        release = await c.bot.releases.get(GUILD_ID, slug)
+        if release.rc_head is None or release.rc_tests is None or not release.rc_tests.passed:
+            raise DemoFailure(f"{self.step}: {slug} has no tested RC branch")
+        c.show.narrate(
+            "shipping: main fast-forwards to the RC on origin, the deploy switches production "
+            "to v1, the health gate waits for 200, then the flip, the seal and the notes"
+        )
         await self.slash(c.olga, "release ship")
         notes = [m.content for m in self.thread(slug).history()]
         if not notes or GREEN_LINE not in notes[0]:
             raise DemoFailure(f"{self.step}: the seal of {slug} was not green: {notes[:1]}")
+        shipped = await c.bot.releases.get(GUILD_ID, slug)
+        if c.repo is not None and c.repo.main() != shipped.merge_sha:
+            raise DemoFailure(f"{self.step}: main on origin is not at the RC of {slug}")
+        running = c.app.running() or ""
+        if not running.startswith("v1 "):
+            raise DemoFailure(f"{self.step}: production does not run v1: {running!r}")
+        c.show.narrate(
+            f"origin's main is at {shipped.merge_sha[:10] if shipped.merge_sha else '?'}; production says: Running {running}"
+        )
 
     async def second_release(self) -> None:
         c = self.c
@@ -302,7 +388,7 @@ class Script:
                 "search",
                 "building",
                 "title: Task search",
-                "branch: feat/task-search",
+                f"branch: {BRANCHES['search'][0]}",
                 "depends-on: core",
             ),
         )
@@ -366,13 +452,16 @@ def _quiet_logs() -> Iterator[None]:
 async def play(console: Console) -> float:
     """Play the whole script; returns its wall time in seconds. Raises :class:`DemoFailure`."""
     started = time.perf_counter()
-    with serve_in_thread() as app, tempfile.TemporaryDirectory(prefix="conductor-demo-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="conductor-demo-") as tmp,
+        serve_in_thread(SampleApp(version_file=Path(tmp) / "VERSION")) as app,
+    ):
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}"
         database = Database(url)
         await database.create_all()
-        bot = create_bot(
-            demo_settings(url, app.url), database=database, smoke_runner=PlaywrightRunner()
-        )
+        repo = DemoRepo(Path(tmp) / "git")
+        settings = demo_settings(url, app.url, repo, Path(tmp) / "VERSION")
+        bot = create_bot(settings, database=database, smoke_runner=PlaywrightRunner())
         env = simcord.Env(bot, settle_timeout=SETTLE_SECONDS)
         env.backend.edit_bot_profile("Conductor")
         show = Transcript(console)
@@ -394,7 +483,7 @@ async def play(console: Console) -> float:
                 if bot.user is None:
                     raise DemoFailure("the bot did not log in to simcord")
                 show.user(bot.user.id, "Conductor", "conductor")
-                cast = build_world(env, bot, show, app)
+                cast = build_world(env, bot, show, app, repo)
                 await env.settle()
                 script = Script(cast)
                 async with asyncio.timeout(DEADLINE_SECONDS):
@@ -428,6 +517,9 @@ def main(console: Console | None = None) -> int:
             f"error: {problem}; install Debian's chromium (apt-get install chromium) "
             "or run `make demo`"
         )
+        return 2
+    if shutil.which("git") is None:
+        _error("error: the demo assembles and ships with git, which is missing: install git")
         return 2
     started = time.perf_counter()
     try:

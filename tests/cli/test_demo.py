@@ -80,11 +80,16 @@ def test_conductor_demo_plays_the_whole_train(tmp_path: Path) -> None:
     ping = out.split(thread_2 + "🚨", 1)[1].splitlines()
     assert ping[0].startswith(" @olga @Operators the smoke seal of `")
     assert "is **red**" in ping[0]
-    assert ping[2:5] == [
-        "    ```",
-        f"    git revert -m 1 <merge_sha> && bin/deploy {second[1]}",
-        "    ```",
-    ]
+    assert ping[2] == "    ```" and ping[4] == "    ```"
+    # the real merge commit: main on the local origin was fast-forwarded to the RC
+    assert re.fullmatch(rf"    git revert -m 1 [0-9a-f]{{40}} && bin/deploy {second[1]}", ping[3])
+
+    # git, the tests, the deploy and the health gate before the flip
+    assert f"🌿 RC `release/{first[1]}` at `" in out and "(3 merges)" in out
+    assert "🧪 Tests passed on the RC head in " in out
+    assert "✅ deploy: `main` fast-forwarded to `" in out and "; deployed as v1 · " in out
+    assert "✅ health gate: healthy after 1 check" in out
+    assert "production says: Running v1 (" in out
     assert "<@" not in out  # every mention is shown by name
 
     # fixed and re-sealed: green again
