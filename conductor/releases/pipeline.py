@@ -224,7 +224,9 @@ class ShipPipeline:
                 continue  # driven here already, or alive in another process
             taken += 1
             log.info("resuming ship run %s of %s", run.id, run.release_slug)
-            await self._drive(await self.runs.get(run.id), actor=run.actor)
+            current = await self.runs.get(run.id)
+            await self._resumed(current)
+            await self._drive(current, actor=run.actor)
         return taken
 
     async def _drive(
@@ -368,6 +370,27 @@ class ShipPipeline:
         return app.rollback(
             release=release.slug, version=version, merge_sha=release.merge_sha or release.rc_head
         )
+
+    async def _resumed(self, run: RunView) -> None:
+        """Say in the thread that a ship is taken up again after its process died, and where."""
+        if self.notes is None:
+            return
+        finished = (ShipStepStatus.DONE, ShipStepStatus.SKIPPED)
+        left = [s.name for s in run.steps if s.status not in finished]
+        if not left:
+            return
+        release = await self.releases.get(run.guild_id, run.release_slug)
+        where = (
+            "the deploy was in flight, so it is not repeated"
+            if run.step("deploy").status is ShipStepStatus.RUNNING
+            else f"from the {left[0]} step; what was done is not done again"
+        )
+        await self.notes.post(
+            run.guild_id,
+            release,
+            [f"♻️ Conductor stopped during the ship of `{release.slug}` v{run.version} and took "
+             f"it up again: {where}."],
+        )  # fmt: skip
 
     async def _interrupted(self, state: _Drive) -> ShipOutcome:
         summary = (

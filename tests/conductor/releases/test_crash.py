@@ -149,6 +149,9 @@ async def test_killed_after_the_deploy_it_resumes_and_finishes_once(
     release = await domain.releases.get(GUILD, slug)
     assert release.notes_posted_at is not None and release.notes_message_id == posts[0]["id"]
     assert resumed["taken"] + resumed["posted"] >= 1  # the second process did the rest
+    if resumed["taken"] and kill_at != "notes:done":  # told it was taken up again, and where
+        [told] = [e["text"] for e in stage.thread() if e["text"].startswith("♻️")]
+        assert f"during the ship of `{slug}` v1 and took it up again: from the " in told
     [run] = await _runs(db)
     assert run == ShipRunStatus.DONE
 
@@ -179,6 +182,9 @@ async def test_killed_during_the_deploy_it_is_interrupted_and_the_operator_told(
     assert len(stage.deploy_runs()) <= 1  # not run again by the resume
     told = [e["text"] for e in stage.thread() if e["kind"] == "ping"]
     assert len(told) == 1 and "was interrupted" in told[0] and f"<@{OPERATOR.id}>" in told[0]
+    assert any(
+        "the deploy was in flight, so it is not repeated" in e["text"] for e in stage.thread()
+    )
     assert "`/release ship` again" in told[0] and "`/release abandon`" in told[0]
     assert await _runs(db) == [ShipRunStatus.INTERRUPTED]
 
