@@ -30,6 +30,9 @@ from conductor.views import Actor, ReleaseView
 
 log = logging.getLogger(__name__)
 
+#: the answers carry text from agents (titles, branch and file names, test output): no pings
+NO_PINGS = discord.AllowedMentions.none()
+
 
 def actor(interaction: discord.Interaction[ConductorBot]) -> Actor:
     return Actor(interaction.user.display_name, interaction.user.id)
@@ -104,13 +107,17 @@ class ReleaseCog(commands.Cog):
         if not assembly.slow:  # no git: the state change alone, answered at once
             outcome = await assembly.assemble(gid, actor(interaction))
             self.bot.release_changed(gid)
-            await interaction.response.send_message(assembly_text(outcome))
+            await interaction.response.send_message(
+                assembly_text(outcome), allowed_mentions=NO_PINGS
+            )
             return
         ready = await self.releases.assembly_preflight(gid)  # refusals answer before the defer
         await interaction.response.defer(thinking=True)
 
         async def step(name: AssemblyStep, view: ReleaseView) -> None:
-            await interaction.edit_original_response(content=assembly_progress(view, name))
+            await interaction.edit_original_response(
+                content=assembly_progress(view, name), allowed_mentions=NO_PINGS
+            )
 
         try:
             outcome = await assembly.assemble(
@@ -119,7 +126,8 @@ class ReleaseCog(commands.Cog):
         except GitFailed as failed:
             # The team sees why (a conflict, a missing branch); nothing changed.
             await interaction.edit_original_response(
-                content=f"❌ `{ready.slug}` was not assembled: {failed}"[:2000]
+                content=f"❌ `{ready.slug}` was not assembled: {failed}"[:2000],
+                allowed_mentions=NO_PINGS,
             )
             return
         except Exception:
@@ -128,7 +136,9 @@ class ReleaseCog(commands.Cog):
             )
             raise
         self.bot.release_changed(gid)
-        await interaction.edit_original_response(content=assembly_text(outcome))
+        await interaction.edit_original_response(
+            content=assembly_text(outcome), allowed_mentions=NO_PINGS
+        )
 
     @release.command(name="ship", description="Ship the assembled release, then seal it")
     @operator_only()
@@ -143,7 +153,9 @@ class ReleaseCog(commands.Cog):
         )
 
         async def progress(run: RunView) -> None:
-            await interaction.edit_original_response(content=ship_progress(run, ready))
+            await interaction.edit_original_response(
+                content=ship_progress(run, ready), allowed_mentions=NO_PINGS
+            )
 
         outcome = await self.bot.pipeline.ship(
             gid,
@@ -156,7 +168,7 @@ class ReleaseCog(commands.Cog):
             return
         try:
             await interaction.edit_original_response(
-                content=ship_progress(outcome.run, outcome.shipped)
+                content=ship_progress(outcome.run, outcome.shipped), allowed_mentions=NO_PINGS
             )
         except discord.HTTPException:
             log.warning("could not update the ship progress of %s", ready.slug, exc_info=True)

@@ -138,6 +138,12 @@ class CommandRun:
     returncode: int | None = None
 
 
+def scrubbed_environment() -> dict[str, str]:
+    """This process's environment without Conductor's own settings: the commands it runs (the
+    test command runs the agents' code) never see the Discord token or the database URL."""
+    return {k: v for k, v in os.environ.items() if not k.upper().startswith("CONDUCTOR_")}
+
+
 @dataclass(frozen=True, slots=True)
 class _Done:
     returncode: int
@@ -175,7 +181,7 @@ async def run_logged(
             stdin=asyncio.subprocess.DEVNULL,
             stdout=sink,
             stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, **env},
+            env={**scrubbed_environment(), **env},
             start_new_session=True,  # its own process group: a timeout kills its children too
         )
         try:
@@ -214,7 +220,7 @@ class GitRepository:
     # ------------------------------------------------------------------ git itself
 
     async def git(self, *args: str, cwd: Path | None = None, check: bool = True) -> _Done:
-        env = {**os.environ, **IDENTITY, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+        env = {**scrubbed_environment(), **IDENTITY, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
         process = await asyncio.create_subprocess_exec(
             shutil.which("git") or "git",
             *args,

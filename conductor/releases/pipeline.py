@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from conductor.errors import ConductorError
 from conductor.notes import release_notes, reseal_note, rollback_alert
 from conductor.releases.deploy import (
     DeployConfig,
@@ -253,6 +254,12 @@ class ShipPipeline:
         except _Stop as stop:
             release = await self.releases.get(run.guild_id, run.release_slug)
             return ShipOutcome(release, None, None, state.run, str(stop))
+        except ConductorError as refused:
+            # A step was refused (the release changed under the run): end the run, say why.
+            log.warning("ship run %s refused: %s", run.id, refused)
+            state.run = await self.runs.finish(run.id, ShipRunStatus.FAILED, error=str(refused))
+            release = await self.releases.get(run.guild_id, run.release_slug)
+            return ShipOutcome(release, None, None, state.run, str(refused))
         except LeaseLost:
             log.warning("ship run %s was taken over by another process; stopping", run.id)
             release = await self.releases.get(run.guild_id, run.release_slug)

@@ -36,17 +36,14 @@ from conductor.queries import (
     require_task,
 )
 from conductor.releases.git import CommandRun, RcBuild
-from conductor.states import RcTestsStatus, ReleaseState, TaskState
+from conductor.states import RcTestsStatus, ReleaseState, ShipRunStatus, TaskState
 from conductor.views import (
     Actor,
     ReleaseView,
     StatusView,
 )
 from store.db import Session
-from store.models import (
-    Release,
-    Task,
-)
+from store.models import Release, ShipRun, Task
 from store.types import utcnow
 
 if TYPE_CHECKING:
@@ -323,6 +320,16 @@ class Releases:
             release = await self._require_active(
                 session, guild_id, for_what="abandon", expected=release_slug
             )
+            running = await session.scalar(
+                select(ShipRun).where(
+                    ShipRun.release_id == release.id, ShipRun.status == ShipRunStatus.RUNNING
+                )
+            )
+            if running is not None:
+                raise InvalidMove(
+                    f"Release `{release.slug}` is being shipped (started by {running.started_by} "
+                    f"at {_when(running.started_at)}); abandon it once the ship has ended."
+                )
             members = await release_members(session, release)
             move = self._move(actor)
             await ReleaseFlow(release, member_count=len(members)).fire("abandon", move)

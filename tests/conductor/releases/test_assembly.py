@@ -245,3 +245,19 @@ def test_a_broken_git_table_names_the_field(table: dict[str, object], message: s
     with pytest.raises(GitConfigError) as refused:
         parse_git_config(table)
     assert str(refused.value).startswith(message)
+
+
+async def test_commands_never_see_the_token_or_the_database_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The test command runs the agents' code: Conductor's secrets stay out of its environment.
+    monkeypatch.setenv("CONDUCTOR_DISCORD_TOKEN", "NzA5.secret-token")
+    monkeypatch.setenv("CONDUCTOR_DATABASE_URL", "postgresql://u:pw@db/x")
+    monkeypatch.setenv("HARMLESS", "kept")
+    run = await run_logged(
+        "env | sort", cwd=tmp_path, log_path=tmp_path / "env.log", limit_s=10,
+        env={"CONDUCTOR_RELEASE": "r"},
+    )  # fmt: skip
+    seen = (tmp_path / "env.log").read_text()
+    assert run.passed and "HARMLESS=kept" in seen and "CONDUCTOR_RELEASE=r" in seen
+    assert "secret-token" not in seen and "pw@db" not in seen

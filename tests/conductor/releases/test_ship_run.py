@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from conductor.bootstrap import Conductor, bootstrap
+from conductor.errors import InvalidMove
 from conductor.releases.runs import ShipRuns
 from conductor.states import ReleaseState, SealStatus, ShipRunStatus, ShipStepStatus
 from store.db import Database
@@ -287,3 +288,19 @@ async def test_one_running_ship_per_release_and_the_lease_decides_who_drives(
         await mine.mark(run.id, "deploy", ShipStepStatus.RUNNING)  # the fence
     assert not await mine.renew(run.id)
     assert os.getpid() > 0
+
+
+async def test_abandon_waits_for_a_running_ship(
+    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
+    health: HealthServer, tmp_path: Path, make_reviewed: MakeReviewed,
+) -> None:  # fmt: skip
+    domain = build(db, runner, notes, clone, health, tmp_path)
+    slug = await assembled(domain, origin, make_reviewed)
+    run = await domain.pipeline.runs.start(GUILD, slug, OPERATOR)  # a ship in flight
+    with pytest.raises(
+        InvalidMove, match=r"is being shipped .* abandon it once the ship has ended"
+    ):
+        await domain.releases.abandon(GUILD, "changed my mind", OPERATOR)
+    await domain.pipeline.runs.finish(run.id, ShipRunStatus.FAILED, error="stopped")
+    abandoned = await domain.releases.abandon(GUILD, "changed my mind", OPERATOR)
+    assert abandoned.state is ReleaseState.ABANDONED
