@@ -118,6 +118,38 @@ def test_run_with_a_broken_app_table_stops_before_anything_naming_it(
     assert SECRET not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(
+    ("table", "error"),
+    [
+        (
+            '[git]\npath = "/srv/clone"\nmain = "--upload-pack=x"\n',
+            "git.main: Value error, not a branch name",
+        ),
+        ('[git]\nmain = "main"\n', "git.path: Field required"),
+        ("[deploy]\ntimeout = -1\n", "deploy.timeout: Input should be greater than 0"),
+        ('[deploy]\ncomand = "bin/deploy"\n', "deploy.comand: Extra inputs are not permitted"),
+    ],
+)
+def test_run_with_a_broken_git_or_deploy_table_stops_naming_the_field(
+    tmp_path: Path, db_path: Path, db_url: str, table: str, error: str
+) -> None:
+    config = tmp_path / "conductor.toml"
+    config.write_text(table)
+    result = run_cli(
+        tmp_path,
+        "run",
+        env={
+            "CONDUCTOR_CONFIG": str(config),
+            "CONDUCTOR_DISCORD_TOKEN": SECRET,
+            "CONDUCTOR_DATABASE_URL": db_url,
+        },
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: {config}: {error}"), line
+    assert not db_path.exists()  # stopped before the migrations
+
+
 def test_run_with_a_token_migrates_then_fails_cleanly_without_discord(
     tmp_path: Path, db_path: Path, db_url: str
 ) -> None:
