@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from conductor.errors import NotFound
 from conductor.ordering import merge_order
-from conductor.states import ACTIVE_RELEASE_STATES, ReleaseState, TaskState
+from conductor.states import ACTIVE_RELEASE_STATES, ReleaseState, ShipRunStatus, TaskState
 from conductor.views import (
     Approver,
     DependencyView,
@@ -22,7 +22,7 @@ from conductor.views import (
     StageView,
     TaskView,
 )
-from store.models import Release, ReviewRequest, StageEvent, Task
+from store.models import Release, ReviewRequest, ShipRun, StageEvent, Task
 
 
 async def dependency_views(
@@ -247,3 +247,12 @@ async def timeline(session: AsyncSession, task: Task) -> tuple[StageView, ...]:
         select(StageEvent).where(StageEvent.task_id == task.id).order_by(StageEvent.id)
     )
     return tuple(stage_view(e) for e in events)
+
+
+async def running_ship(session: AsyncSession, release_id: int) -> ShipRun | None:
+    """The release's ship run still running (at most one: the database says so)."""
+    return await session.scalar(
+        select(ShipRun).where(
+            ShipRun.release_id == release_id, ShipRun.status == ShipRunStatus.RUNNING
+        )
+    )

@@ -12,7 +12,7 @@ import pytest
 from conductor.bootstrap import Conductor, bootstrap
 from smoke.sample_app import SampleApp, serve_in_thread
 from store.db import Database
-from tests.helpers import GUILD, FakeRunner, MakeReviewed, bring_to_reviewed
+from tests.helpers import GUILD, FakeRunner, MakeReviewed, Origin, bring_to_reviewed, git
 
 
 @pytest.fixture
@@ -78,3 +78,20 @@ def dead_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+# -- git: the agents' origin and Conductor's clone ----------------------------------------------
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Origin:
+    """A bare origin with ``main``, and an agent's checkout that pushes branches to it."""
+    return Origin(tmp_path)
+
+
+@pytest.fixture
+def clone(origin: Origin, tmp_path: Path) -> Path:
+    """Conductor's clone of the origin."""
+    path = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", str(origin.bare), str(path))
+    return path

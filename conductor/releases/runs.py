@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from conductor.errors import ConductorError, InvalidMove, ReleaseChanged
-from conductor.queries import active_release
+from conductor.queries import active_release, running_ship
 from conductor.states import (
     SHIP_STEPS,
     ReleaseState,
@@ -180,11 +180,7 @@ class ShipRuns:
 
     @staticmethod
     async def _refuse_running(session: Any, release: Release) -> None:
-        running = await session.scalar(
-            select(ShipRun).where(
-                ShipRun.release_id == release.id, ShipRun.status == ShipRunStatus.RUNNING
-            )
-        )
+        running = await running_ship(session, release.id)
         if running is not None:
             raise ShipRunning(
                 f"A ship of `{release.slug}` is already running (started by "

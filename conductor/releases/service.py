@@ -34,16 +34,17 @@ from conductor.queries import (
     release_view,
     require_release,
     require_task,
+    running_ship,
 )
 from conductor.releases.git import CommandRun, RcBuild
-from conductor.states import RcTestsStatus, ReleaseState, ShipRunStatus, TaskState
+from conductor.states import RcTestsStatus, ReleaseState, TaskState
 from conductor.views import (
     Actor,
     ReleaseView,
     StatusView,
 )
 from store.db import Session
-from store.models import Release, ShipRun, Task
+from store.models import Release, Task
 from store.types import utcnow
 
 if TYPE_CHECKING:
@@ -320,11 +321,7 @@ class Releases:
             release = await self._require_active(
                 session, guild_id, for_what="abandon", expected=release_slug
             )
-            running = await session.scalar(
-                select(ShipRun).where(
-                    ShipRun.release_id == release.id, ShipRun.status == ShipRunStatus.RUNNING
-                )
-            )
+            running = await running_ship(session, release.id)
             if running is not None:
                 raise InvalidMove(
                     f"Release `{release.slug}` is being shipped (started by {running.started_by} "

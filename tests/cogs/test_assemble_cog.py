@@ -13,20 +13,13 @@ from bot.client import ConductorBot, create_bot
 from bot.sample import GUILD_ID, sample_settings
 from conductor.states import ReleaseState
 from store.db import Database
-from tests.helpers import TEST_APP, FakeRunner, Origin, World, git, reviewed
+from tests.helpers import TEST_APP, FakeRunner, Origin, World, reviewed
 
 TESTS = "for f in *.txt; do grep -q BROKEN $f && echo FAIL $f && exit 1; done; echo 3 passed"
 
 
 @pytest.fixture
-def origin(tmp_path: Path) -> Origin:
-    return Origin(tmp_path)
-
-
-@pytest.fixture
-async def simcord_bot(tmp_path: Path, origin: Origin) -> AsyncIterator[ConductorBot]:
-    clone = tmp_path / "clone"
-    git(tmp_path, "clone", "--quiet", str(origin.bare), str(clone))
+async def simcord_bot(tmp_path: Path, clone: Path) -> AsyncIterator[ConductorBot]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
     database = Database(url)
     await database.create_all()

@@ -18,21 +18,14 @@ from tests.helpers import TEST_APP, FakeRunner, HealthServer, Origin, World, git
 
 
 @pytest.fixture
-def origin(tmp_path: Path) -> Origin:
-    return Origin(tmp_path)
-
-
-@pytest.fixture
 def deploy_command() -> str:
     return "echo deploying $CONDUCTOR_RELEASE $CONDUCTOR_VERSION"
 
 
 @pytest.fixture
 async def simcord_bot(
-    tmp_path: Path, origin: Origin, deploy_command: str
+    tmp_path: Path, clone: Path, deploy_command: str
 ) -> AsyncIterator[ConductorBot]:
-    clone = tmp_path / "clone"
-    git(tmp_path, "clone", "--quiet", str(origin.bare), str(clone))
     url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
     database = Database(url)
     await database.create_all()

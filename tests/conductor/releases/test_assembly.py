@@ -25,18 +25,6 @@ from tests.helpers import GUILD, OPERATOR, FakeRunner, MakeReviewed, Origin, git
 
 
 @pytest.fixture
-def origin(tmp_path: Path) -> Origin:
-    return Origin(tmp_path)
-
-
-@pytest.fixture
-def clone(origin: Origin, tmp_path: Path) -> Path:
-    path = tmp_path / "clone"
-    git(tmp_path, "clone", "--quiet", str(origin.bare), str(path))
-    return path
-
-
-@pytest.fixture
 def git_table(clone: Path) -> dict[str, object]:
     return {"path": str(clone), "main": "main", "remote": "origin"}
 

@@ -34,18 +34,6 @@ from tests.helpers import (
 
 
 @pytest.fixture
-def origin(tmp_path: Path) -> Origin:
-    return Origin(tmp_path)
-
-
-@pytest.fixture
-def clone(origin: Origin, tmp_path: Path) -> Path:
-    path = tmp_path / "clone"
-    git(tmp_path, "clone", "--quiet", str(origin.bare), str(path))
-    return path
-
-
-@pytest.fixture
 async def health() -> AsyncIterator[HealthServer]:
     async with HealthServer() as server:
         yield server
