@@ -68,7 +68,9 @@ class ConductorBot(commands.Bot):
             intents=intents,
             tree_cls=ConductorTree,
             help_command=None,
-            allowed_mentions=discord.AllowedMentions(everyone=False, roles=True, users=True),
+            # Mentions are opt-in: text from agents and members (titles, notes, names) never
+            # pings; the one message meant to ping (the rollback alert) says exactly whom.
+            allowed_mentions=discord.AllowedMentions.none(),
         )
         self.settings = settings
         #: where the domain's notes go: this bot's channels

@@ -20,8 +20,6 @@ from conductor.views import ReleaseView
 
 log = logging.getLogger(__name__)
 
-PINGS = discord.AllowedMentions(everyone=False, users=True, roles=True)
-
 
 class DiscordNotes:
     def __init__(
@@ -113,13 +111,25 @@ class DiscordNotes:
             out.append(role.mention)
         return out
 
-    async def ping(self, posted: PostedNotes, text: str) -> None:
+    async def ping(
+        self, guild_id: int, posted: PostedNotes, text: str, *, user_id: int | None
+    ) -> None:
+        """The alert: it pings exactly the operator ``user_id`` and the operator role, and no
+        one else, whatever else ``text`` mentions."""
         where = posted.channel
         if not isinstance(where, discord.abc.Messageable):
             log.error("cannot ping in %r: not a Discord channel", where)
             return
+        guild = self.client.get_guild(guild_id)
+        role = (await self.bindings(guild)).operator_role if guild is not None else None
+        exactly = discord.AllowedMentions(
+            everyone=False,
+            users=[discord.Object(user_id)] if user_id is not None else False,
+            roles=[role] if role is not None else False,
+            replied_user=False,
+        )
         try:
-            await where.send(text, allowed_mentions=PINGS)
+            await where.send(text, allowed_mentions=exactly)
         except discord.HTTPException:
             log.exception("could not ping the operator in %s", posted.link)
 

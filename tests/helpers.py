@@ -352,7 +352,9 @@ class FakeNotes:
     async def mentions(self, guild_id: int, user_id: int | None) -> list[str]:
         return ([f"<@{user_id}>"] if user_id is not None else []) + [ROLE]
 
-    async def ping(self, posted: PostedNotes, text: str) -> None:
+    async def ping(
+        self, guild_id: int, posted: PostedNotes, text: str, *, user_id: int | None
+    ) -> None:
         self.pings.append((posted, text))
 
     def changed(self, guild_id: int) -> None:

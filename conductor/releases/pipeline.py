@@ -105,8 +105,11 @@ class NotesSink(Protocol):
         """The mentions of an alert: the operator who acted and the operator role."""
         ...
 
-    async def ping(self, posted: PostedNotes, text: str) -> None:
-        """Post ``text`` where ``posted`` went, letting its mentions ping."""
+    async def ping(
+        self, guild_id: int, posted: PostedNotes, text: str, *, user_id: int | None
+    ) -> None:
+        """Post ``text`` where ``posted`` went, pinging exactly the operator ``user_id`` and
+        the operator role (nobody else ``text`` may mention)."""
         ...
 
     def changed(self, guild_id: int) -> None:
@@ -365,9 +368,8 @@ class ShipPipeline:
             state.run.guild_id, release, [clip(text, 2000)], reply_to=state.reply_to
         )
         if where is not None:
-            await self.notes.ping(
-                where, clip(f"🚨 {' '.join(mentions)} {text.splitlines()[0]}{how}", 2000)
-            )
+            ping = clip(f"🚨 {' '.join(mentions)} {text.splitlines()[0]}{how}", 2000)
+            await self.notes.ping(state.run.guild_id, where, ping, user_id=state.actor.id)
 
     def _rollback(self, release: ReleaseView, version: int) -> str | None:
         try:
@@ -690,7 +692,7 @@ class ShipPipeline:
             mentions=await notes.mentions(guild_id, operator_id),
             rollback=seal.rollback,
         )
-        await notes.ping(posted, text)
+        await notes.ping(guild_id, posted, text, user_id=operator_id)
 
     def _changed(self, guild_id: int) -> None:
         if self.notes is not None:

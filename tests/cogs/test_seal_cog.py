@@ -107,7 +107,7 @@ async def test_red_ship_posts_the_red_line_pings_the_operator_and_shows_the_roll
         f"```\ngit revert -m 1 <merge_sha> && bin/deploy {slug} v1\n```\n"
         "Fill in `<merge_sha>`: no merge commit is recorded for this release."
     )
-    # the mentions really ping: the request allowed users and roles
+    # the mentions really ping, and only these two: the request names exactly whom
     [sent] = [
         r
         for r in world.env.http_requests
@@ -117,8 +117,9 @@ async def test_red_ship_posts_the_red_line_pings_the_operator_and_shows_the_roll
     ]
     assert sent.json is not None
     allowed = sent.json["allowed_mentions"]
-    assert set(allowed["parse"]) >= {"users", "roles"}
-    assert "everyone" not in allowed["parse"]
+    assert [int(u) for u in allowed["users"]] == [world.olga.id]
+    assert [int(r) for r in allowed["roles"]] == [world.operators.id]
+    assert allowed.get("parse", []) == []  # no one by kind: not every user, role, everyone
     assert f"🚀 `{slug}` v1 — shipped 🔴" in board_lines(world)
 
 

@@ -65,7 +65,9 @@ class FileNotes:
     async def mentions(self, guild_id: int, user_id: int | None) -> list[str]:
         return [f"<@{user_id}>"] if user_id is not None else []
 
-    async def ping(self, posted: PostedNotes, text: str) -> None:
+    async def ping(
+        self, guild_id: int, posted: PostedNotes, text: str, *, user_id: int | None
+    ) -> None:
         self._append({"kind": "ping", "text": text})
 
     def changed(self, guild_id: int) -> None:
