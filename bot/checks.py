@@ -20,30 +20,36 @@ def holds(member: discord.Member | discord.User, role: discord.Role | None) -> b
     return isinstance(member, discord.Member) and role is not None and role in member.roles
 
 
+async def require_operator(interaction: discord.Interaction[Any]) -> None:
+    """Raise a :class:`Refusal` naming the role unless the user is an operator now (the
+    operator role, or Manage Server when none is configured)."""
+    bot: ConductorBot = interaction.client
+    guild = interaction.guild
+    if guild is None:
+        raise Refusal("Release commands work in a server, not in direct messages.")
+    bindings = await bot.bindings(guild)
+    wanted = bindings.wanted["operator role"].wanted
+    role = bindings.operator_role
+    user = interaction.user
+    if wanted is None:
+        if isinstance(user, discord.Member) and user.guild_permissions.manage_guild:
+            return
+        raise Refusal(
+            "Only operators can do this: no operator role is configured, so it needs Manage Server."
+        )
+    if role is None:
+        raise Refusal(
+            f"Only operators can do this, and the operator role `{wanted}` does not exist in this server."
+        )
+    if not holds(user, role):
+        raise Refusal(f"Only operators can do this: it needs the `{role.name}` role.")
+
+
 def operator_only() -> Callable[[T], T]:
     """Only members with the operator role (or Manage Server, when no role is configured)."""
 
     async def predicate(interaction: discord.Interaction[Any]) -> bool:
-        bot: ConductorBot = interaction.client
-        guild = interaction.guild
-        if guild is None:
-            raise Refusal("Release commands work in a server, not in direct messages.")
-        bindings = await bot.bindings(guild)
-        wanted = bindings.wanted["operator role"].wanted
-        role = bindings.operator_role
-        user = interaction.user
-        if wanted is None:
-            if isinstance(user, discord.Member) and user.guild_permissions.manage_guild:
-                return True
-            raise Refusal(
-                "Only operators can do this: no operator role is configured, so it needs Manage Server."
-            )
-        if role is None:
-            raise Refusal(
-                f"Only operators can do this, and the operator role `{wanted}` does not exist in this server."
-            )
-        if not holds(user, role):
-            raise Refusal(f"Only operators can do this: it needs the `{role.name}` role.")
+        await require_operator(interaction)
         return True
 
     return app_commands.check(predicate)

@@ -1,10 +1,14 @@
-"""The abandon confirmation: only the invoking operator can press it, and it expires."""
+"""The abandon confirmation: only the invoking operator can press it, only while still an
+operator (checked again when pressed), and it expires."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import discord
+
+from bot.checks import require_operator
+from bot.tree import Refusal
 
 CONFIRM_TIMEOUT = 60.0
 
@@ -24,6 +28,11 @@ class ConfirmAbandon(discord.ui.View):
             await interaction.response.send_message(
                 "Only the operator who asked to abandon can confirm it.", ephemeral=True
             )
+            return False
+        try:
+            await require_operator(interaction)  # the role may have gone since the ask
+        except Refusal as refused:
+            await interaction.response.send_message(refused.message, ephemeral=True)
             return False
         return True
 

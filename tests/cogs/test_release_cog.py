@@ -208,3 +208,15 @@ async def test_a_failed_thread_never_undoes_the_open(world: World) -> None:
     assert "notes thread could not be created" in result.response.content
     assert await _active(world)  # the release is open all the same
     assert world.notes.threads == []
+
+
+async def test_a_demoted_operator_cannot_confirm_an_abandon_asked_before(world: World) -> None:
+    await world.olga.slash(world.general, "release open", name="train")
+    slug = await _active(world)
+    asked = await world.olga.slash(world.general, "release abandon", reason="wrong members")
+    world.env.backend.remove_member_role(GUILD_ID, world.olga.id, world.operators.id)
+    await world.env.settle()
+    pressed = await world.olga.click(asked.response, label="Abandon")
+    assert pressed.ephemeral
+    assert pressed.response.content == "Only operators can do this: it needs the `Operators` role."
+    assert await _active(world) == slug  # nothing abandoned
