@@ -114,6 +114,9 @@ class ConductorBot(commands.Bot):
         self.dispatch("conductor_change", guild_id)
 
     async def setup_hook(self) -> None:
+        # A schema behind the code would fail later, one command at a time ("no such table"):
+        # refuse to start instead, naming the fix.
+        await self.database.require_head()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()

@@ -12,6 +12,7 @@ import discord
 
 from bot.client import create_bot
 from bot.settings import Settings
+from store.db import SchemaNotAtHead
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,9 @@ def run_bot(settings: Settings) -> None:
     )
     try:
         asyncio.run(_main(settings))
+    except SchemaNotAtHead as error:
+        sys.stderr.write(f"error: {error}\n")
+        raise SystemExit(EXIT_CONFIG) from None
     except discord.LoginFailure:
         sys.stderr.write("error: Discord refused CONDUCTOR_DISCORD_TOKEN; check the bot token\n")
         raise SystemExit(EXIT_CONFIG) from None

@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import event, insert, text
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -56,6 +57,11 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
 
 
 _DEFERRED = "conductor_deferred_inserts"
+#: alembic's own table, as alembic creates it
+_VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL, "
+    "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+)
 
 
 class Session(AsyncSession):
@@ -100,6 +106,11 @@ class Session(AsyncSession):
             await self.execute(insert(model), rows[model])
 
 
+class SchemaNotAtHead(RuntimeError):
+    """The database's schema is not the one this code was written for; the message names the
+    command that fixes it."""
+
+
 class Database:
     """Owns the engine. ``write()`` and ``read()`` each give one session for one unit of work;
     a session is never shared between concurrent tasks."""
@@ -139,9 +150,37 @@ class Database:
             yield session
 
     async def create_all(self) -> None:
-        """Create the tables from the models (tests and benchmarks; production uses alembic)."""
+        """Create the tables from the models and stamp them at the migrations' head (tests,
+        benchmarks and the demo; production uses alembic)."""
+        from store.migrate import head  # noqa: PLC0415 - alembic loads only here
+
         async with self.engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
+            await conn.execute(text(_VERSION_TABLE))
+            await conn.execute(text("DELETE FROM alembic_version"))
+            await conn.execute(
+                text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": head()}
+            )
+
+    async def require_head(self) -> None:
+        """Raise :class:`SchemaNotAtHead` unless the schema is at the migrations' head."""
+        from store.migrate import head  # noqa: PLC0415 - alembic loads only here
+
+        at, wanted = await self.revision(), await asyncio.to_thread(head)
+        if at != wanted:
+            where = f"at {at}" if at else "empty (no migration applied)"
+            raise SchemaNotAtHead(
+                f"the database is {where}, not at {wanted}: run `conductor db upgrade`"
+            )
+
+    async def revision(self) -> str | None:
+        """The migration the schema is at (alembic's record), or None when there is none."""
+        try:
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+        except DBAPIError:
+            return None  # no alembic_version table: never migrated
+        return ", ".join(sorted(str(row[0]) for row in rows)) or None
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -11,6 +11,7 @@ functions from synchronous code, and :func:`upgrade_async` from inside a running
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import os
 import sys
@@ -95,6 +96,7 @@ def current(url: str | None = None) -> str | None:
     return ", ".join(heads) if heads else None
 
 
+@functools.cache
 def head() -> str | None:
-    """The newest revision among the migration scripts (no database needed)."""
+    """The newest revision among the migration scripts (no database needed; read once)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()

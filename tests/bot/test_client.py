@@ -3,9 +3,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
+import pytest
+
 from bot.client import create_bot
 from bot.sample import sample_settings
-from store.db import Database
+from store import migrate
+from store.db import Database, SchemaNotAtHead
 from tests.helpers import TEST_APP, FakeRunner
 
 
@@ -31,3 +37,33 @@ def test_the_spec_entry_point_bot_create_bot_is_the_client_s() -> None:
     from bot import client  # noqa: PLC0415
 
     assert bot.create_bot is client.create_bot and bot.ConductorBot is client.ConductorBot
+
+
+@pytest.mark.parametrize("revision", [None, "0003_rc_assembly"])
+async def test_a_bot_on_a_database_not_at_head_refuses_to_start(
+    tmp_path: Path, revision: str | None
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}"
+    if revision is not None:
+        await asyncio.to_thread(migrate.upgrade, url, revision)
+    bot = create_bot(sample_settings(url), smoke_runner=FakeRunner())
+    try:
+        with pytest.raises(SchemaNotAtHead) as refused:
+            await bot.setup_hook()
+        where = f"at {revision}" if revision else "empty (no migration applied)"
+        assert str(refused.value) == (
+            f"the database is {where}, not at {migrate.head()}: run `conductor db upgrade`"
+        )
+        assert bot.cogs == {}  # nothing loaded
+    finally:
+        await bot.close()
+
+
+async def test_a_bot_on_a_database_at_head_starts(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'head.db'}"
+    await asyncio.to_thread(migrate.upgrade, url)
+    bot = create_bot(sample_settings(url), smoke_runner=FakeRunner())
+    try:
+        await bot.database.require_head()  # no refusal
+    finally:
+        await bot.close()
