@@ -20,8 +20,29 @@ from store.db import DEFAULT_DATABASE_URL
 DEFAULT_CONFIG_FILE = "conductor.toml"
 
 
+#: the database drivers the bot runs on (it is async throughout)
+ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+class ConfigFileError(ValueError):
+    """``CONDUCTOR_CONFIG`` names a file that cannot be read; the message says which and why."""
+
+
 def config_file() -> Path:
     return Path(os.environ.get("CONDUCTOR_CONFIG", DEFAULT_CONFIG_FILE))
+
+
+def readable_config() -> Path | None:
+    """The config file to read: the default one when it exists; the one ``CONDUCTOR_CONFIG``
+    names, which must then exist and be a file (a typo must not silently mean "no config")."""
+    path = config_file()
+    named = "CONDUCTOR_CONFIG" in os.environ
+    if path.is_file():
+        return path
+    if not named:
+        return None
+    what = "is a directory" if path.is_dir() else "does not exist"
+    raise ConfigFileError(f"CONDUCTOR_CONFIG: {path} {what}")
 
 
 class Settings(BaseSettings):
@@ -36,7 +57,7 @@ class Settings(BaseSettings):
 
     discord_token: SecretStr | None = None
     database_url: str = DEFAULT_DATABASE_URL
-    guild_id: int | None = None
+    guild_id: int | None = Field(default=None, gt=0)
     #: channel names or ids
     handoff_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
     reviews_channel: str | None = None
@@ -54,6 +75,17 @@ class Settings(BaseSettings):
     git: dict[str, Any] | None = None
     #: the ``[deploy]`` table (the deploy command, its timeout, the health gate's)
     deploy: dict[str, Any] | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        driver = value.split("://", 1)[0].lower() if "://" in value else ""
+        if driver not in ASYNC_DRIVERS:
+            raise ValueError(
+                f"needs an async driver ({', '.join(d + '://' for d in ASYNC_DRIVERS)}), "
+                f"got {driver or 'no scheme'}://"
+            )
+        return value
 
     @field_validator("handoff_channels", mode="before")
     @classmethod
@@ -74,8 +106,8 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         if not cls.reads_outside:
             return (init_settings,)
-        path = config_file()
+        path = readable_config()
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if path.is_file():
+        if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)

@@ -70,7 +70,14 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 def _one_line(error: BaseException) -> str:
     from conductor.text import one_line  # noqa: PLC0415
 
-    return one_line(error)
+    return _shown(one_line(error))
+
+
+def _shown(text: str) -> str:
+    """``text`` with any password in a URL masked: nothing printed carries credentials."""
+    from conductor.text import mask_credentials  # noqa: PLC0415
+
+    return mask_credentials(text)
 
 
 def _validation_lines(error: ValidationError) -> list[str]:
@@ -83,7 +90,7 @@ def _validation_lines(error: ValidationError) -> list[str]:
         given = problem.get("input")
         if field and field not in _SECRET_SETTINGS and isinstance(given, str | int | float):
             line += f" (got {str(given)[:60]!r})"
-        lines.append(line)
+        lines.append(_shown(line))
     return lines
 
 
@@ -93,7 +100,7 @@ def load_settings() -> Settings:
 
     from pydantic import ValidationError  # noqa: PLC0415
 
-    from bot.settings import Settings, config_file  # noqa: PLC0415
+    from bot.settings import ConfigFileError, Settings, config_file  # noqa: PLC0415
 
     try:
         return Settings()
@@ -101,8 +108,14 @@ def load_settings() -> Settings:
         for line in _validation_lines(error):
             typer.echo(line, err=True)
         raise typer.Exit(2) from None
+    except ConfigFileError as error:
+        _fail(f"error: {error}", 2)
     except tomllib.TOMLDecodeError as error:
         _fail(f"error: {config_file()}: not valid TOML: {_one_line(error)}", 2)
+    except UnicodeDecodeError:
+        _fail(f"error: {config_file()}: not valid UTF-8 (a TOML file is UTF-8 text)", 2)
+    except OSError as error:
+        _fail(f"error: {config_file()}: cannot be read: {_one_line(error)}", 2)
 
 
 # -- conductor db -----------------------------------------------------------------------------

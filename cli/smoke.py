@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bot.settings import config_file
-from conductor.text import one_line
+from bot.settings import ConfigFileError, readable_config
+from conductor.text import mask_credentials, one_line
 from smoke import (
     AppConfig,
     CheckResult,
@@ -35,10 +35,17 @@ def suite_for(url: str, config: str | None) -> AppConfig:
     :class:`SmokeConfigError` naming the problem."""
     if config is not None:
         return load_app_config(config).at(url)
-    default = config_file()
-    if default.is_file():
+    try:
+        default = readable_config()
+    except ConfigFileError as error:
+        raise SmokeConfigError(str(error)) from None
+    if default is not None:
         try:
             data = tomllib.loads(default.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise SmokeConfigError(
+                f"{default}: not valid UTF-8 (a TOML file is UTF-8 text)"
+            ) from None
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise SmokeConfigError(f"{default}: cannot be read: {one_line(error)}") from None
         if data.get("app") is not None:
@@ -96,7 +103,7 @@ def result_table(result: SmokeResult) -> Table:
             str(check.status) if check.status is not None else "-",
             outcome,
             "-" if check.not_run else f"{check.duration_ms} ms",
-            escape(why),
+            escape(mask_credentials(why)),
         )
     return table
 
@@ -107,17 +114,17 @@ def run_suite(out: Console, suite: AppConfig) -> SmokeResult:
 
     total = len(suite.smoke) + 1
     out.print(
-        f"Smoke seal of {escape(suite.name)} at {escape(suite.production_url)}: "
+        f"Smoke seal of {escape(suite.name)} at {escape(mask_credentials(suite.production_url))}: "
         f"{total} check{'s' if total != 1 else ''}, read-only (writes are blocked)"
     )
 
     def progress(check: CheckResult) -> None:
-        out.print(check_line(check))
+        out.print(mask_credentials(check_line(check)))
 
     async def run() -> SmokeResult:
         if not out.is_terminal:
             return await PlaywrightRunner().run(suite, on_check=progress)
-        with out.status(f"checking {escape(suite.production_url)}…"):
+        with out.status(f"checking {escape(mask_credentials(suite.production_url))}…"):
             return await PlaywrightRunner().run(suite, on_check=progress)
 
     return asyncio.run(run())
@@ -126,14 +133,16 @@ def run_suite(out: Console, suite: AppConfig) -> SmokeResult:
 def report(out: Console, result: SmokeResult) -> None:
     """The table, the blocked writes, and the verdict line."""
     out.print()
-    out.print(result_table(result))
+    out.print(result_table(result))  # paths and reasons: no URL with its credentials
     if result.blocked:
         out.print("Blocked writes (aborted in the browser, never sent):")
         for check in result.checks:
             for request in check.blocked:
-                out.print(f"  {request.method} {escape(request.url)}  (on {escape(check.path)})")
+                url = escape(mask_credentials(request.url))
+                out.print(f"  {request.method} {url}  (on {escape(check.path)})")
     style = "green" if result.verdict is Verdict.GREEN else "red"
     out.print(
-        f"Smoke seal: [bold {style}]{result.verdict.value}[/] — {escape(result.summary)} "
+        f"Smoke seal: [bold {style}]{result.verdict.value}[/] — "
+        f"{escape(mask_credentials(result.summary))} "
         f"({result.duration_ms / 1000:.1f} s)"
     )

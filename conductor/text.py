@@ -3,6 +3,8 @@ release and per task, and the cutting of text to a limit."""
 
 from __future__ import annotations
 
+import re
+
 from conductor.states import ReleaseState, SealStatus, TaskState
 from conductor.views import ReleaseView, TaskView
 
@@ -92,3 +94,14 @@ def rc_tests_line(release: ReleaseView) -> str | None:
 def fenced(text: str) -> str:
     """``text`` in a code block that its own backticks cannot close early."""
     return "```\n" + text.replace("```", "`\u200b``") + "\n```"
+
+
+_USERINFO = re.compile(
+    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/@:\s]*):(?P<secret>[^/@\s]+)@", re.I
+)
+
+
+def mask_credentials(text: str) -> str:
+    """``https://ops:hunter2@host`` → ``https://ops:***@host``, wherever a URL stands in
+    ``text``."""
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)

@@ -253,11 +253,11 @@ def run_conductor(
 ) -> subprocess.CompletedProcess[str]:
     """``conductor ARGS`` in ``cwd``: the installed console script next to this interpreter
     (what ``make`` runs), else ``python -m cli``. ``env`` defaults to a clean one whose config
-    file does not exist."""
+    file is the one in ``cwd`` (none there unless the test writes it)."""
     script = Path(sys.executable).with_name("conductor")
     command = [str(script)] if script.is_file() else [sys.executable, "-m", "cli"]
     if env is None:
-        env = clean_env(cwd, CONDUCTOR_CONFIG=str(cwd / "no-such-conductor.toml"))
+        env = clean_env(cwd)
     return subprocess.run(  # noqa: S603 - our own console script, fixed arguments
         [*command, *args],
         env=env,

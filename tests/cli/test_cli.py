@@ -23,7 +23,7 @@ MISSING_TOKEN_LINE = (
 def run_cli(
     tmp_path: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    clean = clean_env(tmp_path, CONDUCTOR_CONFIG=str(tmp_path / "no-such-conductor.toml"))
+    clean = clean_env(tmp_path)  # in tmp_path: no conductor.toml unless the test writes one
     return run_conductor(tmp_path, *args, env=clean | (env or {}))
 
 
@@ -288,3 +288,62 @@ def test_help_loads_neither_discord_nor_the_database_nor_the_browser() -> None:
     )
     assert "Usage: conductor" in done.stdout
     assert done.stderr.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        ("missing", "error: CONDUCTOR_CONFIG: {path} does not exist"),
+        ("directory", "error: CONDUCTOR_CONFIG: {path} is a directory"),
+        ("latin-1", "error: {path}: not valid UTF-8 (a TOML file is UTF-8 text)"),
+    ],
+)
+def test_a_config_file_that_cannot_be_read_stops_the_start(
+    tmp_path: Path, setup: str, expected: str
+) -> None:
+    path = tmp_path / "conductor-config.toml"
+    if setup == "directory":
+        path.mkdir()
+    elif setup == "latin-1":
+        path.write_bytes('guild_id = 1\nnotes_channel = "caf\xe9"\n'.encode("latin-1"))
+    for command in (["run"], ["db", "current"], ["smoke", "http://127.0.0.1:9"]):
+        result = run_cli(
+            tmp_path, *command,
+            env={"CONDUCTOR_CONFIG": str(path), "CONDUCTOR_DISCORD_TOKEN": SECRET},
+        )  # fmt: skip
+        assert result.returncode == 2, (command, result.stderr)
+        [line] = result.stderr.splitlines()
+        assert line == expected.format(path=path), (command, line)
+        assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        (
+            "CONDUCTOR_DATABASE_URL",
+            "sqlite:///x.db",
+            "CONDUCTOR_DATABASE_URL: Value error, needs an async driver (sqlite+aiosqlite://, "
+            "postgresql+asyncpg://), got sqlite:// (got 'sqlite:///x.db')",
+        ),
+        (
+            "CONDUCTOR_DATABASE_URL",
+            "postgresql://ops:hunter2@db.internal/conductor",
+            "CONDUCTOR_DATABASE_URL: Value error, needs an async driver (sqlite+aiosqlite://, "
+            "postgresql+asyncpg://), got postgresql:// "
+            "(got 'postgresql://ops:***@db.internal/conductor')",
+        ),
+        (
+            "CONDUCTOR_GUILD_ID",
+            "-5",
+            "CONDUCTOR_GUILD_ID: Input should be greater than 0 (got '-5')",
+        ),
+    ],
+)
+def test_a_bad_setting_stops_the_start_in_one_line_without_secrets(
+    tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    result = run_cli(tmp_path, "run", env={variable: value, "CONDUCTOR_DISCORD_TOKEN": SECRET})
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [expected]
+    assert "hunter2" not in result.stdout + result.stderr

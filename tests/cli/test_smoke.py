@@ -36,7 +36,10 @@ def write_config(tmp_path: Path, url: str, **overrides: Any) -> Path:
 
 
 def smoke(tmp_path: Path, *args: str, config_env: Path | None = None) -> Any:
-    env = {"CONDUCTOR_CONFIG": str(config_env or tmp_path / "no-such-conductor.toml")}
+    if config_env is None:  # a config file without [app]: the default suite
+        config_env = tmp_path / "empty.toml"
+        config_env.touch()
+    env = {"CONDUCTOR_CONFIG": str(config_env)}
     return CliRunner().invoke(app, ["smoke", *args], env=env)
 
 
@@ -165,8 +168,23 @@ def test_the_conductor_toml_app_table_is_the_default(sample_app: SampleApp, tmp_
 def test_the_console_script_in_a_subprocess(sample_app: SampleApp, tmp_path: Path) -> None:
     config = write_config(tmp_path, sample_app.url)
     assert Path(sys.executable).with_name("conductor").is_file()  # the installed script runs
-    env = clean_env(tmp_path, CONDUCTOR_CONFIG=str(tmp_path / "none.toml"), COLUMNS="160")
+    env = clean_env(tmp_path, COLUMNS="160")
     done = run_conductor(tmp_path, "smoke", sample_app.url, "--config", str(config), env=env)
     assert done.returncode == 0, done.stderr
     assert_table(done.stdout)
     assert "Smoke seal: green — 6/6 checks passed" in done.stdout
+
+
+def test_a_password_in_the_url_is_never_printed(sample_app: SampleApp, tmp_path: Path) -> None:
+    secret_url = sample_app.url.replace("http://", "http://ops:hunter2@")
+    result = smoke(tmp_path, secret_url)
+    assert result.exit_code == 0, result.output
+    assert "hunter2" not in result.output
+    assert f"at {sample_app.url.replace('http://', 'http://ops:***@')}:" in result.output
+
+
+def test_a_config_file_named_but_missing_is_an_error(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.toml"
+    result = smoke(tmp_path, "http://127.0.0.1:9", config_env=missing)
+    assert result.exit_code == 2
+    assert f"error: CONDUCTOR_CONFIG: {missing} does not exist" in result.output
