@@ -72,6 +72,9 @@ class AppConfig(BaseModel):
     #: rendered with {release}, {version} and {merge_sha} when a seal is red
     rollback_command: str | None = None
     chromium_path: str = DEFAULT_CHROMIUM
+    #: other hosts a page or the health URL may redirect to (``sso.example.com`` or
+    #: ``sso.example.com:8443``); a redirect anywhere else fails the check, naming the host
+    allowed_hosts: tuple[str, ...] = ()
     smoke: tuple[SmokeCheck, ...] = ()
 
     @field_validator("production_url")
@@ -102,8 +105,33 @@ class AppConfig(BaseModel):
             raise ValueError(f"uses unknown placeholder {{{unknown[0]}}}; allowed: {allowed}")
         return value.strip()
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        hosts = tuple(h.strip().lower() for h in value)
+        for host in hosts:
+            if not host or "/" in host or "@" in host or " " in host:
+                raise ValueError(f"a host name, optionally with :port (got {host!r})")
+        return hosts
+
     def url(self, path: str) -> str:
         return self.production_url + path
+
+    def offsite(self, url: str) -> str | None:
+        """The host ``url`` points at when it is neither production's nor an allowed one (a
+        redirect there is not followed), else None."""
+        target = urlsplit(url)
+        if target.scheme not in ("http", "https"):
+            return target.scheme or url
+        home = urlsplit(self.production_url)
+        netloc = (target.hostname or "") + (f":{target.port}" if target.port else "")
+        if target.netloc.rsplit("@", 1)[-1].lower() == home.netloc.rsplit("@", 1)[-1].lower():
+            return None
+        if (
+            target.hostname or ""
+        ).lower() in self.allowed_hosts or netloc.lower() in self.allowed_hosts:
+            return None
+        return netloc or url
 
     @property
     def health_url(self) -> str:

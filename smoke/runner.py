@@ -26,6 +26,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
 from playwright.async_api import (
@@ -71,6 +72,8 @@ _HEALTH_SLACK = 0.25
 _LAUNCH_TIMEOUT = 30.0
 #: seconds to wait when closing a context or the browser
 _CLOSE_TIMEOUT = 5.0
+#: redirects followed before a check gives up
+_MAX_REDIRECTS = 10
 
 _NET_ERROR = re.compile(r"net::(ERR_[A-Z0-9_]+)")
 _NET_REASONS = {
@@ -201,12 +204,25 @@ async def check_health(app: AppConfig) -> tuple[CheckResult, bool]:
         async with (
             asyncio.timeout(app.health_timeout + _HEALTH_SLACK),
             httpx.AsyncClient(
-                timeout=app.health_timeout, follow_redirects=True, headers=headers
+                timeout=app.health_timeout, follow_redirects=False, headers=headers
             ) as client,
         ):
-            response = await client.get(app.health_url)
+            # Redirects are followed by hand: never to another host (production stays
+            # production), unless ``allowed_hosts`` lists it.
+            url = app.health_url
+            for _ in range(_MAX_REDIRECTS + 1):
+                response = await client.get(url)
+                location = response.headers.get("location")
+                if not response.is_redirect or not location:
+                    break
+                url = urljoin(url, location)
+                if (host := app.offsite(url)) is not None:
+                    reason = offsite_reason(host)
+                    break
+            else:
+                raise httpx.TooManyRedirects("too many redirects")
         status = response.status_code
-        if status != HEALTH_STATUS:
+        if reason is None and status != HEALTH_STATUS:
             reason = _status_reason(status, HEALTH_STATUS)
     except httpx.ConnectTimeout:
         reason, unreachable = f"connect {_timed_out(app.health_timeout)}", True
@@ -297,6 +313,10 @@ async def _settle(driver: asyncio.Task[Playwright]) -> None:
     await stop_playwright(playwright)
 
 
+def offsite_reason(host: str) -> str:
+    return f"redirected to another host: {host} (not production, not in allowed_hosts)"
+
+
 def _navigation_reason(error: PlaywrightError) -> str:
     message = str(error)
     match = _NET_ERROR.search(message)
@@ -385,10 +405,15 @@ async def _count(locator: Locator) -> int:
 class ReadOnlyGuard:
     """The route every request of a context goes through: GET and HEAD continue, anything
     else is aborted before it leaves the browser and recorded against the check whose page
-    (or whose page's popup) made it."""
+    (or whose page's popup) made it. A navigation is fetched here without following its
+    redirects (Chromium follows them inside one routed request): one to another host than
+    production's (or an allowed one) is not followed, and the page's check names the host."""
 
-    def __init__(self) -> None:
+    def __init__(self, app: AppConfig | None = None) -> None:
+        self.app = app
         self.owners: dict[Page, list[BlockedRequest]] = {}
+        #: the other host a page was sent to, by page
+        self.offsite: dict[Page, str] = {}
 
     def watch(self, page: Page) -> list[BlockedRequest]:
         blocked: list[BlockedRequest] = []
@@ -397,6 +422,7 @@ class ReadOnlyGuard:
 
     def forget(self, page: Page) -> None:
         self.owners.pop(page, None)
+        self.offsite.pop(page, None)
 
     async def _owner(self, route: Route) -> list[list[BlockedRequest]]:
         try:
@@ -417,7 +443,10 @@ class ReadOnlyGuard:
         request = route.request
         try:
             if request.method.upper() in READ_METHODS:
-                await route.continue_()
+                if self.app is not None and request.is_navigation_request():
+                    await self._navigate(route)
+                else:
+                    await route.continue_()
                 return
             blocked = BlockedRequest(request.method.upper(), request.url)
             # "aborted" (net::ERR_ABORTED): a blocked form post leaves the page as it was
@@ -428,12 +457,40 @@ class ReadOnlyGuard:
         except PlaywrightError:
             pass  # the context is closing; the request dies with it
 
+    async def _navigate(self, route: Route) -> None:
+        """Fetch a navigation without following its redirects; a redirect to another host is
+        aborted and recorded, any other answer is handed to the page as it came."""
+        assert self.app is not None  # noqa: S101 - only called with an app
+        try:
+            response = await route.fetch(max_redirects=0)
+        except PlaywrightError:
+            # The network said no (refused, DNS, TLS): let the browser meet it itself, so the
+            # check reports it as a browser does.
+            await route.continue_()
+            return
+        location = response.headers.get("location")
+        if 300 <= response.status < 400 and location:
+            host = self.app.offsite(urljoin(route.request.url, location))
+            if host is not None:
+                await route.abort("blockedbyclient")
+                try:
+                    page: Page | None = route.request.frame.page
+                except PlaywrightError:
+                    page = None
+                if page is not None:
+                    self.offsite.setdefault(page, host)
+                return
+        await route.fulfill(response=response)
 
-async def read_only_context(browser: Browser) -> tuple[BrowserContext, ReadOnlyGuard]:
+
+async def read_only_context(
+    browser: Browser, app: AppConfig | None = None
+) -> tuple[BrowserContext, ReadOnlyGuard]:
     """A context whose every request (any page, popup or frame in it) is routed read-only;
-    service workers are blocked so none can answer around the route."""
+    service workers are blocked so none can answer around the route. With ``app``, pages are
+    never sent to another host."""
     context = await browser.new_context(service_workers="block")
-    guard = ReadOnlyGuard()
+    guard = ReadOnlyGuard(app)
     await context.route("**/*", guard)
     return context, guard
 
@@ -459,13 +516,15 @@ async def check_page(
     try:
         async with asyncio.timeout(check.timeout + _GRACE):
             if shared is None:
-                own, guard = await read_only_context(browser)
+                own, guard = await read_only_context(browser, app)
                 context = own
             else:
                 context, guard = shared
             page = await context.new_page()
             blocked = guard.watch(page)
             status, reason = await _visit(page, app, check, budget)
+            if page in guard.offsite:
+                status, reason = None, offsite_reason(guard.offsite[page])
     except TimeoutError:
         reason = _timed_out(check.timeout)
     except PlaywrightError as error:
@@ -545,7 +604,7 @@ class PlaywrightRunner:
             playwright = await asyncio.shield(driver)
             async with launched(playwright, app.chromium_path, headless=self.headless) as browser:
                 slots = asyncio.Semaphore(self.max_parallel)
-                shared = await read_only_context(browser)
+                shared = await read_only_context(browser, app)
 
                 async def one(check: SmokeCheck) -> CheckResult:
                     async with slots:

@@ -131,6 +131,10 @@ class SampleApp:
         application.router.add_get("/tasks", self._tasks)
         application.router.add_get("/changelog", self._changelog)
         application.router.add_get("/up", self._up)
+        # redirects: within production, and to another host (the same server as `localhost`)
+        application.router.add_get("/hop", self._hop)
+        application.router.add_get("/away", self._away)
+        application.router.add_get("/up-away", self._up_away)
         application.router.add_get("/writes", self._writes)
         application.router.add_get("/slow", self._slow)
         application.router.add_route("*", "/api/echo", self._echo)
@@ -251,6 +255,18 @@ class SampleApp:
 
     async def _up(self, request: web.Request) -> web.Response:
         return web.Response(text="OK")
+
+    async def _hop(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound("/changelog")
+
+    def _elsewhere(self, path: str) -> str:
+        return f"http://localhost:{self.port}{path}"
+
+    async def _away(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound(self._elsewhere("/changelog"))
+
+    async def _up_away(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound(self._elsewhere("/up"))
 
     async def _writes(self, request: web.Request) -> web.Response:
         # On load: a fetch POST, then (once it settled) a POST form submission. "writes

@@ -289,3 +289,47 @@ async def test_the_health_timeout_is_specific(sample_app: SampleApp) -> None:
 
     assert result.verdict is Verdict.RED
     assert result.summary == "1 of 1 failed: /slow (timed out after 0.5 s)"
+
+
+# -- redirects: production stays production ----------------------------------------------------
+
+
+async def test_a_page_sent_to_another_host_fails_naming_it_and_is_not_followed(
+    sample_app: SampleApp,
+) -> None:
+    checks = [
+        {"path": "/away", "expect_text": "Changelog"},  # → http://localhost:<port>/changelog
+        {"path": "/hop", "expect_text": "Changelog"},  # → /changelog on production: followed
+    ]
+    result = await PlaywrightRunner().run(suite(sample_app.url, smoke=checks))
+
+    away, hop = result.checks[1:]
+    assert not away.ok and away.status is None
+    assert away.reason == (
+        f"redirected to another host: localhost:{sample_app.port} "
+        "(not production, not in allowed_hosts)"
+    )
+    assert hop.ok and hop.status == 200
+    # the other host was never asked: the one /changelog request is the hop's
+    assert sample_app.requests.count(("GET", "/changelog")) == 1
+    assert result.summary.startswith("1 of 3 failed: /away (redirected to another host: localhost")
+
+
+async def test_an_allowed_host_is_followed(sample_app: SampleApp) -> None:
+    checks = [{"path": "/away", "expect_text": "Changelog"}]
+    app = suite(sample_app.url, smoke=checks, allowed_hosts=["localhost"], health_path="/up-away")
+    result = await PlaywrightRunner().run(app)
+    assert result.verdict is Verdict.GREEN, result.summary
+    assert sample_app.requests.count(("GET", "/changelog")) == 1
+
+
+async def test_a_health_check_sent_to_another_host_fails_naming_it(sample_app: SampleApp) -> None:
+    app = suite(sample_app.url, smoke=[{"path": "/"}], health_path="/up-away")
+    result = await PlaywrightRunner().run(app)
+    health = result.checks[0]
+    assert not health.ok and health.status == 302
+    assert health.reason == (
+        f"redirected to another host: localhost:{sample_app.port} "
+        "(not production, not in allowed_hosts)"
+    )
+    assert ("GET", "/up") not in sample_app.requests  # not followed
