@@ -105,3 +105,13 @@ def mask_credentials(text: str) -> str:
     """``https://ops:hunter2@host`` → ``https://ops:***@host``, wherever a URL stands in
     ``text``."""
     return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+
+
+def storable(text: str) -> str:
+    """``text`` as UTF-8 can hold it: a lone surrogate (which Discord can deliver and no
+    database can store) is kept visible as its escape, ``\\ud800``; anything else as it is."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text

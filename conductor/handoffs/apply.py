@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,7 @@ from conductor.machines import HANDOFF_TRIGGERS, Move, TaskFlow
 from conductor.queries import dependency_views, review_view, task_view
 from conductor.reviews.rules import LIVE_REVIEW
 from conductor.states import HandoffOutcome, ReviewStatus, TaskState
+from conductor.text import storable
 from conductor.views import HandoffResult, IncomingMessage
 from store.db import Session
 from store.models import (
@@ -328,6 +329,10 @@ class HandoffApplier:
         self.required_approvals = required_approvals
 
     async def apply(self, messages: Sequence[IncomingMessage]) -> list[HandoffResult | Exception]:
+        # Every message is stored raw, whatever its characters (a lone surrogate included).
+        messages = [
+            replace(m, text=storable(m.text), author_name=storable(m.author_name)) for m in messages
+        ]
         parsed = [_parse(m.text) for m in messages]
         try:
             async with self.db.write() as session:

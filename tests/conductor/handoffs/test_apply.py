@@ -175,3 +175,25 @@ async def test_guilds_are_separate(domain: Conductor) -> None:
     other = await domain.handoffs.apply(handoff("handoff t → submitted", guild_id=GUILD + 1))
     assert other.moved_from is TaskState.CREATED
     assert (await domain.tasks.card(GUILD, "t")).task.state is TaskState.BUILDING
+
+
+async def test_a_lone_surrogate_is_stored_raw_not_lost(domain: Conductor, db: Database) -> None:
+    # Discord can deliver text no database can store as it is: it is kept, escaped.
+    chatter = await domain.handoffs.apply(handoff("chatter \udfff from a broken client"))
+    moved = await domain.handoffs.apply(
+        handoff(
+            "handoff lone → building\ntitle: Fix \ud800 parsing\n\nnote \udc00", author="a\udfff"
+        )
+    )
+    assert chatter.error is not None and moved.error is None
+    async with db.read() as session:
+        rows = (
+            await session.scalars(select(HandoffMessage).order_by(HandoffMessage.message_id))
+        ).all()
+    assert [r.text for r in rows] == [
+        "chatter \\udfff from a broken client",
+        "handoff lone → building\ntitle: Fix \\ud800 parsing\n\nnote \\udc00",
+    ]
+    assert rows[1].author_name == "a\\udfff"
+    card = await domain.tasks.card(GUILD, "lone")
+    assert card.task.title == "Fix \\ud800 parsing"
