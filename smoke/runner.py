@@ -444,7 +444,7 @@ class ReadOnlyGuard:
         try:
             if request.method.upper() in READ_METHODS:
                 if self.app is not None and request.is_navigation_request():
-                    await self._navigate(route)
+                    await self._navigate(route, self.app)
                 else:
                     await route.continue_()
                 return
@@ -457,10 +457,9 @@ class ReadOnlyGuard:
         except PlaywrightError:
             pass  # the context is closing; the request dies with it
 
-    async def _navigate(self, route: Route) -> None:
+    async def _navigate(self, route: Route, app: AppConfig) -> None:
         """Fetch a navigation without following its redirects; a redirect to another host is
         aborted and recorded, any other answer is handed to the page as it came."""
-        assert self.app is not None  # noqa: S101 - only called with an app
         try:
             response = await route.fetch(max_redirects=0)
         except PlaywrightError:
@@ -470,7 +469,7 @@ class ReadOnlyGuard:
             return
         location = response.headers.get("location")
         if 300 <= response.status < 400 and location:
-            host = self.app.offsite(urljoin(route.request.url, location))
+            host = app.offsite(urljoin(route.request.url, location))
             if host is not None:
                 await route.abort("blockedbyclient")
                 try:

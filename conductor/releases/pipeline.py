@@ -541,14 +541,14 @@ class ShipPipeline:
             and release.shipped_at is not None
             and release.seal_checked_at >= release.shipped_at
         )
-        if sealed_after_ship:  # recorded before a crash
-            state.seal = self.sealer.stored(release)
-        else:
+        # recorded before a crash: reused; else sealed now
+        seal = self.sealer.stored(release) if sealed_after_ship else None
+        if seal is None:
             await self._mark(state, "seal", ShipStepStatus.RUNNING)
-            state.seal = await self.seal_shipped(state.run.guild_id, release, state.actor)
-        assert state.seal is not None  # noqa: S101 - stored() is None only without a seal
-        state.release = state.seal.release
-        await self._mark(state, "seal", ShipStepStatus.DONE, {"summary": state.seal.line})
+            seal = await self.seal_shipped(state.run.guild_id, release, state.actor)
+        state.seal = seal
+        state.release = seal.release
+        await self._mark(state, "seal", ShipStepStatus.DONE, {"summary": seal.line})
 
     async def _step_notes(self, state: _Drive) -> None:
         release = state.release or await self.releases.get(
