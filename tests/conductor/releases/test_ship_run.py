@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,10 @@ def deploy_command(seen: Path, then: str = "true") -> str:
     return f'echo deploying; python3 -c "{record}" >> {seen}; {then}'
 
 
+Build = Callable[..., Conductor]
+
+
+@pytest.fixture
 def build(
     db: Database,
     runner: FakeRunner,
@@ -65,21 +69,26 @@ def build(
     clone: Path,
     health: HealthServer,
     tmp_path: Path,
-    **deploy: Any,
-) -> Conductor:
-    return bootstrap(
-        database=db,
-        runner=runner,
-        notes=notes,
-        app={**TEST_APP, "production_url": health.url},
-        git={"path": str(clone)},
-        deploy={
-            "health_timeout": 5,
-            "health_interval": 0.05,
-            "log_dir": str(tmp_path / "deploy-logs"),
-            **deploy,
-        },
-    )
+) -> Build:
+    """The domain on the clone, the health server and the fake runner and sink, with a
+    ``[deploy]`` table from the keywords given."""
+
+    def _build(**deploy: Any) -> Conductor:
+        return bootstrap(
+            database=db,
+            runner=runner,
+            notes=notes,
+            app={**TEST_APP, "production_url": health.url},
+            git={"path": str(clone)},
+            deploy={
+                "health_timeout": 5,
+                "health_interval": 0.05,
+                "log_dir": str(tmp_path / "deploy-logs"),
+                **deploy,
+            },
+        )
+
+    return _build
 
 
 async def assembled(domain: Conductor, origin: Origin, make_reviewed: MakeReviewed) -> str:
@@ -102,10 +111,14 @@ def deploys(seen: Path) -> list[dict[str, str]]:
 
 
 async def test_a_ship_pushes_main_deploys_waits_for_health_then_flips_seals_and_notes(
-    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
-    health: HealthServer, tmp_path: Path, seen: Path, make_reviewed: MakeReviewed,
-) -> None:  # fmt: skip
-    domain = build(db, runner, notes, clone, health, tmp_path, command=deploy_command(seen))
+    build: Build,
+    origin: Origin,
+    make_reviewed: MakeReviewed,
+    notes: FakeNotes,
+    health: HealthServer,
+    seen: Path,
+) -> None:
+    domain = build(command=deploy_command(seen))
     slug = await assembled(domain, origin, make_reviewed)
     head = (await domain.releases.get(GUILD, slug)).rc_head
     assert head is not None
@@ -131,10 +144,13 @@ async def test_a_ship_pushes_main_deploys_waits_for_health_then_flips_seals_and_
 
 
 async def test_a_red_seal_alert_carries_the_real_merge_sha(
-    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
-    health: HealthServer, tmp_path: Path, make_reviewed: MakeReviewed,
-) -> None:  # fmt: skip
-    domain = build(db, runner, notes, clone, health, tmp_path)
+    build: Build,
+    origin: Origin,
+    make_reviewed: MakeReviewed,
+    runner: FakeRunner,
+    notes: FakeNotes,
+) -> None:
+    domain = build()
     slug = await assembled(domain, origin, make_reviewed)
     runner.then({"/signin": "selector form input[type=password] not found"})
     outcome = await domain.pipeline.ship(GUILD, OPERATOR)
@@ -146,11 +162,19 @@ async def test_a_red_seal_alert_carries_the_real_merge_sha(
 
 
 async def test_a_failing_deploy_stops_before_the_flip_and_says_why(
-    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
-    health: HealthServer, tmp_path: Path, seen: Path, make_reviewed: MakeReviewed,
-) -> None:  # fmt: skip
+    build: Build,
+    origin: Origin,
+    make_reviewed: MakeReviewed,
+    db: Database,
+    runner: FakeRunner,
+    notes: FakeNotes,
+    clone: Path,
+    health: HealthServer,
+    tmp_path: Path,
+    seen: Path,
+) -> None:
     broken = deploy_command(seen, "echo 'bin/deploy: no route to host' >&2; exit 7")
-    domain = build(db, runner, notes, clone, health, tmp_path, command=broken)
+    domain = build(command=broken)
     slug = await assembled(domain, origin, make_reviewed)
 
     outcome = await domain.pipeline.ship(GUILD, OPERATOR)
@@ -169,19 +193,22 @@ async def test_a_failing_deploy_stops_before_the_flip_and_says_why(
     assert "stopped at the deploy step: the deploy command failed (exit 7)" in told
     assert "bin/deploy: no route to host" in told and "stays assembled" in told
     # Fixed: shipping again runs a new run; main is already there, the deploy runs again.
-    fixed = build(db, runner, notes, clone, health, tmp_path, command=deploy_command(seen))
+    fixed = build(command=deploy_command(seen))
     again = await fixed.pipeline.ship(GUILD, OPERATOR)
     assert again.stopped is None and again.release.state is ReleaseState.SHIPPED
     assert [d["CONDUCTOR_VERSION"] for d in deploys(seen)] == ["v1", "v1"]
 
 
 async def test_a_deploy_past_its_timeout_is_killed_with_its_children(
-    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
-    health: HealthServer, tmp_path: Path, seen: Path, make_reviewed: MakeReviewed,
-) -> None:  # fmt: skip
+    build: Build,
+    origin: Origin,
+    make_reviewed: MakeReviewed,
+    tmp_path: Path,
+    seen: Path,
+) -> None:
     pids = tmp_path / "child.pid"
     hang = deploy_command(seen, f"sleep 300 & echo $! > {pids}; wait")
-    domain = build(db, runner, notes, clone, health, tmp_path, command=hang, timeout=1)
+    domain = build(command=hang, timeout=1)
     slug = await assembled(domain, origin, make_reviewed)
 
     outcome = await domain.pipeline.ship(GUILD, OPERATOR)
@@ -193,10 +220,12 @@ async def test_a_deploy_past_its_timeout_is_killed_with_its_children(
 
 
 async def test_a_slow_health_gate_passes_on_the_third_check(
-    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
-    health: HealthServer, tmp_path: Path, make_reviewed: MakeReviewed,
-) -> None:  # fmt: skip
-    domain = build(db, runner, notes, clone, health, tmp_path)
+    build: Build,
+    origin: Origin,
+    make_reviewed: MakeReviewed,
+    health: HealthServer,
+) -> None:
+    domain = build()
     await assembled(domain, origin, make_reviewed)
     health.queue = [503, 503]
     outcome = await domain.pipeline.ship(GUILD, OPERATOR)
@@ -207,10 +236,14 @@ async def test_a_slow_health_gate_passes_on_the_third_check(
 
 
 async def test_production_never_healthy_is_a_hard_stop_with_the_rollback_ping(
-    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
-    health: HealthServer, tmp_path: Path, make_reviewed: MakeReviewed,
-) -> None:  # fmt: skip
-    domain = build(db, runner, notes, clone, health, tmp_path, health_timeout=0.5)
+    build: Build,
+    origin: Origin,
+    make_reviewed: MakeReviewed,
+    runner: FakeRunner,
+    notes: FakeNotes,
+    health: HealthServer,
+) -> None:
+    domain = build(health_timeout=0.5)
     slug = await assembled(domain, origin, make_reviewed)
     head = (await domain.releases.get(GUILD, slug)).rc_head
     health.then = 503
@@ -226,10 +259,11 @@ async def test_production_never_healthy_is_a_hard_stop_with_the_rollback_ping(
 
 
 async def test_main_moved_since_the_assembly_refuses_the_deploy(
-    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
-    health: HealthServer, tmp_path: Path, make_reviewed: MakeReviewed,
-) -> None:  # fmt: skip
-    domain = build(db, runner, notes, clone, health, tmp_path)
+    build: Build,
+    origin: Origin,
+    make_reviewed: MakeReviewed,
+) -> None:
+    domain = build()
     slug = await assembled(domain, origin, make_reviewed)
     moved = origin.commit("main", {"hotfix.txt": "1\n"}, new=False)
     outcome = await domain.pipeline.ship(GUILD, OPERATOR)
@@ -241,10 +275,11 @@ async def test_main_moved_since_the_assembly_refuses_the_deploy(
 
 
 async def test_a_refused_push_stops_the_ship(
-    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
-    health: HealthServer, tmp_path: Path, make_reviewed: MakeReviewed,
-) -> None:  # fmt: skip
-    domain = build(db, runner, notes, clone, health, tmp_path)
+    build: Build,
+    origin: Origin,
+    make_reviewed: MakeReviewed,
+) -> None:
+    domain = build()
     slug = await assembled(domain, origin, make_reviewed)
     hook = origin.bare / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'main is protected' >&2\nexit 1\n")
@@ -257,10 +292,12 @@ async def test_a_refused_push_stops_the_ship(
 
 
 async def test_one_running_ship_per_release_and_the_lease_decides_who_drives(
-    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
-    health: HealthServer, tmp_path: Path, make_reviewed: MakeReviewed,
-) -> None:  # fmt: skip
-    domain = build(db, runner, notes, clone, health, tmp_path)
+    build: Build,
+    origin: Origin,
+    make_reviewed: MakeReviewed,
+    db: Database,
+) -> None:
+    domain = build()
     slug = await assembled(domain, origin, make_reviewed)
     mine = ShipRuns(db, owner="proc-a", lease_s=60)
     theirs = ShipRuns(db, owner="proc-b", lease_s=60)
@@ -279,10 +316,11 @@ async def test_one_running_ship_per_release_and_the_lease_decides_who_drives(
 
 
 async def test_abandon_waits_for_a_running_ship(
-    db: Database, runner: FakeRunner, notes: FakeNotes, clone: Path, origin: Origin,
-    health: HealthServer, tmp_path: Path, make_reviewed: MakeReviewed,
-) -> None:  # fmt: skip
-    domain = build(db, runner, notes, clone, health, tmp_path)
+    build: Build,
+    origin: Origin,
+    make_reviewed: MakeReviewed,
+) -> None:
+    domain = build()
     slug = await assembled(domain, origin, make_reviewed)
     run = await domain.pipeline.runs.start(GUILD, slug, OPERATOR)  # a ship in flight
     with pytest.raises(
