@@ -47,8 +47,8 @@ async def naive(app: AppConfig) -> SmokeResult:
     health, _ = await check_health(app)
     checks: list[CheckResult] = [health]
     for check in app.smoke:
-        async with chromium(app.chromium_path) as browser:
-            checks.append(await check_page(browser, app, check))
+        async with chromium(app.chromium_path, app) as session:
+            checks.append(await check_page(session, app, check))
     return SmokeResult.from_checks(tuple(checks), round((time.perf_counter() - started) * 1000))
 
 
@@ -58,8 +58,8 @@ async def naive_shared_driver(app: AppConfig) -> SmokeResult:
     checks: list[CheckResult] = [health]
     async with async_playwright() as playwright:
         for check in app.smoke:
-            async with launched(playwright, app.chromium_path) as browser:
-                checks.append(await check_page(browser, app, check))
+            async with launched(playwright, app.chromium_path, app) as session:
+                checks.append(await check_page(session, app, check))
     return SmokeResult.from_checks(tuple(checks), round((time.perf_counter() - started) * 1000))
 
 

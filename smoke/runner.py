@@ -25,24 +25,23 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, suppress
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import (
-    Browser,
-    BrowserContext,
     Locator,
     Page,
     Playwright,
-    Route,
     async_playwright,
 )
-from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from smoke.config import AppConfig, SmokeCheck
 from smoke.protocol import OnCheck
+from smoke.readonly import LaunchError, ReadOnlySession, read_only_browser
 from smoke.result import NOT_RUN_UNREACHABLE, BlockedRequest, CheckResult, SmokeResult
 
 log = logging.getLogger(__name__)
@@ -250,10 +249,6 @@ async def check_health(app: AppConfig) -> tuple[CheckResult, bool]:
 # -- the browser -----------------------------------------------------------------------------
 
 
-class LaunchError(Exception):
-    """Chromium (or Playwright's driver) would not start; the message says why."""
-
-
 async def start_playwright() -> Playwright:
     """Playwright's driver (a node process; not the browser)."""
     try:
@@ -269,33 +264,35 @@ async def stop_playwright(playwright: Playwright) -> None:
 
 @asynccontextmanager
 async def launched(
-    playwright: Playwright, chromium_path: str, *, headless: bool = True
-) -> AsyncIterator[Browser]:
-    """One Chromium with :data:`LAUNCH_ARGS`, closed on the way out, whatever happens."""
-    path = _resolve(chromium_path)
-    try:
-        browser = await playwright.chromium.launch(
-            executable_path=path,
-            headless=headless,
-            args=list(LAUNCH_ARGS),
-            timeout=_ms(_LAUNCH_TIMEOUT),
-        )
-    except Exception as error:
-        raise LaunchError(f"Chromium at {path} failed to launch: {_first_line(error)}") from error
-    try:
-        yield browser
-    finally:
-        with suppress(Exception):
-            await asyncio.wait_for(browser.close(), _CLOSE_TIMEOUT)
+    playwright: Playwright,
+    chromium_path: str,
+    app: AppConfig | None = None,
+    *,
+    headless: bool = True,
+) -> AsyncIterator[ReadOnlySession]:
+    """One Chromium with :data:`LAUNCH_ARGS`, read-only by construction
+    (:mod:`smoke.readonly`), closed on the way out, whatever happens."""
+    async with read_only_browser(
+        playwright,
+        _resolve(chromium_path),
+        app=app,
+        headless=headless,
+        args=LAUNCH_ARGS,
+        launch_timeout=_LAUNCH_TIMEOUT,
+    ) as session:
+        yield session
 
 
 @asynccontextmanager
-async def chromium(chromium_path: str, *, headless: bool = True) -> AsyncIterator[Browser]:
-    """Playwright and one headless Chromium, both closed on the way out, whatever happens."""
+async def chromium(
+    chromium_path: str, app: AppConfig | None = None, *, headless: bool = True
+) -> AsyncIterator[ReadOnlySession]:
+    """Playwright and one read-only headless Chromium, both closed on the way out, whatever
+    happens."""
     playwright = await start_playwright()
     try:
-        async with launched(playwright, chromium_path, headless=headless) as browser:
-            yield browser
+        async with launched(playwright, chromium_path, app, headless=headless) as session:
+            yield session
     finally:
         await stop_playwright(playwright)
 
@@ -402,141 +399,43 @@ async def _count(locator: Locator) -> int:
         return 0
 
 
-class ReadOnlyGuard:
-    """The route every request of a context goes through: GET and HEAD continue, anything
-    else is aborted before it leaves the browser and recorded against the check whose page
-    (or whose page's popup) made it. A navigation is fetched here without following its
-    redirects (Chromium follows them inside one routed request): one to another host than
-    production's (or an allowed one) is not followed, and the page's check names the host."""
-
-    def __init__(self, app: AppConfig | None = None) -> None:
-        self.app = app
-        self.owners: dict[Page, list[BlockedRequest]] = {}
-        #: the other host a page was sent to, by page
-        self.offsite: dict[Page, str] = {}
-
-    def watch(self, page: Page) -> list[BlockedRequest]:
-        blocked: list[BlockedRequest] = []
-        self.owners[page] = blocked
-        return blocked
-
-    def forget(self, page: Page) -> None:
-        self.owners.pop(page, None)
-        self.offsite.pop(page, None)
-
-    async def _owner(self, route: Route) -> list[list[BlockedRequest]]:
-        try:
-            page: Page | None = route.request.frame.page
-        except PlaywrightError:  # a service worker's request: no frame
-            page = None
-        for _ in range(5):  # a popup's popup's … opener
-            if page is None:
-                break
-            if page in self.owners:
-                return [self.owners[page]]
-            page = await page.opener()
-        # Not attributable: every check open now hears of it (over-reporting a write attempt
-        # beats losing it).
-        return list(self.owners.values())
-
-    async def __call__(self, route: Route) -> None:
-        request = route.request
-        try:
-            if request.method.upper() in READ_METHODS:
-                if self.app is not None and request.is_navigation_request():
-                    await self._navigate(route, self.app)
-                else:
-                    await route.continue_()
-                return
-            blocked = BlockedRequest(request.method.upper(), request.url)
-            # "aborted" (net::ERR_ABORTED): a blocked form post leaves the page as it was
-            # instead of committing Chromium's error page over it.
-            await route.abort("aborted")
-            for owner in await self._owner(route):
-                owner.append(blocked)
-        except PlaywrightError:
-            pass  # the context is closing; the request dies with it
-
-    async def _navigate(self, route: Route, app: AppConfig) -> None:
-        """Fetch a navigation without following its redirects; a redirect to another host is
-        aborted and recorded, any other answer is handed to the page as it came."""
-        try:
-            response = await route.fetch(max_redirects=0)
-        except PlaywrightError:
-            # The network said no (refused, DNS, TLS): let the browser meet it itself, so the
-            # check reports it as a browser does.
-            await route.continue_()
-            return
-        location = response.headers.get("location")
-        if 300 <= response.status < 400 and location:
-            host = app.offsite(urljoin(route.request.url, location))
-            if host is not None:
-                await route.abort("blockedbyclient")
-                try:
-                    page: Page | None = route.request.frame.page
-                except PlaywrightError:
-                    page = None
-                if page is not None:
-                    self.offsite.setdefault(page, host)
-                return
-        await route.fulfill(response=response)
-
-
-async def read_only_context(
-    browser: Browser, app: AppConfig | None = None
-) -> tuple[BrowserContext, ReadOnlyGuard]:
-    """A context whose every request (any page, popup or frame in it) is routed read-only;
-    service workers are blocked so none can answer around the route. With ``app``, pages are
-    never sent to another host."""
-    context = await browser.new_context(service_workers="block")
-    guard = ReadOnlyGuard(app)
-    await context.route("**/*", guard)
-    return context, guard
-
-
 async def check_page(
-    browser: Browser,
+    session: ReadOnlySession,
     app: AppConfig,
     check: SmokeCheck,
     *,
-    shared: tuple[BrowserContext, ReadOnlyGuard] | None = None,
+    blocked: list[BlockedRequest] | None = None,
 ) -> CheckResult:
-    """One page check under the check's timeout, read-only. In ``shared`` (the runner's one
-    context for all its pages: a new context costs Chromium a serial ~0.15 CPU-s) or, without
-    it, in a fresh context of its own. Never raises (cancellation aside)."""
+    """One page check under the check's timeout, in its own page of the session's one context
+    (a context per check would isolate cookies, but Chromium builds contexts serially, ~0.15
+    CPU-s each). The writes the page and its popups attempt go into ``blocked`` (which goes on
+    filling with what they send late, until the browser closes). Never raises (cancellation
+    aside)."""
     started = time.perf_counter()
     budget = _Budget(check.timeout)
     status: int | None = None
     reason: str | None
-    own: BrowserContext | None = None
     page: Page | None = None
-    blocked: list[BlockedRequest] = []
-    guard: ReadOnlyGuard | None = None
+    guard = session.guard
+    blocked = [] if blocked is None else blocked
     try:
         async with asyncio.timeout(check.timeout + _GRACE):
-            if shared is None:
-                own, guard = await read_only_context(browser, app)
-                context = own
-            else:
-                context, guard = shared
-            page = await context.new_page()
-            blocked = guard.watch(page)
+            page = await session.context.new_page()
+            await guard.watch(page, blocked)
             status, reason = await _visit(page, app, check, budget)
             if page in guard.offsite:
                 status, reason = None, offsite_reason(guard.offsite[page])
+            elif status is None and page in guard.failures and not budget.spent:
+                reason = guard.failures[page]
     except TimeoutError:
         reason = _timed_out(check.timeout)
     except PlaywrightError as error:
         reason = _navigation_reason(error) if not budget.spent else _timed_out(check.timeout)
     finally:
+        # The page and its popups are led out before they close, still watched: what they send
+        # on the way out is reported on this check.
         if page is not None:
-            with suppress(Exception):
-                await asyncio.wait_for(page.close(), _CLOSE_TIMEOUT)
-            if guard is not None:
-                guard.forget(page)
-        if own is not None:
-            with suppress(Exception):
-                await asyncio.wait_for(own.close(), _CLOSE_TIMEOUT)
+            await guard.release(page)
     return CheckResult(
         path=check.path,
         ok=reason is None,
@@ -601,21 +500,28 @@ class PlaywrightRunner:
                 return SmokeResult.from_checks((health, *skipped), _elapsed_ms(started))
 
             playwright = await asyncio.shield(driver)
-            async with launched(playwright, app.chromium_path, headless=self.headless) as browser:
-                slots = asyncio.Semaphore(self.max_parallel)
-                shared = await read_only_context(browser, app)
+            slots = asyncio.Semaphore(self.max_parallel)
+            lists: list[list[BlockedRequest]] = [[] for _ in app.smoke]
+            async with launched(
+                playwright, app.chromium_path, app, headless=self.headless
+            ) as session:
 
-                async def one(check: SmokeCheck) -> CheckResult:
+                async def one(check: SmokeCheck, blocked: list[BlockedRequest]) -> CheckResult:
                     async with slots:
-                        result = await check_page(browser, app, check, shared=shared)
+                        result = await check_page(session, app, check, blocked=blocked)
                     _notify(on_check, result)
                     return result
 
-                pages = await asyncio.gather(*(one(check) for check in app.smoke))
-                if not browser.is_connected():
-                    return SmokeResult.failure(
-                        "Chromium exited during the run", _elapsed_ms(started)
-                    )
+                pages = await asyncio.gather(*map(one, app.smoke, lists))
+            if session.crashed:
+                return SmokeResult.failure("Chromium exited during the run", _elapsed_ms(started))
+            # The final word on writes: what each check's pages sent until the browser closed
+            # (a beacon on unload comes after its check reported), and what nobody's page sent.
+            stray = tuple(session.guard.stray)
+            pages = [
+                replace(page, blocked=(*blocked, *stray))
+                for page, blocked in zip(pages, lists, strict=True)
+            ]
         except LaunchError as error:
             return SmokeResult.failure(str(error), _elapsed_ms(started))
         finally:

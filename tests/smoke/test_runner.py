@@ -140,8 +140,8 @@ async def test_a_refused_connection_is_red_without_a_browser(
 
 async def test_a_refused_page_in_the_browser(dead_url: str) -> None:
     app = suite(dead_url)
-    async with chromium(app.chromium_path) as browser:
-        result = await check_page(browser, app, SmokeCheck(path="/", timeout=5))
+    async with chromium(app.chromium_path) as session:
+        result = await check_page(session, app, SmokeCheck(path="/", timeout=5))
     assert (result.ok, result.reason, result.status) == (False, "connection refused", None)
 
 

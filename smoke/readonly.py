@@ -1,0 +1,534 @@
+"""Read-only by construction: how the smoke seal keeps a production page from writing.
+
+Four layers, each at the depth where a page cannot get around it:
+
+1. **The browser has no network of its own.** Chromium is launched with a proxy for every
+   host, loopback included, that is a :class:`DeadEnd`: a socket on 127.0.0.1 that answers
+   403 and forwards nothing. Whatever Chromium would send by itself (a shared worker's fetch,
+   a worker's WebSocket, a beacon or keepalive request sent as its page unloads, a report the
+   browser queues, its own updater) ends there, and the writes among them are reported.
+2. **Every request a page, popup, frame or dedicated worker makes is routed** (Playwright's
+   ``context.route``, CDP's Fetch domain). GET and HEAD are fetched by the
+   :class:`ReadOnlyGuard` itself, through Playwright's driver (which has the network the
+   browser lacks), and handed to the page; anything else is refused and reported on the check
+   whose page made it. WebSockets are refused before they connect (``route_web_socket``),
+   service workers are never registered (``service_workers="block"``).
+3. **WebRTC cannot reach anything.** The browser's profile is written before launch with
+   WebRTC's IP handling policy at ``disable_non_proxied_udp``: no UDP at all (no STUN, no
+   TURN, no peer), and TCP only through the proxy, which is the dead end. ``RTCPeerConnection``
+   is refused in every frame as it is constructed, and the attempt reported; a page that digs
+   the original constructor out anyway still has no network for it.
+4. **Pages close in order.** A check's page and every popup it opened are led out (navigated
+   to ``about:blank``, so ``pagehide``, ``visibilitychange`` and ``unload`` run while their
+   requests are still routed) and closed, deepest popup first, before the check is reported;
+   the context closes only after every page in it has been led out.
+
+A write is reported against the check whose page made it: the page Playwright names, else the
+page its referrer names, else every check open at the time (over-reporting an attempt beats
+losing one). Attempts heard after a check reported (a late beacon) are added to the run's
+final result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+from playwright.async_api import BrowserContext, Page, Playwright, Route, WebSocketRoute
+from playwright.async_api import Error as PlaywrightError
+
+from smoke.config import AppConfig
+from smoke.result import BlockedRequest
+
+log = logging.getLogger(__name__)
+
+#: the only methods a page may use; anything else is refused and reported
+READ_METHODS = frozenset({"GET", "HEAD"})
+#: seconds to wait when leading out or closing a page, the context, the dead end
+_CLOSE_TIMEOUT = 5.0
+
+#: the browser profile's preferences: WebRTC never over UDP, and over TCP only by the proxy
+PREFERENCES: dict[str, Any] = {
+    "webrtc": {
+        "ip_handling_policy": "disable_non_proxied_udp",
+        "multiple_routes_enabled": False,
+        "nonproxied_udp_enabled": False,
+    },
+}
+
+#: the binding a frame reports a refused API through
+_BINDING = "__conductorSmokeRefused"
+#: run in every frame before its own scripts: the APIs with no request to route, refused
+_REFUSE_APIS = """(() => {
+  const report = globalThis.BINDING;
+  const refuse = (name) => function () {
+    try { report(name, location.href); } catch (e) {}
+    throw new DOMException(name + ' is refused: the smoke seal is read-only', 'NotAllowedError');
+  };
+  for (const name of ['RTCPeerConnection', 'webkitRTCPeerConnection', 'WebTransport']) {
+    if (name in globalThis) {
+      Object.defineProperty(globalThis, name, {value: refuse(name), writable: false, configurable: false});
+    }
+  }
+})();""".replace("BINDING", _BINDING)
+
+
+def _first_line(error: BaseException, limit: int = 200) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[0] if lines else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class LaunchError(Exception):
+    """Chromium (or Playwright's driver) would not start; the message says why."""
+
+
+class DeadEnd:
+    """Where Chromium's own network traffic goes: a proxy on 127.0.0.1 that answers every
+    request 403 and forwards nothing (each browser :func:`launched` gets its own).
+
+    Every request the guard lets through, it fetches itself (:meth:`ReadOnlyGuard.__call__`),
+    outside Chromium's network stack, so the browser itself is given no network at all: what
+    escapes the routes (a shared worker's request, a worker's WebSocket, a report the browser
+    queues, a keepalive request outliving its page) comes here and ends. Writes among them
+    (anything but GET and HEAD; a ``CONNECT``, which is how Chromium opens a WebSocket or any
+    HTTPS request through a proxy, counts as one) are handed to ``on_write``."""
+
+    def __init__(self) -> None:
+        #: who hears of a write (and the page it names as its referrer, if any): the guard of
+        #: each read-only context open in the browser
+        self.listeners: list[Callable[[BlockedRequest, str | None], None]] = []
+        self._server: asyncio.Server | None = None
+
+    @property
+    def args(self) -> list[str]:
+        """Chromium's flags that send all of its traffic here, for every host, loopback
+        included (Chromium bypasses a proxy for loopback unless told ``<-loopback>``)."""
+        return [f"--proxy-server={self.url}", "--proxy-bypass-list=<-loopback>"]
+
+    def on_write(self, blocked: BlockedRequest, referrer: str | None) -> None:
+        for listener in list(self.listeners):
+            listener(blocked, referrer)
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the dead end is not started")
+        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._refuse, "127.0.0.1", 0)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), _CLOSE_TIMEOUT)
+
+    async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                head = await reader.readuntil(b"\r\n\r\n")
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            head = b""
+        try:
+            line, *fields = head.decode("latin-1").split("\r\n")
+            method, _, rest = line.strip().partition(" ")
+            target = rest.rpartition(" ")[0] or rest
+            headers = {
+                name.strip().lower(): value.strip()
+                for name, _, value in (f.partition(":") for f in fields if ":" in f)
+            }
+            if method and method.upper() not in READ_METHODS:
+                referrer = headers.get("referer") or headers.get("origin")
+                self.on_write(BlockedRequest(method.upper(), target), referrer)
+            writer.write(_REFUSED)
+            await writer.drain()
+        except (OSError, UnicodeError):
+            pass
+        finally:
+            writer.close()
+
+
+_REFUSED = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+class ReadOnlyGuard:
+    """The route every request of a context goes through. GET and HEAD are fetched by the guard
+    (Playwright's driver, not Chromium) and handed to the page; anything else is recorded
+    against the check whose page (or whose page's popup, frame or worker) made it, then
+    refused before it leaves. WebSockets are refused the same way.
+
+    A navigation is fetched without following its redirects (Chromium follows them inside one
+    routed request): one to another host than production's (or an allowed one) is not
+    followed, and the page's check names the host.
+
+    Which check a write belongs to: its page's, when Playwright knows the page (a check's page
+    and every popup it opens, adopted as they open); else the page its referrer names (a
+    popup's first navigation, a beacon sent while its page unloads, a request that escaped to
+    the :class:`DeadEnd`); else every check open at the time (over-reporting a write attempt
+    beats losing it), or, when none is, every page check of the run.
+    """
+
+    def __init__(self, app: AppConfig | None = None) -> None:
+        self.app = app
+        #: the blocked list each watched page reports into (a check's page and its popups)
+        self.owners: dict[Page, list[BlockedRequest]] = {}
+        #: the popups each watched page opened
+        self.children: dict[Page, list[Page]] = {}
+        #: the other host a page was sent to, by page
+        self.offsite: dict[Page, str] = {}
+        #: why a page's navigation failed, when the guard knows better than Chromium
+        self.failures: dict[Page, str] = {}
+        #: the checks' own pages and their lists, to hear of writes nobody can be named for
+        self.checks: dict[Page, list[BlockedRequest]] = {}
+        #: the blocked list of each URL a watched page or frame was navigated to
+        self.documents: dict[str, list[BlockedRequest]] = {}
+        #: when the guard last heard from a watched page (or of a write)
+        self.last_heard = 0.0
+        #: writes made while no check was open (a popup nobody owned, closing the context)
+        self.stray: list[BlockedRequest] = []
+        self._ambiguous: set[str] = set()
+
+    async def install(self, context: BrowserContext) -> None:
+        """Route everything ``context`` sends through this guard."""
+        await asyncio.gather(
+            context.expose_binding(_BINDING, self._refused_api),
+            context.add_init_script(_REFUSE_APIS),
+            context.route("**/*", self),
+            context.route_web_socket(re.compile(".*"), self.refuse_stray_socket),
+        )
+
+    # -- which check a page belongs to -------------------------------------------------------
+
+    async def watch(
+        self, page: Page, blocked: list[BlockedRequest] | None = None
+    ) -> list[BlockedRequest]:
+        """Start reporting ``page``'s writes (and its popups') into ``blocked`` (a new list by
+        default). The list goes on filling after the check reported, until the browser closed:
+        what a page sends late is not lost."""
+        blocked = [] if blocked is None else blocked
+        self.checks[page] = blocked
+        await self._adopt(page, blocked)
+        return blocked
+
+    async def _adopt(self, page: Page, blocked: list[BlockedRequest]) -> None:
+        self.owners[page] = blocked
+        self.children.setdefault(page, [])
+
+        def popup(child: Page) -> None:
+            if child in self.children:
+                return
+            self.children[page].append(child)
+            self.owners[child] = blocked
+            self.children[child] = []
+            asyncio.get_running_loop().create_task(self._watch_popup(child, blocked))
+
+        page.on("popup", popup)
+        await page.route_web_socket(re.compile(".*"), lambda ws: self._refuse_socket(ws, blocked))
+
+    async def _watch_popup(self, page: Page, blocked: list[BlockedRequest]) -> None:
+        with suppress(PlaywrightError):
+            await self._adopt(page, blocked)
+
+    def family(self, page: Page) -> list[Page]:
+        """``page``'s popups (and theirs), deepest first, then ``page``."""
+        out: list[Page] = []
+        for child in self.children.get(page, ()):
+            out.extend(self.family(child))
+        out.append(page)
+        return out
+
+    def forget(self, page: Page) -> None:
+        """``page``'s check has reported: it no longer hears of writes nobody can be named for.
+        What its pages are still heard sending (late beacons) goes on into its list."""
+        self.checks.pop(page, None)
+
+    def _document(self, url: str, owner: list[BlockedRequest]) -> None:
+        """Remember which check loaded ``url``, to name it from a referrer; a URL two checks
+        loaded names neither."""
+        if url in self._ambiguous:
+            return
+        known = self.documents.setdefault(url, owner)
+        if known is not owner:
+            del self.documents[url]
+            self._ambiguous.add(url)
+
+    def _touch(self, blocked: list[BlockedRequest]) -> list[BlockedRequest]:
+        self.last_heard = time.perf_counter()
+        return blocked
+
+    async def _owner(self, route: Route) -> list[BlockedRequest] | None:
+        request = route.request
+        try:
+            page: Page | None = request.frame.page
+        except PlaywrightError:  # a popup's first navigation, a service worker: no frame yet
+            page = None
+        for _ in range(5):  # a popup's popup's … opener
+            if page is None:
+                break
+            if page in self.owners:
+                owner = self.owners[page]
+                # the page's own URL names it too, to whatever it sends unrouted
+                self._document(page.url, owner)
+                return self._touch(owner)
+            page = await page.opener()
+        referrer = request.headers.get("referer")
+        if referrer is not None and referrer in self.documents:
+            return self._touch(self.documents[referrer])
+        return None
+
+    def unattributed(self, blocked: BlockedRequest) -> None:
+        owners = list({id(b): b for b in self.checks.values()}.values())
+        for owner in owners:
+            owner.append(blocked)
+        self._touch(self.stray)
+        if not owners:
+            self.stray.append(blocked)
+
+    def heard(self, blocked: BlockedRequest, referrer: str | None) -> None:
+        """A write that reached the :class:`DeadEnd`. One that names no page and goes to
+        another host than production's is Chromium's own (its updater, its sign-in probe):
+        refused like the rest, not reported."""
+        if referrer is not None and referrer in self.documents:
+            self._touch(self.documents[referrer]).append(blocked)
+            return
+        target = blocked.url if "://" in blocked.url else f"https://{blocked.url}"
+        if referrer is None and self.app is not None and self.app.offsite(target) is not None:
+            log.debug("refused the browser's own %s %s", blocked.method, blocked.url)
+            return
+        self.unattributed(blocked)
+
+    # -- the routes --------------------------------------------------------------------------
+
+    def _refused_api(self, source: dict[str, Any], name: object, where: object) -> None:
+        """A frame constructed an API with no request to route (``RTCPeerConnection``): it
+        was refused in the frame; report it on the frame's check."""
+        blocked = BlockedRequest(str(name).upper()[:40], str(where)[:2000])
+        page = source.get("page")
+        owner = self.owners.get(page) if isinstance(page, Page) else None
+        if owner is None:
+            self.unattributed(blocked)
+        else:
+            self._touch(owner).append(blocked)
+
+    async def _refuse_socket(self, ws: WebSocketRoute, blocked: list[BlockedRequest]) -> None:
+        self._touch(blocked).append(BlockedRequest("WEBSOCKET", ws.url))
+        # Never connected to the server: the page sees the socket close at once.
+        with suppress(PlaywrightError):
+            await ws.close(code=1008, reason=_SOCKET_REFUSED)
+
+    async def refuse_stray_socket(self, ws: WebSocketRoute) -> None:
+        self.unattributed(BlockedRequest("WEBSOCKET", ws.url))
+        with suppress(PlaywrightError):
+            await ws.close(code=1008, reason=_SOCKET_REFUSED)
+
+    async def __call__(self, route: Route) -> None:
+        request = route.request
+        try:
+            if request.method.upper() in READ_METHODS:
+                await self._read(route)
+                return
+            blocked = BlockedRequest(request.method.upper(), request.url)
+            owner = await self._owner(route)
+            if owner is None:
+                self.unattributed(blocked)
+            else:
+                owner.append(blocked)
+            if request.is_navigation_request():
+                # A blocked form post answered "204 No Content": the page (or frame) stays as
+                # it was (an aborted navigation shows Chromium's error page, or holds the load
+                # event of the page around the frame).
+                await route.fulfill(status=204)
+            else:
+                await route.abort("aborted")
+        except PlaywrightError:
+            pass  # the context is closing; the request dies with it (the browser has no network)
+
+    async def _read(self, route: Route) -> None:
+        """Fetch a GET or HEAD and hand the answer to the page. A navigation is fetched without
+        following its redirects: one to another host is aborted and recorded."""
+        request = route.request
+        navigation = request.is_navigation_request()
+        if (navigation or request.resource_type == "script") and (
+            owner := await self._owner(route)
+        ) is not None:
+            # what it loads may send later under this referrer (a worker's script too)
+            self._document(request.url, owner)
+        try:
+            response = await route.fetch(max_redirects=0 if navigation else None)
+        except PlaywrightError as error:
+            code, reason = fetch_failure(error)
+            if navigation:
+                with suppress(PlaywrightError):
+                    self.failures.setdefault(request.frame.page, reason)
+            await route.abort(code)
+            return
+        location = response.headers.get("location")
+        if navigation and self.app is not None and 300 <= response.status < 400 and location:
+            host = self.app.offsite(urljoin(request.url, location))
+            if host is not None:
+                await route.abort("blockedbyclient")
+                with suppress(PlaywrightError):
+                    self.offsite.setdefault(request.frame.page, host)
+                return
+        await route.fulfill(response=response)
+
+    # -- leaving -----------------------------------------------------------------------------
+
+    async def release(self, page: Page) -> None:
+        """Close ``page`` and its popups, deepest first, each only after it has been led out
+        (to ``about:blank``) while still watched: what a page sends on its way out (a beacon on
+        ``pagehide``, ``unload`` or ``visibilitychange``, a keepalive fetch) is refused and
+        reported on its check like any other write, not sent by a closing browser."""
+        for member in self.family(page):
+            await lead_out(member)
+        self.forget(page)
+
+    async def settle(self) -> None:
+        """Wait until nothing was heard for :data:`_QUIET` (at most :data:`_QUIET_MAX`): what
+        the last pages sent on their way out is counted before the run reports."""
+        until = time.perf_counter() + _QUIET_MAX
+        while (now := time.perf_counter()) < until:
+            if now - self.last_heard >= _QUIET:
+                return
+            await asyncio.sleep(_QUIET / 2)
+
+
+_SOCKET_REFUSED = "read-only: the smoke seal refuses WebSockets"
+#: a page is done when it made no request for this long after being led out…
+_QUIET = 0.05
+#: …or this long has passed
+_QUIET_MAX = 0.5
+
+
+async def lead_out(page: Page) -> None:
+    """Navigate ``page`` away (its ``pagehide``, ``visibilitychange`` and ``unload`` run while
+    its requests are still routed), then close it."""
+    if page.is_closed():
+        return
+    with suppress(Exception):
+        await asyncio.wait_for(page.goto("about:blank"), _CLOSE_TIMEOUT)
+    with suppress(Exception):
+        await asyncio.wait_for(page.close(), _CLOSE_TIMEOUT)
+
+
+_FETCH_FAILURES: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("ECONNREFUSED",), "connectionrefused", "connection refused"),
+    (("ENOTFOUND", "EAI_AGAIN", "getaddrinfo"), "namenotresolved", "DNS lookup failed"),
+    (("ETIMEDOUT", "Timeout", "timed out"), "timedout", "connection timed out"),
+    (("ECONNRESET", "socket hang up"), "connectionreset", "connection reset"),
+    (("EHOSTUNREACH", "ENETUNREACH"), "addressunreachable", "address unreachable"),
+    (
+        ("certificate", "CERT_", "SSL", "TLS", "self-signed", "altnames"),
+        "failed",
+        "TLS error",
+    ),
+)
+
+
+def fetch_failure(error: PlaywrightError) -> tuple[str, str]:
+    """The abort code (so the page meets the failure as Chromium would) and the reason."""
+    message = str(error)
+    for needles, code, reason in _FETCH_FAILURES:
+        if any(needle in message for needle in needles):
+            if reason != "TLS error":
+                return code, reason
+            return code, f"TLS error: {_first_line(error).split(': ', 1)[-1]}"
+    return "failed", f"navigation failed: {_first_line(error)}"
+
+
+@dataclass
+class ReadOnlySession:
+    """One read-only Chromium: its only context (all the run's pages) and its guard."""
+
+    context: BrowserContext
+    guard: ReadOnlyGuard
+    #: whether the context closed before it was asked to (Chromium went away)
+    crashed: bool = field(default=False)
+    closing: bool = field(default=False)
+
+    def _closed(self, _context: BrowserContext) -> None:
+        if not self.closing:
+            self.crashed = True
+
+
+def write_profile(profile: Path) -> None:
+    """The profile Chromium starts with: :data:`PREFERENCES` in its default profile."""
+    default = profile / "Default"
+    default.mkdir(parents=True, exist_ok=True)
+    (default / "Preferences").write_text(json.dumps(PREFERENCES), encoding="utf-8")
+
+
+@asynccontextmanager
+async def read_only_browser(
+    playwright: Playwright,
+    executable: str,
+    *,
+    app: AppConfig | None = None,
+    headless: bool = True,
+    args: Sequence[str] = (),
+    launch_timeout: float = 30.0,
+) -> AsyncIterator[ReadOnlySession]:
+    """Chromium read-only by construction (the four layers of this module), closed on the way
+    out, whatever happens, in order: every page led out, then the browser, then its dead end.
+    With ``app``, pages are never sent to another host than production's (or an allowed one).
+    Raises :class:`LaunchError` when Chromium will not start."""
+    guard = ReadOnlyGuard(app)
+    dead_end = DeadEnd()
+    dead_end.listeners.append(guard.heard)
+    profile: Path | None = None
+    try:
+        await dead_end.start()
+        profile = Path(tempfile.mkdtemp(prefix="conductor-smoke-"))
+        write_profile(profile)
+        try:
+            context = await playwright.chromium.launch_persistent_context(
+                profile,
+                executable_path=executable,
+                headless=headless,
+                args=[*args, *dead_end.args],
+                service_workers="block",
+                timeout=launch_timeout * 1000,
+            )
+        except Exception as error:
+            raise LaunchError(
+                f"Chromium at {executable} failed to launch: {_first_line(error)}"
+            ) from error
+        session = ReadOnlySession(context, guard)
+        context.on("close", session._closed)
+        try:
+            await guard.install(context)
+            yield session
+        finally:
+            session.closing = True
+            await close_read_only(context, guard)
+    except OSError as error:
+        # the temporary profile could not be written (a full disk, a read-only /tmp)
+        raise LaunchError(f"the browser profile could not be written: {error}") from error
+    finally:
+        await dead_end.close()
+        if profile is not None:
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+async def close_read_only(context: BrowserContext, guard: ReadOnlyGuard) -> None:
+    """Lead out and close every page still open (popups nobody owned too), then the context:
+    never a page closed while it can still send unwatched."""
+    for page in list(context.pages):
+        await lead_out(page)
+    await asyncio.sleep(_QUIET)
+    await guard.settle()
+    with suppress(Exception):
+        await asyncio.wait_for(context.close(), _CLOSE_TIMEOUT)

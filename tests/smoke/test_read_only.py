@@ -1,0 +1,160 @@
+"""Read-only by construction, against a hostile production (``tests/smoke/hostile.py``): pages
+that try every way a browser can write, and a server that counts whatever reaches it.
+
+The control shows each way really writes in a plain Chromium; the runner lets none through,
+whatever the order pages load and close, and reports every attempt on the check whose page
+made it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.async_api import async_playwright
+
+from smoke import BlockedRequest, SmokeResult, Verdict
+from smoke.runner import LAUNCH_ARGS, PlaywrightRunner
+from tests.helpers import suite
+from tests.smoke.hostile import EXPECTED, PAGES, HostileApp, hostile_checks
+
+#: the checks a page's writes may be reported on: its own (a popup's writes are its opener's)
+_FAMILY = {
+    "popup": {"popup", "popup-noopener", "popup-other"},
+    "orphan": {"orphan"},
+}
+
+
+@pytest.fixture
+async def hostile() -> AsyncIterator[HostileApp]:
+    async with HostileApp() as app:
+        yield app
+
+
+async def _quiet_for_a_moment() -> None:
+    """Whatever a closing browser would still send arrives within this."""
+    await asyncio.sleep(1.0)
+
+
+def _name(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def _writer(blocked: BlockedRequest) -> str | None:
+    """The hostile page a write names (``/w/<name>/…``), if it names one."""
+    if blocked.method in ("RTCPEERCONNECTION", "WEBTRANSPORT"):
+        return _name(urlsplit(blocked.url).path)
+    parts = urlsplit(blocked.url).path.split("/")
+    return parts[2] if len(parts) > 2 and parts[1] == "w" else None
+
+
+def _attempts(result: SmokeResult, name: str) -> set[tuple[str, str]]:
+    check = next(c for c in result.checks if c.path == f"/h/{name}")
+    return {(b.method, urlsplit(b.url).path) for b in check.blocked}
+
+
+async def test_the_control_every_way_writes_without_the_runner(hostile: HostileApp) -> None:
+    """In a plain Chromium the hostile pages reach the server by every way the runner stops:
+    the test below could fail."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=list(LAUNCH_ARGS)
+        )
+        context = await browser.new_context()
+        pages = [await context.new_page() for _ in PAGES]
+        await asyncio.gather(
+            *(
+                page.goto(f"{hostile.url}/h/{name}", wait_until="domcontentloaded")
+                for page, name in zip(pages, PAGES, strict=True)
+            ),
+            return_exceptions=True,
+        )
+        await asyncio.sleep(1.5)
+        for page in context.pages:
+            await page.close()
+        await asyncio.sleep(0.5)
+        await browser.close()
+    await _quiet_for_a_moment()
+
+    reached = {path for _, path in hostile.reached.writes}
+    methods = {method for method, _ in hostile.reached.writes}
+    assert {"POST", "PUT", "PATCH", "DELETE", "WEBSOCKET"} <= methods
+    # forms, fetch and XHR, beacons, pings, CSP reports, popups, frames, workers, sockets
+    assert {path.split("/")[2] for path in reached} >= {
+        "form",
+        "fetch",
+        "beacon",
+        "ping",
+        "csp",
+        "popup",
+        "iframe",
+        "workers",
+        "socket",
+        "orphan",
+        "leave",
+    }
+    assert "/w/workers/worker-shared-fetch" in reached  # a shared worker, unrouted
+    assert "/w/beacon/pagehide" in reached  # sent as the page closed
+    assert hostile.reached.udp > 0  # WebRTC: STUN, TURN and peer checks over UDP
+
+
+async def _run_hostile(hostile: HostileApp, *, max_parallel: int, reverse: bool) -> SmokeResult:
+    checks = hostile_checks()
+    if reverse:
+        checks.reverse()
+    result = await PlaywrightRunner(max_parallel=max_parallel).run(
+        suite(hostile.url, smoke=checks, health_path="/up")
+    )
+    await _quiet_for_a_moment()
+    return result
+
+
+@pytest.mark.parametrize(
+    ("max_parallel", "reverse"),
+    [(8, False), (1, True)],
+    ids=["all-at-once", "one-by-one-reversed"],
+)
+async def test_nothing_reaches_a_hostile_production_and_every_attempt_is_reported(
+    hostile: HostileApp, max_parallel: int, reverse: bool
+) -> None:
+    result = await _run_hostile(hostile, max_parallel=max_parallel, reverse=reverse)
+
+    # Zero writes reached the server: no request but GET/HEAD, no WebSocket, no UDP, no TURN.
+    assert hostile.reached.writes == []
+    assert (hostile.reached.udp, hostile.reached.tcp) == (0, 0)
+    assert result.verdict is Verdict.GREEN, result.summary
+
+    # Every attempt is reported on the check whose page made it…
+    for name, expected in EXPECTED.items():
+        assert expected <= _attempts(result, name), name
+    assert {("WEBSOCKET", "/w/socket/same"), ("WEBSOCKET", "/w/socket/other")} <= _attempts(
+        result, "socket"
+    )
+    assert {("RTCPEERCONNECTION", "/h/webrtc"), ("WEBTRANSPORT", "/h/webrtc")} <= _attempts(
+        result, "webrtc"
+    )
+    shared = {("POST", "/w/workers/worker-shared-fetch"), ("PUT", "/w/workers/worker-shared-xhr")}
+    assert shared <= _attempts(result, "workers")
+    # …and a write that names its page is reported on no other check. (A worker's WebSocket
+    # reaches the dead end as a bare CONNECT naming no page: it is reported on every check
+    # open at the time, and is left out here.)
+    for check in result.checks[1:]:
+        own = _FAMILY.get(_name(check.path), {_name(check.path)})
+        for blocked in check.blocked:
+            writer = _writer(blocked)
+            if writer is not None:
+                assert writer in own, (check.path, blocked)
+    # the workers' sockets were refused at the dead end, and heard
+    assert BlockedRequest("CONNECT", f"127.0.0.1:{hostile.port}") in result.blocked
+    assert result.summary.endswith(f"{len(result.blocked)} writes blocked")
+
+
+async def test_the_browser_s_own_traffic_is_refused_but_not_reported(hostile: HostileApp) -> None:
+    """Chromium's updater and sign-in probes go to the dead end too: not to production, and not
+    reported as a page's writes (no referrer, another host)."""
+    result = await PlaywrightRunner().run(
+        suite(hostile.url, smoke=[{"path": "/h/blank", "expect_text": "blank"}], health_path="/up")
+    )
+    assert result.verdict is Verdict.GREEN and result.blocked == (), result.blocked
