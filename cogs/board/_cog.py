@@ -84,4 +84,4 @@ class BoardCog(commands.Cog):
         try:
             await message.pin(reason="Conductor's deployments board")
         except discord.HTTPException:
-            log.warning("could not pin the board in #%s (missing Manage Messages?)", channel.name)
+            log.warning("could not pin the board in #%s (missing Pin Messages?)", channel.name)

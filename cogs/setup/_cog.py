@@ -1,8 +1,9 @@
 """``/conductor setup`` and ``/conductor config``: the guild's channels and roles, stored in the
-database over the config file."""
+database over the config file, and the bot's permissions in them (also logged at start)."""
 
 from __future__ import annotations
 
+import logging
 from typing import TypeVar
 
 import discord
@@ -11,9 +12,12 @@ from discord.ext import commands
 
 from bot.checks import manage_guild_only
 from bot.client import ConductorBot
+from bot.permissions import check_guild, log_checks
 from bot.tree import Refusal
 from cogs.setup._render import config_embed
 from conductor.views import Actor
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -46,6 +50,28 @@ class SetupCog(commands.Cog):
 
     def __init__(self, bot: ConductorBot) -> None:
         self.bot = bot
+        #: the guilds whose permissions this process has logged (once each, at start)
+        self._checked: set[int] = set()
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        for guild in self.bot.guilds:
+            await self.log_permissions(guild)
+
+    @commands.Cog.listener()
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self.log_permissions(guild)
+
+    async def log_permissions(self, guild: discord.Guild) -> None:
+        """Log what the bot lacks in the guild's bound channels, once per guild and process
+        (``on_ready`` comes again after a reconnect)."""
+        if guild.id in self._checked:
+            return
+        self._checked.add(guild.id)
+        try:
+            log_checks(guild, check_guild(guild, await self.bot.bindings(guild)))
+        except Exception:
+            log.exception("could not check the permissions in guild %s", guild.id)
 
     @conductor.command(
         name="setup", description="Bind channels and roles here (stored, overriding the config)"
@@ -115,7 +141,11 @@ class SetupCog(commands.Cog):
             else:
                 saved += ": anyone may review."
         embed = config_embed(
-            guild, bindings, self.bot.settings.required_approvals, title="Conductor in this server"
+            guild,
+            bindings,
+            self.bot.settings.required_approvals,
+            title="Conductor in this server",
+            checks=check_guild(guild, bindings),
         )
         await interaction.response.send_message(saved, embed=embed, ephemeral=True)
 
@@ -127,6 +157,10 @@ class SetupCog(commands.Cog):
         guild = _guild(interaction)
         bindings = await self.bot.bindings(guild)
         embed = config_embed(
-            guild, bindings, self.bot.settings.required_approvals, title="Conductor in this server"
+            guild,
+            bindings,
+            self.bot.settings.required_approvals,
+            title="Conductor in this server",
+            checks=check_guild(guild, bindings),
         )
         await interaction.response.send_message(embed=embed, ephemeral=True)

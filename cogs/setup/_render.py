@@ -1,18 +1,22 @@
 """What ``/conductor config`` (and the answer to ``/conductor setup``) shows: each binding,
-where it comes from, and a ⚠️ on what is wanted but does not resolve in the guild."""
+where it comes from, a ⚠️ on what is wanted but does not resolve in the guild, and each
+permission the bot lacks in a bound channel with what that breaks."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import discord
 
 from bot.bindings import Binding, Bindings, find_channel, find_role
+from bot.permissions import ChannelCheck
 from conductor.text import clip
 
 FIELD_LIMIT = 1024
+#: Discord's limit on an embed's text, all fields included
+EMBED_LIMIT = 6000
 
 SOURCE = {
     "setup": "set by /conductor setup",
@@ -76,7 +80,12 @@ def binding_value(guild: discord.Guild, row: Row, binding: Binding) -> tuple[str
 
 
 def config_embed(
-    guild: discord.Guild, bindings: Bindings, required_approvals: int, *, title: str
+    guild: discord.Guild,
+    bindings: Bindings,
+    required_approvals: int,
+    *,
+    title: str,
+    checks: Sequence[ChannelCheck] = (),
 ) -> discord.Embed:
     embed = discord.Embed(title=title)
     broken: list[str] = []
@@ -95,5 +104,28 @@ def config_embed(
         )
     else:
         embed.description = "Everything that is set resolves in this server."
+    embed.description += "\n" + permission_fields(embed, checks)
     embed.set_footer(text="What /conductor setup stores overrides the config file.")
     return embed
+
+
+def permission_fields(embed: discord.Embed, checks: Sequence[ChannelCheck]) -> str:
+    """A field per bound channel where the bot lacks something, each permission with what it
+    breaks; the line for the description."""
+    lacking = [c for c in checks if c.missing]
+    if not lacking:
+        return "✅ Conductor has every permission it needs in its channels."
+    left = len(lacking)
+    for check in lacking:
+        name = f"⚠️ Missing in #{check.name}"
+        value = clip("\n".join(f"• **{m.label}**: {m.breaks}" for m in check.missing), FIELD_LIMIT)
+        if len(embed) + len(name) + len(value) + 200 > EMBED_LIMIT:
+            embed.add_field(
+                name="⚠️ And more",
+                value=f"{left} more channel(s) lack permissions: fix these, then look again.",
+            )
+            break
+        embed.add_field(name=name, value=value, inline=False)
+        left -= 1
+    where = ", ".join(c.mention for c in lacking)
+    return f"⚠️ Conductor lacks permissions it needs in {where}: each is named below."

@@ -88,7 +88,10 @@ async def test_config_shows_the_config_file_bindings(world: World, ada: Any) -> 
     assert result.ephemeral
     [embed] = result.response.embeds
     assert embed.title == "Conductor in this server"
-    assert embed.description == "Everything that is set resolves in this server."
+    assert embed.description == (
+        "Everything that is set resolves in this server.\n"
+        "✅ Conductor has every permission it needs in its channels."
+    )
     assert fields(result) == {
         "Handoff channels": f"{channel(world, 'handoffs').mention}\n_from the config file_",
         "Reviews channel": f"{channel(world, 'reviews').mention}\n_from the config file_",
@@ -117,7 +120,8 @@ async def test_config_warns_about_what_does_not_resolve(world: World, ada: Any) 
     [embed] = result.response.embeds
     assert embed.description == (
         "⚠️ Not found in this server: handoff channels, reviews channel, reviewer role. "
-        "Bind existing ones with `/conductor setup`."
+        "Bind existing ones with `/conductor setup`.\n"
+        "✅ Conductor has every permission it needs in its channels."
     )
     shown = fields(result)
     assert shown["⚠️ Handoff channels"] == (
