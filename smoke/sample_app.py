@@ -104,6 +104,9 @@ class SampleApp:
         self.version_file = version_file
         #: how long ``/slow`` takes to answer
         self.slow_seconds = slow_seconds
+        #: the most ``/slow`` requests that were being answered at once
+        self.slow_peak = 0
+        self._slow_now = 0
         #: every POST that reached the server, on any path
         self.posts = 0
         #: every request that reached the server, as (method, path)
@@ -188,6 +191,7 @@ class SampleApp:
         self._signin_broken = False
 
     def reset_counters(self) -> None:
+        self.slow_peak = 0
         self.posts = 0
         self.requests.clear()
 
@@ -288,7 +292,12 @@ window.addEventListener('load', async () => {
         return _html(_page("Writes · Studio", body, head=script))
 
     async def _slow(self, request: web.Request) -> web.Response:
-        await asyncio.sleep(self.slow_seconds)
+        self._slow_now += 1
+        self.slow_peak = max(self.slow_peak, self._slow_now)
+        try:
+            await asyncio.sleep(self.slow_seconds)
+        finally:
+            self._slow_now -= 1
         return _html(_page("Slow · Studio", "<h1>Slow</h1><p>Finally.</p>"))
 
     async def _echo(self, request: web.Request) -> web.Response:

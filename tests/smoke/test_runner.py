@@ -153,8 +153,9 @@ async def test_pages_run_in_parallel(sample_app: SampleApp) -> None:
     assert result.verdict is Verdict.GREEN, result.summary
     pages = result.checks[1:]
     assert all(p.duration_ms >= 1500 for p in pages)
-    # three pages of 1.5 s each, side by side: far less than 4.5 s for the lot
-    assert sum(p.duration_ms for p in pages) > 4500 > result.duration_ms
+    # the three pages were waiting on production at the same time (a count the server keeps,
+    # not a timing on a shared machine)
+    assert sample_app.slow_peak == 3
 
 
 # -- read-only by construction -------------------------------------------------------------------
