@@ -74,6 +74,8 @@ _LAUNCH_TIMEOUT = 30.0
 _CLOSE_TIMEOUT = 5.0
 #: redirects followed before a check gives up
 _MAX_REDIRECTS = 10
+#: seconds a failed page's screenshot may take (on top of the check; it never costs a verdict)
+_SCREENSHOT_TIMEOUT = 2.0
 
 _NET_ERROR = re.compile(r"net::(ERR_[A-Z0-9_]+)")
 _NET_REASONS = {
@@ -507,7 +509,8 @@ async def check_page(
     started = time.perf_counter()
     budget = _Budget(check.timeout)
     status: int | None = None
-    reason: str | None
+    reason: str | None = None  # stays None when cancelled: no screenshot on the way out
+    shot: bytes | None = None
     own: BrowserContext | None = None
     page: Page | None = None
     blocked: list[BlockedRequest] = []
@@ -529,7 +532,10 @@ async def check_page(
     except PlaywrightError as error:
         reason = _navigation_reason(error) if not budget.spent else _timed_out(check.timeout)
     finally:
+        took = _elapsed_ms(started)  # the check's time, not its screenshot's or its closing's
         if page is not None:
+            if reason is not None:  # failed: the page as it is, before it closes
+                shot = await screenshot(page)
             with suppress(Exception):
                 await asyncio.wait_for(page.close(), _CLOSE_TIMEOUT)
             if guard is not None:
@@ -543,9 +549,27 @@ async def check_page(
         kind="page",
         status=status,
         reason=reason,
-        duration_ms=_elapsed_ms(started),
+        duration_ms=took,
         blocked=tuple(blocked),
+        screenshot=shot,
     )
+
+
+async def screenshot(page: Page) -> bytes | None:
+    """The page's viewport as a PNG, or None when that cannot be had within
+    :data:`_SCREENSHOT_TIMEOUT` (a hung page, a closed browser): evidence, never a verdict.
+    None at once for a page that never got past ``about:blank`` (its navigation still
+    pending): a screenshot would wait the whole timeout for a blank page."""
+    if page.url == "about:blank":
+        return None
+    try:
+        return await asyncio.wait_for(
+            page.screenshot(type="png", timeout=_ms(_SCREENSHOT_TIMEOUT)),
+            _SCREENSHOT_TIMEOUT + 0.5,
+        )
+    except Exception as error:
+        log.info("no screenshot of %s: %s", page.url, _first_line(error))
+        return None
 
 
 def _not_run(check: SmokeCheck) -> CheckResult:
