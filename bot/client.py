@@ -84,6 +84,7 @@ class ConductorBot(commands.Bot):
             notes=self.publisher,
             git=settings.git,
             deploy=settings.deploy,
+            screenshots_dir=settings.screenshots_dir,
         )
         # The services the cogs use, each by its name.
         self.database = self.conductor.db

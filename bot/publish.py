@@ -11,6 +11,7 @@ is never left without notes because a thread is missing or closed to the bot.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -20,6 +21,7 @@ from bot.bindings import Bindings
 from bot.permissions import refusal
 from conductor.notes import MESSAGE_LIMIT
 from conductor.releases.pipeline import PostedNotes
+from conductor.seals.evidence import Attachment
 from conductor.views import ReleaseView
 
 log = logging.getLogger(__name__)
@@ -143,10 +145,17 @@ class DiscordNotes:
         return out
 
     async def ping(
-        self, guild_id: int, posted: PostedNotes, text: str, *, user_id: int | None
+        self,
+        guild_id: int,
+        posted: PostedNotes,
+        text: str,
+        *,
+        user_id: int | None,
+        attachments: Sequence[Attachment] = (),
     ) -> None:
         """The alert: it pings exactly the operator ``user_id`` and the operator role, and no
-        one else, whatever else ``text`` mentions."""
+        one else, whatever else ``text`` mentions; ``attachments`` go with it as files. If
+        Discord refuses the files, the alert goes without them: the ping matters more."""
         where = posted.channel
         if not isinstance(where, discord.abc.Messageable):
             log.error("cannot ping in %r: not a Discord channel", where)
@@ -159,7 +168,21 @@ class DiscordNotes:
             roles=[role] if role is not None else False,
             replied_user=False,
         )
+        files = [discord.File(io.BytesIO(a.data), filename=a.filename) for a in attachments]
         try:
+            if files:
+                try:
+                    await where.send(text, allowed_mentions=exactly, files=files)
+                    return
+                except discord.HTTPException as refused:
+                    log.warning(
+                        "the alert's %d screenshot(s) were refused in %s (%s %s); sending it "
+                        "without them", len(files), posted.link, refused.status, refused.text,
+                    )  # fmt: skip
+                    note = f"\n(Discord refused the screenshots: {refused.status}"
+                    note += "; is *Attach Files* allowed here?)" if refused.status == 403 else ")"
+                    if len(text) + len(note) <= 2000:
+                        text += note
             await where.send(text, allowed_mentions=exactly)
         except discord.HTTPException:
             log.exception("could not ping the operator in %s", posted.link)

@@ -260,6 +260,15 @@ def smoke(
             show_default=False,
         ),
     ] = None,
+    screenshots: Annotated[
+        str | None,
+        typer.Option(
+            "--screenshots",
+            metavar="DIR",
+            help="Write a PNG of each failed page into DIR (created if missing).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Seal URL with the read-only smoke checks.
 
@@ -272,10 +281,21 @@ def smoke(
         suite = command.suite_for(url, config)
     except SmokeConfigError as error:
         _fail(f"error: {_one_line(error)}", 2)
+    shots = None
+    if screenshots is not None:
+        try:
+            shots = command.screenshots_dir(screenshots)
+        except command.ScreenshotsDirError as error:
+            _fail(f"error: --screenshots: {_one_line(error)}", 2)
     result = command.run_suite(_out, suite)
     if result.verdict is Verdict.ERROR:
         _fail(f"error: {_one_line(Exception(result.summary))}", 2)
-    command.report(_out, result)
+    written = None
+    if shots is not None:
+        written, problems = command.save_screenshots(result, shots)
+        for problem in problems:  # the verdict stands; only the file is missing
+            typer.echo(f"warning: screenshot not written: {_shown(problem)}", err=True)
+    command.report(_out, result, screenshots=written)
     raise typer.Exit(command.EXIT[result.verdict.value])
 
 

@@ -6,7 +6,10 @@ Imported only when the command runs; Playwright loads only when the suite starts
 from __future__ import annotations
 
 import asyncio
+import os
 import tomllib
+from collections.abc import Sequence
+from pathlib import Path
 
 from rich import box
 from rich.console import Console
@@ -24,6 +27,7 @@ from smoke import (
     load_app_config,
     parse_app_config,
 )
+from smoke.screenshots import write_screenshots
 
 #: the exit status of each verdict
 EXIT = {"green": 0, "red": 1, "error": 2}
@@ -108,6 +112,36 @@ def result_table(result: SmokeResult) -> Table:
     return table
 
 
+class ScreenshotsDirError(Exception):
+    """``--screenshots DIR`` cannot be used; the message says why."""
+
+
+def screenshots_dir(given: str) -> Path:
+    """``--screenshots DIR``, created if missing (before the suite runs, so a bad DIR costs
+    no run). Raises :class:`ScreenshotsDirError` naming why it cannot be used."""
+    path = Path(given).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ScreenshotsDirError(f"{path} exists and is not a directory") from None
+    except OSError as error:
+        raise ScreenshotsDirError(
+            f"{path} cannot be created: {error.strerror or one_line(error)}"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ScreenshotsDirError(f"{path} is not writable")
+    return path
+
+
+def save_screenshots(
+    result: SmokeResult, directory: Path
+) -> tuple[list[tuple[CheckResult, Path]], list[str]]:
+    """One PNG per failed check that has one, in ``directory``: the files written with their
+    checks, and a line per file the disk refused."""
+    written, problems = write_screenshots(result.checks, directory)
+    return [(result.checks[i], path) for i, path in sorted(written.items())], problems
+
+
 def run_suite(out: Console, suite: AppConfig) -> SmokeResult:
     """Run ``suite`` in Chromium, printing each check as it finishes."""
     from smoke.runner import PlaywrightRunner  # noqa: PLC0415 - Playwright loads here
@@ -130,8 +164,14 @@ def run_suite(out: Console, suite: AppConfig) -> SmokeResult:
     return asyncio.run(run())
 
 
-def report(out: Console, result: SmokeResult) -> None:
-    """The table, the blocked writes, and the verdict line."""
+def report(
+    out: Console,
+    result: SmokeResult,
+    *,
+    screenshots: Sequence[tuple[CheckResult, Path]] | None = None,
+) -> None:
+    """The table, the blocked writes, the screenshots written (None: none were asked for),
+    and the verdict line."""
     out.print()
     out.print(result_table(result))  # paths and reasons: no URL with its credentials
     if result.blocked:
@@ -140,6 +180,12 @@ def report(out: Console, result: SmokeResult) -> None:
             for request in check.blocked:
                 url = escape(mask_credentials(request.url))
                 out.print(f"  {request.method} {url}  (on {escape(check.path)})")
+    if screenshots:
+        out.print("Screenshots of the failed checks:")
+        for check, path in screenshots:
+            out.print(f"  {escape(str(path))}  (of {escape(check.path)})")
+    elif screenshots is not None and result.failed:
+        out.print("No screenshots: no failed check had a page to show.")
     style = "green" if result.verdict is Verdict.GREEN else "red"
     out.print(
         f"Smoke seal: [bold {style}]{result.verdict.value}[/] — "

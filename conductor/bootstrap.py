@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from conductor.guilds import GuildConfigs
@@ -22,6 +23,7 @@ from conductor.releases.pipeline import Checkpoint, NotesSink, ShipPipeline
 from conductor.releases.runs import ShipRuns
 from conductor.releases.service import Releases
 from conductor.reviews.service import Reviews
+from conductor.seals.evidence import Evidence
 from conductor.seals.records import SealRecords
 from conductor.seals.sealer import Sealer
 from conductor.tasks import Tasks
@@ -65,13 +67,15 @@ def bootstrap(
     deploy: Mapping[str, Any] | None = None,
     runs: ShipRuns | None = None,
     checkpoint: Checkpoint | None = None,
+    screenshots_dir: str | Path | None = None,
 ) -> Conductor:
     """Build the domain. ``app`` is the raw ``[app]`` table (validated at each seal; None:
     releases ship unsealed); ``notes`` is where the notes go (None: nowhere, they stay owed);
     ``git`` is the raw ``[git]`` table (None: assembly is the state change alone, the ship
     pushes nothing); ``deploy`` the raw ``[deploy]`` table (the command, its timeouts).
     ``runs`` holds ship runs under this process's lease (a default one per database);
-    ``checkpoint`` sees each step boundary of a ship. Raises
+    ``checkpoint`` sees each step boundary of a ship. ``screenshots_dir`` keeps the screenshots
+    of failed seal checks (None: ``screenshots`` beside the SQLite file). Raises
     :class:`~conductor.releases.git.GitConfigError` or
     :class:`~conductor.releases.deploy.DeployConfigError` for a malformed table."""
     repo = GitRepository(parse_git_config(git)) if git is not None else None
@@ -83,7 +87,12 @@ def bootstrap(
         runner = PlaywrightRunner()
     releases = Releases(db)
     seals = SealRecords(db)
-    sealer = Sealer(seals, runner, app)
+    evidence = Evidence(
+        Path(screenshots_dir).expanduser().absolute()
+        if screenshots_dir  # "" (an empty setting) is the default too
+        else default_screenshots_dir(db)
+    )
+    sealer = Sealer(seals, runner, app, evidence)
     return Conductor(
         db=db,
         releases=releases,
@@ -104,3 +113,12 @@ def bootstrap(
             checkpoint=checkpoint,
         ),
     )
+
+
+def default_screenshots_dir(db: Database) -> Path:
+    """``screenshots`` beside the SQLite database file; in the working directory for another
+    database (or one in memory)."""
+    name = db.url.database if db.is_sqlite else None
+    if name and name != ":memory:" and not name.startswith("file:"):
+        return Path(name).absolute().parent / "screenshots"
+    return Path("screenshots").absolute()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from conductor.seals.evidence import ALERT_BYTES, ALERT_FILES, AlertEvidence
 from conductor.states import SealStatus
 from conductor.text import (
     SEAL_BADGE,
@@ -83,10 +84,12 @@ def rollback_alert(
     summary: str,
     mentions: Sequence[str],
     rollback: str | None,
+    evidence: str | None = None,
     limit: int = MESSAGE_LIMIT,
 ) -> str:
-    """The ping on a red or error seal: who, what failed, and the exact rollback command.
-    Nothing is rolled back automatically: the operator stays the gate."""
+    """The ping on a red or error seal: who, what failed, and the exact rollback command, then
+    ``evidence`` (the screenshots line) when there is one. Nothing is rolled back
+    automatically: the operator stays the gate."""
     who = " ".join(mentions)
     if rollback:
         how = (
@@ -100,6 +103,8 @@ def rollback_alert(
             "Nothing was rolled back, and no rollback command is configured "
             "(`rollback_command` in `[app]`): roll back by hand if you decide to."
         )
+    if evidence:
+        how += "\n" + clip(evidence, 600)
     head = f"🚨 {who} the smoke seal of `{release.slug}`{version(release)} is **{status.value}**: "
     room = limit - len(head) - len(how) - 2
     if room < 40:  # a pathological command: keep the message whole by cutting the command
@@ -108,6 +113,31 @@ def rollback_alert(
     # a ``` in the summary (page text) would open a code block of its own
     said = " ".join(summary.split()).replace("```", "`\u200b``")
     return f"{head}{clip(said, room)}\n{how}"
+
+
+def screenshots_line(evidence: AlertEvidence) -> str | None:
+    """What the alert says of its screenshots: how many are attached, and where the others
+    are (Discord takes :data:`ALERT_FILES` files and, here, :data:`ALERT_BYTES` on one
+    message). None when the seal has none."""
+    total = evidence.total
+    if total == 0:
+        return None
+    attached = len(evidence.attached)
+    if attached == total:
+        plural = "s" if total != 1 else ""
+        return f"📸 {total} screenshot{plural} of the failed page{plural} attached."
+    said = [f"📸 {attached} of {total} screenshots of the failed pages attached"]
+    if evidence.on_disk:
+        where = str(evidence.directory).replace("`", "'") if evidence.directory else "?"
+        are = "is" if evidence.on_disk == 1 else "are"
+        said.append(
+            f"{evidence.on_disk} more {are} on disk with the seal record: `{clip(where, 300)}`"
+        )
+    if evidence.lost:
+        are = "is" if evidence.lost == 1 else "are"
+        said.append(f"{evidence.lost} {are} neither attached nor on disk")
+    limits = f"one message takes {ALERT_FILES} files, {ALERT_BYTES // 2**20} MiB"
+    return "; ".join(said) + f" ({limits})."
 
 
 def reseal_note(release: ReleaseView, *, seal: str, by: str, previous: SealStatus | None) -> str:

@@ -32,11 +32,13 @@ final result.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -45,7 +47,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from playwright.async_api import BrowserContext, Page, Playwright, Route, WebSocketRoute
+from playwright.async_api import (
+    APIRequestContext,
+    APIResponse,
+    BrowserContext,
+    Page,
+    Playwright,
+    Route,
+    WebSocketRoute,
+)
 from playwright.async_api import Error as PlaywrightError
 
 from smoke.config import AppConfig
@@ -55,6 +65,8 @@ log = logging.getLogger(__name__)
 
 #: the only methods a page may use; anything else is refused and reported
 READ_METHODS = frozenset({"GET", "HEAD"})
+#: redirects a navigation follows before it fails
+_MAX_REDIRECTS = 10
 #: seconds to wait when leading out or closing a page, the context, the dead end
 _CLOSE_TIMEOUT = 5.0
 
@@ -96,20 +108,32 @@ class LaunchError(Exception):
 
 class DeadEnd:
     """Where Chromium's own network traffic goes: a proxy on 127.0.0.1 that answers every
-    request 403 and forwards nothing (each browser :func:`launched` gets its own).
+    request 403 and forwards nothing (each read-only browser gets its own).
 
     Every request the guard lets through, it fetches itself (:meth:`ReadOnlyGuard.__call__`),
     outside Chromium's network stack, so the browser itself is given no network at all: what
     escapes the routes (a shared worker's request, a worker's WebSocket, a report the browser
     queues, a keepalive request outliving its page) comes here and ends. Writes among them
     (anything but GET and HEAD; a ``CONNECT``, which is how Chromium opens a WebSocket or any
-    HTTPS request through a proxy, counts as one) are handed to ``on_write``."""
+    HTTPS request through a proxy, counts as one) are told to the :attr:`listeners`, on the
+    event loop that started it.
+
+    It serves on a thread of its own, with its own event loop: the connections Chromium opens
+    and keeps idle belong to the dead end, not to the task that launched the browser.
+    """
 
     def __init__(self) -> None:
-        #: who hears of a write (and the page it names as its referrer, if any): the guard of
-        #: each read-only context open in the browser
+        #: who hears of a write (and the page it names as its referrer, if any)
         self.listeners: list[Callable[[BlockedRequest, str | None], None]] = []
-        self._server: asyncio.Server | None = None
+        self.port = 0
+        self._owner: asyncio.AbstractEventLoop | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop: asyncio.Event | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def args(self) -> list[str]:
@@ -117,24 +141,46 @@ class DeadEnd:
         included (Chromium bypasses a proxy for loopback unless told ``<-loopback>``)."""
         return [f"--proxy-server={self.url}", "--proxy-bypass-list=<-loopback>"]
 
-    def on_write(self, blocked: BlockedRequest, referrer: str | None) -> None:
-        for listener in list(self.listeners):
-            listener(blocked, referrer)
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the dead end is not started")
-        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._refuse, "127.0.0.1", 0)
+        self._owner = asyncio.get_running_loop()
+        started: concurrent.futures.Future[int] = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=self._serve, args=(started,), name="smoke-dead-end", daemon=True
+        )
+        self._thread.start()
+        self.port = await asyncio.wrap_future(started)
+
+    def _serve(self, started: concurrent.futures.Future[int]) -> None:
+        async def serve() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            try:
+                server = await asyncio.start_server(self._refuse, "127.0.0.1", 0)
+            except OSError as error:
+                started.set_exception(error)
+                return
+            started.set_result(server.sockets[0].getsockname()[1])
+            async with server:
+                await self._stop.wait()
+                server.close()
+                idle = asyncio.all_tasks() - {asyncio.current_task()}
+                for task in idle:
+                    task.cancel()
+                await asyncio.gather(*idle, return_exceptions=True)
+
+        asyncio.run(serve())
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), _CLOSE_TIMEOUT)
+        loop, stop, thread = self._loop, self._stop, self._thread
+        if loop is not None and stop is not None:
+            with suppress(RuntimeError):  # its loop already ended
+                loop.call_soon_threadsafe(stop.set)
+        if thread is not None:
+            await asyncio.to_thread(thread.join, _CLOSE_TIMEOUT)
+
+    def _heard(self, blocked: BlockedRequest, referrer: str | None) -> None:
+        for listener in list(self.listeners):
+            listener(blocked, referrer)
 
     async def _refuse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -150,9 +196,11 @@ class DeadEnd:
                 name.strip().lower(): value.strip()
                 for name, _, value in (f.partition(":") for f in fields if ":" in f)
             }
-            if method and method.upper() not in READ_METHODS:
+            if method and method.upper() not in READ_METHODS and self._owner is not None:
                 referrer = headers.get("referer") or headers.get("origin")
-                self.on_write(BlockedRequest(method.upper(), target), referrer)
+                blocked = BlockedRequest(method.upper(), target)
+                with suppress(RuntimeError):  # the run is over
+                    self._owner.call_soon_threadsafe(self._heard, blocked, referrer)
             writer.write(_REFUSED)
             await writer.drain()
         except (OSError, UnicodeError):
@@ -181,22 +229,29 @@ class ReadOnlyGuard:
     beats losing it), or, when none is, every page check of the run.
     """
 
-    def __init__(self, app: AppConfig | None = None) -> None:
+    def __init__(self, api: APIRequestContext, app: AppConfig | None = None) -> None:
         self.app = app
+        #: the driver's HTTP client, with the context's cookies
+        self.api = api
         #: the blocked list each watched page reports into (a check's page and its popups)
         self.owners: dict[Page, list[BlockedRequest]] = {}
         #: the popups each watched page opened
         self.children: dict[Page, list[Page]] = {}
         #: the other host a page was sent to, by page
         self.offsite: dict[Page, str] = {}
+        #: where each page's redirects led (its check waits for it to land there)
+        self.redirected: dict[Page, str] = {}
+        self._prefetched: dict[str, APIResponse] = {}
+        #: the status of the document each page last landed on
+        self.landed: dict[Page, int] = {}
         #: why a page's navigation failed, when the guard knows better than Chromium
         self.failures: dict[Page, str] = {}
         #: the checks' own pages and their lists, to hear of writes nobody can be named for
         self.checks: dict[Page, list[BlockedRequest]] = {}
         #: the blocked list of each URL a watched page or frame was navigated to
         self.documents: dict[str, list[BlockedRequest]] = {}
-        #: when the guard last heard from a watched page (or of a write)
-        self.last_heard = 0.0
+        #: how many times the guard heard from a watched page (or of a write)
+        self.noises = 0
         #: writes made while no check was open (a popup nobody owned, closing the context)
         self.stray: list[BlockedRequest] = []
         self._ambiguous: set[str] = set()
@@ -266,7 +321,7 @@ class ReadOnlyGuard:
             self._ambiguous.add(url)
 
     def _touch(self, blocked: list[BlockedRequest]) -> list[BlockedRequest]:
-        self.last_heard = time.perf_counter()
+        self.noises += 1
         return blocked
 
     async def _owner(self, route: Route) -> list[BlockedRequest] | None:
@@ -357,8 +412,14 @@ class ReadOnlyGuard:
             pass  # the context is closing; the request dies with it (the browser has no network)
 
     async def _read(self, route: Route) -> None:
-        """Fetch a GET or HEAD and hand the answer to the page. A navigation is fetched without
-        following its redirects: one to another host is aborted and recorded."""
+        """Fetch a GET or HEAD and hand the answer to the page.
+
+        A navigation's redirects are followed here, hop by hop, never to another host (the
+        navigation is refused and the host recorded). Chromium cannot follow them itself (it
+        has no network; Playwright never routes a redirect's next hop), so a navigation that
+        was redirected is answered with a page that moves on to where the redirects led
+        (``location.replace``): that navigation is routed and fetched like the first, and the
+        page ends up at the right URL."""
         request = route.request
         navigation = request.is_navigation_request()
         if (navigation or request.resource_type == "script") and (
@@ -366,8 +427,27 @@ class ReadOnlyGuard:
         ) is not None:
             # what it loads may send later under this referrer (a worker's script too)
             self._document(request.url, owner)
+        url = request.url
         try:
-            response = await route.fetch(max_redirects=0 if navigation else None)
+            if navigation and (early := self._prefetched.pop(url, None)) is not None:
+                response = early  # where a redirect led, fetched once already
+            else:
+                response = await route.fetch(max_redirects=0 if navigation else None)
+            hops = 0
+            while navigation and 300 <= response.status < 400 and response.headers.get("location"):
+                url = urljoin(url, response.headers["location"])
+                host = self.app.offsite(url) if self.app is not None else None
+                if host is not None or hops == _MAX_REDIRECTS:
+                    await route.abort("blockedbyclient" if host is not None else "failed")
+                    with suppress(PlaywrightError):
+                        page = request.frame.page
+                        if host is not None:
+                            self.offsite.setdefault(page, host)
+                        else:
+                            self.failures.setdefault(page, "too many redirects")
+                    return
+                hops += 1
+                response = await self.api.get(url, max_redirects=0, fail_on_status_code=False)
         except PlaywrightError as error:
             code, reason = fetch_failure(error)
             if navigation:
@@ -375,15 +455,23 @@ class ReadOnlyGuard:
                     self.failures.setdefault(request.frame.page, reason)
             await route.abort(code)
             return
-        location = response.headers.get("location")
-        if navigation and self.app is not None and 300 <= response.status < 400 and location:
-            host = self.app.offsite(urljoin(request.url, location))
-            if host is not None:
-                await route.abort("blockedbyclient")
+        if url == request.url:
+            if navigation:
                 with suppress(PlaywrightError):
-                    self.offsite.setdefault(request.frame.page, host)
-                return
-        await route.fulfill(response=response)
+                    if request.frame.parent_frame is None:
+                        self.landed[request.frame.page] = response.status
+            await route.fulfill(response=response)
+            return
+        with suppress(PlaywrightError):
+            if request.frame.parent_frame is None:
+                self.redirected[request.frame.page] = url
+        # the page moves on to it at once: production is not asked for it twice
+        self._prefetched[url] = response
+        await route.fulfill(
+            status=200,
+            content_type="text/html",
+            body=f"<!doctype html><script>location.replace({json.dumps(url)})</script>",
+        )
 
     # -- leaving -----------------------------------------------------------------------------
 
@@ -399,11 +487,13 @@ class ReadOnlyGuard:
     async def settle(self) -> None:
         """Wait until nothing was heard for :data:`_QUIET` (at most :data:`_QUIET_MAX`): what
         the last pages sent on their way out is counted before the run reports."""
-        until = time.perf_counter() + _QUIET_MAX
-        while (now := time.perf_counter()) < until:
-            if now - self.last_heard >= _QUIET:
+        for _ in range(round(_QUIET_MAX / _QUIET)):
+            before = self.noises
+            # The browser's own time, not the loop's: a loop that virtualises its clock (a
+            # test's) must not skip the wait for what Chromium is still sending.
+            await asyncio.to_thread(time.sleep, _QUIET)
+            if self.noises == before:
                 return
-            await asyncio.sleep(_QUIET / 2)
 
 
 _SOCKET_REFUSED = "read-only: the smoke seal refuses WebSockets"
@@ -485,9 +575,7 @@ async def read_only_browser(
     out, whatever happens, in order: every page led out, then the browser, then its dead end.
     With ``app``, pages are never sent to another host than production's (or an allowed one).
     Raises :class:`LaunchError` when Chromium will not start."""
-    guard = ReadOnlyGuard(app)
     dead_end = DeadEnd()
-    dead_end.listeners.append(guard.heard)
     profile: Path | None = None
     try:
         await dead_end.start()
@@ -506,6 +594,8 @@ async def read_only_browser(
             raise LaunchError(
                 f"Chromium at {executable} failed to launch: {_first_line(error)}"
             ) from error
+        guard = ReadOnlyGuard(context.request, app)
+        dead_end.listeners.append(guard.heard)
         session = ReadOnlySession(context, guard)
         context.on("close", session._closed)
         try:
@@ -528,7 +618,6 @@ async def close_read_only(context: BrowserContext, guard: ReadOnlyGuard) -> None
     never a page closed while it can still send unwatched."""
     for page in list(context.pages):
         await lead_out(page)
-    await asyncio.sleep(_QUIET)
     await guard.settle()
     with suppress(Exception):
         await asyncio.wait_for(context.close(), _CLOSE_TIMEOUT)

@@ -42,9 +42,18 @@ class CheckResult:
     reason: str | None = None
     duration_ms: int = 0
     blocked: tuple[BlockedRequest, ...] = ()
+    #: the failed page as it looked (a PNG of the viewport): only a failed page check that got
+    #: a page has one. Kept out of equality, repr and the stored form (the bytes go to disk).
+    screenshot: bytes | None = field(default=None, compare=False, repr=False)
+    #: where that PNG was kept on disk, as its keeper says (the seal: relative to its
+    #: screenshots directory)
+    screenshot_file: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["screenshot"]
+        if self.screenshot_file is None:
+            del data["screenshot_file"]  # the stored form of a check without one is unchanged
         data["blocked"] = [asdict(b) for b in self.blocked]
         return data
 
@@ -58,7 +67,7 @@ class CheckResult:
         blocked = tuple(BlockedRequest(**b) for b in data.get("blocked", ()))
         known = {
             k: data[k]
-            for k in ("path", "ok", "kind", "status", "reason", "duration_ms")
+            for k in ("path", "ok", "kind", "status", "reason", "duration_ms", "screenshot_file")
             if k in data
         }
         return cls(**known, blocked=blocked)

@@ -41,7 +41,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from smoke.config import AppConfig, SmokeCheck
 from smoke.protocol import OnCheck
-from smoke.readonly import LaunchError, ReadOnlySession, read_only_browser
+from smoke.readonly import LaunchError, ReadOnlyGuard, ReadOnlySession, read_only_browser
 from smoke.result import NOT_RUN_UNREACHABLE, BlockedRequest, CheckResult, SmokeResult
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,8 @@ _LAUNCH_TIMEOUT = 30.0
 _CLOSE_TIMEOUT = 5.0
 #: redirects followed before a check gives up
 _MAX_REDIRECTS = 10
+#: seconds a failed page's screenshot may take (on top of the check; it never costs a verdict)
+_SCREENSHOT_TIMEOUT = 2.0
 
 _NET_ERROR = re.compile(r"net::(ERR_[A-Z0-9_]+)")
 _NET_REASONS = {
@@ -347,7 +349,7 @@ class _Budget:
 
 
 async def _visit(
-    page: Page, app: AppConfig, check: SmokeCheck, budget: _Budget
+    page: Page, app: AppConfig, check: SmokeCheck, budget: _Budget, guard: ReadOnlyGuard
 ) -> tuple[int | None, str | None]:
     """Load the page (to its ``load`` event) and look for what the check expects: the status
     of the navigation's response, then a *visible* element for the selector and a *visible*
@@ -363,6 +365,18 @@ async def _visit(
     if response is None:
         return None, "no response"
     status = response.status
+    if page in guard.redirected:
+        # The guard followed the redirects and sent the page on to where they led: the check
+        # is about that page.
+        try:
+            await page.wait_for_url(
+                lambda url: url == guard.redirected.get(page),
+                wait_until="load",
+                timeout=budget.left_ms,
+            )
+        except PlaywrightTimeoutError:
+            return None, _timed_out(budget.seconds)
+        status = guard.landed.get(page, status)
     if status != check.expect_status:
         return status, _status_reason(status, check.expect_status)
 
@@ -414,7 +428,8 @@ async def check_page(
     started = time.perf_counter()
     budget = _Budget(check.timeout)
     status: int | None = None
-    reason: str | None
+    reason: str | None = None  # stays None when cancelled: no screenshot on the way out
+    shot: bytes | None = None
     page: Page | None = None
     guard = session.guard
     blocked = [] if blocked is None else blocked
@@ -422,7 +437,7 @@ async def check_page(
         async with asyncio.timeout(check.timeout + _GRACE):
             page = await session.context.new_page()
             await guard.watch(page, blocked)
-            status, reason = await _visit(page, app, check, budget)
+            status, reason = await _visit(page, app, check, budget, guard)
             if page in guard.offsite:
                 status, reason = None, offsite_reason(guard.offsite[page])
             elif status is None and page in guard.failures and not budget.spent:
@@ -432,9 +447,12 @@ async def check_page(
     except PlaywrightError as error:
         reason = _navigation_reason(error) if not budget.spent else _timed_out(check.timeout)
     finally:
-        # The page and its popups are led out before they close, still watched: what they send
-        # on the way out is reported on this check.
+        took = _elapsed_ms(started)  # the check's time, not its screenshot's or its closing's
         if page is not None:
+            if reason is not None:  # failed: the page as it is, before it is led out
+                shot = await screenshot(page)
+            # The page and its popups are led out before they close, still watched: what they
+            # send on the way out is reported on this check.
             await guard.release(page)
     return CheckResult(
         path=check.path,
@@ -442,9 +460,27 @@ async def check_page(
         kind="page",
         status=status,
         reason=reason,
-        duration_ms=_elapsed_ms(started),
+        duration_ms=took,
         blocked=tuple(blocked),
+        screenshot=shot,
     )
+
+
+async def screenshot(page: Page) -> bytes | None:
+    """The page's viewport as a PNG, or None when that cannot be had within
+    :data:`_SCREENSHOT_TIMEOUT` (a hung page, a closed browser): evidence, never a verdict.
+    None at once for a page that never got past ``about:blank`` (its navigation still
+    pending): a screenshot would wait the whole timeout for a blank page."""
+    if page.url == "about:blank":
+        return None
+    try:
+        return await asyncio.wait_for(
+            page.screenshot(type="png", timeout=_ms(_SCREENSHOT_TIMEOUT)),
+            _SCREENSHOT_TIMEOUT + 0.5,
+        )
+    except Exception as error:
+        log.info("no screenshot of %s: %s", page.url, _first_line(error))
+        return None
 
 
 def _not_run(check: SmokeCheck) -> CheckResult:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import struct
 import subprocess
 import sys
+import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,11 +25,13 @@ from aiohttp import web
 from bot.sample import GUILD_ID
 from conductor.releases.git import IDENTITY
 from conductor.releases.pipeline import PostedNotes
+from conductor.seals.evidence import Attachment
 from conductor.states import AuthorKind
 from conductor.views import Actor, IncomingMessage, Reactor, ReleaseView
 from smoke import AppConfig, CheckResult, SmokeResult, parse_app_config
 from smoke.protocol import OnCheck
 from smoke.sample_app import sample_app_table
+from smoke.screenshots import PNG_SIGNATURE
 
 if TYPE_CHECKING:
     from bot.client import ConductorBot
@@ -187,6 +191,67 @@ def suite(url: str, **overrides: Any) -> AppConfig:
     return parse_app_config(sample_app_table(url, **overrides))
 
 
+# -- screenshots: real PNG bytes, built and read without a browser ----------------------------
+
+
+def png(width: int = 4, height: int = 3, *, pad: int = 0) -> bytes:
+    """A valid grey PNG of ``width`` × ``height``; ``pad`` bytes of an ancillary chunk make it
+    as large as a test needs (size limits) without a browser."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    extra = chunk(b"teXt", b"pad\x00" + b"x" * pad) if pad else b""
+    return (
+        PNG_SIGNATURE
+        + chunk(b"IHDR", header)
+        + extra
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+#: bytes per pixel of an 8-bit PNG, by colour type (grey, RGB, grey + alpha, RGBA)
+_PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk, once the whole file is read as a PNG: the
+    signature, every chunk's CRC, and the image data inflating to exactly the rows the header
+    promises (8-bit, non-interlaced). Fails on anything else."""
+    assert data[:8] == PNG_SIGNATURE, data[:16]
+    chunks: list[tuple[bytes, bytes]] = []
+    at = 8
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
+        (crc,) = struct.unpack(">I", data[at + 8 + length : at + 12 + length])
+        assert zlib.crc32(kind + body) == crc, f"bad CRC in {kind!r}"
+        chunks.append((kind, body))
+        at += 12 + length
+    assert chunks[0][0] == b"IHDR" and chunks[-1][0] == b"IEND", [k for k, _ in chunks]
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
+    assert (depth, interlace) == (8, 0) and colour in _PNG_CHANNELS, chunks[0][1]
+    pixels = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
+    assert len(pixels) == height * (1 + width * _PNG_CHANNELS[colour])
+    return width, height
+
+
+def red_with_screenshots(paths: Sequence[str], *, pad: int = 0) -> SmokeResult:
+    """Red as the real runner reports it: the health check passes, and each of ``paths``
+    fails with a screenshot of its own (a small PNG ``pad`` bytes larger, each a different
+    height so no two are equal)."""
+    checks = [CheckResult("/up", True, kind="health", status=200)]
+    checks += [
+        CheckResult(path, False, status=500, reason="status 500", screenshot=png(8, 6 + i, pad=pad))
+        for i, path in enumerate(paths)
+    ]
+    return SmokeResult.from_checks(tuple(checks), 3456)
+
+
 # -- the cog tests: the simcord world -------------------------------------------------------
 
 
@@ -321,6 +386,8 @@ class FakeNotes:
     down: bool = False
     posts: list[tuple[str, list[str], object]] = field(default_factory=list)
     pings: list[tuple[PostedNotes, str]] = field(default_factory=list)
+    #: the files of each ping, in the order of ``pings``
+    attached: list[tuple[Attachment, ...]] = field(default_factory=list)
     changes: int = 0
     looked_for: list[str] = field(default_factory=list)
     _ids: int = 5000
@@ -353,9 +420,16 @@ class FakeNotes:
         return ([f"<@{user_id}>"] if user_id is not None else []) + [ROLE]
 
     async def ping(
-        self, guild_id: int, posted: PostedNotes, text: str, *, user_id: int | None
+        self,
+        guild_id: int,
+        posted: PostedNotes,
+        text: str,
+        *,
+        user_id: int | None,
+        attachments: Sequence[Attachment] = (),
     ) -> None:
         self.pings.append((posted, text))
+        self.attached.append(tuple(attachments))
 
     def changed(self, guild_id: int) -> None:
         self.changes += 1

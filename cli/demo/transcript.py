@@ -183,6 +183,7 @@ class Transcript:
                 lines += [
                     f"▌   {line}" for line in self.render(field.get("value", "")).splitlines()
                 ]
+        lines += [f"📎 {file.get('filename')}" for file in payload.get("attachments") or []]
         return lines
 
     def _message(self, payload: Mapping[str, Any], *, edited: bool) -> None:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from conductor.errors import ConductorError
-from conductor.notes import release_notes, reseal_note, rollback_alert
+from conductor.notes import release_notes, reseal_note, rollback_alert, screenshots_line
 from conductor.releases.deploy import (
     DeployConfig,
     deploy_environment,
@@ -43,6 +43,7 @@ from conductor.releases.deploy import (
 from conductor.releases.git import GitFailed, GitRepository, run_logged
 from conductor.releases.runs import LeaseLost, RunView, ShipRuns
 from conductor.releases.service import Releases
+from conductor.seals.evidence import Attachment
 from conductor.seals.sealer import Sealer, SealOutcome
 from conductor.states import (
     RESEAL,
@@ -106,10 +107,17 @@ class NotesSink(Protocol):
         ...
 
     async def ping(
-        self, guild_id: int, posted: PostedNotes, text: str, *, user_id: int | None
+        self,
+        guild_id: int,
+        posted: PostedNotes,
+        text: str,
+        *,
+        user_id: int | None,
+        attachments: Sequence[Attachment] = (),
     ) -> None:
         """Post ``text`` where ``posted`` went, pinging exactly the operator ``user_id`` and
-        the operator role (nobody else ``text`` may mention)."""
+        the operator role (nobody else ``text`` may mention), with ``attachments`` as files
+        (already within Discord's limits: the domain chose them)."""
         ...
 
     def changed(self, guild_id: int) -> None:
@@ -617,9 +625,7 @@ class ShipPipeline:
         if seal is not None and seal.alarming:
             pinged = await self.notes.find(guild_id, shown, alert_marker) if retried else None
             if pinged is None:
-                await self._alert(
-                    self.notes, guild_id, shown, seal, operator_id=operator_id, posted=posted
-                )
+                await self._alert(guild_id, shown, seal, operator_id=operator_id, posted=posted)
         try:
             await self.sealer.records.notes_posted(guild_id, release.slug, posted.message_id)
         except Exception:
@@ -668,16 +674,13 @@ class ShipPipeline:
         )
         posted = await self.notes.post(guild_id, seal.release, [text], reply_to=reply_to)
         if posted is not None and seal.alarming:
-            await self._alert(
-                self.notes, guild_id, seal.release, seal, operator_id=actor.id, posted=posted
-            )
+            await self._alert(guild_id, seal.release, seal, operator_id=actor.id, posted=posted)
         return ResealOutcome(seal, posted)
 
     # ------------------------------------------------------------------ helpers
 
-    @staticmethod
     async def _alert(
-        notes: NotesSink,
+        self,
         guild_id: int,
         release: ReleaseView,
         seal: SealOutcome,
@@ -685,14 +688,22 @@ class ShipPipeline:
         operator_id: int | None,
         posted: PostedNotes,
     ) -> None:
+        """The ping of a red or error seal, with the screenshot of each failed page (as many
+        as one message takes; the alert says where the others are)."""
+        if self.notes is None:
+            return
+        evidence = await self.sealer.evidence.for_alert(seal.result)
         text = rollback_alert(
             release,
             status=seal.status,
             summary=seal.result.summary,
-            mentions=await notes.mentions(guild_id, operator_id),
+            mentions=await self.notes.mentions(guild_id, operator_id),
             rollback=seal.rollback,
+            evidence=screenshots_line(evidence),
         )
-        await notes.ping(guild_id, posted, text, user_id=operator_id)
+        await self.notes.ping(
+            guild_id, posted, text, user_id=operator_id, attachments=evidence.attached
+        )
 
     def _changed(self, guild_id: int) -> None:
         if self.notes is not None:

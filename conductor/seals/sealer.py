@@ -18,6 +18,7 @@ from typing import Any
 
 from conductor.errors import SealRunning
 from conductor.notes import seal_line
+from conductor.seals.evidence import Evidence
 from conductor.seals.records import SealRecords
 from conductor.states import SealStatus, SealTrigger
 from conductor.views import Actor, ReleaseView
@@ -64,10 +65,13 @@ class Sealer:
         records: SealRecords,
         runner: SmokeRunner,
         app_table: Mapping[str, Any] | None,
+        evidence: Evidence | None = None,
     ) -> None:
         self.records = records
         self.runner = runner
         self.app_table = app_table
+        #: where the screenshots of failed checks are kept (none given: only in memory)
+        self.evidence = evidence if evidence is not None else Evidence(None)
         self._running: set[tuple[int, str]] = set()
 
     @property
@@ -132,6 +136,7 @@ class Sealer:
             result = SmokeResult.failure(f"the [app] config is invalid: {error}")
         else:
             result = await self._run(app, started)
+            result = await self.evidence.keep(guild_id, release.slug, result, trigger=trigger)
         rollback = _rollback(app, release)
         try:
             stored = await self.records.record(

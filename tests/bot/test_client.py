@@ -67,3 +67,15 @@ async def test_a_bot_on_a_database_at_head_starts(tmp_path: Path) -> None:
         await bot.database.require_head()  # no refusal
     finally:
         await bot.close()
+
+
+async def test_the_screenshots_setting_reaches_the_sealer(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = sample_settings("sqlite+aiosqlite://", app=TEST_APP, screenshots_dir="shots")
+    bot = create_bot(settings, database=db, smoke_runner=FakeRunner())
+    try:
+        assert bot.sealer.evidence.root == tmp_path / "shots"  # made absolute at the start
+    finally:
+        await bot.close()

@@ -83,6 +83,12 @@ def test_conductor_demo_plays_the_whole_train(tmp_path: Path) -> None:
     assert ping[2] == "    ```" and ping[4] == "    ```"
     # the real merge commit: main on the local origin was fast-forwarded to the RC
     assert re.fullmatch(rf"    git revert -m 1 [0-9a-f]{{40}} && bin/deploy {second[1]}", ping[3])
+    # with the screenshot of each failed page, attached
+    assert ping[5:8] == [
+        "    📸 2 screenshots of the failed pages attached.",
+        "    📎 02-signin.png",
+        "    📎 03-tasks.png",
+    ]
 
     # git, the tests, the deploy and the health gate before the flip
     assert f"🌿 RC `release/{first[1]}` at `" in out and "(3 merges)" in out

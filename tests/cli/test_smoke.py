@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from smoke.sample_app import SampleApp, sample_app_table
-from tests.helpers import clean_env, run_conductor
+from tests.helpers import clean_env, png_size, run_conductor
 
 TABLE_HEADER = ("check", "status", "result", "time", "why")
 
@@ -188,3 +188,61 @@ def test_a_config_file_named_but_missing_is_an_error(tmp_path: Path) -> None:
     result = smoke(tmp_path, "http://127.0.0.1:9", config_env=missing)
     assert result.exit_code == 2
     assert f"error: CONDUCTOR_CONFIG: {missing} does not exist" in result.output
+
+
+# -- --screenshots DIR ---------------------------------------------------------------------------
+
+
+def test_screenshots_writes_a_png_of_each_failed_page_into_dir(
+    sample_app: SampleApp, tmp_path: Path
+) -> None:
+    sample_app.set_status("/tasks", 500)
+    sample_app.break_signin()
+    checks = [
+        {"path": "/", "expect_text": "Studio"},
+        {"path": "/signin", "selector": "form input[type=password]", "timeout": 1},
+        {"path": "/tasks"},
+        {"path": "/../../escaped", "expect_status": 200},  # answered 404: fails
+    ]
+    config = write_config(tmp_path, sample_app.url, smoke=checks)
+    shots = tmp_path / "new" / "shots"  # created, parents and all
+    result = smoke(tmp_path, sample_app.url, "--config", str(config), "--screenshots", str(shots))
+
+    assert result.exit_code == 1, result.output
+    written = sorted(p.name for p in shots.iterdir())
+    assert written == ["02-signin.png", "03-tasks.png", "04-escaped.png"]
+    for name in written:
+        assert png_size((shots / name).read_bytes()) == (1280, 720)
+    assert [p for p in tmp_path.rglob("*.png") if p.parent != shots] == []
+    out = result.stdout
+    assert "Screenshots of the failed checks:" in out
+    for name, path in zip(written, ("/signin", "/tasks", "/../../escaped"), strict=True):
+        assert f"  {shots / name}  (of {path})" in out
+    assert out.index("Screenshots of the failed checks:") < out.index("Smoke seal: red")
+
+
+def test_screenshots_of_a_green_seal_writes_nothing(sample_app: SampleApp, tmp_path: Path) -> None:
+    shots = tmp_path / "shots"
+    result = smoke(tmp_path, sample_app.url, "--screenshots", str(shots))
+    assert result.exit_code == 0, result.output
+    assert shots.is_dir() and list(shots.iterdir()) == []
+    assert "Screenshots" not in result.stdout
+
+
+def test_screenshots_dir_that_cannot_be_made_exits_2_before_the_run(
+    sample_app: SampleApp, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory", encoding="utf-8")
+
+    result = smoke(tmp_path, sample_app.url, "--screenshots", str(blocker))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: --screenshots: {blocker} exists and is not a directory"
+    assert result.stdout == ""  # nothing ran
+
+    result = smoke(tmp_path, sample_app.url, "--screenshots", str(blocker / "shots"))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: --screenshots: {blocker / 'shots'} cannot be created: Not a directory"
+    )
+    assert sample_app.requests == []  # production was never asked

@@ -44,11 +44,14 @@ _FORM = """
 <form id=main method=post action="/w/form/submit"><input name=a value=1></form>
 <form id=framed method=post action="/w/form/framed" target=sink><input name=b value=2></form>
 <form id=tab method=post action="/w/form/tab" target=_blank><input name=c value=3></form>
-<p>form page</p>
+<p id=status>working</p>
 <script>
 document.getElementById('framed').submit();
 document.getElementById('tab').submit();
-addEventListener('load', () => setTimeout(() => document.getElementById('main').submit(), 30));
+addEventListener('load', () => setTimeout(() => {
+  document.getElementById('main').submit();
+  document.getElementById('status').textContent = 'form page';
+}, 30));
 </script>"""
 _expect("form", ("POST", "submit"), ("POST", "framed"), ("POST", "tab"))
 

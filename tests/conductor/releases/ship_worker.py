@@ -18,6 +18,7 @@ from typing import Any
 from conductor.bootstrap import bootstrap
 from conductor.releases.pipeline import PostedNotes
 from conductor.releases.runs import ShipRuns
+from conductor.seals.evidence import Attachment
 from conductor.views import ReleaseView
 from store.db import Database
 from tests.helpers import GUILD, OPERATOR, TEST_APP, FakeRunner
@@ -66,7 +67,13 @@ class FileNotes:
         return [f"<@{user_id}>"] if user_id is not None else []
 
     async def ping(
-        self, guild_id: int, posted: PostedNotes, text: str, *, user_id: int | None
+        self,
+        guild_id: int,
+        posted: PostedNotes,
+        text: str,
+        *,
+        user_id: int | None,
+        attachments: Sequence[Attachment] = (),
     ) -> None:
         self._append({"kind": "ping", "text": text})
 
