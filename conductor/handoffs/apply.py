@@ -418,7 +418,7 @@ class HandoffApplier:
                 results = await apply_batch(
                     session, messages, parsed, required=self.required_approvals
                 )
-                await self._advance(session, messages)
+                moved = await self._advance(session, messages)
         except DatabaseUnavailable as down:
             # Not one message's fault: trying them one by one would only wait again.
             self._fall_behind(messages, down)
@@ -430,6 +430,7 @@ class HandoffApplier:
                 )
                 return [(await self.apply([m]))[0] for m in messages]
             return [await self._keep_raw(messages[0], error)]
+        self._passed(moved)
         for result in results:
             if result.task is not None and not result.duplicate:
                 log.info(
@@ -438,9 +439,11 @@ class HandoffApplier:
                 )  # fmt: skip
         return list(results)
 
-    async def _advance(self, session: Session, messages: Sequence[IncomingMessage]) -> None:
+    async def _advance(
+        self, session: Session, messages: Sequence[IncomingMessage]
+    ) -> dict[ChannelKey, int]:
         """Move each channel's cursor over the messages stored in this transaction: those the
-        catch-up read back, and live ones of a channel in sync."""
+        catch-up read back, and live ones of a channel in sync. Returns where they went."""
         newest: dict[ChannelKey, int] = {}
         for message in messages:
             channel = _channel(message)
@@ -448,6 +451,14 @@ class HandoffApplier:
                 newest[channel] = max(newest.get(channel, 0), message.message_id)
         for channel, message_id in newest.items():
             await _move_cursor(session, channel, message_id)
+        return newest
+
+    def _passed(self, moved: dict[ChannelKey, int]) -> None:
+        """The cursors moved (committed): a channel behind is now behind from there on."""
+        for channel, message_id in moved.items():
+            behind = self.behind.get(channel)
+            if behind is not None:
+                behind.first = max(behind.first, message_id + 1)
 
     def _fall_behind(self, messages: Sequence[IncomingMessage], down: DatabaseUnavailable) -> None:
         for message in messages:
@@ -487,12 +498,14 @@ class HandoffApplier:
                             **raw_values(message, HandoffOutcome.PENDING, error="internal error")
                         )
                     )
-                await self._advance(session, [message])
+                moved = await self._advance(session, [message])
         except DatabaseUnavailable as down:
             self._fall_behind([message], down)
             return down.again()
         except Exception:
             log.exception("could not keep raw handoff message=%s", message.message_id)
+        else:
+            self._passed(moved)
         return error
 
 
