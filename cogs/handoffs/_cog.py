@@ -102,13 +102,21 @@ class HandoffsCog(commands.Cog):
         self, guild: discord.Guild, message: discord.Message, *, replay: bool = False
     ) -> HandoffResult | None:
         """Store, apply and acknowledge one message. Safe to call again for the same message:
-        the second time changes nothing and posts nothing."""
+        the second time changes nothing and posts nothing. None when it was not applied."""
+        try:
+            return await self._handle(guild, message, replay=replay)
+        except DatabaseUnavailable:
+            return None
+
+    async def _handle(
+        self, guild: discord.Guild, message: discord.Message, *, replay: bool
+    ) -> HandoffResult | None:
         try:
             result = await self.bot.handoffs.submit(incoming(guild, message, replay=replay))
         except DatabaseUnavailable as down:
             # Not stored, so not acknowledged: the catch-up reads it back and answers it.
             await self._tell_unavailable(message.channel, down)
-            return None
+            raise
         except Exception:
             log.exception("handoff %s in #%s could not be applied", message.id, message.channel)
             await self._react(message, WARN)
@@ -201,25 +209,31 @@ class HandoffsCog(commands.Cog):
                 page.append(message)
                 if len(page) < PAGE:
                     continue
-                read += await self._replay(guild, page)
-                if handoffs.waiting(guild.id, channel.id) is not None:
+                if not await self._replay(guild, page):
                     return read  # the database failed again: the next round goes on
+                read += len(page)
                 through, page = page[-1].id, []
             if page:
-                read += await self._replay(guild, page)
-                if handoffs.waiting(guild.id, channel.id) is not None:
+                if not await self._replay(guild, page):
                     return read
+                read += len(page)
                 through = page[-1].id
             if handoffs.caught_up(guild.id, channel.id, through=through):
                 await self._tell_back(channel)
                 return read
 
-    async def _replay(self, guild: discord.Guild, page: list[discord.Message]) -> int:
-        """Handle a page of history in order, as one batch (the group commit)."""
+    async def _replay(self, guild: discord.Guild, page: list[discord.Message]) -> bool:
+        """Handle a page of history in order, as one batch (the group commit). False when
+        the database could not take it."""
         me = self.bot.user.id if self.bot.user is not None else None
         written = [m for m in page if m.type in _WRITTEN and m.author.id != me]
-        await asyncio.gather(*(self.handle(guild, m, replay=True) for m in written))
-        return len(written)
+        handled = await asyncio.gather(
+            *(self._handle(guild, m, replay=True) for m in written), return_exceptions=True
+        )
+        for outcome in handled:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, DatabaseUnavailable):
+                raise outcome
+        return not any(isinstance(outcome, DatabaseUnavailable) for outcome in handled)
 
     # ------------------------------------------------------------------ answers
 
