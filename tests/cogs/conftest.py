@@ -24,7 +24,7 @@ def _history_after_as_discord_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
     simcord 3.2.1 answers the newest N of all the messages after X, so a reader paging
     forward through more than one page skips the middle. Answered here as Discord does."""
     gets = router._ROUTES["GET"]
-    template = "channels/{channel_id}/messages".split("/")
+    template = ["channels", "{channel_id}", "messages"]
     [original] = [handler for parts, handler in gets if parts == template]
 
     def history(ctx: router.RequestContext) -> Any:

@@ -54,7 +54,9 @@ async def put(database: Database, guild_id: int) -> None:
 
 async def guilds(database: Database) -> list[int]:
     async with database.read() as session:
-        return list(await session.scalars(select(GuildConfig.guild_id).order_by(GuildConfig.guild_id)))
+        return list(
+            await session.scalars(select(GuildConfig.guild_id).order_by(GuildConfig.guild_id))
+        )
 
 
 @pytest.mark.parametrize("kind", FAULTS)
@@ -168,7 +170,7 @@ async def test_a_full_disk_is_full(tmp_path: Path) -> None:
 def _driver_error(text: str, code: int | None = None) -> OperationalError:
     original = sqlite3.OperationalError(text)
     if code is not None:
-        original.sqlite_errorcode = code  # type: ignore[attr-defined]
+        original.sqlite_errorcode = code
     return OperationalError("INSERT …", {}, original)
 
 
@@ -198,7 +200,7 @@ def test_sqlites_errors_are_named(
 
 def test_other_errors_are_not_an_outage() -> None:
     constraint = sqlite3.IntegrityError("UNIQUE constraint failed: releases.slug")
-    constraint.sqlite_errorcode = 2067  # type: ignore[attr-defined]
+    constraint.sqlite_errorcode = 2067
     assert unavailable(IntegrityError("INSERT …", {}, constraint)) is None
     assert unavailable(_driver_error("no such table: tasks", 1)) is None
     assert unavailable(_driver_error("no such table: tasks")) is None
@@ -225,8 +227,9 @@ async def test_a_fault_of_writes_leaves_reads_alone(database: Database) -> None:
     """A read during a write-only fault (full, read-only, busy) still reads."""
     await put(database, 1)
     fault = DatabaseFault(database)
-    for kind in ("busy", "full", "read-only"):
-        fault.start(kind)  # type: ignore[arg-type]
+    kinds: tuple[Fault, ...] = ("busy", "full", "read-only")
+    for kind in kinds:
+        fault.start(kind)
         async with database.read() as session:
             assert await session.scalar(select(func.count()).select_from(GuildConfig)) == 1
         fault.stop()
