@@ -23,6 +23,7 @@ from cogs.release._views import ConfirmAbandon
 from conductor.errors import ConductorError
 from conductor.releases.assembly import AssemblyStep
 from conductor.releases.git import GitFailed
+from conductor.releases.pipeline import ShipPaused
 from conductor.releases.runs import RunView
 from conductor.releases.service import Releases
 from conductor.states import TaskState
@@ -168,11 +169,12 @@ class ReleaseCog(commands.Cog):
             )
         except (ConductorError, DatabaseUnavailable) as refused:
             # The progress message is the answer: it says why (a busy or full database, the
-            # release changed), never "shipping…" forever.
-            await interaction.edit_original_response(
-                content=f"❌ `{ready.slug}` was not shipped: {refused}"[:2000],
-                allowed_mentions=NO_PINGS,
-            )
+            # release changed), never "shipping…" forever. A run the database stopped midway
+            # says where it stopped and that it goes on.
+            said = str(refused)
+            if not isinstance(refused, ShipPaused):
+                said = f"❌ `{ready.slug}` was not shipped: {said}"
+            await interaction.edit_original_response(content=said[:2000], allowed_mentions=NO_PINGS)
             return
         except Exception:
             await interaction.edit_original_response(content=f"❌ `{ready.slug}` was not shipped.")
