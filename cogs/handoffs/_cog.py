@@ -94,9 +94,14 @@ class HandoffsCog(commands.Cog):
             return
         if self.bot.user is not None and message.author.id == self.bot.user.id:
             return
-        if not (await self.bot.bindings(message.guild)).is_handoff_channel(message.channel.id):
+        try:
+            bindings = await self.bot.bindings(message.guild)
+        except DatabaseUnavailable:
+            # Only before the guild's first catch-up (then they are kept): no channel is in
+            # sync yet, so that catch-up reads this message back from the cursor.
             return
-        await self.handle(message.guild, message)
+        if bindings.is_handoff_channel(message.channel.id):
+            await self.handle(message.guild, message)
 
     async def handle(
         self, guild: discord.Guild, message: discord.Message, *, replay: bool = False
@@ -188,7 +193,8 @@ class HandoffsCog(commands.Cog):
                 try:
                     read += await self._catch_up_channel(guild, channel)
                 except DatabaseUnavailable as down:
-                    log.info("#%s waits for the database (%s)", channel.name, down.reason)
+                    # said once by the database; every round would be a flood
+                    log.debug("#%s waits for the database (%s)", channel.name, down.reason)
                 except discord.HTTPException:
                     log.exception("could not read back #%s", channel.name)
         if read:

@@ -233,3 +233,19 @@ async def test_a_fault_of_writes_leaves_reads_alone(database: Database) -> None:
         async with database.read() as session:
             assert await session.scalar(select(func.count()).select_from(GuildConfig)) == 1
         fault.stop()
+
+
+async def test_a_new_connection_to_a_gone_file_is_refused_before_sqlite_opens_it(
+    database: Database,
+) -> None:
+    """Below the units of work too: the engine's own connect never creates the file."""
+    fault = DatabaseFault(database)
+    await database.engine.dispose()
+    fault.start("deleted")
+    with pytest.raises(DatabaseGone):
+        async with database.engine.connect():
+            pass
+    assert not fault.path.exists()
+    fault.stop()
+    async with database.engine.connect():
+        pass
