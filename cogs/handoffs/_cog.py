@@ -198,7 +198,7 @@ class HandoffsCog(commands.Cog):
                 except discord.HTTPException:
                     log.exception("could not read back #%s", channel.name)
         if read:
-            log.info("caught up on %d handoff messages in guild %s", read, guild.id)
+            log.info("read back %d messages of the handoff channels of guild %s", read, guild.id)
         return read
 
     async def _catch_up_channel(self, guild: discord.Guild, channel: discord.TextChannel) -> int:
