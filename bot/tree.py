@@ -1,8 +1,10 @@
 """The single place where exceptions from app commands become answers.
 
 A :class:`~conductor.errors.ConductorError` (or a :class:`Refusal` from a check) carries text
-meant for the user and is answered ephemerally as it is. Anything else is a bug: the user gets
-"something went wrong (ref XXXX)" and the traceback is logged under the same ref.
+meant for the user and is answered ephemerally as it is. So does a database that could not
+take the command (:class:`~store.errors.DatabaseUnavailable`: busy, full, read-only, its file
+gone): the answer says which, and that nothing was changed. Anything else is a bug: the user
+gets "something went wrong (ref XXXX)" and the traceback is logged under the same ref.
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ import discord
 from discord import app_commands
 
 from conductor.errors import ConductorError
+from store.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
+
+#: Discord's code for an interaction whose first answer came too late (after 3 seconds)
+UNKNOWN_INTERACTION = 10062
 
 
 class Refusal(app_commands.CheckFailure):
@@ -26,11 +32,14 @@ class Refusal(app_commands.CheckFailure):
         self.message = message
 
 
+def _original(error: BaseException) -> BaseException:
+    return error.original if isinstance(error, app_commands.CommandInvokeError) else error
+
+
 def user_text(error: BaseException) -> str | None:
     """The user-facing text of a refusal, or None when the error is a bug."""
-    if isinstance(error, app_commands.CommandInvokeError):
-        error = error.original
-    if isinstance(error, ConductorError | Refusal):
+    error = _original(error)
+    if isinstance(error, ConductorError | Refusal | DatabaseUnavailable):
         return str(error.message)
     if isinstance(error, app_commands.CommandOnCooldown):
         return f"Slow down: try again in {error.retry_after:.0f} s."
@@ -42,20 +51,29 @@ def user_text(error: BaseException) -> str | None:
 async def answer(interaction: discord.Interaction[discord.Client], text: str) -> None:
     """Answer ephemerally, whatever the interaction's state (Red's ``_send_from_interaction``):
     not answered yet → respond; answered or deferred → followup; expired (its token lasts
-    15 minutes) → the channel, naming the user without pinging."""
+    15 minutes), or too late for a first answer (3 seconds: a command that waited on a busy
+    database) → the channel, naming the user without pinging."""
     if interaction.is_expired():
-        channel = interaction.channel
-        if isinstance(channel, discord.abc.Messageable):
-            await channel.send(
-                f"{interaction.user.mention} {text}",
-                allowed_mentions=discord.AllowedMentions.none(),
-            )
-        else:
-            log.warning("interaction %s expired with nowhere to answer: %s", interaction.id, text)
+        await _in_channel(interaction, text)
     elif interaction.response.is_done():
         await interaction.followup.send(text, ephemeral=True)
     else:
-        await interaction.response.send_message(text, ephemeral=True)
+        try:
+            await interaction.response.send_message(text, ephemeral=True)
+        except discord.NotFound as error:
+            if error.code != UNKNOWN_INTERACTION:
+                raise
+            await _in_channel(interaction, text)
+
+
+async def _in_channel(interaction: discord.Interaction[discord.Client], text: str) -> None:
+    channel = interaction.channel
+    if isinstance(channel, discord.abc.Messageable):
+        await channel.send(
+            f"{interaction.user.mention} {text}", allowed_mentions=discord.AllowedMentions.none()
+        )
+    else:
+        log.warning("interaction %s expired with nowhere to answer: %s", interaction.id, text)
 
 
 class ConductorTree(app_commands.CommandTree[discord.Client]):
@@ -66,14 +84,16 @@ class ConductorTree(app_commands.CommandTree[discord.Client]):
         /,
     ) -> None:
         text = user_text(error)
+        command = interaction.command.qualified_name if interaction.command else "?"
+        original = _original(error)
         if text is None:
             ref = secrets.token_hex(3).upper()
-            command = interaction.command.qualified_name if interaction.command else "?"
-            original = (
-                error.original if isinstance(error, app_commands.CommandInvokeError) else error
-            )
             log.error("command /%s failed (ref %s)", command, ref, exc_info=original)
             text = f"Something went wrong (ref {ref}). The operators can find it in the log."
+        elif isinstance(original, DatabaseUnavailable):
+            log.warning(
+                "command /%s: the database is %s (%s)", command, original.reason, original.detail
+            )
         try:
             await answer(interaction, text)
         except discord.HTTPException:

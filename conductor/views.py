@@ -200,6 +200,8 @@ class IncomingMessage:
     author_name: str
     author_kind: AuthorKind
     text: str
+    #: read back from the channel's history by the catch-up (in order), not heard live
+    replay: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,9 @@
 
 SQLite gets WAL, a busy timeout, foreign keys and — for units of work that read and then
 write — ``BEGIN IMMEDIATE``, so two writers never both read the old state and then collide.
+A unit of work that meets a busy, full, read-only or broken database raises one of
+``store.errors``; so does one whose file was deleted or replaced while the process runs
+(SQLite would go on writing into the orphaned file, or create an empty one).
 """
 
 from __future__ import annotations
@@ -9,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.request import pathname2url
 
 from sqlalchemy import event, insert, text
 from sqlalchemy.engine import URL, Connection, make_url
@@ -25,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from store.errors import DatabaseGone, DatabaseUnavailable, Reason, unavailable
 from store.models import Base
 
 log = logging.getLogger(__name__)
@@ -35,14 +41,14 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 _IMMEDIATE = "conductor_begin_immediate"
 
 
-def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
+def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         # Take transaction control away from the driver so that BEGIN is ours to emit.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cursor.execute("PRAGMA journal_mode = WAL")
             # Durable across a crash of the process; WAL makes NORMAL safe from corruption.
             cursor.execute("PRAGMA synchronous = NORMAL")
@@ -106,6 +112,34 @@ class Session(AsyncSession):
             await self.execute(insert(model), rows[model])
 
 
+def _sqlite_file(url: URL) -> str | None:
+    """The absolute path of a file-backed SQLite database (None: in memory, a URI, or not
+    SQLite)."""
+    name = url.database
+    if url.get_backend_name() != "sqlite" or not name or name == ":memory:":
+        return None
+    if name.startswith("file:") or url.query.get("uri"):
+        return None
+    return os.path.abspath(name)
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """What makes a file the same file: its device and inode (None: no file there)."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+async def _rollback(session: AsyncSession) -> None:
+    """Roll back; a database that cannot even do that has already lost the transaction."""
+    try:
+        await session.rollback()
+    except Exception:
+        log.debug("rollback failed", exc_info=True)
+
+
 class SchemaNotAtHead(RuntimeError):
     """The database's schema is not the one this code was written for; the message names the
     command that fixes it."""
@@ -113,14 +147,29 @@ class SchemaNotAtHead(RuntimeError):
 
 class Database:
     """Owns the engine. ``write()`` and ``read()`` each give one session for one unit of work;
-    a session is never shared between concurrent tasks."""
+    a session is never shared between concurrent tasks. Both raise
+    :class:`~store.errors.DatabaseUnavailable` when the database cannot take the unit."""
 
-    def __init__(self, url: str | URL = DEFAULT_DATABASE_URL, *, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str | URL = DEFAULT_DATABASE_URL,
+        *,
+        echo: bool = False,
+        busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+    ) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.engine = create_async_engine(self.url, echo=echo)
+        #: the SQLite file, watched: deleted or replaced, it is refused (see :meth:`check`)
+        self.path = _sqlite_file(self.url)
+        self._identity: tuple[int, int] | None = None
+        self._gone = False
+        #: why the last unit of work failed, until one succeeds (logged once per outage)
+        self._down: Reason | None = None
         if self.is_sqlite:
-            _install_sqlite_pragmas(self.engine)
+            _install_sqlite_pragmas(self.engine, busy_timeout_ms)
+            if self.path is not None:
+                self._watch_file(self.path)
         self.sessions = async_sessionmaker(self.engine, class_=Session, expire_on_commit=False)
         # SQLite has one writer. Writers of this process queue here, in order, instead of
         # meeting in SQLite's busy handler, which backs off by sleeping (up to 100 ms a try)
@@ -129,25 +178,103 @@ class Database:
             asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
         )
 
+    def _watch_file(self, path: str) -> None:
+        engine = self.engine.sync_engine
+
+        @event.listens_for(engine, "do_connect")
+        def _open_existing(
+            _dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]
+        ) -> None:
+            if self._identity is None:
+                return  # the first connection may create the file (a fresh database)
+            gone = self.check()
+            if gone is not None:
+                raise gone
+            # From now on the file must exist: where it is missing, SQLite would otherwise
+            # create an empty database and Conductor would carry on as if nothing happened.
+            cargs[0] = f"file:{pathname2url(path)}?mode=rw"
+            cparams["uri"] = True
+
+        @event.listens_for(engine, "connect")
+        def _remember(_dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+            if self._identity is None:
+                self._identity = _identity(path)
+
+    def check(self) -> DatabaseGone | None:
+        """Whether the SQLite file opened first is still the one at its path: None when it
+        is, else the error to raise. Logs one line when that changes, either way."""
+        if self.path is None or self._identity is None:
+            return None
+        now = _identity(self.path)
+        gone = now != self._identity
+        if gone != self._gone:
+            self._gone = gone
+            if gone:
+                log.error(
+                    "the database file %s was %s while Conductor runs: nothing is read or "
+                    "written until it is put back",
+                    self.path,
+                    "deleted" if now is None else "replaced",
+                )
+            else:
+                log.warning("the database file %s is back: Conductor uses it again", self.path)
+        if not gone:
+            return None
+        return DatabaseGone(f"{self.path} was {'deleted' if now is None else 'replaced'}")
+
+    def _usable(self) -> None:
+        gone = self.check()
+        if gone is not None:
+            raise gone
+
+    def _unavailable(self, error: DBAPIError) -> DatabaseUnavailable | None:
+        """What a failed unit of work means (a failed write may be the file gone); logged
+        once per outage."""
+        down = self.check() or unavailable(error)
+        if down is not None and down.reason != self._down:
+            if down.reason != "gone":  # check() said so already
+                log.error("the database cannot take writes: %s (%s)", down.reason, down.detail)
+            self._down = down.reason
+        return down
+
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Session]:
         """A read-then-write unit of work: takes the write lock up front (SQLite), commits on
         success, rolls back on any exception."""
-        async with self._writer, self.sessions() as session:
-            await session.connection(execution_options={_IMMEDIATE: True})
-            try:
-                yield session
-                await session.commit()
-            except BaseException:
-                await session.rollback()
+        self._usable()
+        try:
+            async with self._writer, self.sessions() as session:
+                await session.connection(execution_options={_IMMEDIATE: True})
+                try:
+                    yield session
+                    # A deleted or replaced file takes writes without a word: look first.
+                    self._usable()
+                    await session.commit()
+                except BaseException:
+                    await _rollback(session)
+                    raise
+        except DBAPIError as error:
+            down = self._unavailable(error)
+            if down is None:
                 raise
+            raise down from error
+        if self._down is not None:
+            log.warning("the database takes writes again (it was %s)", self._down)
+            self._down = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Session]:
         """A read-only unit of work (one consistent snapshot). Closing the session ends the
         transaction without expiring what was loaded, so rows stay readable afterwards."""
-        async with self.sessions() as session:
-            yield session
+        self._usable()
+        try:
+            async with self.sessions() as session:
+                yield session
+        except DBAPIError as error:
+            down = self._unavailable(error)
+            if down is None:
+                raise
+            raise down from error
 
     async def create_all(self) -> None:
         """Create the tables from the models and stamp them at the migrations' head (tests,

@@ -1,5 +1,5 @@
-"""The tables: tasks and their dependencies, the stage timeline, raw handoffs, reviews, releases
-and per-guild configuration."""
+"""The tables: tasks and their dependencies, the stage timeline, raw handoffs and how far each
+handoff channel is handled, reviews, releases and per-guild configuration."""
 
 from __future__ import annotations
 
@@ -188,6 +188,19 @@ class HandoffMessage(Base):
     task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
     #: the note (the text after the headers), kept as the task's conversation
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class HandoffCursor(Base):
+    """How far a handoff channel is handled: every message up to ``message_id`` is stored.
+    It moves only over messages stored in order, never past one that failed to store, so the
+    catch-up that starts after it reads back everything the database could not take."""
+
+    __tablename__ = "handoff_cursors"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    channel_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class ReviewRequest(Base):

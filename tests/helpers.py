@@ -6,21 +6,25 @@ and the sample app's suite. Fixtures live in the conftest files; what they share
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import sqlite3
 import struct
 import subprocess
 import sys
 import zlib
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+import pytest
 import simcord
 from aiohttp import web
+from sqlalchemy import event
 
 from bot.sample import GUILD_ID
 from conductor.releases.git import IDENTITY
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
     from conductor.bootstrap import Conductor
     from conductor.handoffs.apply import Handoffs
     from conductor.reviews.service import Reviews
+    from store.db import Database
 
 # -- the domain tests: a guild, an operator, an agent, reviewers -----------------------------
 
@@ -468,3 +473,114 @@ class HealthServer:
     async def __aexit__(self, *exc: object) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+# -- a database that cannot take writes: real faults on a real SQLite file -------------------
+
+Fault = Literal["busy", "full", "read-only", "deleted", "replaced"]
+FAULTS: tuple[Fault, ...] = ("busy", "full", "read-only", "deleted", "replaced")
+
+
+class DatabaseFault:
+    """A real fault on a ``Database``'s SQLite file, on and off (we run as root, so file modes
+    stop nothing):
+
+    - ``busy``: another connection holds the write lock (``BEGIN IMMEDIATE``) on the file;
+    - ``full``: ``PRAGMA max_page_count`` at the current size on every connection as it is
+      checked out: SQLite's own SQLITE_FULL for any write that needs a new page;
+    - ``read-only``: ``PRAGMA query_only`` on every connection as it is checked out:
+      SQLITE_READONLY, "attempt to write a readonly database";
+    - ``deleted``: the file unlinked (a hard link keeps its data aside, to put back);
+    - ``replaced``: another SQLite file moved into its place (the original kept aside).
+    """
+
+    def __init__(self, database: Database) -> None:
+        assert database.path is not None, "a file-backed SQLite database"
+        self.path = Path(database.path)
+        self.aside = self.path.with_name(self.path.name + ".aside")
+        self.kind: Fault | None = None
+        self._holder: sqlite3.Connection | None = None
+        self._pages_limit: int | None = None
+        event.listen(database.engine.sync_engine, "checkout", self._on_checkout)
+
+    def _on_checkout(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            if self._pages_limit is None:
+                cursor.execute("PRAGMA max_page_count")
+                (self._pages_limit,) = cursor.fetchone()
+            cursor.execute(f"PRAGMA query_only = {int(self.kind == 'read-only')}")
+            limit = self._pages_limit
+            if self.kind == "full":
+                cursor.execute("PRAGMA page_count")
+                (limit,) = cursor.fetchone()
+            cursor.execute(f"PRAGMA max_page_count = {limit}")
+        finally:
+            cursor.close()
+
+    def start(self, kind: Fault) -> None:
+        assert self.kind is None, f"already {self.kind}"
+        self.kind = kind
+        if kind == "busy":
+            self._holder = sqlite3.connect(self.path, isolation_level=None, timeout=0)
+            self._holder.execute("BEGIN IMMEDIATE")
+        elif kind == "deleted":
+            os.link(self.path, self.aside)
+            os.unlink(self.path)
+        elif kind == "replaced":
+            os.link(self.path, self.aside)
+            other = self.path.with_name("other.db")
+            with contextlib.closing(sqlite3.connect(other)) as conn:
+                conn.execute("CREATE TABLE other (x INTEGER)")
+                conn.execute("INSERT INTO other VALUES (1)")
+                conn.commit()
+            os.replace(other, self.path)
+
+    def stop(self) -> None:
+        """The fault is over: the lock released, the pragmas lifted, the file put back."""
+        if self.kind == "busy" and self._holder is not None:
+            self._holder.rollback()
+            self._holder.close()
+            self._holder = None
+        elif self.kind == "deleted":
+            os.link(self.aside, self.path)
+            os.unlink(self.aside)
+        elif self.kind == "replaced":
+            os.replace(self.aside, self.path)
+        self.kind = None
+
+
+@contextlib.contextmanager
+def small_disk(where: Path, size: str = "8m") -> Iterator[Callable[[bool], None]]:
+    """A small tmpfs mounted at ``where`` (skips when this process may not mount). Yields
+    ``fill(full)``: True fills the disk to the last byte with a file, False removes it."""
+    where.mkdir(parents=True, exist_ok=True)
+    mount, umount = shutil.which("mount") or "mount", shutil.which("umount") or "umount"
+    mounted = subprocess.run(  # noqa: S603 - mount, fixed arguments
+        [mount, "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs for a full disk: {mounted.stderr.strip()}")
+    filler = where / "filler"
+
+    def fill(full: bool) -> None:
+        if not full:
+            filler.unlink(missing_ok=True)
+            return
+        out = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            for chunk in (65536, 1):  # then the last few bytes
+                with contextlib.suppress(OSError):
+                    while os.write(out, b"\0" * chunk):
+                        pass
+        finally:
+            os.close(out)
+
+    try:
+        yield fill
+    finally:
+        filler.unlink(missing_ok=True)
+        subprocess.run([umount, "-l", str(where)], check=False)  # noqa: S603 - fixed arguments

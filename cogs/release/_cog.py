@@ -23,10 +23,12 @@ from cogs.release._views import ConfirmAbandon
 from conductor.errors import ConductorError
 from conductor.releases.assembly import AssemblyStep
 from conductor.releases.git import GitFailed
+from conductor.releases.pipeline import ShipPaused
 from conductor.releases.runs import RunView
 from conductor.releases.service import Releases
 from conductor.states import TaskState
 from conductor.views import Actor, ReleaseView
+from store.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -157,13 +159,26 @@ class ReleaseCog(commands.Cog):
                 content=ship_progress(run, ready), allowed_mentions=NO_PINGS
             )
 
-        outcome = await self.bot.pipeline.ship(
-            gid,
-            actor(interaction),
-            release_slug=ready.slug,
-            progress=progress,
-            reply_to=interaction.channel,
-        )
+        try:
+            outcome = await self.bot.pipeline.ship(
+                gid,
+                actor(interaction),
+                release_slug=ready.slug,
+                progress=progress,
+                reply_to=interaction.channel,
+            )
+        except (ConductorError, DatabaseUnavailable) as refused:
+            # The progress message is the answer: it says why (a busy or full database, the
+            # release changed), never "shipping…" forever. A run the database stopped midway
+            # says where it stopped and that it goes on.
+            said = str(refused)
+            if not isinstance(refused, ShipPaused):
+                said = f"❌ `{ready.slug}` was not shipped: {said}"
+            await interaction.edit_original_response(content=said[:2000], allowed_mentions=NO_PINGS)
+            return
+        except Exception:
+            await interaction.edit_original_response(content=f"❌ `{ready.slug}` was not shipped.")
+            raise
         if outcome.run is None:
             return
         try:

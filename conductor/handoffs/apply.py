@@ -4,6 +4,13 @@ A busy guild's agents post in bursts. :class:`HandoffQueue` hands whatever has q
 :func:`apply_batch`, which applies the whole batch in one write transaction (one task query,
 one flush, one commit) in arrival order. A lone message is a batch of one. Each message's raw
 row commits together with its outcome, so nothing is half-applied and nothing is lost.
+
+Each handoff channel has a cursor (``handoff_cursors``): every message up to it is stored. It
+moves in the same transaction as the messages it passes, and only over messages stored in
+order: those the catch-up reads back from the channel's history, and live ones once the
+channel is in sync. When the database cannot take a write (busy, full, read-only, its file
+gone), the channel falls behind: its live messages are not tried again but wait for the
+catch-up, which reads everything after the cursor back once the database takes writes.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
 from conductor.batching import MAX_BATCH, GroupCommit
@@ -26,7 +34,9 @@ from conductor.states import HandoffOutcome, ReviewStatus, TaskState
 from conductor.text import storable
 from conductor.views import HandoffResult, IncomingMessage
 from store.db import Session
+from store.errors import DatabaseUnavailable
 from store.models import (
+    HandoffCursor,
     HandoffMessage,
     ReviewRequest,
     Task,
@@ -48,6 +58,12 @@ _NOT_BY_HANDOFF = {
 }
 
 Parsed = ParsedHandoff | HandoffParseError
+#: a handoff channel: (guild id, channel id)
+ChannelKey = tuple[int, int]
+
+
+def _channel(message: IncomingMessage) -> ChannelKey:
+    return message.guild_id, message.channel_id
 
 
 def handoff_refusal(parsed: ParsedHandoff, current: TaskState) -> str | None:
@@ -320,33 +336,101 @@ async def _results(
     return results
 
 
+@dataclass(slots=True)
+class _Behind:
+    """A channel whose messages the database could not take: its live messages wait for the
+    catch-up, which reads them back in order after the channel's cursor."""
+
+    #: the oldest and newest message not stored
+    first: int
+    last: int
+    #: why, as it was last seen
+    error: DatabaseUnavailable
+    #: messages noted so far, and how many there were when a catch-up last ended short
+    noted: int = 1
+    looked: int = 0
+
+    def note(self, message_id: int, error: DatabaseUnavailable | None = None) -> None:
+        self.first, self.last = min(self.first, message_id), max(self.last, message_id)
+        self.noted += 1
+        if error is not None:
+            self.error = error
+
+
+async def _move_cursor(session: Session, channel: ChannelKey, message_id: int) -> None:
+    """Move the channel's cursor forward to ``message_id`` (never back)."""
+    guild_id, channel_id = channel
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(HandoffCursor).values(
+        guild_id=guild_id, channel_id=channel_id, message_id=message_id, updated_at=utcnow()
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[HandoffCursor.guild_id, HandoffCursor.channel_id],
+            set_={
+                "message_id": statement.excluded.message_id,
+                "updated_at": statement.excluded.updated_at,
+            },
+            where=HandoffCursor.message_id < statement.excluded.message_id,
+        )
+    )
+
+
 class HandoffApplier:
     """Applies batches on the database, falling back to one message at a time if a batch
-    fails, so one bad message never takes its neighbours down with it."""
+    fails, so one bad message never takes its neighbours down with it. A database that
+    cannot take the batch at all fails it whole, and its channels fall behind."""
 
     def __init__(self, db: Database, *, required_approvals: int) -> None:
         self.db = db
         self.required_approvals = required_approvals
+        #: channels whose live messages wait for the catch-up (the database failed them)
+        self.behind: dict[ChannelKey, _Behind] = {}
+        #: channels caught up in this process: their live messages move the cursor. Until
+        #: then (a start, an outage) only the catch-up moves it, reading history in order.
+        self.synced: set[ChannelKey] = set()
 
     async def apply(self, messages: Sequence[IncomingMessage]) -> list[HandoffResult | Exception]:
         # Every message is stored raw, whatever its characters (a lone surrogate included).
         messages = [
             replace(m, text=storable(m.text), author_name=storable(m.author_name)) for m in messages
         ]
+        results: list[HandoffResult | Exception | None] = [None] * len(messages)
+        tried: list[int] = []
+        for i, message in enumerate(messages):
+            behind = None if message.replay else self.behind.get(_channel(message))
+            if behind is None:
+                tried.append(i)
+            else:  # the catch-up reads it back in its turn
+                behind.note(message.message_id)
+                results[i] = behind.error.again()
+        if tried:
+            outcomes = await self._apply([messages[i] for i in tried])
+            for i, outcome in zip(tried, outcomes, strict=True):
+                results[i] = outcome
+        return [r for r in results if r is not None]
+
+    async def _apply(self, messages: Sequence[IncomingMessage]) -> list[HandoffResult | Exception]:
         parsed = [_parse(m.text) for m in messages]
         try:
             async with self.db.write() as session:
                 results = await apply_batch(
                     session, messages, parsed, required=self.required_approvals
                 )
+                moved = await self._advance(session, messages)
+        except DatabaseUnavailable as down:
+            # Not one message's fault: trying them one by one would only wait again.
+            self._fall_behind(messages, down)
+            return [down.again() for _ in messages]
         except Exception as error:
             if len(messages) > 1:
                 log.warning(
                     "handoff batch of %d failed (%r); applying one by one", len(messages), error
                 )
                 return [(await self.apply([m]))[0] for m in messages]
-            await self._keep_raw(messages[0], error)
-            return [error]
+            return [await self._keep_raw(messages[0], error)]
+        self._passed(moved)
         for result in results:
             if result.task is not None and not result.duplicate:
                 log.info(
@@ -355,9 +439,48 @@ class HandoffApplier:
                 )  # fmt: skip
         return list(results)
 
-    async def _keep_raw(self, message: IncomingMessage, error: Exception) -> None:
-        """A failure that is not a refusal (a bug, a lost database): keep the raw message as
-        pending if it is not stored yet, so it can be replayed, and log the traceback."""
+    async def _advance(
+        self, session: Session, messages: Sequence[IncomingMessage]
+    ) -> dict[ChannelKey, int]:
+        """Move each channel's cursor over the messages stored in this transaction: those the
+        catch-up read back, and live ones of a channel in sync. Returns where they went."""
+        newest: dict[ChannelKey, int] = {}
+        for message in messages:
+            channel = _channel(message)
+            if message.replay or channel in self.synced:
+                newest[channel] = max(newest.get(channel, 0), message.message_id)
+        for channel, message_id in newest.items():
+            await _move_cursor(session, channel, message_id)
+        return newest
+
+    def _passed(self, moved: dict[ChannelKey, int]) -> None:
+        """The cursors moved (committed): a channel behind is now behind from there on."""
+        for channel, message_id in moved.items():
+            behind = self.behind.get(channel)
+            if behind is not None:
+                behind.first = max(behind.first, message_id + 1)
+
+    def _fall_behind(self, messages: Sequence[IncomingMessage], down: DatabaseUnavailable) -> None:
+        for message in messages:
+            channel = _channel(message)
+            self.synced.discard(channel)
+            behind = self.behind.get(channel)
+            if behind is not None:
+                behind.note(message.message_id, down)
+                continue
+            self.behind[channel] = _Behind(message.message_id, message.message_id, down)
+            log.warning(
+                "handoffs of channel %s wait for the database (%s): the catch-up reads them "
+                "back from message %s on",
+                message.channel_id,
+                down.reason,
+                message.message_id,
+            )
+
+    async def _keep_raw(self, message: IncomingMessage, error: Exception) -> Exception:
+        """A failure that is not a refusal (a bug): keep the raw message as pending if it is
+        not stored yet, so it can be replayed, and log the traceback. Returns what the
+        message's result is: the error, or the database's when it could not be kept."""
         log.error(
             "handoff failed guild=%s message=%s",
             message.guild_id,
@@ -375,8 +498,15 @@ class HandoffApplier:
                             **raw_values(message, HandoffOutcome.PENDING, error="internal error")
                         )
                     )
+                moved = await self._advance(session, [message])
+        except DatabaseUnavailable as down:
+            self._fall_behind([message], down)
+            return down.again()
         except Exception:
             log.exception("could not keep raw handoff message=%s", message.message_id)
+        else:
+            self._passed(moved)
+        return error
 
 
 def _parse(text: str) -> Parsed:
@@ -395,7 +525,7 @@ class HandoffQueue(GroupCommit[IncomingMessage, HandoffResult]):
 
 class Handoffs:
     """Handoffs as a service: one message applied on its own, many through the group commit
-    (a busy listener), and where the catch-up after downtime starts."""
+    (a busy listener), and the catch-up: where it starts, and when a channel is in sync."""
 
     def __init__(self, db: Database, *, required_approvals: int) -> None:
         if required_approvals < 1:
@@ -406,7 +536,8 @@ class Handoffs:
 
     async def apply(self, message: IncomingMessage) -> HandoffResult:
         """Store one message raw, then parse and apply it. Idempotent per message id: the
-        second time changes nothing."""
+        second time changes nothing. Raises :class:`~store.errors.DatabaseUnavailable` when
+        the database could not take it (or its channel waits for the catch-up)."""
         [result] = await self.applier.apply([message])
         if isinstance(result, Exception):
             raise result
@@ -420,12 +551,58 @@ class Handoffs:
         """Wait until every submitted message is applied (before the process stops)."""
         await self.queue.drain()
 
-    async def last_message_id(self, guild_id: int, channel_id: int) -> int | None:
-        """The newest message stored from a handoff channel (the catch-up after downtime reads
-        Discord's history after it)."""
+    async def catch_up_from(self, guild_id: int, channel_id: int, *, newest: int) -> int:
+        """Where the catch-up of a channel reads Discord's history after: its cursor. A
+        channel with none yet gets one at ``newest`` (its newest message now: what came
+        before was never this bot's to read), unless its first messages already failed."""
+        channel = (guild_id, channel_id)
+        behind = self.applier.behind.get(channel)
         async with self.db.read() as session:
-            return await session.scalar(
-                select(func.max(HandoffMessage.message_id)).where(
-                    HandoffMessage.guild_id == guild_id, HandoffMessage.channel_id == channel_id
-                )
-            )
+            cursor = await session.scalar(_cursor_of(channel))
+        if cursor is not None:
+            return cursor if behind is None else min(cursor, behind.first - 1)
+        if behind is not None:
+            return behind.first - 1
+        async with self.db.write() as session:
+            cursor = await session.scalar(_cursor_of(channel))
+            if cursor is None:
+                await _move_cursor(session, channel, newest)
+                cursor = newest
+        return cursor
+
+    def waiting(self, guild_id: int, channel_id: int) -> DatabaseUnavailable | None:
+        """Why the channel's messages wait for the catch-up, or None when they don't."""
+        behind = self.applier.behind.get((guild_id, channel_id))
+        return behind.error if behind is not None else None
+
+    def resync(self) -> None:
+        """Discord's events may have been missed (the gateway dropped): every channel is read
+        back after its cursor before its live messages move the cursor again."""
+        self.applier.synced.clear()
+
+    def in_sync(self, guild_id: int, channel_id: int) -> bool:
+        """Whether the channel was caught up in this process and nothing failed since."""
+        return (guild_id, channel_id) in self.applier.synced
+
+    def caught_up(self, guild_id: int, channel_id: int, *, through: int) -> bool:
+        """The catch-up stored the channel's history through message ``through``: the
+        channel is in sync again, unless newer messages failed meanwhile (False: read on)."""
+        channel = (guild_id, channel_id)
+        behind = self.applier.behind.get(channel)
+        if behind is not None:
+            # Short of the newest failure: read on. A whole round without a new failure,
+            # though, read every message that failed before it (or it was deleted).
+            if behind.last > through and behind.noted != behind.looked:
+                behind.looked = behind.noted
+                return False
+            del self.applier.behind[channel]
+            log.info("handoffs of channel %s are caught up through %s", channel_id, through)
+        self.applier.synced.add(channel)
+        return True
+
+
+def _cursor_of(channel: ChannelKey) -> Select[int]:
+    guild_id, channel_id = channel
+    return select(HandoffCursor.message_id).where(
+        HandoffCursor.guild_id == guild_id, HandoffCursor.channel_id == channel_id
+    )

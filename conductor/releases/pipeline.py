@@ -57,6 +57,7 @@ from conductor.states import (
 from conductor.text import clip, fenced
 from conductor.views import Actor, ReleaseView
 from smoke import SmokeConfigError, SmokeResult
+from store.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,11 @@ class _Stop(Exception):
     """A step ended the run before the flip; the text says why."""
 
 
+class ShipPaused(ConductorError):
+    """The database could not take a step of a running ship: the run stays as it was last
+    recorded, and the reconcile takes it up again once its lease runs out."""
+
+
 @dataclass
 class _Drive:
     """What one drive of a run carries from step to step."""
@@ -161,6 +167,7 @@ class _Drive:
     actor: Actor
     reply_to: object | None
     progress: Progress | None
+    step: ShipStepName = "deploy"
     release: ReleaseView | None = None
     seal: SealOutcome | None = None
     notes: PostedNotes | None = None
@@ -254,6 +261,7 @@ class ShipPipeline:
         try:
             async with self._holding(run.id):
                 for name in SHIP_STEPS:
+                    state.step = name
                     step = state.run.step(name)
                     if step.status in (ShipStepStatus.DONE, ShipStepStatus.SKIPPED):
                         continue
@@ -271,6 +279,18 @@ class ShipPipeline:
             state.run = await self.runs.finish(run.id, ShipRunStatus.FAILED, error=str(refused))
             release = await self.releases.get(run.guild_id, run.release_slug)
             return ShipOutcome(release, None, None, state.run, str(refused))
+        except DatabaseUnavailable as down:
+            # Nothing more can be recorded now. The run stays as the database last took it;
+            # once its lease runs out, the reconcile takes it up again from there.
+            log.warning(
+                "ship run %s stopped at the %s step: the database is %s",
+                run.id, state.step, down.reason,
+            )  # fmt: skip
+            raise ShipPaused(
+                f"⛔ {down.problem}, so the ship of `{run.release_slug}` v{run.version} stopped "
+                f"at its {state.step} step. What was done stays done: Conductor takes the ship "
+                "up again from there once the database is back."
+            ) from down
         except LeaseLost:
             log.warning("ship run %s was taken over by another process; stopping", run.id)
             release = await self.releases.get(run.guild_id, run.release_slug)

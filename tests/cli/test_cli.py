@@ -179,25 +179,25 @@ def test_db_upgrade_current_downgrade(tmp_path: Path, db_path: Path, db_url: str
 
     upgraded = run_cli(tmp_path, "db", "upgrade", "--url", db_url)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert upgraded.stdout.strip() == "database at head (0004_ship_runs)"
+    assert upgraded.stdout.strip() == "database at head (0005_handoff_cursors)"
     assert tables(db_path) == APP_TABLES | {"alembic_version"}
 
     current = run_cli(tmp_path, "db", "current", "--url", db_url)
     assert current.returncode == 0, current.stderr
-    assert current.stdout.strip() == "database at head (0004_ship_runs)"
+    assert current.stdout.strip() == "database at head (0005_handoff_cursors)"
 
     checked = run_cli(tmp_path, "db", "check", "--url", db_url)
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.splitlines() == [
-        "database at head (0004_ship_runs); the models match the migrations"
+        "database at head (0005_handoff_cursors); the models match the migrations"
     ]
 
     downgraded = run_cli(tmp_path, "db", "downgrade", "--url", db_url)  # one step
     assert downgraded.returncode == 0, downgraded.stderr
-    assert downgraded.stdout.strip() == "database at 0003_rc_assembly (head is 0004_ship_runs)"
-    assert "ship_runs" not in tables(db_path) and "release_seals" in tables(db_path)
+    assert downgraded.stdout.strip() == "database at 0004_ship_runs (head is 0005_handoff_cursors)"
+    assert "handoff_cursors" not in tables(db_path) and "ship_runs" in tables(db_path)
     again = run_cli(tmp_path, "db", "downgrade", "--revision", "0001_initial", "--url", db_url)
-    assert again.stdout.strip() == "database at 0001_initial (head is 0004_ship_runs)"
+    assert again.stdout.strip() == "database at 0001_initial (head is 0005_handoff_cursors)"
     assert "release_seals" not in tables(db_path)
 
     emptied = run_cli(tmp_path, "db", "downgrade", "--revision", "base", "--url", db_url)

@@ -1,18 +1,47 @@
 """Discord-level fixtures: the real ConductorBot on its own SQLite file, driven by simcord, in
-the sample guild (``bot.sample``)."""
+the sample guild (``bot.sample``); and simcord's history read forward as Discord reads it."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import simcord
+from simcord.http import router
 
 from bot.client import ConductorBot, create_bot
 from bot.sample import GUILD_ID, OPERATOR_ROLE, sample_settings
 from store.db import Database
 from tests.helpers import TEST_APP, FakeRunner, World
+
+
+@pytest.fixture(autouse=True)
+def _history_after_as_discord_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``GET /channels/{id}/messages?after=X&limit=N``: Discord answers the N messages right
+    after X (newest first), which is how discord.py's ``history(after=…)`` pages forward.
+    simcord 3.2.1 answers the newest N of all the messages after X, so a reader paging
+    forward through more than one page skips the middle. Answered here as Discord does."""
+    gets = router._ROUTES["GET"]
+    template = ["channels", "{channel_id}", "messages"]
+    [original] = [handler for parts, handler in gets if parts == template]
+
+    def history(ctx: router.RequestContext) -> Any:
+        params = ctx.params
+        if "after" not in params or "before" in params or "around" in params:
+            return original(ctx)
+        after, limit = int(params["after"]), int(params.get("limit", 50))
+        messages = ctx.backend.messages[ctx.int_arg("channel_id")].values()
+        window = sorted(m.id for m in messages if m.id > after and not m.is_ephemeral)[:limit]
+        if not window:
+            return []
+        # simcord's own answer, bounded to the N right after X
+        ctx.params = {**params, "before": window[-1] + 1}
+        return original(ctx)
+
+    patched = [(parts, history if handler is original else handler) for parts, handler in gets]
+    monkeypatch.setitem(router._ROUTES, "GET", patched)
 
 
 @pytest.fixture

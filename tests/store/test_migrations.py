@@ -18,7 +18,7 @@ from store import migrate
 from store.db import Database
 from store.models import Base, Release
 
-HEAD = "0004_ship_runs"
+HEAD = "0005_handoff_cursors"
 APP_TABLES = frozenset(Base.metadata.tables)
 ACTIVE_INDEX = "uq_releases_one_active_per_guild"
 
@@ -53,6 +53,7 @@ def tables(engine: Engine) -> set[str]:
 def test_the_app_has_the_tables_we_expect() -> None:
     assert set(Base.metadata.tables) == {
         "guild_configs",
+        "handoff_cursors",
         "handoff_messages",
         "release_seals",
         "releases",
@@ -91,7 +92,11 @@ def columns(engine: Engine, table: str) -> set[str]:
 
 def test_default_downgrade_is_one_step(url: str, engine: Engine) -> None:
     migrate.upgrade(url)
-    migrate.downgrade(url)  # "-1": back to 0003, where there are no ship runs
+    migrate.downgrade(url)  # "-1": back to 0004, where there are no handoff cursors
+    assert migrate.current(url) == "0004_ship_runs"
+    assert "handoff_cursors" not in tables(engine)
+    assert "ship_runs" in tables(engine)
+    migrate.downgrade(url)  # and to 0003, where there are no ship runs
     assert migrate.current(url) == "0003_rc_assembly"
     assert {"ship_runs", "ship_steps"} & tables(engine) == set()
     assert "notes_intent_at" not in columns(engine, "releases")
@@ -133,6 +138,36 @@ def test_0002_marks_old_ships_as_noted_and_keeps_a_stored_seal(url: str, engine:
     assert [tuple(row) for row in history] == [
         ("red", "1 of 2 failed: /up (status 503)", 900, "ship")
     ]
+
+
+def test_0005_starts_each_channels_cursor_at_its_newest_stored_message(
+    url: str, engine: Engine
+) -> None:
+    """The catch-up used to start after the newest stored message of a channel; after the
+    upgrade it starts after the channel's cursor, which is that same message."""
+    migrate.upgrade(url, "0004_ship_runs")
+    rows = [(1, 10, 100), (1, 10, 105), (1, 10, 103), (1, 11, 200), (2, 20, 300)]
+    with engine.begin() as conn:
+        for guild_id, channel_id, message_id in rows:
+            conn.execute(
+                text(
+                    "INSERT INTO handoff_messages (guild_id, channel_id, message_id,"
+                    " author_name, author_kind, text, received_at, outcome)"
+                    " VALUES (:g, :c, :m, 'machoke', 'bot', 'hi', :at, 'ignored')"
+                ),
+                {
+                    "g": guild_id,
+                    "c": channel_id,
+                    "m": message_id,
+                    "at": f"2025-01-0{message_id % 7 + 1} 00:00:00",
+                },
+            )
+    migrate.upgrade(url)
+    with engine.connect() as conn:
+        cursors = conn.execute(
+            text("SELECT guild_id, channel_id, message_id FROM handoff_cursors ORDER BY channel_id")
+        ).all()
+    assert [tuple(row) for row in cursors] == [(1, 10, 105), (1, 11, 200), (2, 20, 300)]
 
 
 def _insert_release(
