@@ -36,6 +36,8 @@ TASK_MOVES: tuple[tuple[str, tuple[TaskState, ...], TaskState], ...] = (
     ("assemble", (T.REVIEWED,), T.ASSEMBLED),
     ("unassemble", (T.ASSEMBLED,), T.REVIEWED),
     ("ship", (T.ASSEMBLED,), T.SHIPPED),
+    # its release was rolled back: the work is back to reviewed, ready for another train
+    ("roll_back", (T.SHIPPED,), T.REVIEWED),
 )
 
 #: the triggers a handoff may pull, by the state it names
@@ -49,6 +51,8 @@ RELEASE_MOVES: tuple[tuple[str, tuple[ReleaseState, ...], ReleaseState], ...] = 
     ("assemble", (R.ASSEMBLING,), R.ASSEMBLED),
     ("ship", (R.ASSEMBLED,), R.SHIPPED),
     ("abandon", (R.ASSEMBLING, R.ASSEMBLED), R.ABANDONED),
+    # an operator's decision after the ship, never automatic (the last shipped release, once)
+    ("roll_back", (R.SHIPPED,), R.ROLLED_BACK),
 )
 
 
@@ -298,3 +302,9 @@ class ReleaseFlow(_Flow):
             )
         elif dest is R.ABANDONED:
             release.abandoned_at, release.abandoned_by = at, move.actor
+        elif dest is R.ROLLED_BACK:
+            release.rolled_back_at, release.rolled_back_by, release.rolled_back_by_id = (
+                at,
+                move.actor,
+                move.actor_id,
+            )

@@ -24,11 +24,17 @@ class ReleaseState(StrEnum):
     ASSEMBLED = "assembled"
     SHIPPED = "shipped"
     ABANDONED = "abandoned"
+    #: shipped, then rolled back by an operator (production runs the release before it again)
+    ROLLED_BACK = "rolled_back"
 
 
 #: Releases in these states hold the guild's single active slot.
 ACTIVE_RELEASE_STATES: tuple[ReleaseState, ...] = (ReleaseState.ASSEMBLING, ReleaseState.ASSEMBLED)
-TERMINAL_RELEASE_STATES: tuple[ReleaseState, ...] = (ReleaseState.SHIPPED, ReleaseState.ABANDONED)
+TERMINAL_RELEASE_STATES: tuple[ReleaseState, ...] = (
+    ReleaseState.SHIPPED,
+    ReleaseState.ABANDONED,
+    ReleaseState.ROLLED_BACK,
+)
 
 
 class HandoffOutcome(StrEnum):

@@ -14,6 +14,7 @@ STATE_ICON = {
     ReleaseState.ASSEMBLED: "📦",
     ReleaseState.SHIPPED: "🚀",
     ReleaseState.ABANDONED: "🗑️",
+    ReleaseState.ROLLED_BACK: "⏪",
 }
 TASK_ICON = {
     TaskState.CREATED: "🌱",

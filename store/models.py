@@ -277,6 +277,11 @@ class Release(Base):
     abandoned_at: Mapped[datetime | None] = mapped_column()
     abandoned_by: Mapped[str | None] = mapped_column(String(100))
     abandon_reason: Mapped[str | None] = mapped_column(Text)
+    #: the operator's rollback after the ship: who, when and why
+    rolled_back_at: Mapped[datetime | None] = mapped_column()
+    rolled_back_by: Mapped[str | None] = mapped_column(String(100))
+    rolled_back_by_id: Mapped[int | None] = mapped_column(BigInteger)
+    rollback_reason: Mapped[str | None] = mapped_column(Text)
     #: the deploy counter (v1, v2, …), given when the release ships
     version: Mapped[int | None] = mapped_column(Integer)
     rc_branch: Mapped[str | None] = mapped_column(String(255))

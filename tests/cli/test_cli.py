@@ -13,6 +13,8 @@ from store.models import Base
 from tests.helpers import clean_env, run_conductor
 
 APP_TABLES = frozenset(Base.metadata.tables)
+#: the newest migration, and the one before it
+HEAD, PREVIOUS = "0006_rollbacks", "0005_handoff_cursors"
 SECRET = "NzA5.fake-token-value.do-not-print-me"
 MISSING_TOKEN_LINE = (
     "error: CONDUCTOR_DISCORD_TOKEN is not set; export the bot token "
@@ -31,6 +33,12 @@ def tables(db_path: Path) -> set[str]:
     with sqlite3.connect(db_path) as conn:
         rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
     return {name for (name,) in rows}
+
+
+def columns(db_path: Path, table: str) -> set[str]:
+    with sqlite3.connect(db_path) as conn:
+        rows = conn.execute(f"PRAGMA table_info({table})").fetchall()
+    return {row[1] for row in rows}
 
 
 @pytest.fixture
@@ -179,25 +187,27 @@ def test_db_upgrade_current_downgrade(tmp_path: Path, db_path: Path, db_url: str
 
     upgraded = run_cli(tmp_path, "db", "upgrade", "--url", db_url)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert upgraded.stdout.strip() == "database at head (0005_handoff_cursors)"
+    assert upgraded.stdout.strip() == f"database at head ({HEAD})"
     assert tables(db_path) == APP_TABLES | {"alembic_version"}
 
     current = run_cli(tmp_path, "db", "current", "--url", db_url)
     assert current.returncode == 0, current.stderr
-    assert current.stdout.strip() == "database at head (0005_handoff_cursors)"
+    assert current.stdout.strip() == f"database at head ({HEAD})"
 
     checked = run_cli(tmp_path, "db", "check", "--url", db_url)
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.splitlines() == [
-        "database at head (0005_handoff_cursors); the models match the migrations"
+        f"database at head ({HEAD}); the models match the migrations"
     ]
 
     downgraded = run_cli(tmp_path, "db", "downgrade", "--url", db_url)  # one step
     assert downgraded.returncode == 0, downgraded.stderr
-    assert downgraded.stdout.strip() == "database at 0004_ship_runs (head is 0005_handoff_cursors)"
-    assert "handoff_cursors" not in tables(db_path) and "ship_runs" in tables(db_path)
+    assert downgraded.stdout.strip() == f"database at {PREVIOUS} (head is {HEAD})"
+    assert "handoff_cursors" in tables(db_path) and "rolled_back_at" not in columns(
+        db_path, "releases"
+    )
     again = run_cli(tmp_path, "db", "downgrade", "--revision", "0001_initial", "--url", db_url)
-    assert again.stdout.strip() == "database at 0001_initial (head is 0005_handoff_cursors)"
+    assert again.stdout.strip() == f"database at 0001_initial (head is {HEAD})"
     assert "release_seals" not in tables(db_path)
 
     emptied = run_cli(tmp_path, "db", "downgrade", "--revision", "base", "--url", db_url)

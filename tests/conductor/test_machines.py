@@ -40,12 +40,15 @@ TASK_ALLOWED = {
     ("assemble", T.REVIEWED): T.ASSEMBLED,
     ("unassemble", T.ASSEMBLED): T.REVIEWED,
     ("ship", T.ASSEMBLED): T.SHIPPED,
+    # after the ship: the release rolled back, its members reviewed again
+    ("roll_back", T.SHIPPED): T.REVIEWED,
 }
 RELEASE_ALLOWED = {
     ("assemble", R.ASSEMBLING): R.ASSEMBLED,
     ("ship", R.ASSEMBLED): R.SHIPPED,
     ("abandon", R.ASSEMBLING): R.ABANDONED,
     ("abandon", R.ASSEMBLED): R.ABANDONED,
+    ("roll_back", R.SHIPPED): R.ROLLED_BACK,
 }
 TASK_TRIGGERS = sorted({t for t, _ in TASK_ALLOWED})
 RELEASE_TRIGGERS = sorted({t for t, _ in RELEASE_ALLOWED})
@@ -127,7 +130,7 @@ async def test_release_move(db: Database, trigger: str, state: ReleaseState) -> 
             with pytest.raises(InvalidMove) as refused:
                 await flow.fire(trigger, Move(actor="olga"))
             message = str(refused.value)
-            if state in (R.SHIPPED, R.ABANDONED):
+            if state in (R.ABANDONED, R.ROLLED_BACK):
                 assert f"{state.value} is final" in message  # a terminal release never revives
             assert release.state is state
         else:
@@ -137,6 +140,7 @@ async def test_release_move(db: Database, trigger: str, state: ReleaseState) -> 
                 R.ASSEMBLED: release.assembled_at,
                 R.SHIPPED: release.shipped_at,
                 R.ABANDONED: release.abandoned_at,
+                R.ROLLED_BACK: release.rolled_back_at,
             }[expected]
             assert stamp is not None
 

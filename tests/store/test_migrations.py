@@ -18,7 +18,7 @@ from store import migrate
 from store.db import Database
 from store.models import Base, Release
 
-HEAD = "0005_handoff_cursors"
+HEAD = "0006_rollbacks"
 APP_TABLES = frozenset(Base.metadata.tables)
 ACTIVE_INDEX = "uq_releases_one_active_per_guild"
 
@@ -92,7 +92,11 @@ def columns(engine: Engine, table: str) -> set[str]:
 
 def test_default_downgrade_is_one_step(url: str, engine: Engine) -> None:
     migrate.upgrade(url)
-    migrate.downgrade(url)  # "-1": back to 0004, where there are no handoff cursors
+    migrate.downgrade(url)  # "-1": back to 0005, where releases cannot be rolled back
+    assert migrate.current(url) == "0005_handoff_cursors"
+    assert "rolled_back_at" not in columns(engine, "releases")
+    assert "handoff_cursors" in tables(engine)
+    migrate.downgrade(url)  # and to 0004, where there are no handoff cursors
     assert migrate.current(url) == "0004_ship_runs"
     assert "handoff_cursors" not in tables(engine)
     assert "ship_runs" in tables(engine)
@@ -168,6 +172,38 @@ def test_0005_starts_each_channels_cursor_at_its_newest_stored_message(
             text("SELECT guild_id, channel_id, message_id FROM handoff_cursors ORDER BY channel_id")
         ).all()
     assert [tuple(row) for row in cursors] == [(1, 10, 105), (1, 11, 200), (2, 20, 300)]
+
+
+def test_0006_keeps_every_release_and_the_rules_of_the_table(url: str, engine: Engine) -> None:
+    """0006 rebuilds ``releases`` (SQLite changes a CHECK no other way): every row, the state
+    CHECK (now with rolled_back) and the one-active index survive it, up and down."""
+    migrate.upgrade(url, "0005_handoff_cursors")
+    _insert_release(engine, 1, "old", "shipped", version=1)
+    _insert_release(engine, 1, "now", "assembling")
+    with pytest.raises(IntegrityError):
+        _insert_release(engine, 2, "early", "rolled_back")  # 0005 knows no such state
+    migrate.upgrade(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE releases SET state = 'rolled_back', rolled_back_by = 'olga'"
+                " WHERE slug = 'old'"
+            )
+        )
+    with pytest.raises(IntegrityError):
+        _insert_release(engine, 1, "bogus", "exploded")
+    with pytest.raises(IntegrityError):
+        _insert_release(engine, 1, "second", "assembling")  # still one active per guild
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT slug, state, version FROM releases ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [("old", "rolled_back", 1), ("now", "assembling", None)]
+    migrate.downgrade(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT slug, state FROM releases ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [("old", "shipped"), ("now", "assembling")]
+    assert "rolled_back_by" not in columns(engine, "releases")
+    migrate.upgrade(url)
+    assert migrate.current(url) == HEAD
 
 
 def _insert_release(
