@@ -14,13 +14,15 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import discord
 
+from bot.actions import action_view
 from bot.bindings import Bindings
 from bot.permissions import refusal
 from conductor.notes import MESSAGE_LIMIT
-from conductor.releases.pipeline import PostedNotes
+from conductor.releases.pipeline import AlertAction, PostedNotes
 from conductor.seals.evidence import Attachment
 from conductor.views import ReleaseView
 
@@ -152,10 +154,12 @@ class DiscordNotes:
         *,
         user_id: int | None,
         attachments: Sequence[Attachment] = (),
+        action: AlertAction | None = None,
     ) -> None:
         """The alert: it pings exactly the operator ``user_id`` and the operator role, and no
-        one else, whatever else ``text`` mentions; ``attachments`` go with it as files. If
-        Discord refuses the files, the alert goes without them: the ping matters more."""
+        one else, whatever else ``text`` mentions; ``attachments`` go with it as files, and
+        ``action`` as a button (``bot.actions``). If Discord refuses the files, the alert goes
+        without them: the ping matters more."""
         where = posted.channel
         if not isinstance(where, discord.abc.Messageable):
             log.error("cannot ping in %r: not a Discord channel", where)
@@ -169,10 +173,12 @@ class DiscordNotes:
             replied_user=False,
         )
         files = [discord.File(io.BytesIO(a.data), filename=a.filename) for a in attachments]
+        controls = action_view(action)
+        extra: dict[str, Any] = {"view": controls} if controls is not None else {}
         try:
             if files:
                 try:
-                    await where.send(text, allowed_mentions=exactly, files=files)
+                    await where.send(text, allowed_mentions=exactly, files=files, **extra)
                     return
                 except discord.HTTPException as refused:
                     log.warning(
@@ -183,7 +189,7 @@ class DiscordNotes:
                     note += "; is *Attach Files* allowed here?)" if refused.status == 403 else ")"
                     if len(text) + len(note) <= 2000:
                         text += note
-            await where.send(text, allowed_mentions=exactly)
+            await where.send(text, allowed_mentions=exactly, **extra)
         except discord.HTTPException:
             log.exception("could not ping the operator in %s", posted.link)
 

@@ -20,6 +20,7 @@ from conductor.releases.assembly import Assembler
 from conductor.releases.deploy import parse_deploy_config
 from conductor.releases.git import GitRepository, parse_git_config
 from conductor.releases.pipeline import Checkpoint, NotesSink, ShipPipeline
+from conductor.releases.rollback import RollbackPipeline
 from conductor.releases.runs import ShipRuns
 from conductor.releases.service import Releases
 from conductor.reviews.service import Reviews
@@ -48,6 +49,8 @@ class Conductor:
     seals: SealRecords
     sealer: Sealer
     pipeline: ShipPipeline
+    #: /release rollback and the alert's Roll back: a recorded run of its own
+    rollbacks: RollbackPipeline
 
     async def close(self) -> None:
         """Apply what is still queued, then close the database."""
@@ -73,8 +76,9 @@ def bootstrap(
     releases ship unsealed); ``notes`` is where the notes go (None: nowhere, they stay owed);
     ``git`` is the raw ``[git]`` table (None: assembly is the state change alone, the ship
     pushes nothing); ``deploy`` the raw ``[deploy]`` table (the command, its timeouts).
-    ``runs`` holds ship runs under this process's lease (a default one per database);
-    ``checkpoint`` sees each step boundary of a ship. ``screenshots_dir`` keeps the screenshots
+    ``runs`` holds ship and rollback runs under this process's lease (a default one per
+    database); ``checkpoint`` sees each step boundary of a ship or a rollback (``rollback:``
+    before the rollback's). ``screenshots_dir`` keeps the screenshots
     of failed seal checks (None: ``screenshots`` beside the SQLite file). Raises
     :class:`~conductor.releases.git.GitConfigError` or
     :class:`~conductor.releases.deploy.DeployConfigError` for a malformed table."""
@@ -93,6 +97,15 @@ def bootstrap(
         else default_screenshots_dir(db)
     )
     sealer = Sealer(seals, runner, app, evidence)
+    pipeline = ShipPipeline(
+        releases,
+        sealer,
+        notes,
+        runs=runs or ShipRuns(db),
+        repo=repo,
+        deploy=deploy_config,
+        checkpoint=checkpoint,
+    )
     return Conductor(
         db=db,
         releases=releases,
@@ -103,15 +116,8 @@ def bootstrap(
         guilds=GuildConfigs(db),
         seals=seals,
         sealer=sealer,
-        pipeline=ShipPipeline(
-            releases,
-            sealer,
-            notes,
-            runs=runs or ShipRuns(db),
-            repo=repo,
-            deploy=deploy_config,
-            checkpoint=checkpoint,
-        ),
+        pipeline=pipeline,
+        rollbacks=RollbackPipeline(pipeline),
     )
 
 

@@ -85,27 +85,31 @@ def rollback_alert(
     mentions: Sequence[str],
     rollback: str | None,
     evidence: str | None = None,
+    after: str | None = None,
     limit: int = MESSAGE_LIMIT,
 ) -> str:
     """The ping on a red or error seal: who, what failed, and the exact rollback command, then
     ``evidence`` (the screenshots line) when there is one. Nothing is rolled back
-    automatically: the operator stays the gate."""
+    automatically: the operator stays the gate. ``after``: what the seal followed (``after
+    the rollback of `x` v3``), said in the first line."""
     who = " ".join(mentions)
+    rolled = "Nothing was rolled back" if after is None else "Nothing more was rolled back"
     if rollback:
         how = (
-            "Nothing was rolled back: production runs this release until you decide. "
+            f"{rolled}: production runs this release until you decide. "
             f"To roll back:\n{fenced(rollback)}"
         )
         if "<merge_sha>" in rollback:
             how += "\nFill in `<merge_sha>`: no merge commit is recorded for this release."
     else:
         how = (
-            "Nothing was rolled back, and no rollback command is configured "
+            f"{rolled}, and no rollback command is configured "
             "(`rollback_command` in `[app]`): roll back by hand if you decide to."
         )
     if evidence:
         how += "\n" + clip(evidence, 600)
-    head = f"🚨 {who} the smoke seal of `{release.slug}`{version(release)} is **{status.value}**: "
+    since = f" ({after})" if after else ""
+    head = f"🚨 {who} the smoke seal of `{release.slug}`{version(release)}{since} is **{status.value}**: "
     room = limit - len(head) - len(how) - 2
     if room < 40:  # a pathological command: keep the message whole by cutting the command
         how = clip(how, limit - len(head) - 60)
@@ -151,3 +155,39 @@ def reseal_note(release: ReleaseView, *, seal: str, by: str, previous: SealStatu
     return head + seal_line(
         release.seal_status, release.seal_summary, limit=MESSAGE_LIMIT - len(head)
     )
+
+
+def production_line(previous: ReleaseView | None) -> str:
+    """What production runs after a rollback: ``Production is `x` v2 again``."""
+    if previous is None:
+        return "Production is back to what ran before it (no release shipped before it)"
+    return f"Production is `{previous.slug}`{version(previous)} again"
+
+
+def rollback_note(
+    release: ReleaseView,
+    *,
+    previous: ReleaseView | None,
+    steps: Sequence[str],
+    seal: str | None,
+    members: Sequence[str],
+    limit: int = MESSAGE_LIMIT,
+) -> str:
+    """The outcome of a rollback in the release's thread: who, why, what production runs now,
+    what each step did, the seal of the production it left, and the members back to
+    reviewed. ``steps``: one line per step that did something (or said why not)."""
+    who = f" by {release.rolled_back_by}" if release.rolled_back_by else ""
+    when = (
+        f" <t:{int(release.rolled_back_at.timestamp())}:f>"
+        if release.rolled_back_at is not None
+        else ""
+    )
+    head = f"⏪ **Rolled back `{release.slug}`{version(release)}**{who}{when}"
+    why = f"Why: {clip(' '.join((release.rollback_reason or 'no reason given').split()), 400)}"
+    lines = [clip(head, 300), why, f"{production_line(previous)}."]
+    lines += [clip(step, 300) for step in steps]
+    lines.append(clip(seal, SEAL_LINE_LIMIT) if seal else NOT_SEALED)
+    if members:
+        back = ", ".join(f"`{slug}`" for slug in members)
+        lines.append(clip(f"👀 Back to reviewed, ready for another train: {back}", 600))
+    return clip("\n".join(lines), limit)

@@ -12,7 +12,13 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from conductor.errors import NotFound
 from conductor.ordering import merge_order
-from conductor.states import ACTIVE_RELEASE_STATES, ReleaseState, ShipRunStatus, TaskState
+from conductor.states import (
+    ACTIVE_RELEASE_STATES,
+    ReleaseState,
+    RunKind,
+    ShipRunStatus,
+    TaskState,
+)
 from conductor.views import (
     Approver,
     DependencyView,
@@ -100,6 +106,10 @@ def release_view(
         shipped_by_id=release.shipped_by_id,
         abandoned_at=release.abandoned_at,
         abandon_reason=release.abandon_reason,
+        rolled_back_at=release.rolled_back_at,
+        rolled_back_by=release.rolled_back_by,
+        rolled_back_by_id=release.rolled_back_by_id,
+        rollback_reason=release.rollback_reason,
         notes_thread_id=release.notes_thread_id,
         rc_branch=release.rc_branch,
         rc_base=release.rc_base,
@@ -256,3 +266,15 @@ async def running_ship(session: AsyncSession, release_id: int) -> ShipRun | None
             ShipRun.release_id == release_id, ShipRun.status == ShipRunStatus.RUNNING
         )
     )
+
+
+async def running_run(
+    session: AsyncSession, guild_id: int, kind: RunKind | None = None
+) -> ShipRun | None:
+    """A run of the guild still running (of ``kind``, or of either kind), the oldest."""
+    query = select(ShipRun).where(
+        ShipRun.guild_id == guild_id, ShipRun.status == ShipRunStatus.RUNNING
+    )
+    if kind is not None:
+        query = query.where(ShipRun.kind == kind)
+    return await session.scalar(query.order_by(ShipRun.id).limit(1))

@@ -89,10 +89,39 @@ ShipStepName = Literal["deploy", "health", "ship", "seal", "notes"]
 SHIP_STEPS: tuple[ShipStepName, ...] = ("deploy", "health", "ship", "seal", "notes")
 
 
+class RunKind(StrEnum):
+    """What a persisted run does: ship a release, or roll the last shipped one back."""
+
+    SHIP = "ship"
+    ROLLBACK = "rollback"
+
+
+#: the steps of a rollback run, in order: main reverted and pushed, the previous version
+#: deployed, the health gate, the release and its members flipped, a seal of production, the
+#: outcome in the release's thread
+RollbackStepName = Literal["revert", "deploy", "health", "flip", "seal", "notes"]
+ROLLBACK_STEPS: tuple[RollbackStepName, ...] = (
+    "revert",
+    "deploy",
+    "health",
+    "flip",
+    "seal",
+    "notes",
+)
+#: a step of either kind of run
+StepName = ShipStepName | RollbackStepName
+RUN_STEPS: dict[RunKind, tuple[StepName, ...]] = {
+    RunKind.SHIP: SHIP_STEPS,
+    RunKind.ROLLBACK: ROLLBACK_STEPS,
+}
+
+
 #: who posted a handoff: a member, a bot user, or a channel webhook
 AuthorKind = Literal["user", "bot", "webhook"]
 
-#: what started a seal: the ship itself, or an operator's ``/seal``
-SealTrigger = Literal["ship", "reseal"]
+#: what started a seal: the ship itself, an operator's ``/seal``, or a rollback (the seal of
+#: the production it left)
+SealTrigger = Literal["ship", "reseal", "rollback"]
 SHIP: SealTrigger = "ship"
 RESEAL: SealTrigger = "reseal"
+ROLLBACK: SealTrigger = "rollback"

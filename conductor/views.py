@@ -95,6 +95,11 @@ class ReleaseView:
     shipped_by_id: int | None = None
     abandoned_at: datetime | None = None
     abandon_reason: str | None = None
+    #: an operator's rollback after the ship: who, when and why
+    rolled_back_at: datetime | None = None
+    rolled_back_by: str | None = None
+    rolled_back_by_id: int | None = None
+    rollback_reason: str | None = None
     notes_thread_id: int | None = None
     rc_branch: str | None = None
     rc_base: str | None = None

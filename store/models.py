@@ -31,6 +31,7 @@ from conductor.states import (
     RcTestsStatus,
     ReleaseState,
     ReviewStatus,
+    RunKind,
     SealStatus,
     ShipRunStatus,
     ShipStepStatus,
@@ -351,9 +352,9 @@ _RUNNING_SHIP = text("status = 'running'")
 
 
 class ShipRun(Base):
-    """One ``/release ship`` of a release, step by step, held by one process at a time through
-    a lease (an owner and an expiry it renews), so a crash leaves a run the next start resumes
-    or reports."""
+    """One ``/release ship`` of a release (or one rollback of it: ``kind``), step by step, held
+    by one process at a time through a lease (an owner and an expiry it renews), so a crash
+    leaves a run the next start resumes or reports."""
 
     __tablename__ = "ship_runs"
     __table_args__ = (
@@ -372,8 +373,17 @@ class ShipRun(Base):
     guild_id: Mapped[int] = mapped_column(BigInteger)
     release_id: Mapped[int] = mapped_column(ForeignKey("releases.id", ondelete="CASCADE"))
     status: Mapped[ShipRunStatus] = mapped_column(_str_enum(ShipRunStatus, "ship_run_status"))
-    #: the deploy counter this ship deploys as (the release gets it at the flip)
+    #: a ship, or a rollback of the release (added after the table: no CHECK, see _str_enum)
+    kind: Mapped[RunKind] = mapped_column(
+        _str_enum(RunKind, "run_kind", check=False), server_default=RunKind.SHIP.value
+    )
+    #: the deploy counter this ship deploys as (the release gets it at the flip); for a
+    #: rollback, the version of the release it rolls back
     version: Mapped[int] = mapped_column(Integer)
+    #: a rollback's: the version production runs again after it (None: nothing shipped before)
+    restores_version: Mapped[int | None] = mapped_column(Integer)
+    #: a rollback's: why, in the operator's words (the release keeps it at the flip)
+    reason: Mapped[str | None] = mapped_column(Text)
     started_by: Mapped[str] = mapped_column(String(100))
     started_by_id: Mapped[int | None] = mapped_column(BigInteger)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -28,7 +28,7 @@ from sqlalchemy import event
 
 from bot.sample import GUILD_ID
 from conductor.releases.git import IDENTITY
-from conductor.releases.pipeline import PostedNotes
+from conductor.releases.pipeline import AlertAction, PostedNotes
 from conductor.seals.evidence import Attachment
 from conductor.states import AuthorKind
 from conductor.views import Actor, IncomingMessage, Reactor, ReleaseView
@@ -393,6 +393,8 @@ class FakeNotes:
     pings: list[tuple[PostedNotes, str]] = field(default_factory=list)
     #: the files of each ping, in the order of ``pings``
     attached: list[tuple[Attachment, ...]] = field(default_factory=list)
+    #: the action offered on each ping (the Roll back button), in the order of ``pings``
+    actions: list[AlertAction | None] = field(default_factory=list)
     changes: int = 0
     looked_for: list[str] = field(default_factory=list)
     _ids: int = 5000
@@ -432,9 +434,11 @@ class FakeNotes:
         *,
         user_id: int | None,
         attachments: Sequence[Attachment] = (),
+        action: AlertAction | None = None,
     ) -> None:
         self.pings.append((posted, text))
         self.attached.append(tuple(attachments))
+        self.actions.append(action)
 
     def changed(self, guild_id: int) -> None:
         self.changes += 1

@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.actions import RollbackButton
 from bot.autocomplete import choices
 from bot.checks import operator_only
 from bot.client import ConductorBot
@@ -19,6 +20,7 @@ from cogs.release._render import (
     ship_progress,
     status_embed,
 )
+from cogs.release._rollback import FROM_COMMAND, ask_reason, confirm_and_roll_back
 from cogs.release._views import ConfirmAbandon
 from conductor.errors import ConductorError
 from conductor.releases.assembly import AssemblyStep
@@ -26,7 +28,7 @@ from conductor.releases.git import GitFailed
 from conductor.releases.pipeline import ShipPaused
 from conductor.releases.runs import RunView
 from conductor.releases.service import Releases
-from conductor.states import TaskState
+from conductor.states import ReleaseState, TaskState
 from conductor.views import Actor, ReleaseView
 from store.errors import DatabaseUnavailable
 
@@ -262,3 +264,54 @@ class ReleaseCog(commands.Cog):
             log.exception("could not create the notes thread for %s", view.slug)
             return "\n⚠️ The notes thread could not be created; see the log."
         return f"\nNotes: {thread.mention}"
+
+    # ---------------------------------------------------------------- rollback
+
+    async def cog_load(self) -> None:
+        # The alert's Roll back buttons, heard whenever they were posted (before a restart too)
+        self.bot.add_dynamic_items(RollbackButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(RollbackButton)
+
+    @release.command(
+        name="rollback",
+        description="Roll production back from the last shipped release (asks for confirmation)",
+    )
+    @app_commands.describe(
+        release="The last shipped release (the default)",
+        reason="Why: kept on the release and shown in its thread",
+    )
+    @operator_only()
+    async def rollback(
+        self,
+        interaction: discord.Interaction[ConductorBot],
+        release: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        plan = await self.bot.rollbacks.plan(guild_id(interaction), release)
+        await confirm_and_roll_back(
+            self.bot, interaction, plan, (reason or "").strip() or FROM_COMMAND
+        )
+
+    @rollback.autocomplete("release")
+    async def _shipped(
+        self, interaction: discord.Interaction[ConductorBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        recent = await self.releases.recent(interaction.guild_id, limit=50)
+        return choices(
+            (
+                (r.slug, f"{r.slug} v{r.version}", r.slug)
+                for r in recent
+                if r.state is ReleaseState.SHIPPED
+            ),
+            current,
+        )
+
+    async def rollback_pressed(
+        self, interaction: discord.Interaction[ConductorBot], release_slug: str
+    ) -> None:
+        """The Roll back button of a red alert (``bot.actions``)."""
+        await ask_reason(self.bot, interaction, release_slug)

@@ -2,9 +2,10 @@
 
 ``/seal`` re-runs the suite on the last shipped release (or the one named), records the new
 verdict (the old one stays in the history), posts it in the release's thread, pings on red and
-updates the board. The reconcile resumes ship runs whose process died, then posts the notes of
-shipped releases whose notes never reached Discord (a failed send, a crash between the flip and
-the notes), sealing them first if the seal never ran: on ready and every few minutes.
+updates the board. The reconcile resumes ship and rollback runs whose process died, then posts
+the notes of shipped releases whose notes never reached Discord (a failed send, a crash between
+the flip and the notes), sealing them first if the seal never ran: on ready and every few
+minutes.
 """
 
 from __future__ import annotations
@@ -104,10 +105,13 @@ class SealCog(commands.Cog):
         await self.bot.wait_until_ready()
 
     async def notes_for(self, guild: discord.Guild) -> int:
-        """Resume the guild's ship runs whose process died, then post the notes every shipped
-        release of ``guild`` is still owed (the pipeline decides which). Returns how many
-        notes were posted."""
+        """Resume the guild's ship and rollback runs whose process died, then post the notes
+        every shipped release of ``guild`` is still owed (the pipeline decides which). Returns
+        how many notes were posted."""
         resumed = await self.bot.pipeline.resume(guild.id)
         if resumed:
             log.info("resumed %d ship run(s) in guild %s", resumed, guild.id)
+        rolled = await self.bot.rollbacks.resume(guild.id)
+        if rolled:
+            log.info("resumed %d rollback run(s) in guild %s", rolled, guild.id)
         return await self.bot.pipeline.post_owed_notes(guild.id)

@@ -122,5 +122,20 @@ def deploy_environment(release: str, version: int, sha: str | None) -> dict[str,
     }
 
 
-def log_path(config: DeployConfig, release: str, version: int) -> Path:
-    return Path(config.log_dir) / f"{release}-v{version}-deploy.log"
+def rollback_environment(
+    rolled_back: str, previous: str | None, version: int | None, sha: str | None
+) -> dict[str, str]:
+    """What the deploy command finds in its environment in a rollback: the release production
+    goes back to (``CONDUCTOR_RELEASE``, ``CONDUCTOR_VERSION``: empty when none shipped before
+    it), what to deploy (``CONDUCTOR_SHA``: main after the revert), and the release rolled
+    back (``CONDUCTOR_ROLLBACK_OF``)."""
+    return {
+        "CONDUCTOR_RELEASE": previous or "",
+        "CONDUCTOR_VERSION": f"v{version}" if version is not None else "",
+        "CONDUCTOR_SHA": sha or "",
+        "CONDUCTOR_ROLLBACK_OF": rolled_back,
+    }
+
+
+def log_path(config: DeployConfig, release: str, version: int, *, what: str = "deploy") -> Path:
+    return Path(config.log_dir) / f"{release}-v{version}-{what}.log"

@@ -113,6 +113,34 @@ class MergeConflict(GitFailed):
         self.task, self.branch, self.files = task, branch, tuple(files)
 
 
+class RevertConflict(GitFailed):
+    def __init__(self, sha: str, main: str, files: Sequence[str]) -> None:
+        shown = ", ".join(f"`{f}`" for f in files[:10]) or "(git named no file)"
+        more = f" and {len(files) - 10} more" if len(files) > 10 else ""
+        super().__init__(
+            f"Reverting `{sha[:10]}` conflicts with what `{main}` has since, in {shown}{more}. "
+            f"`{main}` was not changed."
+        )
+        self.sha, self.files = sha, tuple(files)
+
+
+@dataclass(frozen=True, slots=True)
+class Reverted:
+    """Main after a rollback's revert."""
+
+    #: main's head now: the revert commit (or, when nothing needed reverting, main as it was)
+    sha: str
+    #: False when main already had the revert (an earlier attempt pushed it) or none of the
+    #: release's changes were left to undo
+    created: bool
+    #: what happened, in words
+    summary: str
+
+
+#: the trailer that marks a rollback's revert commit, so a repeated attempt finds it on main
+REVERT_TRAILER = "Conductor-Reverts"
+
+
 @dataclass(frozen=True, slots=True)
 class RcBuild:
     branch: str
@@ -397,3 +425,85 @@ class GitRepository:
                 raise GitFailed(f"The push of `{main}` to `{remote}` was refused: {why}")
             await self.fetch()
             return head
+
+    # ------------------------------------------------------------------ the rollback
+
+    async def revert_main(self, merge_sha: str, *, title: str, body: str) -> Reverted:
+        """Revert the release merge ``merge_sha`` on main (``git revert -m 1``) and push it.
+        The commit carries a ``Conductor-Reverts: <merge sha>`` trailer: when main already has
+        one (an attempt pushed it, then stopped), it is used and nothing is reverted again.
+        Raises :class:`RevertConflict` (main untouched) or :class:`GitFailed` (the merge is
+        not on main, main moved meanwhile, the push refused)."""
+        async with self._lock:
+            return await self._revert_main(merge_sha, title=title, body=body)
+
+    async def _revert_main(self, merge_sha: str, *, title: str, body: str) -> Reverted:
+        main, remote = self.config.main, self.config.remote
+        await self.fetch()
+        ref = self._ref(main)
+        head = await self._rev(ref)
+        if head is None:
+            where = f"on `{remote}`" if remote else "in the clone"
+            raise GitFailed(f"The main branch `{main}` does not exist {where}.")
+        trailer = f"{REVERT_TRAILER}: {merge_sha}"
+        if await self._rev(merge_sha) is None:
+            raise GitFailed(
+                f"The release's merge commit `{merge_sha[:10]}` is not in the clone: nothing "
+                "was reverted."
+            )
+        on_main = await self.git("merge-base", "--is-ancestor", merge_sha, head, check=False)
+        if on_main.returncode != 0:
+            raise GitFailed(
+                f"The release's merge commit `{merge_sha[:10]}` is not on `{main}`: nothing "
+                "was reverted."
+            )
+        found = await self.git(
+            "log", "--format=%H", "-n", "1", "--fixed-strings", f"--grep={trailer}",
+            f"{merge_sha}..{head}",
+        )  # fmt: skip
+        if found.out.strip():
+            sha = found.out.strip()
+            return Reverted(
+                head, False, f"`{main}` already has the revert `{sha[:10]}` (an earlier attempt)"
+            )
+        async with self._worktree(head) as tree:
+            reverted = await self.git(
+                "revert", "--no-commit", "-m", "1", merge_sha, cwd=tree, check=False
+            )
+            if reverted.returncode != 0:
+                conflicted = await self.git(
+                    "diff", "--name-only", "--diff-filter=U", cwd=tree, check=False
+                )
+                files = [f for f in conflicted.out.splitlines() if f.strip()]
+                if not files:
+                    raise GitFailed(
+                        f"`git revert` of `{merge_sha[:10]}` failed: "
+                        f"{clip(' '.join((reverted.err or reverted.out).split()), 300)}"
+                    )
+                raise RevertConflict(merge_sha, main, files)
+            staged = await self.git("diff", "--cached", "--quiet", cwd=tree, check=False)
+            if staged.returncode == 0:
+                return Reverted(
+                    head,
+                    False,
+                    f"`{main}` has none of `{merge_sha[:10]}`'s changes left: nothing to revert",
+                )
+            message = f"{title}\n\n{body}\n\n{trailer}\n"
+            await self.git("commit", "--no-verify", "--quiet", "-m", message, cwd=tree)
+            new = (await self.git("rev-parse", "HEAD", cwd=tree)).out.strip()
+        if remote is None:
+            # compare-and-swap: only from the head the revert was made on
+            await self.git("update-ref", f"refs/heads/{main}", new, head)
+        else:
+            pushed = await self.git(
+                "push", "--porcelain", remote, f"{new}:refs/heads/{main}", check=False
+            )
+            if pushed.returncode != 0:
+                why = clip(" ".join((pushed.err or pushed.out).split()), 300)
+                raise GitFailed(
+                    f"The push of the revert to `{main}` on `{remote}` was refused: {why}"
+                )
+            await self.fetch()
+        where = f" and pushed to `{remote}`" if remote else ""
+        log.info("main reverted merge=%s revert=%s", merge_sha[:12], new[:12])
+        return Reverted(new, True, f"`{main}` reverted by `{new[:10]}`{where}")

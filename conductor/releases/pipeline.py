@@ -23,14 +23,12 @@ delivers them. Which notes are owed is decided here and nowhere else.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from conductor.errors import ConductorError
 from conductor.notes import release_notes, reseal_note, rollback_alert, screenshots_line
@@ -80,6 +78,15 @@ class PostedNotes:
     channel: object
 
 
+@dataclass(frozen=True, slots=True)
+class AlertAction:
+    """What an alert offers to do, as the domain names it; the edge turns it into a control
+    (a button) that still works after a restart. ``rollback``: roll ``release_slug`` back."""
+
+    kind: Literal["rollback"]
+    release_slug: str
+
+
 class NotesSink(Protocol):
     """Where the words of a ship go: a release's thread, or its fallbacks. The domain decides
     what is said and when; the sink only delivers. Its methods never raise for a failed
@@ -115,10 +122,12 @@ class NotesSink(Protocol):
         *,
         user_id: int | None,
         attachments: Sequence[Attachment] = (),
+        action: AlertAction | None = None,
     ) -> None:
         """Post ``text`` where ``posted`` went, pinging exactly the operator ``user_id`` and
         the operator role (nobody else ``text`` may mention), with ``attachments`` as files
-        (already within Discord's limits: the domain chose them)."""
+        (already within Discord's limits: the domain chose them) and ``action`` as a control
+        on the message."""
         ...
 
     def changed(self, guild_id: int) -> None:
@@ -259,7 +268,7 @@ class ShipPipeline:
         state = _Drive(run, actor, reply_to, progress)
         self._driving.add(run.id)
         try:
-            async with self._holding(run.id):
+            async with self.runs.holding(run.id):
                 for name in SHIP_STEPS:
                     state.step = name
                     step = state.run.step(name)
@@ -301,42 +310,6 @@ class ShipPipeline:
             self._driving.discard(run.id)
         release = state.release or await self.releases.get(run.guild_id, run.release_slug)
         return ShipOutcome(release, state.seal, state.notes, state.run)
-
-    @contextlib.asynccontextmanager
-    async def _holding(self, run_id: int) -> AsyncIterator[None]:
-        """Renew the run's lease while the block runs; if another process took the run (this
-        one stalled past its lease), stop the block: its next write would be fenced anyway,
-        and a deploy still running must not go on."""
-        task = asyncio.current_task()
-        lost = False
-
-        async def renew() -> None:
-            nonlocal lost
-            while True:
-                await asyncio.sleep(self.runs.lease_s / 3)
-                try:
-                    mine = await self.runs.renew(run_id)
-                except Exception:
-                    log.warning("could not renew the lease of ship run %s", run_id, exc_info=True)
-                    continue
-                if not mine:
-                    lost = True
-                    if task is not None:
-                        task.cancel()
-                    return
-
-        renewer = asyncio.create_task(renew(), name=f"ship-run-{run_id}-lease")
-        try:
-            yield
-        except asyncio.CancelledError:
-            if not lost or task is None:
-                raise
-            task.uncancel()
-            raise LeaseLost(f"ship run {run_id} was taken over") from None
-        finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
 
     async def _mark(
         self,
@@ -645,7 +618,7 @@ class ShipPipeline:
         if seal is not None and seal.alarming:
             pinged = await self.notes.find(guild_id, shown, alert_marker) if retried else None
             if pinged is None:
-                await self._alert(guild_id, shown, seal, operator_id=operator_id, posted=posted)
+                await self.alert(guild_id, shown, seal, operator_id=operator_id, posted=posted)
         try:
             await self.sealer.records.notes_posted(guild_id, release.slug, posted.message_id)
         except Exception:
@@ -694,12 +667,12 @@ class ShipPipeline:
         )
         posted = await self.notes.post(guild_id, seal.release, [text], reply_to=reply_to)
         if posted is not None and seal.alarming:
-            await self._alert(guild_id, seal.release, seal, operator_id=actor.id, posted=posted)
+            await self.alert(guild_id, seal.release, seal, operator_id=actor.id, posted=posted)
         return ResealOutcome(seal, posted)
 
     # ------------------------------------------------------------------ helpers
 
-    async def _alert(
+    async def alert(
         self,
         guild_id: int,
         release: ReleaseView,
@@ -707,9 +680,12 @@ class ShipPipeline:
         *,
         operator_id: int | None,
         posted: PostedNotes,
+        after: str | None = None,
     ) -> None:
         """The ping of a red or error seal, with the screenshot of each failed page (as many
-        as one message takes; the alert says where the others are)."""
+        as one message takes; the alert says where the others are) and, while the release is
+        shipped, the Roll back action (the press checks everything again). ``after``: a last
+        line saying what the seal followed (a rollback)."""
         if self.notes is None:
             return
         evidence = await self.sealer.evidence.for_alert(seal.result)
@@ -720,9 +696,18 @@ class ShipPipeline:
             mentions=await self.notes.mentions(guild_id, operator_id),
             rollback=seal.rollback,
             evidence=screenshots_line(evidence),
+            after=after,
+        )
+        action = (
+            AlertAction("rollback", release.slug) if release.state is ReleaseState.SHIPPED else None
         )
         await self.notes.ping(
-            guild_id, posted, text, user_id=operator_id, attachments=evidence.attached
+            guild_id,
+            posted,
+            text,
+            user_id=operator_id,
+            attachments=evidence.attached,
+            action=action,
         )
 
     def _changed(self, guild_id: int) -> None:

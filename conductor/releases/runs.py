@@ -10,10 +10,13 @@ more. The database decides, so two processes on one file never run the same step
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,13 +26,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from conductor.errors import ConductorError, InvalidMove, ReleaseChanged
-from conductor.queries import active_release, running_ship
+from conductor.queries import active_release, running_run, running_ship
 from conductor.states import (
-    SHIP_STEPS,
+    RUN_STEPS,
     ReleaseState,
+    RunKind,
     ShipRunStatus,
-    ShipStepName,
     ShipStepStatus,
+    StepName,
 )
 from conductor.views import Actor
 from store.models import Release, ShipRun, ShipStep
@@ -54,7 +58,7 @@ class ShipRunning(ConductorError):
 
 @dataclass(frozen=True, slots=True)
 class StepView:
-    name: ShipStepName
+    name: StepName
     status: ShipStepStatus
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -80,8 +84,13 @@ class RunView:
     steps: tuple[StepView, ...]
     finished_at: datetime | None = None
     error: str | None = None
+    kind: RunKind = RunKind.SHIP
+    #: a rollback's: the version production runs again after it (None: none before it)
+    restores_version: int | None = None
+    #: a rollback's: why, in the operator's words
+    reason: str | None = None
 
-    def step(self, name: ShipStepName) -> StepView:
+    def step(self, name: StepName) -> StepView:
         return next(s for s in self.steps if s.name == name)
 
     @property
@@ -90,7 +99,7 @@ class RunView:
 
 
 def _run_view(run: ShipRun, release_slug: str) -> RunView:
-    order: dict[str, int] = {name: i for i, name in enumerate(SHIP_STEPS)}
+    order: dict[str, int] = {name: i for i, name in enumerate(RUN_STEPS[run.kind])}
     steps = sorted(run.steps, key=lambda s: order.get(s.name, 99))
     return RunView(
         id=run.id,
@@ -103,9 +112,12 @@ def _run_view(run: ShipRun, release_slug: str) -> RunView:
         started_at=run.started_at,
         finished_at=run.finished_at,
         error=run.error,
+        kind=run.kind,
+        restores_version=run.restores_version,
+        reason=run.reason,
         steps=tuple(
             StepView(
-                name=s.name,  # type: ignore[arg-type]  # only ever written from SHIP_STEPS
+                name=s.name,  # type: ignore[arg-type]  # only ever written from RUN_STEPS
                 status=s.status,
                 started_at=s.started_at,
                 finished_at=s.finished_at,
@@ -149,26 +161,22 @@ class ShipRuns:
                         "assembled release ships (`/release assemble` first)."
                     )
                 await self._refuse_running(session, release)
+                rollback = await running_run(session, guild_id, RunKind.ROLLBACK)
+                if rollback is not None:
+                    # production is being taken back under it: ship once that has ended
+                    raise ShipRunning(
+                        f"A rollback is running (started by {rollback.started_by} at "
+                        f"{rollback.started_at:%H:%M UTC}); ship once it has ended. Nothing "
+                        "was shipped."
+                    )
                 last = await session.scalar(
                     select(func.coalesce(func.max(Release.version), 0)).where(
                         Release.guild_id == guild_id
                     )
                 )
-                run = ShipRun(
-                    guild_id=guild_id,
-                    release_id=release.id,
-                    status=ShipRunStatus.RUNNING,
-                    version=int(last or 0) + 1,
-                    started_by=actor.label,
-                    started_by_id=actor.id,
-                    started_at=utcnow(),
-                    owner=self.owner,
-                    lease_until=self._until(),
-                    steps=[ShipStep(name=n, status=ShipStepStatus.PENDING) for n in SHIP_STEPS],
+                view = await self.open_run(
+                    session, release, RunKind.SHIP, version=int(last or 0) + 1, actor=actor
                 )
-                session.add(run)
-                await session.flush()
-                view = _run_view(run, release.slug)
         except IntegrityError:
             # another process started one between our read and our write
             raise ShipRunning(
@@ -177,6 +185,39 @@ class ShipRuns:
             ) from None
         log.info("ship run %s started release=%s by=%s", view.id, release_slug, actor.label)
         return view
+
+    async def open_run(
+        self,
+        session: Any,
+        release: Release,
+        kind: RunKind,
+        *,
+        version: int,
+        actor: Actor,
+        restores_version: int | None = None,
+        reason: str | None = None,
+    ) -> RunView:
+        """Add a running run of ``release`` held by this process, its steps pending, in the
+        caller's unit of work (which has checked what may run). The partial unique index
+        refuses a second running run of the release at the flush (``IntegrityError``)."""
+        run = ShipRun(
+            guild_id=release.guild_id,
+            release_id=release.id,
+            kind=kind,
+            status=ShipRunStatus.RUNNING,
+            version=version,
+            restores_version=restores_version,
+            reason=reason,
+            started_by=actor.label,
+            started_by_id=actor.id,
+            started_at=utcnow(),
+            owner=self.owner,
+            lease_until=self._until(),
+            steps=[ShipStep(name=n, status=ShipStepStatus.PENDING) for n in RUN_STEPS[kind]],
+        )
+        session.add(run)
+        await session.flush()
+        return _run_view(run, release.slug)
 
     @staticmethod
     async def _refuse_running(session: Any, release: Release) -> None:
@@ -235,7 +276,7 @@ class ShipRuns:
     async def mark(
         self,
         run_id: int,
-        name: ShipStepName,
+        name: StepName,
         status: ShipStepStatus,
         outcome: dict[str, Any] | None = None,
     ) -> RunView:
@@ -281,16 +322,57 @@ class ShipRuns:
             release = await session.get(Release, run.release_id)
             return _run_view(run, release.slug if release else "?")
 
-    async def unfinished(self, guild_id: int) -> tuple[RunView, ...]:
-        """Runs still marked running (their process may have died), oldest first."""
+    async def unfinished(self, guild_id: int, kind: RunKind = RunKind.SHIP) -> tuple[RunView, ...]:
+        """Runs of ``kind`` still marked running (their process may have died), oldest
+        first."""
         async with self.db.read() as session:
             rows = (
                 await session.execute(
                     select(ShipRun, Release.slug)
                     .join(Release, Release.id == ShipRun.release_id)
-                    .where(ShipRun.guild_id == guild_id, ShipRun.status == ShipRunStatus.RUNNING)
+                    .where(
+                        ShipRun.guild_id == guild_id,
+                        ShipRun.status == ShipRunStatus.RUNNING,
+                        ShipRun.kind == kind,
+                    )
                     .options(selectinload(ShipRun.steps))
                     .order_by(ShipRun.id)
                 )
             ).all()
             return tuple(_run_view(run, slug) for run, slug in rows)
+
+    @contextlib.asynccontextmanager
+    async def holding(self, run_id: int) -> AsyncIterator[None]:
+        """Renew the run's lease while the block runs; if another process took the run (this
+        one stalled past its lease), stop the block with :class:`LeaseLost`: its next write
+        would be fenced anyway, and a command still running must not go on."""
+        task = asyncio.current_task()
+        lost = False
+
+        async def renew() -> None:
+            nonlocal lost
+            while True:
+                await asyncio.sleep(self.lease_s / 3)
+                try:
+                    mine = await self.renew(run_id)
+                except Exception:
+                    log.warning("could not renew the lease of run %s", run_id, exc_info=True)
+                    continue
+                if not mine:
+                    lost = True
+                    if task is not None:
+                        task.cancel()
+                    return
+
+        renewer = asyncio.create_task(renew(), name=f"run-{run_id}-lease")
+        try:
+            yield
+        except asyncio.CancelledError:
+            if not lost or task is None:
+                raise
+            task.uncancel()
+            raise LeaseLost(f"run {run_id} was taken over") from None
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer

@@ -340,6 +340,39 @@ class Releases:
         log.info("release abandoned guild=%s release=%s by=%s", guild_id, view.slug, actor.label)
         return view
 
+    async def roll_back(
+        self, guild_id: int, release_slug: str, actor: Actor, *, reason: str
+    ) -> tuple[ReleaseView, tuple[str, ...]]:
+        """The state part of a rollback: the release (which must still be the last shipped
+        one) becomes rolled_back with who, when and why, and its members go back to reviewed
+        (each with the move on its timeline), free to ride another release; one transaction.
+        Returns the release and the slugs of the members sent back, in merge order."""
+        async with self._release_write() as session:
+            release = await require_release(session, guild_id, release_slug)
+            last = await last_shipped(session, guild_id)
+            if release.state is ReleaseState.SHIPPED and last is not None and last.id != release.id:
+                raise InvalidMove(
+                    f"Release `{release.slug}` is not what production runs: `{last.slug}` "
+                    f"v{last.version} shipped after it. Only the last shipped release can be "
+                    "rolled back."
+                )
+            members = await release_members(session, release)
+            move = self._move(actor)
+            await ReleaseFlow(release, member_count=len(members)).fire("roll_back", move)
+            release.rollback_reason = reason
+            await TaskFlow.move_all(members, "roll_back", move, session)
+            for task in members:
+                task.release_id = None
+                task.release_position = None
+            await session.flush()
+            view = release_view(release, [])
+            sent_back = tuple(task.slug for task in members)
+        log.info(
+            "release rolled back guild=%s release=%s members=%d by=%s",
+            guild_id, view.slug, len(sent_back), actor.label,
+        )  # fmt: skip
+        return view, sent_back
+
     async def set_notes_thread(self, guild_id: int, release_slug: str, thread_id: int) -> None:
         async with self.db.write() as session:
             release = await require_release(session, guild_id, release_slug)

@@ -63,19 +63,25 @@ class SealRecords:
         *,
         trigger: SealTrigger,
         actor: Actor | None = None,
+        verdict: bool = True,
     ) -> ReleaseView:
-        """Store ``result`` as the release's seal; the earlier seals stay in its history."""
+        """Store ``result`` as the release's seal; the earlier seals stay in its history. With
+        ``verdict`` False, only in its history: the seal of the production a rollback left
+        when no release of ours runs there (the release keeps its own verdict)."""
         results = [check.to_dict() for check in result.checks]
         status = SealStatus(result.verdict.value)
         async with self.db.write() as session:
             release = await require_release(session, guild_id, slug)
-            _require_shipped(release)
-            release.seal_status = status
-            release.seal_summary = result.summary
-            release.seal_checked_at = result.checked_at
-            release.seal_duration_ms = result.duration_ms
-            release.seal_results = results
-            release.seal_error = result.error
+            if verdict:
+                _require_shipped(release)
+                release.seal_status = status
+                release.seal_summary = result.summary
+                release.seal_checked_at = result.checked_at
+                release.seal_duration_ms = result.duration_ms
+                release.seal_results = results
+                release.seal_error = result.error
+            elif release.state not in (ReleaseState.SHIPPED, ReleaseState.ROLLED_BACK):
+                _require_shipped(release)
             session.add(
                 ReleaseSeal(
                     release_id=release.id,
@@ -109,19 +115,26 @@ class SealRecords:
                     .order_by(ReleaseSeal.id)
                 )
             ).all()
-            return tuple(
-                SealView(
-                    status=row.status,
-                    summary=row.summary,
-                    checked_at=row.checked_at,
-                    duration_ms=row.duration_ms,
-                    trigger=cast(SealTrigger, row.trigger),  # only ever written from SealTrigger
-                    sealed_by=row.sealed_by,
-                    error=row.error,
-                    results=tuple(row.results or ()),
+            return tuple(_seal_view(row) for row in rows)
+
+    async def since(
+        self, guild_id: int, slug: str, *, trigger: SealTrigger, at: datetime
+    ) -> SealView | None:
+        """The newest seal of the release with ``trigger`` checked at or after ``at`` (a seal
+        recorded before a crash, found when the run is taken up again), or None."""
+        async with self.db.read() as session:
+            release = await require_release(session, guild_id, slug)
+            row = await session.scalar(
+                select(ReleaseSeal)
+                .where(
+                    ReleaseSeal.release_id == release.id,
+                    ReleaseSeal.trigger == trigger,
+                    ReleaseSeal.checked_at >= at,
                 )
-                for row in rows
+                .order_by(ReleaseSeal.id.desc())
+                .limit(1)
             )
+            return _seal_view(row) if row is not None else None
 
     async def notes_posted(self, guild_id: int, slug: str, message_id: int | None) -> None:
         async with self.db.write() as session:
@@ -154,6 +167,19 @@ class SealRecords:
                 )
             ).all()
             return tuple([await load_release_view(session, r) for r in rows])
+
+
+def _seal_view(row: ReleaseSeal) -> SealView:
+    return SealView(
+        status=row.status,
+        summary=row.summary,
+        checked_at=row.checked_at,
+        duration_ms=row.duration_ms,
+        trigger=cast(SealTrigger, row.trigger),  # only ever written from SealTrigger
+        sealed_by=row.sealed_by,
+        error=row.error,
+        results=tuple(row.results or ()),
+    )
 
 
 def _require_shipped(release: Release) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from conductor.errors import SealRunning
 from conductor.notes import seal_line
 from conductor.seals.evidence import Evidence
-from conductor.seals.records import SealRecords
+from conductor.seals.records import SealRecords, SealView
 from conductor.states import SealStatus, SealTrigger
 from conductor.views import Actor, ReleaseView
 from smoke import AppConfig, CheckResult, SmokeConfigError, SmokeResult, Verdict, parse_app_config
@@ -97,11 +97,26 @@ class Sealer:
             error=release.seal_error,
             checked_at=release.seal_checked_at or utcnow(),
         )
+        return SealOutcome(result, release, self._rollback(release))
+
+    def outcome_of(self, release: ReleaseView, seal: SealView) -> SealOutcome:
+        """The outcome of a seal in the release's history (one a rollback recorded)."""
+        result = SmokeResult(
+            verdict=Verdict(seal.status.value),
+            summary=seal.summary,
+            duration_ms=seal.duration_ms,
+            checks=tuple(CheckResult.from_dict(r) for r in seal.results),
+            error=seal.error,
+            checked_at=seal.checked_at,
+        )
+        return SealOutcome(result, release, self._rollback(release))
+
+    def _rollback(self, release: ReleaseView) -> str | None:
         try:
             app: AppConfig | None = self.app()
         except SmokeConfigError:
             app = None
-        return SealOutcome(result, release, _rollback(app, release))
+        return _rollback(app, release)
 
     async def seal(
         self,
@@ -110,9 +125,11 @@ class Sealer:
         *,
         trigger: SealTrigger,
         actor: Actor | None = None,
+        verdict: bool = True,
     ) -> SealOutcome:
         """Run and record. Refuses a second seal of the same release while one runs; anything
-        else that goes wrong is inside the outcome."""
+        else that goes wrong is inside the outcome. ``verdict`` False: recorded in the
+        release's history only (see :meth:`SealRecords.record`)."""
         key = (guild_id, release.slug)
         if key in self._running:
             raise SealRunning(
@@ -121,12 +138,20 @@ class Sealer:
             )
         self._running.add(key)
         try:
-            return await self._seal(guild_id, release, trigger=trigger, actor=actor)
+            return await self._seal(
+                guild_id, release, trigger=trigger, actor=actor, verdict=verdict
+            )
         finally:
             self._running.discard(key)
 
     async def _seal(
-        self, guild_id: int, release: ReleaseView, *, trigger: SealTrigger, actor: Actor | None
+        self,
+        guild_id: int,
+        release: ReleaseView,
+        *,
+        trigger: SealTrigger,
+        actor: Actor | None,
+        verdict: bool,
     ) -> SealOutcome:
         started = time.perf_counter()
         app: AppConfig | None = None
@@ -140,7 +165,7 @@ class Sealer:
         rollback = _rollback(app, release)
         try:
             stored = await self.records.record(
-                guild_id, release.slug, result, trigger=trigger, actor=actor
+                guild_id, release.slug, result, trigger=trigger, actor=actor, verdict=verdict
             )
         except Exception:
             # The verdict is still reported; only its record is missing (and logged).

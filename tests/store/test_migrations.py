@@ -18,7 +18,7 @@ from store import migrate
 from store.db import Database
 from store.models import Base, Release
 
-HEAD = "0006_rollbacks"
+HEAD = "0007_rollback_runs"
 APP_TABLES = frozenset(Base.metadata.tables)
 ACTIVE_INDEX = "uq_releases_one_active_per_guild"
 
@@ -92,7 +92,11 @@ def columns(engine: Engine, table: str) -> set[str]:
 
 def test_default_downgrade_is_one_step(url: str, engine: Engine) -> None:
     migrate.upgrade(url)
-    migrate.downgrade(url)  # "-1": back to 0005, where releases cannot be rolled back
+    migrate.downgrade(url)  # "-1": back to 0006, where every run is a ship
+    assert migrate.current(url) == "0006_rollbacks"
+    assert "kind" not in columns(engine, "ship_runs")
+    assert "rolled_back_at" in columns(engine, "releases")
+    migrate.downgrade(url)  # and to 0005, where releases cannot be rolled back
     assert migrate.current(url) == "0005_handoff_cursors"
     assert "rolled_back_at" not in columns(engine, "releases")
     assert "handoff_cursors" in tables(engine)
@@ -197,13 +201,76 @@ def test_0006_keeps_every_release_and_the_rules_of_the_table(url: str, engine: E
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT slug, state, version FROM releases ORDER BY id")).all()
     assert [tuple(r) for r in rows] == [("old", "rolled_back", 1), ("now", "assembling", None)]
-    migrate.downgrade(url)
+    migrate.downgrade(url, "0005_handoff_cursors")
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT slug, state FROM releases ORDER BY id")).all()
     assert [tuple(r) for r in rows] == [("old", "shipped"), ("now", "assembling")]
     assert "rolled_back_by" not in columns(engine, "releases")
     migrate.upgrade(url)
     assert migrate.current(url) == HEAD
+
+
+def test_0007_makes_every_run_a_ship_and_keeps_rollbacks_apart(url: str, engine: Engine) -> None:
+    """Runs before 0007 are ships; a rollback run has its kind, the version it restores and
+    why. Down again, rollback runs (and their steps) go with the column that says what they
+    are, ships stay, and the one-running-run-per-release index keeps its WHERE."""
+    migrate.upgrade(url, "0006_rollbacks")
+    _insert_release(engine, 1, "old", "shipped", version=1)
+    _insert_release(engine, 1, "new", "shipped", version=2)
+    _insert_run(engine, run_id=1, release_id=1, status="done")
+    migrate.upgrade(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO ship_runs (id, guild_id, release_id, status, kind, version,"
+                " restores_version, reason, started_by, started_at)"
+                " VALUES (2, 1, 2, 'running', 'rollback', 2, 1, 'checkout broken', 'olga',"
+                " '2025-01-03 00:00:00')"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO ship_steps (run_id, name, status) VALUES (2, 'revert', 'done')")
+        )
+    with engine.connect() as conn:
+        runs = conn.execute(
+            text("SELECT id, kind, restores_version, reason FROM ship_runs ORDER BY id")
+        ).all()
+    assert [tuple(r) for r in runs] == [
+        (1, "ship", None, None),
+        (2, "rollback", 1, "checkout broken"),
+    ]
+    with pytest.raises(IntegrityError):  # still one running run per release
+        _insert_run(engine, run_id=3, release_id=2, status="running")
+    migrate.downgrade(url)
+    engine.dispose()
+    assert "kind" not in columns(engine, "ship_runs")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id FROM ship_runs")).scalars().all() == [1]
+        assert conn.execute(text("SELECT count(*) FROM ship_steps")).scalar_one() == 0
+        ddl = conn.execute(
+            text(
+                "SELECT sql FROM sqlite_master WHERE type = 'index'"
+                " AND name = 'uq_ship_runs_one_running_per_release'"
+            )
+        ).scalar_one()
+    assert "WHERE status = 'running'" in ddl
+    _insert_run(engine, run_id=4, release_id=2, status="running")
+    with pytest.raises(IntegrityError):
+        _insert_run(engine, run_id=5, release_id=2, status="running")
+    migrate.upgrade(url)
+    assert migrate.current(url) == HEAD
+
+
+def _insert_run(engine: Engine, *, run_id: int, release_id: int, status: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO ship_runs (id, guild_id, release_id, status, version, started_by,"
+                " started_at) VALUES (:id, 1, :release, :status, 1, 'olga',"
+                " '2025-01-02 00:00:00')"
+            ),
+            {"id": run_id, "release": release_id, "status": status},
+        )
 
 
 def _insert_release(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from conductor.bootstrap import bootstrap
-from conductor.releases.pipeline import PostedNotes
+from conductor.releases.pipeline import AlertAction, PostedNotes
 from conductor.releases.runs import ShipRuns
 from conductor.seals.evidence import Attachment
 from conductor.views import ReleaseView
@@ -74,8 +74,12 @@ class FileNotes:
         *,
         user_id: int | None,
         attachments: Sequence[Attachment] = (),
+        action: AlertAction | None = None,
     ) -> None:
-        self._append({"kind": "ping", "text": text})
+        entry = {"kind": "ping", "text": text}
+        if action is not None:
+            entry["action"] = f"{action.kind}:{action.release_slug}"
+        self._append(entry)
 
     def changed(self, guild_id: int) -> None:
         pass
