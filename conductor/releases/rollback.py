@@ -571,6 +571,7 @@ class RollbackPipeline:
             _, sent_back = await self.releases.roll_back(
                 run.guild_id, run.release_slug, state.actor, reason=run.reason or DEFAULT_REASON
             )
+            self._at("flip:flipped")  # committed, not yet marked
             members = list(sent_back)
         count = len(members)
         summary = f"rolled back; {count} member{'s' if count != 1 else ''} back to reviewed"
@@ -602,6 +603,7 @@ class RollbackPipeline:
                 log.exception("the seal after the rollback of %s failed", run.release_slug)
                 result = SmokeResult.failure(f"the seal step failed: {error}"[:300])
                 seal = SealOutcome(result, target, None, recorded=False)
+            self._at("seal:recorded")  # recorded, not yet marked
         state.seal = seal
         await self._mark(
             state, "seal", ShipStepStatus.DONE, {"summary": seal.line, "release": target.slug}

@@ -1,5 +1,5 @@
-"""A ship in a process of its own, for the crash tests: ``python -m
-tests.conductor.releases.ship_worker CONFIG`` ships (or resumes) a release on a real SQLite
+"""A ship (or a rollback) in a process of its own, for the crash tests: ``python -m
+tests.conductor.releases.ship_worker CONFIG`` ships, rolls back or resumes on a real SQLite
 file and a real clone, with a green smoke runner and notes kept in a JSON-lines file. It kills
 itself with SIGKILL at the checkpoint named in the config (``deploy:done``, ``notes:sent``, …):
 no ``finally``, no flush, as a power cut would."""
@@ -19,6 +19,7 @@ from conductor.bootstrap import bootstrap
 from conductor.releases.pipeline import AlertAction, PostedNotes
 from conductor.releases.runs import ShipRuns
 from conductor.seals.evidence import Attachment
+from conductor.states import RunKind
 from conductor.views import ReleaseView
 from store.db import Database
 from tests.helpers import GUILD, OPERATOR, TEST_APP, FakeRunner
@@ -108,10 +109,23 @@ async def main(config: dict[str, Any]) -> dict[str, Any]:
         runs=ShipRuns(db, lease_s=config.get("lease_s", 1.0)),
         checkpoint=checkpoint,
     )
+    if config.get("pidfile"):  # where a git hook finds this process to kill it mid-push
+        Path(config["pidfile"]).write_text(str(os.getpid()))
     try:
         if config["mode"] == "ship":
             outcome = await domain.pipeline.ship(GUILD, OPERATOR)
             return {"stopped": outcome.stopped, "state": outcome.release.state.value}
+        if config["mode"] == "rollback":
+            rolled = await domain.rollbacks.roll_back(GUILD, OPERATOR, reason="crash test")
+            return {"stopped": rolled.stopped, "state": rolled.release.state.value}
+        if config["mode"] == "resume-rollback":
+            taken = 0
+            for _ in range(100):  # until the dead process's lease runs out, at most ~10 s
+                taken += await domain.rollbacks.resume(GUILD)
+                if taken or not await domain.pipeline.runs.unfinished(GUILD, RunKind.ROLLBACK):
+                    break
+                await asyncio.sleep(0.1)
+            return {"taken": taken}
         taken = 0
         for _ in range(100):  # until the dead process's lease runs out, at most ~10 s
             taken += await domain.pipeline.resume(GUILD)

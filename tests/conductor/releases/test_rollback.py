@@ -1,0 +1,532 @@
+"""The rollback run with git, a deploy command and a health URL, all real: a bare origin and a
+clone, a shell command that writes what it saw in its environment, an HTTP server on
+127.0.0.1, a fake smoke runner. The whole run, the refusals (nothing shipped, not shipped, not
+the last shipped, rolled back already, a run in progress, nothing to roll back to), and each
+failure (the revert conflicting, the deploy failing, production never healthy), each reported
+in the thread with what was done and what was not, and leaving a consistent state."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conductor.bootstrap import Conductor, bootstrap
+from conductor.errors import ConductorError, InvalidMove, NotFound
+from conductor.releases.git import REVERT_TRAILER
+from conductor.releases.pipeline import AlertAction
+from conductor.releases.runs import ShipRunning
+from conductor.states import (
+    ROLLBACK_STEPS,
+    ReleaseState,
+    RunKind,
+    SealStatus,
+    ShipRunStatus,
+    ShipStepStatus,
+    TaskState,
+)
+from conductor.views import Actor
+from store.db import Database
+from tests.helpers import (
+    GUILD,
+    OPERATOR,
+    ROLE,
+    TEST_APP,
+    FakeNotes,
+    FakeRunner,
+    HealthServer,
+    MakeReviewed,
+    Origin,
+    git,
+)
+
+#: the environment the deploy command writes down, each run one JSON line
+SEEN = ("CONDUCTOR_RELEASE", "CONDUCTOR_VERSION", "CONDUCTOR_SHA", "CONDUCTOR_ROLLBACK_OF")
+#: fails only when it deploys a rollback
+FAILS_ON_ROLLBACK = (
+    'if [ -n "$CONDUCTOR_ROLLBACK_OF" ]; then echo "no route to host" >&2; exit 7; fi'
+)
+
+
+@pytest.fixture
+async def health() -> AsyncIterator[HealthServer]:
+    async with HealthServer() as server:
+        yield server
+
+
+@pytest.fixture
+def notes() -> FakeNotes:
+    return FakeNotes()
+
+
+@pytest.fixture
+def seen(tmp_path: Path) -> Path:
+    return tmp_path / "deploys.jsonl"
+
+
+def deploy_command(seen: Path, then: str = "true") -> str:
+    keys = json.dumps(list(SEEN))
+    record = f"import json, os; print(json.dumps({{k: os.environ.get(k) for k in {keys}}}))"
+    return f"echo deploying; python3 -c '{record}' >> {seen}; {then}"
+
+
+def deploys(seen: Path) -> list[dict[str, str | None]]:
+    if not seen.exists():
+        return []
+    return [json.loads(line) for line in seen.read_text().splitlines()]
+
+
+Build = Callable[..., Conductor]
+
+
+@pytest.fixture
+def build(
+    db: Database,
+    runner: FakeRunner,
+    notes: FakeNotes,
+    clone: Path,
+    health: HealthServer,
+    tmp_path: Path,
+) -> Build:
+    """The domain on the clone (``git=False``: none), the health server, the fake runner and
+    sink, with a ``[deploy]`` table from the keywords given."""
+
+    def _build(*, with_git: bool = True, **deploy: Any) -> Conductor:
+        return bootstrap(
+            database=db,
+            runner=runner,
+            notes=notes,
+            app={**TEST_APP, "production_url": health.url},
+            git={"path": str(clone)} if with_git else None,
+            deploy={
+                "health_timeout": 5,
+                "health_interval": 0.05,
+                "log_dir": str(tmp_path / "deploy-logs"),
+                **deploy,
+            },
+        )
+
+    return _build
+
+
+async def shipped(
+    domain: Conductor,
+    make_reviewed: MakeReviewed,
+    name: str,
+    task: str,
+    origin: Origin | None = None,
+    files: dict[str, str] | None = None,
+) -> str:
+    """Release ``name`` with the one member ``task`` (its branch pushed to the origin with
+    ``files``), assembled and shipped; its slug."""
+    if origin is not None:
+        origin.commit(f"feat/{task}", files or {f"{task}.txt": f"{task}\n"})
+    await make_reviewed(task)
+    slug = (await domain.releases.open(GUILD, name, OPERATOR)).slug
+    await domain.releases.add_task(GUILD, task, OPERATOR)
+    assert (await domain.assembly.assemble(GUILD, OPERATOR)).assembled
+    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    assert outcome.stopped is None and outcome.release.state is ReleaseState.SHIPPED, outcome
+    return slug
+
+
+def reverts(origin: Origin) -> list[str]:
+    """The commits on the origin's main that carry the rollback trailer."""
+    out = git(origin.bare, "log", "--format=%H", f"--grep={REVERT_TRAILER}", "main")
+    return out.split()
+
+
+def files_on(origin: Origin, ref: str) -> set[str]:
+    return set(git(origin.bare, "ls-tree", "--name-only", ref).split())
+
+
+async def member_states(domain: Conductor, *slugs: str) -> dict[str, tuple[TaskState, str | None]]:
+    out = {}
+    for slug in slugs:
+        task = (await domain.tasks.card(GUILD, slug)).task
+        out[slug] = (task.state, task.release_slug)
+    return out
+
+
+async def test_a_rollback_reverts_main_deploys_the_previous_version_gates_flips_and_seals(
+    build: Build,
+    origin: Origin,
+    make_reviewed: MakeReviewed,
+    notes: FakeNotes,
+    runner: FakeRunner,
+    health: HealthServer,
+    seen: Path,
+) -> None:
+    domain = build(command=deploy_command(seen))
+    first = await shipped(domain, make_reviewed, "first", "core", origin)
+    runner.then({"/signin": "selector form input[type=password] not found"})  # v2 is red
+    second = await shipped(domain, make_reviewed, "second", "ui", origin)
+    v1, v2 = [await domain.releases.get(GUILD, s) for s in (first, second)]
+    assert v2.merge_sha is not None and git(origin.bare, "rev-parse", "main") == v2.merge_sha
+    checks_before, seals_before = health.checks, len(runner.calls)
+
+    plan = await domain.rollbacks.plan(GUILD)
+    assert (plan.release.slug, plan.previous and plan.previous.slug) == (second, first)
+    assert plan.members == ("ui",)
+    assert f"git revert -m 1 {v2.merge_sha}" in plan.commands[0]
+    assert plan.commands[1].startswith("git push origin HEAD:refs/heads/main")
+    assert f"CONDUCTOR_RELEASE={first} CONDUCTOR_VERSION=v1" in plan.commands[2]
+
+    outcome = await domain.rollbacks.roll_back(GUILD, OPERATOR, reason="checkout is broken")
+
+    assert outcome.stopped is None and outcome.run is not None, outcome
+    assert outcome.run.kind is RunKind.ROLLBACK and outcome.run.status is ShipRunStatus.DONE
+    assert [s.name for s in outcome.run.steps] == list(ROLLBACK_STEPS)
+    assert {s.status for s in outcome.run.steps} == {ShipStepStatus.DONE}
+    # main on the origin has the revert: ui.txt gone, the tree is v1's again
+    [revert] = reverts(origin)
+    assert git(origin.bare, "rev-parse", "main") == revert
+    assert git(origin.bare, "rev-parse", "main^") == v2.merge_sha
+    assert git(origin.bare, "rev-parse", "main^{tree}") == git(
+        origin.bare, "rev-parse", f"{v1.merge_sha}^{{tree}}"
+    )
+    message = git(origin.bare, "log", "-1", "--format=%B", "main")
+    assert message.startswith(f"Revert release {second} v2")
+    assert "Rolled back by olga: checkout is broken" in message
+    assert f"{REVERT_TRAILER}: {v2.merge_sha}" in message
+    # the deploy saw the previous version; the gate and the seal ran
+    assert deploys(seen)[-1] == {
+        "CONDUCTOR_RELEASE": first,
+        "CONDUCTOR_VERSION": "v1",
+        "CONDUCTOR_SHA": revert,
+        "CONDUCTOR_ROLLBACK_OF": second,
+    }
+    assert len(deploys(seen)) == 3  # two ships, one rollback
+    assert health.checks == checks_before + 1
+    assert len(runner.calls) == seals_before + 1
+    # the release: rolled back, who, when, why; its member reviewed, free, with the move
+    rolled = await domain.releases.get(GUILD, second)
+    assert rolled.state is ReleaseState.ROLLED_BACK
+    assert (rolled.rolled_back_by, rolled.rolled_back_by_id) == (OPERATOR.name, OPERATOR.id)
+    assert rolled.rollback_reason == "checkout is broken" and rolled.rolled_back_at is not None
+    assert rolled.seal_status is SealStatus.RED  # its own verdict stays
+    assert await member_states(domain, "ui", "core") == {
+        "ui": (TaskState.REVIEWED, None),
+        "core": (TaskState.SHIPPED, first),
+    }
+    card = await domain.tasks.card(GUILD, "ui")
+    last = card.timeline[-1]
+    assert (last.from_state, last.to_state, last.trigger) == (
+        TaskState.SHIPPED,
+        TaskState.REVIEWED,
+        "roll_back",
+    )
+    assert (last.actor, last.actor_id) == (OPERATOR.name, OPERATOR.id)
+    # the seal of the production it left: on v1, in its history as a rollback's
+    status = await domain.releases.status(GUILD)
+    assert status.last_shipped is not None and status.last_shipped.slug == first
+    assert status.last_shipped.seal_status is SealStatus.GREEN
+    history = await domain.seals.history(GUILD, first)
+    assert [s.trigger for s in history] == ["ship", "rollback"]
+    assert [s.trigger for s in await domain.seals.history(GUILD, second)] == ["ship"]
+    # the outcome in the thread, once
+    [(where, [text], _)] = [p for p in notes.posts if "Rolled back" in p[1][0]]
+    assert where == second
+    lines = text.splitlines()
+    assert lines[0].startswith(f"⏪ **Rolled back `{second}` v2** by olga <t:")
+    assert lines[1:3] == ["Why: checkout is broken", f"Production is `{first}` v1 again."]
+    assert lines[3] == f"↩️ `main` reverted by `{revert[:10]}` and pushed to `origin`"
+    assert lines[4] == f"🚚 deployed `{first}` v1 again"
+    assert lines[5].startswith("💚 healthy after 1 check")
+    assert lines[6] == "🟢 Smoke seal: green — 6/6 checks passed"
+    assert lines[7] == "👀 Back to reviewed, ready for another train: `ui`"
+    assert len(notes.pings) == 1  # v2's red alert; the rollback's green seal pings nobody
+    assert notes.actions == [AlertAction("rollback", second)]  # the alert offered Roll back
+
+
+async def test_only_the_last_shipped_release_rolls_back_and_only_once(
+    build: Build, origin: Origin, make_reviewed: MakeReviewed, notes: FakeNotes
+) -> None:
+    domain = build()
+    with pytest.raises(NotFound, match="Nothing has shipped yet"):
+        await domain.rollbacks.plan(GUILD)
+    first = await shipped(domain, make_reviewed, "first", "core", origin)
+    second = await shipped(domain, make_reviewed, "second", "ui", origin)
+    await make_reviewed("api")
+    active = (await domain.releases.open(GUILD, "third", OPERATOR)).slug
+    with pytest.raises(NotFound, match="No release `nope`"):
+        await domain.rollbacks.plan(GUILD, "nope")
+    with pytest.raises(InvalidMove, match=f"Release `{active}` is assembling; only a shipped"):
+        await domain.rollbacks.plan(GUILD, active)
+    with pytest.raises(
+        InvalidMove,
+        match=rf"Release `{first}` v1 is not what production runs: `{second}` v2 shipped "
+        r"after it\. Only the last shipped release can be rolled back\.",
+    ):
+        await domain.rollbacks.roll_back(GUILD, OPERATOR, release_slug=first)
+
+    done = await domain.rollbacks.roll_back(GUILD, OPERATOR, release_slug=second, reason="bad")
+    assert done.rolled_back
+
+    for attempt in (domain.rollbacks.plan(GUILD, second),
+                    domain.rollbacks.roll_back(GUILD, OPERATOR, release_slug=second)):  # fmt: skip
+        with pytest.raises(
+            InvalidMove,
+            match=rf"Release `{second}` v2 was rolled back already, by olga at .* \(why: "
+            rf"bad\)\. A release is rolled back once; production runs `{first}` v1 now\.",
+        ):
+            await attempt
+    assert len(reverts(origin)) == 1
+    # v1 is production again, so it is now the one a rollback means
+    assert (await domain.rollbacks.plan(GUILD)).release.slug == first
+
+
+async def test_no_rollback_while_a_ship_runs_and_no_ship_while_a_rollback_runs(
+    build: Build, origin: Origin, make_reviewed: MakeReviewed, db: Database
+) -> None:
+    domain = build()
+    first = await shipped(domain, make_reviewed, "first", "core", origin)
+    origin.commit("feat/ui", {"ui.txt": "ui\n"})
+    await make_reviewed("ui")
+    await domain.releases.open(GUILD, "second", OPERATOR)
+    await domain.releases.add_task(GUILD, "ui", OPERATOR)
+    assert (await domain.assembly.assemble(GUILD, OPERATOR)).assembled
+    active = (await domain.releases.status(GUILD)).active
+    assert active is not None
+    ship = await domain.pipeline.runs.start(GUILD, active.slug, OPERATOR)  # in flight
+    with pytest.raises(ShipRunning, match=rf"A ship of `{active.slug}` is running \(started by"):
+        await domain.rollbacks.plan(GUILD)
+    await domain.pipeline.runs.finish(ship.id, ShipRunStatus.FAILED, error="stopped")
+
+    # a rollback in flight (its run opened, never driven) holds ships and other rollbacks
+    async with db.write() as session:
+        from conductor.queries import require_release  # noqa: PLC0415
+
+        row = await require_release(session, GUILD, first)
+        run = await domain.pipeline.runs.open_run(
+            session, row, RunKind.ROLLBACK, version=1, actor=OPERATOR
+        )
+    with pytest.raises(ShipRunning, match=r"A rollback is running .* ship once it has ended"):
+        await domain.pipeline.ship(GUILD, OPERATOR)
+    with pytest.raises(ShipRunning, match=rf"A rollback of `{first}` is already running"):
+        await domain.rollbacks.roll_back(GUILD, Actor("ana", 502))
+    await domain.pipeline.runs.finish(run.id, ShipRunStatus.FAILED, error="stopped")
+    assert (await domain.pipeline.ship(GUILD, OPERATOR)).release.state is ReleaseState.SHIPPED
+
+
+async def test_a_conflicting_revert_is_reported_and_changes_nothing(
+    build: Build,
+    origin: Origin,
+    make_reviewed: MakeReviewed,
+    notes: FakeNotes,
+    runner: FakeRunner,
+    seen: Path,
+) -> None:
+    domain = build(command=deploy_command(seen))
+    await shipped(domain, make_reviewed, "first", "core", origin)
+    second = await shipped(domain, make_reviewed, "second", "ui", origin, {"app.txt": "v0\nui\n"})
+    # a hotfix on main since: it edits the very line the release added
+    git(origin.agent, "fetch", "--quiet", "origin")
+    git(origin.agent, "checkout", "--quiet", "-B", "main", "origin/main")
+    hotfix = origin.commit("main", {"app.txt": "v0\nui, fixed\n"}, new=False)
+    seals, deployed = len(runner.calls), len(deploys(seen))
+
+    outcome = await domain.rollbacks.roll_back(GUILD, OPERATOR)
+
+    assert outcome.stopped is not None and "conflicts with what `main` has since" in outcome.stopped
+    assert "`app.txt`" in outcome.stopped
+    assert outcome.run is not None and outcome.run.status is ShipRunStatus.FAILED
+    assert outcome.run.step("revert").status is ShipStepStatus.FAILED
+    assert all(s.status is ShipStepStatus.PENDING for s in outcome.run.steps[1:])
+    assert git(origin.bare, "rev-parse", "main") == hotfix  # untouched
+    assert reverts(origin) == []
+    assert len(deploys(seen)) == deployed and len(runner.calls) == seals
+    assert (await domain.releases.get(GUILD, second)).state is ReleaseState.SHIPPED
+    assert await member_states(domain, "ui") == {"ui": (TaskState.SHIPPED, second)}
+    [(_, [told], _)] = [p for p in notes.posts if "rollback of" in p[1][0]]
+    assert told.startswith(
+        f"❌ The rollback of `{second}` v2 stopped at the revert step: Reverting"
+    )
+    assert "\nDone: nothing.\n" in told
+    assert "Not done: the revert, the deploy, the health gate, the state change, the seal" in told
+    assert f"`{second}` is still shipped: production may still run it." in told
+    assert len(notes.pings) == 0  # nothing changed in production: no ping
+    # the clone is clean for the next attempt
+    assert git(Path(domain.rollbacks.repo.path), "status", "--porcelain") == ""  # type: ignore[union-attr]
+
+
+async def test_a_failing_deploy_is_reported_and_the_next_attempt_does_not_revert_again(
+    build: Build,
+    origin: Origin,
+    make_reviewed: MakeReviewed,
+    notes: FakeNotes,
+    health: HealthServer,
+    seen: Path,
+) -> None:
+    domain = build(command=deploy_command(seen, FAILS_ON_ROLLBACK))
+    first = await shipped(domain, make_reviewed, "first", "core", origin)
+    second = await shipped(domain, make_reviewed, "second", "ui", origin)
+    checks = health.checks
+
+    outcome = await domain.rollbacks.roll_back(GUILD, OPERATOR, reason="broken")
+
+    assert outcome.stopped == "the deploy command failed (exit 7)"
+    assert outcome.run is not None and outcome.run.status is ShipRunStatus.FAILED
+    [revert] = reverts(origin)  # the revert went out before the deploy failed
+    assert git(origin.bare, "rev-parse", "main") == revert
+    failed = outcome.run.step("deploy").outcome
+    assert failed["tail"] == "deploying\nno route to host" and failed["sha"] == revert
+    assert health.checks == checks  # no gate after a failed deploy
+    assert (await domain.releases.get(GUILD, second)).state is ReleaseState.SHIPPED
+    assert await member_states(domain, "ui") == {"ui": (TaskState.SHIPPED, second)}
+    [(_, [told], _)] = [p for p in notes.posts if "rollback of" in p[1][0]]
+    assert told.startswith(f"❌ The rollback of `{second}` v2 stopped at the deploy step")
+    assert "no route to host" in told
+    assert f"Done: `main` reverted by `{revert[:10]}` and pushed to `origin`." in told
+    assert "Not done: the deploy, the health gate, the state change, the seal, the notes." in told
+    assert f"Main has the revert `{revert[:10]}`" in told
+    [(_, ping)] = notes.pings  # production may still run the bad release: the operator is pinged
+    assert ping.startswith(f"🚨 <@{OPERATOR.id}> {ROLE} ❌ The rollback of `{second}` v2 stopped")
+
+    fixed = build(command=deploy_command(seen))
+    again = await fixed.rollbacks.roll_back(GUILD, OPERATOR, reason="broken, deploy fixed")
+
+    assert again.stopped is None and again.rolled_back
+    assert reverts(origin) == [revert]  # not reverted twice
+    assert git(origin.bare, "rev-parse", "main") == revert
+    assert again.run is not None
+    assert again.run.step("revert").outcome["summary"] == (
+        f"`main` already has the revert `{revert[:10]}` (an earlier attempt)"
+    )
+    assert deploys(seen)[-1]["CONDUCTOR_VERSION"] == "v1"
+    assert deploys(seen)[-1]["CONDUCTOR_RELEASE"] == first
+    assert await member_states(domain, "ui") == {"ui": (TaskState.REVIEWED, None)}
+
+
+async def test_production_never_healthy_after_the_rollback_is_a_hard_stop_with_a_ping(
+    build: Build,
+    origin: Origin,
+    make_reviewed: MakeReviewed,
+    notes: FakeNotes,
+    health: HealthServer,
+    seen: Path,
+) -> None:
+    domain = build(command=deploy_command(seen), health_timeout=0.5)
+    await shipped(domain, make_reviewed, "first", "core", origin)
+    second = await shipped(domain, make_reviewed, "second", "ui", origin)
+    health.then = 503
+
+    outcome = await domain.rollbacks.roll_back(GUILD, OPERATOR)
+
+    assert outcome.stopped is not None and outcome.stopped.startswith(
+        "the rollback's deploy went out but production is not healthy"
+    )
+    assert (await domain.releases.get(GUILD, second)).state is ReleaseState.SHIPPED
+    [(_, ping)] = notes.pings
+    assert "stopped at the health step" in ping and f"<@{OPERATOR.id}>" in ping
+
+
+async def test_a_red_seal_after_the_rollback_pings_and_offers_to_roll_back_the_previous_one(
+    build: Build, origin: Origin, make_reviewed: MakeReviewed, notes: FakeNotes, runner: FakeRunner
+) -> None:
+    domain = build()
+    first = await shipped(domain, make_reviewed, "first", "core", origin)
+    second = await shipped(domain, make_reviewed, "second", "ui", origin)
+    runner.then({"/": "text Studio not found"})
+
+    outcome = await domain.rollbacks.roll_back(GUILD, OPERATOR)
+
+    assert outcome.rolled_back and outcome.seal is not None and outcome.seal.alarming
+    assert (await domain.releases.get(GUILD, first)).seal_status is SealStatus.RED
+    assert (await domain.releases.get(GUILD, second)).seal_status is SealStatus.GREEN
+    [(posted, ping)] = notes.pings
+    assert ping.startswith(
+        f"🚨 <@{OPERATOR.id}> {ROLE} the smoke seal of `{first}` v1 (after the rollback of "
+        f"`{second}` v2) is **red**"
+    )
+    assert "Nothing more was rolled back" in ping
+    assert notes.actions == [AlertAction("rollback", first)]
+    assert posted == outcome.notes
+
+
+async def test_the_first_release_rolls_back_to_what_ran_before_it(
+    build: Build, origin: Origin, make_reviewed: MakeReviewed, notes: FakeNotes, seen: Path
+) -> None:
+    """Nothing shipped before it: with git, the revert is what production goes back to (the
+    deploy gets no release and no version, and main's SHA); the seal goes only into the
+    release's history, whose own verdict stays."""
+    domain = build(command=deploy_command(seen))
+    only = await shipped(domain, make_reviewed, "only", "core", origin)
+    plan = await domain.rollbacks.plan(GUILD)
+    assert plan.previous is None
+    assert (
+        plan.production == "Production is back to what ran before it (no release shipped before it)"
+    )
+
+    outcome = await domain.rollbacks.roll_back(GUILD, OPERATOR)
+
+    assert outcome.rolled_back
+    [revert] = reverts(origin)
+    assert files_on(origin, "main") == {"README", "app.txt"}
+    assert deploys(seen)[-1] == {
+        "CONDUCTOR_RELEASE": "",
+        "CONDUCTOR_VERSION": "",
+        "CONDUCTOR_SHA": revert,
+        "CONDUCTOR_ROLLBACK_OF": only,
+    }
+    history = await domain.seals.history(GUILD, only)
+    assert [s.trigger for s in history] == ["ship", "rollback"]
+    release = await domain.releases.get(GUILD, only)
+    assert release.seal_checked_at == history[0].checked_at  # its own verdict stays
+    assert (await domain.releases.status(GUILD)).last_shipped is None
+    [(_, [text], _)] = [p for p in notes.posts if "Rolled back" in p[1][0]]
+    assert "Production is back to what ran before it (no release shipped before it)." in text
+
+
+async def test_without_git_nothing_is_reverted_and_it_is_said(
+    build: Build, make_reviewed: MakeReviewed, notes: FakeNotes, seen: Path
+) -> None:
+    domain = build(with_git=False)
+    first = await shipped(domain, make_reviewed, "first", "core")
+    second = await shipped(domain, make_reviewed, "second", "ui")
+
+    outcome = await domain.rollbacks.roll_back(GUILD, OPERATOR)
+
+    assert outcome.rolled_back and outcome.run is not None
+    statuses = {s.name: s.status for s in outcome.run.steps}
+    assert statuses == {
+        "revert": ShipStepStatus.SKIPPED,
+        "deploy": ShipStepStatus.SKIPPED,
+        "health": ShipStepStatus.SKIPPED,
+        "flip": ShipStepStatus.DONE,
+        "seal": ShipStepStatus.DONE,
+        "notes": ShipStepStatus.DONE,
+    }
+    [(_, [text], _)] = [p for p in notes.posts if "Rolled back" in p[1][0]]
+    assert "⏭️ the revert: no [git] is configured: main was not changed" in text
+    assert "⏭️ the deploy: no deploy command is configured" in text
+    assert f"Production is `{first}` v1 again." in text
+    assert (await domain.releases.get(GUILD, second)).state is ReleaseState.ROLLED_BACK
+
+
+async def test_without_git_a_deploy_command_has_nothing_to_go_back_to_before_the_first_release(
+    build: Build, make_reviewed: MakeReviewed, seen: Path
+) -> None:
+    domain = build(with_git=False, command=deploy_command(seen))
+    only = await shipped(domain, make_reviewed, "only", "core")
+    with pytest.raises(
+        InvalidMove,
+        match=rf"Nothing to roll back to: no release shipped before `{only}` v1, and without "
+        r"`\[git\]` there is no commit to deploy instead",
+    ):
+        await domain.rollbacks.roll_back(GUILD, OPERATOR)
+    assert (await domain.releases.get(GUILD, only)).state is ReleaseState.SHIPPED
+
+
+async def test_a_long_reason_is_refused_before_anything_runs(
+    build: Build, origin: Origin, make_reviewed: MakeReviewed
+) -> None:
+    domain = build()
+    slug = await shipped(domain, make_reviewed, "only", "core", origin)
+    with pytest.raises(ConductorError, match="That reason is too long"):
+        await domain.rollbacks.roll_back(GUILD, OPERATOR, reason="x" * 501)
+    assert (await domain.releases.get(GUILD, slug)).state is ReleaseState.SHIPPED
+    assert reverts(origin) == []
