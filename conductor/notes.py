@@ -86,18 +86,24 @@ def rollback_alert(
     rollback: str | None,
     evidence: str | None = None,
     after: str | None = None,
+    button: bool = False,
     limit: int = MESSAGE_LIMIT,
 ) -> str:
     """The ping on a red or error seal: who, what failed, and the exact rollback command, then
     ``evidence`` (the screenshots line) when there is one. Nothing is rolled back
     automatically: the operator stays the gate. ``after``: what the seal followed (``after
-    the rollback of `x` v3``), said in the first line."""
+    the rollback of `x` v3``), said in the first line; ``button``: the alert carries the Roll
+    back button, and says what it does."""
     who = " ".join(mentions)
     rolled = "Nothing was rolled back" if after is None else "Nothing more was rolled back"
+    press = (
+        " **Roll back** below runs it as a recorded rollback, after a confirmation; by hand"
+        if button
+        else " To roll back"
+    )
     if rollback:
         how = (
-            f"{rolled}: production runs this release until you decide. "
-            f"To roll back:\n{fenced(rollback)}"
+            f"{rolled}: production runs this release until you decide.{press}:\n{fenced(rollback)}"
         )
         if "<merge_sha>" in rollback:
             how += "\nFill in `<merge_sha>`: no merge commit is recorded for this release."
@@ -106,6 +112,8 @@ def rollback_alert(
             f"{rolled}, and no rollback command is configured "
             "(`rollback_command` in `[app]`): roll back by hand if you decide to."
         )
+        if button:
+            how += " **Roll back** below runs a recorded rollback, after a confirmation."
     if evidence:
         how += "\n" + clip(evidence, 600)
     since = f" ({after})" if after else ""

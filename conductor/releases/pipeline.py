@@ -689,6 +689,9 @@ class ShipPipeline:
         if self.notes is None:
             return
         evidence = await self.sealer.evidence.for_alert(seal.result)
+        action = (
+            AlertAction("rollback", release.slug) if release.state is ReleaseState.SHIPPED else None
+        )
         text = rollback_alert(
             release,
             status=seal.status,
@@ -697,9 +700,7 @@ class ShipPipeline:
             rollback=seal.rollback,
             evidence=screenshots_line(evidence),
             after=after,
-        )
-        action = (
-            AlertAction("rollback", release.slug) if release.state is ReleaseState.SHIPPED else None
+            button=action is not None,
         )
         await self.notes.ping(
             guild_id,

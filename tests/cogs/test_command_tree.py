@@ -18,6 +18,7 @@ SPEC = {
     "release assemble",
     "release ship",
     "release abandon",
+    "release rollback",
     "task show",
     "task list",
     "conductor setup",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from hypothesis import given
@@ -14,6 +15,7 @@ from conductor.notes import (
     release_notes,
     reseal_note,
     rollback_alert,
+    rollback_note,
     seal_line,
 )
 from conductor.states import ReleaseState, SealStatus, TaskState
@@ -166,3 +168,66 @@ def test_reseal_note_names_what_it_replaced() -> None:
     )
     first = reseal_note(view, seal="x", by="olga", previous=None)
     assert "(first seal)" in first
+
+
+def test_the_alert_with_the_button_says_what_it_does_and_after_a_rollback_says_so() -> None:
+    alert = rollback_alert(
+        shipped(),
+        status=SealStatus.RED,
+        summary="1 of 6 failed: / (text Studio not found)",
+        mentions=["<@1>"],
+        rollback="git revert -m 1 abc123",
+        after="after the rollback of `2026-11-22-next` v4",
+        button=True,
+    )
+    assert alert == (
+        "🚨 <@1> the smoke seal of `2026-11-21-train` v3 (after the rollback of "
+        "`2026-11-22-next` v4) is **red**: 1 of 6 failed: / (text Studio not found)\n"
+        "Nothing more was rolled back: production runs this release until you decide. "
+        "**Roll back** below runs it as a recorded rollback, after a confirmation; by hand:\n"
+        "```\ngit revert -m 1 abc123\n```"
+    )
+    bare = rollback_alert(
+        shipped(), status=SealStatus.ERROR, summary="x", mentions=[], rollback=None, button=True
+    )
+    assert bare.endswith("**Roll back** below runs a recorded rollback, after a confirmation.")
+
+
+def test_the_rollback_note_names_who_why_production_each_step_the_seal_and_the_members() -> None:
+    rolled = replace(
+        shipped(),
+        state=ReleaseState.ROLLED_BACK,
+        rolled_back_by="olga",
+        rolled_back_at=datetime(2026, 11, 22, 9, 30, tzinfo=UTC),
+        rollback_reason="checkout\nis   broken",
+    )
+    previous = replace(shipped(), slug="2026-11-20-base", version=2)
+    note = rollback_note(
+        rolled,
+        previous=previous,
+        steps=["↩️ `main` reverted by `abc`", "⏭️ the deploy: no deploy command"],
+        seal="🟢 Smoke seal: green — 6/6 checks passed",
+        members=["core", "ui"],
+    )
+    assert note.splitlines() == [
+        "⏪ **Rolled back `2026-11-21-train` v3** by olga <t:1795339800:f>",
+        "Why: checkout is broken",
+        "Production is `2026-11-20-base` v2 again.",
+        "↩️ `main` reverted by `abc`",
+        "⏭️ the deploy: no deploy command",
+        "🟢 Smoke seal: green — 6/6 checks passed",
+        "👀 Back to reviewed, ready for another train: `core`, `ui`",
+    ]
+    first = rollback_note(rolled, previous=None, steps=[], seal=None, members=[])
+    assert "Production is back to what ran before it (no release shipped before it)." in first
+    assert NOT_SEALED in first
+
+
+@given(reason=st.text(max_size=3000), members=st.lists(st.text(max_size=80), max_size=300))
+def test_the_rollback_note_always_fits(reason: str, members: list[str]) -> None:
+    rolled = replace(shipped(), state=ReleaseState.ROLLED_BACK, rollback_reason=reason)
+    note = rollback_note(
+        rolled, previous=None, steps=["x" * 900] * 3, seal="s" * 3000, members=members
+    )
+    assert len(note) <= MESSAGE_LIMIT
+    assert note.startswith("⏪ **Rolled back `2026-11-21-train` v3**")

@@ -1,0 +1,337 @@
+"""The rollback through simcord, with git (a bare origin and a clone), a real deploy command and
+a health URL: the red alert's Roll back button (a non-operator's press refused; an operator's
+asks why, then for a confirmation naming the release, production now and after, and the exact
+commands; only the asker may confirm), ``/release rollback`` with its autocomplete, the one
+progress message, a second rollback refused, a failing deploy shown, the confirmation's expiry
+and cancel, and the button still working after the bot restarted."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+import simcord
+
+from bot.client import ConductorBot, create_bot
+from bot.sample import GUILD_ID, sample_settings
+from conductor.releases.git import REVERT_TRAILER
+from conductor.states import ReleaseState, TaskState
+from store.db import Database
+from tests.helpers import (
+    TEST_APP,
+    FakeRunner,
+    HealthServer,
+    Origin,
+    World,
+    git,
+    refused,
+    reviewed,
+)
+
+SEEN = ("CONDUCTOR_RELEASE", "CONDUCTOR_VERSION", "CONDUCTOR_SHA", "CONDUCTOR_ROLLBACK_OF")
+RED = {"/signin": "selector form input[type=password] not found"}
+
+
+@pytest.fixture
+def seen(tmp_path: Path) -> Path:
+    return tmp_path / "deploys.jsonl"
+
+
+@pytest.fixture
+def deploy_then() -> str:
+    return "true"
+
+
+@pytest.fixture
+async def simcord_bot(
+    tmp_path: Path, clone: Path, seen: Path, deploy_then: str
+) -> AsyncIterator[ConductorBot]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    database = Database(url)
+    await database.create_all()
+    keys = json.dumps(list(SEEN))
+    record = f"import json, os; print(json.dumps({{k: os.environ.get(k) for k in {keys}}}))"
+    async with HealthServer() as health:
+        settings = sample_settings(
+            url,
+            app={**TEST_APP, "production_url": health.url},
+            git={"path": str(clone)},
+            deploy={
+                "command": f"python3 -c '{record}' >> {seen}; {deploy_then}",
+                "health_timeout": 5,
+                "health_interval": 0.05,
+                "log_dir": str(tmp_path / "logs"),
+            },
+        )
+        bot = create_bot(settings, database=database, smoke_runner=FakeRunner())
+        yield bot
+        await bot.close()
+
+
+def deploys(seen: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in seen.read_text().splitlines()] if seen.exists() else []
+
+
+async def ship(world: World, origin: Origin, name: str, task: str) -> str:
+    """Release ``name`` with the member ``task``, shipped through the commands; its slug."""
+    origin.commit(f"feat/{task}", {f"{task}.txt": f"{task}\n"})
+    await reviewed(world.bot, task)
+    await world.olga.slash(world.general, "release open", name=name)
+    await world.olga.slash(world.general, "release add", task=task)
+    assert (
+        "is assembled."
+        in (await world.olga.slash(world.general, "release assemble")).response.content
+    )
+    status = await world.bot.releases.status(GUILD_ID)
+    assert status.active is not None
+    slug = status.active.slug
+    shipped = await world.olga.slash(world.general, "release ship")
+    assert f"`{slug}`" in shipped.response.content
+    assert (await world.bot.releases.get(GUILD_ID, slug)).state is ReleaseState.SHIPPED
+    return slug
+
+
+def thread_of(world: World, slug: str) -> Any:
+    [thread] = [t for t in world.notes.threads if t.name == slug]
+    return thread
+
+
+def alert_in(world: World, slug: str) -> discord.Message:
+    alerts: list[discord.Message] = [
+        m for m in thread_of(world, slug).history() if m.content.startswith("🚨")
+    ]
+    [alert] = alerts
+    return alert
+
+
+def buttons(message: Any) -> list[str | None]:
+    """The labels of a message's buttons: a ``discord.Message``'s components, or simcord's
+    raw rows of a response."""
+    out: list[str | None] = []
+    for row in message.components:
+        if isinstance(row, dict):
+            out += [child.get("label") for child in row.get("components", [])]
+        else:
+            out += [getattr(child, "label", None) for child in row.children]
+    return out
+
+
+async def test_the_alerts_roll_back_button_asks_confirms_and_rolls_back(
+    world: World, origin: Origin, seen: Path
+) -> None:
+    first = await ship(world, origin, "first", "core")
+    world.runner.then(RED)
+    second = await ship(world, origin, "second", "ui")
+    v2 = await world.bot.releases.get(GUILD_ID, second)
+    assert v2.merge_sha is not None
+    alert = alert_in(world, second)
+    assert buttons(alert) == ["Roll back"]
+
+    # Someone without the role: refused at the press, nothing asked, nothing changed.
+    pressed = await world.bob.click(alert, label="Roll back")
+    assert pressed.ephemeral and pressed.modal is None
+    assert pressed.response is not None
+    assert pressed.response.content == "Only operators can do this: it needs the `Operators` role."
+
+    # The operator: asked why, then to confirm, publicly, with everything named.
+    shown = await world.olga.click(alert, label="Roll back")
+    assert shown.modal is not None and shown.modal["title"] == f"Roll back {second}?"[:45]
+    asked = await world.olga.submit_modal(shown, {"reason": "checkout is broken"})
+    assert asked.response is not None and not asked.ephemeral
+    text = asked.response.content
+    assert f"asks to roll back `{second}` v2." in text
+    assert f"Production now: `{second}` v2, merge `{v2.merge_sha[:10]}`, shipped by olga" in text
+    assert f"Production after: `{first}` v1, merge `" in text
+    assert "Why: checkout is broken" in text
+    assert f"git revert -m 1 {v2.merge_sha}" in text
+    assert "git push origin HEAD:refs/heads/main" in text
+    assert f"CONDUCTOR_RELEASE={first} CONDUCTOR_VERSION=v1" in text
+    assert f"`{second}` becomes rolled_back; its members go back to reviewed: `ui`" in text
+    assert buttons(asked.response) == ["Roll back", "Cancel"]
+
+    # Only the asker confirms.
+    other = await world.bob.click(asked.response, label="Roll back")
+    assert other.ephemeral and other.response is not None
+    assert other.response.content == "Only the operator who asked to roll back can confirm it."
+    assert (await world.bot.releases.get(GUILD_ID, second)).state is ReleaseState.SHIPPED
+
+    await world.olga.click(asked.response, label="Roll back")
+
+    # The confirmation became the progress, then the outcome.
+    lines = asked.response.content.splitlines()
+    assert lines[0] == f"⏪ `{second}` v2 — rolled_back 🔴 · Production is `{first}` v1 again"
+    [revert] = git(origin.bare, "log", "--format=%H", f"--grep={REVERT_TRAILER}", "main").split()
+    assert lines[1].startswith(f"✅ revert: `main` reverted by `{revert[:10]}` and pushed to")
+    assert lines[2].startswith(f"✅ deploy: deployed `{first}` v1 again · ")
+    assert lines[3].startswith("✅ health gate: healthy after 1 check")
+    assert lines[4].startswith("✅ state flip: rolled back; 1 member back to reviewed")
+    assert lines[5].startswith("🟢 Smoke seal: green — 6/6 checks passed")
+    assert lines[6].startswith("📝 notes: https://discord.com/channels/")
+    assert asked.response.components == []
+    assert git(origin.bare, "rev-parse", "main") == revert
+    assert deploys(seen)[-1] == {
+        "CONDUCTOR_RELEASE": first,
+        "CONDUCTOR_VERSION": "v1",
+        "CONDUCTOR_SHA": revert,
+        "CONDUCTOR_ROLLBACK_OF": second,
+    }
+    release = await world.bot.releases.get(GUILD_ID, second)
+    assert release.state is ReleaseState.ROLLED_BACK
+    assert (release.rolled_back_by, release.rollback_reason) == ("olga", "checkout is broken")
+    card = await world.bot.tasks.card(GUILD_ID, "ui")
+    assert card.task.state is TaskState.REVIEWED and card.timeline[-1].trigger == "roll_back"
+    [outcome] = [
+        m.content for m in thread_of(world, second).history() if "Rolled back" in m.content
+    ]
+    assert f"Production is `{first}` v1 again." in outcome
+    shown_card = await world.bob.slash(world.general, "task show", slug="ui")
+    assert "reviewed" in str(shown_card.response.embeds[0].to_dict()).lower()
+
+    # A second press, after the rollback: refused, saying when and by whom.
+    again = await world.olga.click(alert_in(world, second), label="Roll back")
+    assert again.ephemeral and again.modal is None and again.response is not None
+    assert again.response.content.startswith(
+        f"Release `{second}` v2 was rolled back already, by olga at "
+    )
+    assert f"production runs `{first}` v1 now." in again.response.content
+
+
+async def test_release_rollback_with_autocomplete_and_a_second_rollback_refused(
+    world: World, origin: Origin, seen: Path
+) -> None:
+    first = await ship(world, origin, "first", "core")
+    second = await ship(world, origin, "second", "ui")
+    offered = await world.olga.autocomplete(world.general, "release rollback", "release", "")
+    assert [c["value"] for c in offered] == [second, first]
+    assert offered[0]["name"] == f"{second} v2"
+
+    asked = await world.olga.slash(world.general, "release rollback", reason="slow checkout")
+    assert asked.response is not None and not asked.ephemeral
+    assert "Why: slow checkout" in asked.response.content
+    await world.olga.click(asked.response, label="Roll back")
+
+    release = await world.bot.releases.get(GUILD_ID, second)
+    assert (release.state, release.rollback_reason) == (ReleaseState.ROLLED_BACK, "slow checkout")
+    assert deploys(seen)[-1]["CONDUCTOR_VERSION"] == "v1"
+
+    again = await world.olga.slash(world.general, "release rollback", release=second)
+    refused(world.env, again, f"Release `{second}` v2 was rolled back already, by olga")
+    older = await world.olga.autocomplete(world.general, "release rollback", "release", "")
+    assert [c["value"] for c in older] == [first]  # only shipped releases are offered
+
+    # The default reason when none is given.
+    asked = await world.olga.slash(world.general, "release rollback")
+    assert asked.response is not None
+    assert f"asks to roll back `{first}` v1." in asked.response.content
+    assert (
+        "Production after: what ran before it (no release shipped before it)"
+        in asked.response.content
+    )
+    await world.olga.click(asked.response, label="Roll back")
+    rolled = await world.bot.releases.get(GUILD_ID, first)
+    assert rolled.rollback_reason == "rolled back with /release rollback"
+
+
+async def test_a_non_operator_cannot_ask_and_the_refusals_say_why(
+    world: World, origin: Origin
+) -> None:
+    result = await world.bob.slash(world.general, "release rollback")
+    refused(world.env, result, "Only operators can do this: it needs the `Operators` role.")
+    result = await world.olga.slash(world.general, "release rollback")
+    refused(world.env, result, "Nothing has shipped yet, so there is nothing to roll back.")
+    first = await ship(world, origin, "first", "core")
+    await ship(world, origin, "second", "ui")
+    result = await world.olga.slash(world.general, "release rollback", release=first)
+    refused(world.env, result, f"Release `{first}` v1 is not what production runs")
+
+
+async def test_cancel_expiry_and_a_demoted_operator_roll_nothing_back(
+    world: World, origin: Origin
+) -> None:
+    slug = await ship(world, origin, "first", "core")
+
+    asked = await world.olga.slash(world.general, "release rollback")
+    await world.olga.click(asked.response, label="Cancel")
+    assert asked.response is not None
+    assert asked.response.content == f"Not rolled back: `{slug}` stays."
+
+    asked = await world.olga.slash(world.general, "release rollback")
+    await world.env.advance_time(61)
+    assert asked.response is not None
+    assert (
+        asked.response.content == f"⌛ Not rolled back: the confirmation expired. `{slug}` stays."
+    )
+    with pytest.raises(simcord.SetupError):
+        await world.olga.click(asked.response, label="Roll back")
+
+    asked = await world.olga.slash(world.general, "release rollback")
+    world.env.backend.remove_member_role(GUILD_ID, world.olga.id, world.operators.id)
+    await world.env.settle()
+    pressed = await world.olga.click(asked.response, label="Roll back")
+    assert pressed.ephemeral and pressed.response is not None
+    assert pressed.response.content == "Only operators can do this: it needs the `Operators` role."
+    world.env.backend.add_member_role(GUILD_ID, world.olga.id, world.operators.id)
+    await world.env.advance_time(61)
+
+    assert (await world.bot.releases.get(GUILD_ID, slug)).state is ReleaseState.SHIPPED
+    assert git(origin.bare, "log", "--format=%H", f"--grep={REVERT_TRAILER}", "main") == ""
+
+
+@pytest.mark.parametrize(
+    "deploy_then", ['if [ -n "$CONDUCTOR_ROLLBACK_OF" ]; then echo "no route" >&2; exit 7; fi']
+)
+async def test_a_failing_rollback_deploy_is_shown_and_told_in_the_thread(
+    world: World, origin: Origin
+) -> None:
+    await ship(world, origin, "first", "core")
+    second = await ship(world, origin, "second", "ui")
+
+    asked = await world.olga.slash(world.general, "release rollback", reason="bad")
+    await world.olga.click(asked.response, label="Roll back")
+
+    assert asked.response is not None
+    text = asked.response.content
+    assert text.splitlines()[0].startswith(f"⏪ Rolling back `{second}` v2 · ")
+    assert "✅ revert: `main` reverted by `" in text
+    assert "❌ deploy: the deploy command failed (exit 7)" in text
+    assert "▫️ state flip" in text
+    assert (await world.bot.releases.get(GUILD_ID, second)).state is ReleaseState.SHIPPED
+    [told] = [
+        m.content
+        for m in thread_of(world, second).history()
+        if m.content.startswith(f"❌ The rollback of `{second}`")
+    ]
+    assert "no route" in told and "Not done: the deploy, the health gate" in told
+    [ping] = [m for m in thread_of(world, second).history() if m.content.startswith("🚨")]
+    assert f"<@{world.olga.id}>" in ping.content
+
+
+async def test_the_roll_back_button_still_works_after_a_restart(
+    world: World, origin: Origin
+) -> None:
+    await ship(world, origin, "first", "core")
+    world.runner.then(RED)
+    second = await ship(world, origin, "second", "ui")
+    old = world.bot
+    await world.env.shutdown()
+    await old.close()
+    new = create_bot(old.settings, smoke_runner=FakeRunner())
+    world.env.bot = new
+    await world.env.start()
+    await world.env.settle()
+    world.bot = new
+
+    shown = await world.olga.click(alert_in(world, second), label="Roll back")
+
+    assert shown.modal is not None
+    asked = await world.olga.submit_modal(shown, {})  # no reason given: the default
+    assert asked.response is not None
+    assert "Why: rolled back from the red alert" in asked.response.content
+    await world.olga.click(asked.response, label="Roll back")
+    release = await new.releases.get(GUILD_ID, second)
+    assert release.state is ReleaseState.ROLLED_BACK
+    assert release.rollback_reason == "rolled back from the red alert"
