@@ -282,6 +282,13 @@ class ShipPipeline:
         except _Stop as stop:
             release = await self.releases.get(run.guild_id, run.release_slug)
             return ShipOutcome(release, None, None, state.run, str(stop))
+        except LeaseLost:
+            # (before ConductorError, which it is: a lost run is not a refusal to record)
+            log.warning("ship run %s was taken over by another process; stopping", run.id)
+            release = await self.releases.get(run.guild_id, run.release_slug)
+            return ShipOutcome(
+                release, state.seal, state.notes, state.run, "another process took the run over"
+            )
         except ConductorError as refused:
             # A step was refused (the release changed under the run): end the run, say why.
             log.warning("ship run %s refused: %s", run.id, refused)
@@ -300,12 +307,6 @@ class ShipPipeline:
                 f"at its {state.step} step. What was done stays done: Conductor takes the ship "
                 "up again from there once the database is back."
             ) from down
-        except LeaseLost:
-            log.warning("ship run %s was taken over by another process; stopping", run.id)
-            release = await self.releases.get(run.guild_id, run.release_slug)
-            return ShipOutcome(
-                release, state.seal, state.notes, state.run, "another process took the run over"
-            )
         finally:
             self._driving.discard(run.id)
         release = state.release or await self.releases.get(run.guild_id, run.release_slug)

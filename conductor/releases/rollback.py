@@ -396,12 +396,14 @@ class RollbackPipeline:
                     await self._report(state)
         except _Stop as stop:
             stopped = str(stop)
+        except LeaseLost:
+            log.warning("rollback run %s was taken over by another process; stopping", run.id)
+            stopped = "another process took the run over"
         except ConductorError as refused:
             # A step was refused (the release changed under the run): end it, say why.
             log.warning("rollback run %s refused: %s", run.id, refused)
-            state.run = await self.runs.finish(run.id, ShipRunStatus.FAILED, error=str(refused))
-            await self._report(state)
             stopped = str(refused)
+            await self._refused(state, stopped)
         except DatabaseUnavailable as down:
             log.warning(
                 "rollback run %s stopped at the %s step: the database is %s",
@@ -412,9 +414,6 @@ class RollbackPipeline:
                 f"{state.step} step. What was done stays done: Conductor takes the rollback up "
                 "again from there once the database is back."
             ) from down
-        except LeaseLost:
-            log.warning("rollback run %s was taken over by another process; stopping", run.id)
-            stopped = "another process took the run over"
         finally:
             self._driving.discard(run.id)
         release = await self.releases.get(run.guild_id, run.release_slug)
@@ -680,11 +679,29 @@ class RollbackPipeline:
         """The step failed: record it, end the run, tell the thread what was done and what
         was not (pinging the operator when production may be left broken), and stop."""
         await self._mark(state, name, ShipStepStatus.FAILED, {**(extra or {}), "summary": summary})
+        await self._stopped(state, name, summary, tail=(extra or {}).get("tail"), alert=alert)
+        raise _Stop(summary)
+
+    async def _refused(self, state: _Drive, summary: str) -> None:
+        """A step was refused by the domain (the release changed under the run)."""
+        if state.run.step(state.step).status is ShipStepStatus.RUNNING:
+            await self._mark(state, state.step, ShipStepStatus.FAILED, {"summary": summary})
+        await self._stopped(state, state.step, summary)
+
+    async def _stopped(
+        self,
+        state: _Drive,
+        name: RollbackStepName,
+        summary: str,
+        *,
+        tail: str | None = None,
+        alert: bool = False,
+    ) -> None:
+        """End the run as failed and tell the thread what was done and what was not."""
         state.run = await self.runs.finish(state.run.id, ShipRunStatus.FAILED, error=summary)
         await self._report(state)
         release = await self.releases.get(state.run.guild_id, state.run.release_slug)
         text = f"❌ The rollback of `{release.slug}`{version(release)} stopped at the {name} step: {summary}"
-        tail = (extra or {}).get("tail")
         if tail:
             text += "\n" + fenced(clip(tail, 700))
         text += "\n" + self._account(state.run, release)
@@ -693,7 +710,6 @@ class RollbackPipeline:
             "production as it is."
         )
         await self._tell(state, release, clip(text, 2000), alert=alert)
-        raise _Stop(summary)
 
     async def _interrupted(self, state: _Drive) -> str:
         summary = (

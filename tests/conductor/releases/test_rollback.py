@@ -8,6 +8,7 @@ in the thread with what was done and what was not, and leaving a consistent stat
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from conductor.bootstrap import Conductor, bootstrap
 from conductor.errors import ConductorError, InvalidMove, NotFound
 from conductor.releases.git import REVERT_TRAILER
-from conductor.releases.pipeline import AlertAction
+from conductor.releases.pipeline import AlertAction, Checkpoint
 from conductor.releases.runs import ShipRunning
 from conductor.states import (
     ROLLBACK_STEPS,
@@ -94,9 +95,12 @@ def build(
     """The domain on the clone (``git=False``: none), the health server, the fake runner and
     sink, with a ``[deploy]`` table from the keywords given."""
 
-    def _build(*, with_git: bool = True, **deploy: Any) -> Conductor:
+    def _build(
+        *, with_git: bool = True, checkpoint: Checkpoint | None = None, **deploy: Any
+    ) -> Conductor:
         return bootstrap(
             database=db,
+            checkpoint=checkpoint,
             runner=runner,
             notes=notes,
             app={**TEST_APP, "production_url": health.url},
@@ -530,3 +534,69 @@ async def test_a_long_reason_is_refused_before_anything_runs(
         await domain.rollbacks.roll_back(GUILD, OPERATOR, reason="x" * 501)
     assert (await domain.releases.get(GUILD, slug)).state is ReleaseState.SHIPPED
     assert reverts(origin) == []
+
+
+def steal(db: Database, *, at: str) -> Checkpoint:
+    """A checkpoint that, at ``point``, has another process take the running run over (as if
+    this one had stalled past its lease), straight in the SQLite file."""
+
+    def checkpoint(reached: str) -> None:
+        if reached != at:
+            return
+        assert db.path is not None
+        with sqlite3.connect(db.path) as conn:
+            conn.execute(
+                "UPDATE ship_runs SET owner = 'thief', lease_until = '2999-01-01 00:00:00'"
+                " WHERE status = 'running'"
+            )
+
+    return checkpoint
+
+
+async def test_a_rollback_taken_over_by_another_process_writes_nothing_more(
+    build: Build, origin: Origin, make_reviewed: MakeReviewed, db: Database, seen: Path
+) -> None:
+    domain = build(command=deploy_command(seen))
+    await shipped(domain, make_reviewed, "first", "core", origin)
+    second = await shipped(domain, make_reviewed, "second", "ui", origin)
+    taken = build(command=deploy_command(seen), checkpoint=steal(db, at="rollback:revert:done"))
+
+    outcome = await taken.rollbacks.roll_back(GUILD, OPERATOR)
+
+    assert outcome.stopped == "another process took the run over"
+    assert len(deploys(seen)) == 2  # the ships': the fenced run deployed nothing
+    [run] = await taken.pipeline.runs.unfinished(GUILD, RunKind.ROLLBACK)
+    assert run.status is ShipRunStatus.RUNNING and run.step("revert").status is ShipStepStatus.DONE
+    assert run.step("deploy").status is ShipStepStatus.PENDING  # left for its new owner
+    assert (await domain.releases.get(GUILD, second)).state is ReleaseState.SHIPPED
+
+
+async def test_a_step_the_domain_refuses_is_told_with_what_was_done(
+    build: Build, origin: Origin, make_reviewed: MakeReviewed, db: Database, notes: FakeNotes
+) -> None:
+    """The flip refused (a release shipped after this one, behind the run's back): the run
+    ends failed at the flip, and the thread hears it with what was done."""
+    await shipped(build(), make_reviewed, "first", "core", origin)
+    second = await shipped(build(), make_reviewed, "second", "ui", origin)
+
+    def sneak(reached: str) -> None:
+        if reached == "rollback:health:skipped":
+            assert db.path is not None
+            with sqlite3.connect(db.path) as conn:
+                conn.execute(
+                    "INSERT INTO releases (guild_id, slug, name, state, opened_by, opened_at,"
+                    " version, row_version) VALUES (?, 'sneaky', 'sneaky', 'shipped', 'x',"
+                    " '2025-01-01 00:00:00', 9, 1)",
+                    (GUILD,),
+                )
+
+    outcome = await build(checkpoint=sneak).rollbacks.roll_back(GUILD, OPERATOR)
+
+    assert outcome.stopped is not None
+    assert outcome.stopped.startswith(f"Release `{second}` is not what production runs: `sneaky`")
+    assert outcome.run is not None and outcome.run.status is ShipRunStatus.FAILED
+    assert outcome.run.step("flip").status is ShipStepStatus.FAILED
+    assert (await build().releases.get(GUILD, second)).state is ReleaseState.SHIPPED
+    [(_, [told], _)] = [p for p in notes.posts if "rollback of" in p[1][0]]
+    assert told.startswith(f"❌ The rollback of `{second}` v2 stopped at the flip step: Release")
+    assert "\nNot done: the state change, the seal, the notes.\n" in told

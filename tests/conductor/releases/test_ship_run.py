@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -330,3 +331,44 @@ async def test_abandon_waits_for_a_running_ship(
     await domain.pipeline.runs.finish(run.id, ShipRunStatus.FAILED, error="stopped")
     abandoned = await domain.releases.abandon(GUILD, "changed my mind", OPERATOR)
     assert abandoned.state is ReleaseState.ABANDONED
+
+
+async def test_a_ship_taken_over_by_another_process_stops_and_writes_nothing_more(
+    origin: Origin,
+    make_reviewed: MakeReviewed,
+    db: Database,
+    runner: FakeRunner,
+    notes: FakeNotes,
+    clone: Path,
+    health: HealthServer,
+) -> None:
+    """Lost at a step boundary (another process took the run, as if this one stalled past its
+    lease): the drive stops as taken over, it is not recorded as a refusal, and the flip is
+    left to the new owner."""
+
+    def stolen(point: str) -> None:
+        if point == "deploy:done":
+            assert db.path is not None
+            with sqlite3.connect(db.path) as conn:
+                conn.execute(
+                    "UPDATE ship_runs SET owner = 'thief', lease_until = '2999-01-01 00:00:00'"
+                )
+
+    domain = bootstrap(
+        database=db,
+        runner=runner,
+        notes=notes,
+        app={**TEST_APP, "production_url": health.url},
+        git={"path": str(clone)},
+        checkpoint=stolen,
+    )
+    slug = await assembled(domain, origin, make_reviewed)
+
+    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+
+    assert outcome.stopped == "another process took the run over"
+    [run] = await domain.pipeline.runs.unfinished(GUILD)
+    assert run.status is ShipRunStatus.RUNNING and run.error is None
+    assert run.step("ship").status is ShipStepStatus.PENDING
+    assert (await domain.releases.get(GUILD, slug)).state is ReleaseState.ASSEMBLED
+    assert notes.posts == []
