@@ -18,8 +18,10 @@ import simcord
 
 from bot.client import ConductorBot, create_bot
 from bot.sample import GUILD_ID, sample_settings
+from conductor.queries import require_release
 from conductor.releases.git import REVERT_TRAILER
-from conductor.states import ReleaseState, TaskState
+from conductor.states import ReleaseState, RunKind, TaskState
+from conductor.views import Actor
 from store.db import Database
 from tests.helpers import (
     TEST_APP,
@@ -335,3 +337,40 @@ async def test_the_roll_back_button_still_works_after_a_restart(
     release = await new.releases.get(GUILD_ID, second)
     assert release.state is ReleaseState.ROLLED_BACK
     assert release.rollback_reason == "rolled back from the red alert"
+
+
+async def test_a_rollback_whose_process_died_is_taken_up_by_the_reconcile(
+    world: World, origin: Origin, seen: Path
+) -> None:
+    first = await ship(world, origin, "first", "core")
+    second = await ship(world, origin, "second", "ui")
+    # As if a process had started the rollback and died before its first step:
+    async with world.bot.database.write() as session:
+        row = await require_release(session, GUILD_ID, second)
+        await world.bot.pipeline.runs.open_run(
+            session,
+            row,
+            RunKind.ROLLBACK,
+            version=2,
+            actor=Actor("olga", world.olga.id),
+            restores_version=1,
+            reason="the process died",
+        )
+    cog = world.bot.get_cog("SealCog")
+    assert cog is not None
+
+    await cog.notes_for(world.bot.get_guild(GUILD_ID))  # type: ignore[attr-defined]
+
+    release = await world.bot.releases.get(GUILD_ID, second)
+    assert (release.state, release.rollback_reason) == (
+        ReleaseState.ROLLED_BACK,
+        "the process died",
+    )
+    said = [m.content for m in thread_of(world, second).history()]
+    assert any(
+        text.startswith(f"♻️ Conductor stopped during the rollback of `{second}` v2")
+        for text in said
+    )
+    [outcome] = [text for text in said if text.startswith(f"⏪ **Rolled back `{second}` v2**")]
+    assert f"Production is `{first}` v1 again." in outcome
+    assert deploys(seen)[-1]["CONDUCTOR_RELEASE"] == first
