@@ -54,7 +54,7 @@ from conductor.states import (
     ShipRunStatus,
     ShipStepStatus,
 )
-from conductor.text import clip, fenced, short_sha, version
+from conductor.text import clip, fenced, mask_credentials, short_sha, version
 from conductor.views import Actor, ReleaseView
 from smoke import SmokeConfigError, SmokeResult
 from store.db import Session
@@ -276,7 +276,8 @@ class RollbackPipeline:
                 sha,
             )
             shown = " ".join(f"{k}={v or _EMPTY}" for k, v in env.items())
-            out.append(f"{shown} {command}")
+            # shown in the channel: a password in a URL of the command is not
+            out.append(mask_credentials(f"{shown} {command}"))
         return tuple(out)
 
     def _words(
@@ -300,8 +301,12 @@ class RollbackPipeline:
         back = ", ".join(f"`{m}`" for m in members) or "none"
         out.append(f"`{release.slug}` becomes rolled_back; its members go back to reviewed: {back}")
         if app is not None:
-            on = f"`{previous.slug}`{version(previous)}" if previous else "no release"
-            out.append(f"seal: the smoke suite against {app.production_url} (recorded on {on})")
+            on = (
+                f"on `{previous.slug}`{version(previous)}"
+                if previous
+                else f"in `{release.slug}`'s history only"
+            )
+            out.append(f"seal: the smoke suite against {app.production_url} (recorded {on})")
         else:
             out.append("seal: skipped, no `[app]` is configured")
         return tuple(out)

@@ -461,6 +461,11 @@ async def test_the_first_release_rolls_back_to_what_ran_before_it(
     only = await shipped(domain, make_reviewed, "only", "core", origin)
     plan = await domain.rollbacks.plan(GUILD)
     assert plan.previous is None
+    assert plan.commands[2].startswith(
+        f"CONDUCTOR_RELEASE='' CONDUCTOR_VERSION='' CONDUCTOR_SHA=<main after the revert> "
+        f"CONDUCTOR_ROLLBACK_OF={only} echo deploying"
+    )
+    assert plan.steps[-1].endswith(f"(recorded in `{only}`'s history only)")
     assert (
         plan.production == "Production is back to what ran before it (no release shipped before it)"
     )
@@ -523,6 +528,16 @@ async def test_without_git_a_deploy_command_has_nothing_to_go_back_to_before_the
     ):
         await domain.rollbacks.roll_back(GUILD, OPERATOR)
     assert (await domain.releases.get(GUILD, only)).state is ReleaseState.SHIPPED
+
+
+async def test_the_confirmation_never_shows_a_password_in_the_deploy_command(
+    build: Build, origin: Origin, make_reviewed: MakeReviewed
+) -> None:
+    domain = build(command="curl -fsS https://ops:hunter2@deploy.example/hook")
+    await shipped(build(), make_reviewed, "only", "core", origin)
+    [*_, deploy] = (await domain.rollbacks.plan(GUILD)).commands
+    assert deploy.endswith("curl -fsS https://ops:***@deploy.example/hook")
+    assert "hunter2" not in deploy
 
 
 async def test_a_long_reason_is_refused_before_anything_runs(
