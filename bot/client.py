@@ -97,6 +97,7 @@ class ConductorBot(commands.Bot):
         self.seals = self.conductor.seals
         self.sealer = self.conductor.sealer
         self.pipeline = self.conductor.pipeline
+        self.locks = self.conductor.locks
         #: what ``/conductor setup`` stored, per guild; read once, dropped when setup changes it
         self._stored: dict[int, GuildConfigView | None] = {}
 

@@ -1,4 +1,4 @@
-"""Every state and status of the domain: tasks, releases, handoffs, reviews, seals.
+"""Every state and status of the domain: tasks, releases, handoffs, reviews, seals, locks.
 
 Shared by the parser, the machines, the store and the edge; the one module of the domain that
 ``store/`` imports."""
@@ -87,6 +87,16 @@ class ShipStepStatus(StrEnum):
 #: the steps of a ship run, in order
 ShipStepName = Literal["deploy", "health", "ship", "seal", "notes"]
 SHIP_STEPS: tuple[ShipStepName, ...] = ("deploy", "health", "ship", "seal", "notes")
+
+
+class LockEventKind(StrEnum):
+    """What happened to a guild's release lock: taken, its reason changed by its holder,
+    taken over by another operator, released."""
+
+    LOCKED = "locked"
+    CHANGED = "changed"
+    TAKEN_OVER = "taken_over"
+    UNLOCKED = "unlocked"
 
 
 #: who posted a handoff: a member, a bot user, or a channel webhook
