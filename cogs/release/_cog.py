@@ -105,7 +105,9 @@ class ReleaseCog(commands.Cog):
             f"➖ `{task.strip().lower()}` left `{view.slug}`; it is reviewed again ({len(view.members)} aboard)."
         )
 
-    @release.command(name="status", description="The active release and the last shipped one")
+    @release.command(
+        name="status", description="The lock, the active release and what production runs"
+    )
     async def status(self, interaction: discord.Interaction[ConductorBot]) -> None:
         status = await self.releases.status(guild_id(interaction))
         await interaction.response.send_message(embed=status_embed(status))
