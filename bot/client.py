@@ -98,6 +98,7 @@ class ConductorBot(commands.Bot):
         self.sealer = self.conductor.sealer
         self.pipeline = self.conductor.pipeline
         self.rollbacks = self.conductor.rollbacks
+        self.locks = self.conductor.locks
         #: what ``/conductor setup`` stored, per guild; read once, dropped when setup changes it
         self._stored: dict[int, GuildConfigView | None] = {}
 

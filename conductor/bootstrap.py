@@ -1,5 +1,5 @@
-"""The one place the domain is built: the database, every service, the sealer and the ship
-pipeline, wired once.
+"""The one place the domain is built: the database, every service, the sealer, the ship
+pipeline and the release lock, wired once.
 
 Each adapter is a parameter with a real default: the database from its URL, Playwright in
 Chromium as the smoke runner (loaded only when no runner is given). The edge passes what only
@@ -19,6 +19,7 @@ from conductor.handoffs.apply import Handoffs
 from conductor.releases.assembly import Assembler
 from conductor.releases.deploy import parse_deploy_config
 from conductor.releases.git import GitRepository, parse_git_config
+from conductor.releases.locks import Locks
 from conductor.releases.pipeline import Checkpoint, NotesSink, ShipPipeline
 from conductor.releases.rollback import RollbackPipeline
 from conductor.releases.runs import ShipRuns
@@ -51,6 +52,8 @@ class Conductor:
     pipeline: ShipPipeline
     #: /release rollback and the alert's Roll back: a recorded run of its own
     rollbacks: RollbackPipeline
+    #: /release lock and unlock: the stop sign on the train
+    locks: Locks
 
     async def close(self) -> None:
         """Apply what is still queued, then close the database."""
@@ -118,6 +121,7 @@ def bootstrap(
         sealer=sealer,
         pipeline=pipeline,
         rollbacks=RollbackPipeline(pipeline),
+        locks=Locks(db),
     )
 
 

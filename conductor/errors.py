@@ -6,6 +6,11 @@ anything else is a bug and becomes "something went wrong (ref …)".
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conductor.views import LockView, ReleaseView
+
 
 class ConductorError(Exception):
     """A refusal the user can act on. ``str(error)`` is the whole user-facing message."""
@@ -48,3 +53,29 @@ class SealRunning(ConductorError):
 
 class NotConfigured(ConductorError):
     """There is no ``[app]`` table, so there is nothing to seal against."""
+
+
+class Locked(ConductorError):
+    """The release train is locked: no release is opened or shipped until it is unlocked."""
+
+    def __init__(self, message: str, lock: LockView) -> None:
+        super().__init__(message)
+        self.lock = lock
+
+
+class LockHeld(ConductorError):
+    """Another operator holds the lock: taking it (or releasing it) means taking it over,
+    after a confirmation."""
+
+    def __init__(self, message: str, lock: LockView) -> None:
+        super().__init__(message)
+        self.lock = lock
+
+
+class HeldTrain(ConductorError):
+    """Production's last ship is red or error, neither re-sealed green nor rolled back: a new
+    release opens over it only once an operator confirms (and that is recorded)."""
+
+    def __init__(self, message: str, held: ReleaseView) -> None:
+        super().__init__(message)
+        self.held = held

@@ -14,6 +14,7 @@ from conductor.text import (
     SEAL_BADGE,
     clip,
     fenced,
+    held_over_line,
     member_line,
     rc_line,
     rc_tests_line,
@@ -61,13 +62,16 @@ def _chunks(first: str, lines: Sequence[str], limit: int) -> list[str]:
 def release_notes(
     release: ReleaseView, *, seal: str | None = None, limit: int = MESSAGE_LIMIT
 ) -> list[str]:
-    """The notes for a shipped release: a header with the version and the seal line first,
-    then each member. Several messages when the members don't fit in one."""
+    """The notes for a shipped release: a header with the version and the seal line first
+    (then the RC, its tests, and whether it was opened over a held train), then each member.
+    Several messages when the members don't fit in one."""
     shipped = f" by {release.shipped_by}" if release.shipped_by else ""
     when = f" <t:{int(release.shipped_at.timestamp())}:f>" if release.shipped_at else ""
     header = f"📦 **Release notes — `{release.slug}`{version(release)}** shipped{shipped}{when}"
     line = seal if seal is not None else release_seal_line(release)
-    built = "".join(f"\n{extra}" for extra in (rc_line(release), rc_tests_line(release)) if extra)
+    held = held_over_line(release)
+    extras = (rc_line(release), rc_tests_line(release), clip(held, 300) if held else None)
+    built = "".join(f"\n{extra}" for extra in extras if extra)
     count = len(release.members)
     first = (
         f"{clip(header, 400)}\n{line}{built}\n\n"

@@ -1,6 +1,6 @@
 """Reads shared by the services: ORM rows turned into the plain views of ``conductor.views``
 (no ORM row leaves the domain), and the lookups every service needs (a release or a task by
-slug, the active release, the last shipped one)."""
+slug, the active release, the last shipped one, the release that holds the train, the lock)."""
 
 from __future__ import annotations
 
@@ -16,19 +16,33 @@ from conductor.states import (
     ACTIVE_RELEASE_STATES,
     ReleaseState,
     RunKind,
+    SealStatus,
     ShipRunStatus,
     TaskState,
 )
 from conductor.views import (
     Approver,
     DependencyView,
+    LockEventView,
+    LockView,
     RcTestsView,
     ReleaseView,
     ReviewView,
     StageView,
     TaskView,
 )
-from store.models import Release, ReviewRequest, ShipRun, StageEvent, Task
+from store.models import (
+    LockEvent,
+    Release,
+    ReleaseLock,
+    ReviewRequest,
+    ShipRun,
+    StageEvent,
+    Task,
+)
+
+#: the verdicts that hold the train while they stand on production's release
+HOLDING_SEALS: tuple[SealStatus, ...] = (SealStatus.RED, SealStatus.ERROR)
 
 
 async def dependency_views(
@@ -127,6 +141,11 @@ def release_view(
         notes_intent_at=release.notes_intent_at,
         notes_posted_at=release.notes_posted_at,
         notes_message_id=release.notes_message_id,
+        held_over_slug=release.held_over_slug,
+        held_over_seal=release.held_over_seal,
+        held_confirmed_by=release.held_confirmed_by,
+        held_confirmed_by_id=release.held_confirmed_by_id,
+        held_confirmed_at=release.held_confirmed_at,
     )
 
 
@@ -215,6 +234,46 @@ async def last_shipped(session: AsyncSession, guild_id: int) -> Release | None:
         .where(Release.guild_id == guild_id, Release.state == ReleaseState.SHIPPED)
         .order_by(Release.version.desc())
         .limit(1)
+    )
+
+
+async def held_by(session: AsyncSession, guild_id: int) -> ReleaseView | None:
+    """The release that holds the train: the last shipped one (production's), when its seal is
+    red or error. A green re-seal clears it (the seal on the release is the newest), and so
+    does a rollback (a rolled-back release is no longer the last shipped). None: the train
+    runs free."""
+    release = await last_shipped(session, guild_id)
+    if release is None or release.seal_status not in HOLDING_SEALS:
+        return None
+    return await load_release_view(session, release)
+
+
+async def current_lock(session: AsyncSession, guild_id: int) -> ReleaseLock | None:
+    """The guild's release lock, if one stands (at most one: the primary key says so)."""
+    return await session.get(ReleaseLock, guild_id, populate_existing=True)
+
+
+def lock_view(lock: ReleaseLock) -> LockView:
+    return LockView(
+        guild_id=lock.guild_id,
+        holder=lock.holder,
+        holder_id=lock.holder_id,
+        reason=lock.reason,
+        since=lock.since,
+    )
+
+
+def lock_event_view(event: LockEvent) -> LockEventView:
+    return LockEventView(
+        kind=event.kind,
+        actor=event.actor,
+        actor_id=event.actor_id,
+        at=event.at,
+        reason=event.reason,
+        previous_holder=event.previous_holder,
+        previous_holder_id=event.previous_holder_id,
+        previous_reason=event.previous_reason,
+        held_since=event.held_since,
     )
 
 

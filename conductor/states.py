@@ -1,4 +1,4 @@
-"""Every state and status of the domain: tasks, releases, handoffs, reviews, seals.
+"""Every state and status of the domain: tasks, releases, handoffs, reviews, seals, locks.
 
 Shared by the parser, the machines, the store and the edge; the one module of the domain that
 ``store/`` imports."""
@@ -114,6 +114,16 @@ RUN_STEPS: dict[RunKind, tuple[StepName, ...]] = {
     RunKind.SHIP: SHIP_STEPS,
     RunKind.ROLLBACK: ROLLBACK_STEPS,
 }
+
+
+class LockEventKind(StrEnum):
+    """What happened to a guild's release lock: taken, its reason changed by its holder,
+    taken over by another operator, released."""
+
+    LOCKED = "locked"
+    CHANGED = "changed"
+    TAKEN_OVER = "taken_over"
+    UNLOCKED = "unlocked"
 
 
 #: who posted a handoff: a member, a bot user, or a channel webhook

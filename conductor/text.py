@@ -4,9 +4,10 @@ release and per task, and the cutting of text to a limit."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from conductor.states import ReleaseState, SealStatus, TaskState
-from conductor.views import ReleaseView, TaskView
+from conductor.views import LockView, ReleaseView, TaskView
 
 SEAL_BADGE = {SealStatus.GREEN: "🟢", SealStatus.RED: "🔴", SealStatus.ERROR: "⚠️"}
 STATE_ICON = {
@@ -116,3 +117,130 @@ def storable(text: str) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
+
+
+# -- times, the lock, production, the held train ---------------------------------------------
+
+
+def utc(at: datetime) -> str:
+    """``2026-12-01 14:20 UTC``: a time in the domain's plain answers."""
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def stamp(at: datetime, style: str = "f") -> str:
+    """``<t:1764598800:f>``: a time Discord shows in each reader's zone (``R``: "2 hours
+    ago"). Plain text: the same time renders the same text, so an unchanged board is not
+    edited."""
+    return f"<t:{int(at.timestamp())}:{style}>"
+
+
+def ago(at: datetime, now: datetime) -> str:
+    """``3 min``, ``2 h 5 min``, ``4 d 1 h``: how long since ``at``."""
+    minutes = max(0, int((now - at).total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min"
+
+
+#: the longest lock reason a line shows (the whole reason is kept)
+LOCK_REASON_LIMIT = 300
+#: the longest name a line shows
+NAME_LIMIT = 60
+
+
+def flat(text: str, limit: int) -> str:
+    """User text on one line (no line breaks to forge lines with), cut to ``limit``."""
+    return clip(" ".join(text.split()), limit)
+
+
+def locked_refusal(lock: LockView, doing: str, *, yours: bool, now: datetime) -> str:
+    """Why ``doing`` is refused while the train is locked: who holds the lock, why, since
+    when, and what to do."""
+    holder = "you" if yours else clip(lock.holder, NAME_LIMIT)
+    then = (
+        "It is your lock: `/release unlock` first."
+        if yours
+        else "Ask them to `/release unlock`, or take the lock over with `/release lock` "
+        "(it asks you to confirm)."
+    )
+    return (
+        f"🔒 Can't {doing}: the release train is locked by {holder} since {utc(lock.since)} "
+        f"({ago(lock.since, now)} ago) — {flat(lock.reason, LOCK_REASON_LIMIT)}. {then}"
+    )
+
+
+def lock_line(lock: LockView) -> str:
+    """``🔒 Locked by olga since <t:…:f> (<t:…:R>) — db migration``: the board and
+    ``/release status``."""
+    return (
+        f"🔒 **Locked** by {clip(lock.holder, NAME_LIMIT)} since {stamp(lock.since)} "
+        f"({stamp(lock.since, 'R')}) — {flat(lock.reason, LOCK_REASON_LIMIT)}"
+    )
+
+
+def seal_badge(release: ReleaseView) -> str:
+    """``🟢 green``, ``🔴 red``, ``⚠️ error`` or ``⚪ not sealed``."""
+    status = release.seal_status
+    return f"{SEAL_BADGE[status]} {status.value}" if status is not None else "⚪ not sealed"
+
+
+def production_line(release: ReleaseView) -> str:
+    """``🚀 `slug` v3 · merge `1a2b3c4d5e` · 🟢 green · shipped by olga <t:…:f>``: what
+    production runs."""
+    parts = [f"{STATE_ICON[release.state]} `{release.slug}`{version(release)}"]
+    if release.merge_sha:
+        parts.append(f"merge `{short_sha(release.merge_sha)}`")
+    parts.append(seal_badge(release))
+    if release.shipped_by or release.shipped_at:
+        by = f" by {clip(release.shipped_by, NAME_LIMIT)}" if release.shipped_by else ""
+        at = f" {stamp(release.shipped_at)}" if release.shipped_at else ""
+        parts.append(f"shipped{by}{at}")
+    return " · ".join(parts)
+
+
+def failing_checks(release: ReleaseView, *, limit: int = 8) -> list[str]:
+    """The checks the release's seal failed, one line each (``• `/up` — status 503``), at most
+    ``limit`` and a line saying how many more; an error seal's reason instead."""
+    if release.seal_status is SealStatus.ERROR:
+        why = release.seal_error or release.seal_summary or "no reason recorded"
+        return [f"• the seal could not run: {flat(why, 300)}"]
+    failed = [r for r in release.seal_results if not r.get("ok", False)]
+    lines = []
+    for result in failed[:limit]:
+        path = flat(str(result.get("path", "?")), 100).replace("`", "'")
+        reason = flat(str(result.get("reason") or "failed"), 200)
+        lines.append(f"• `{path}` — {reason}")
+    if len(failed) > limit:
+        lines.append(f"• … and {len(failed) - limit} more")
+    if not lines:  # a red verdict without its checks (an old record): its summary says it
+        lines.append(f"• {flat(release.seal_summary or 'no checks recorded', 300)}")
+    return lines
+
+
+def held_train_text(held: ReleaseView) -> str:
+    """What holds the train: production's release, its verdict and its failing checks."""
+    checked = f" on {utc(held.seal_checked_at)}" if held.seal_checked_at else ""
+    head = (
+        f"⚠️ The train is held: production runs `{held.slug}`{version(held)}, sealed "
+        f"{seal_badge(held)}{checked}, neither re-sealed green nor rolled back."
+    )
+    return "\n".join([head, "Failing checks:", *failing_checks(held)])
+
+
+def held_over_line(release: ReleaseView) -> str | None:
+    """``⚠️ Opened over 🔴 red `slug` — confirmed by olga <t:…:f>``, or None for a release
+    not opened over a held train."""
+    if release.held_over_slug is None:
+        return None
+    seal = (
+        f"{SEAL_BADGE[release.held_over_seal]} {release.held_over_seal.value} "
+        if release.held_over_seal is not None
+        else ""
+    )
+    by = clip(release.held_confirmed_by or "?", NAME_LIMIT)
+    at = f" {stamp(release.held_confirmed_at)}" if release.held_confirmed_at else ""
+    return f"⚠️ Opened over {seal}`{release.held_over_slug}` — confirmed by {by}{at}"

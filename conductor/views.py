@@ -10,6 +10,7 @@ from typing import Any
 from conductor.states import (
     AuthorKind,
     HandoffOutcome,
+    LockEventKind,
     RcTestsStatus,
     ReleaseState,
     ReviewStatus,
@@ -120,6 +121,50 @@ class ReleaseView:
     notes_intent_at: datetime | None = None
     notes_posted_at: datetime | None = None
     notes_message_id: int | None = None
+    #: opened over a held train: that release, its verdict then, who confirmed and when
+    held_over_slug: str | None = None
+    held_over_seal: SealStatus | None = None
+    held_confirmed_by: str | None = None
+    held_confirmed_by_id: int | None = None
+    held_confirmed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LockView:
+    """A guild's release lock: who holds it, why, since when."""
+
+    guild_id: int
+    holder: str
+    holder_id: int | None
+    reason: str
+    since: datetime
+
+    def is_holder(self, actor: Actor) -> bool:
+        return self.holder_id == actor.id if actor.id is not None else self.holder == actor.name
+
+
+@dataclass(frozen=True, slots=True)
+class LockEventView:
+    kind: LockEventKind
+    actor: str
+    actor_id: int | None
+    at: datetime
+    reason: str
+    previous_holder: str | None = None
+    previous_holder_id: int | None = None
+    previous_reason: str | None = None
+    held_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShippedView:
+    """One release of ``/release history``: shipped (rolled back or not), with how many
+    seals it got."""
+
+    release: ReleaseView
+    seals: int
+    #: production runs it now (the newest release still shipped)
+    in_production: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +173,11 @@ class StatusView:
     #: what stands between the active release and its next step, in words
     blockers: tuple[str, ...]
     last_shipped: ReleaseView | None
+    #: the guild's release lock, when one stands
+    lock: LockView | None = None
+    #: the train is held: production's release is red or error, neither re-sealed green nor
+    #: rolled back (``/release open`` asks for a confirmation)
+    held: bool = False
 
 
 @dataclass(frozen=True, slots=True)

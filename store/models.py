@@ -1,5 +1,5 @@
 """The tables: tasks and their dependencies, the stage timeline, raw handoffs and how far each
-handoff channel is handled, reviews, releases and per-guild configuration."""
+handoff channel is handled, reviews, releases, the release lock and per-guild configuration."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from conductor.states import (
     ACTIVE_RELEASE_STATES,
     HandoffOutcome,
+    LockEventKind,
     RcTestsStatus,
     ReleaseState,
     ReviewStatus,
@@ -283,6 +284,15 @@ class Release(Base):
     rolled_back_by: Mapped[str | None] = mapped_column(String(100))
     rolled_back_by_id: Mapped[int | None] = mapped_column(BigInteger)
     rollback_reason: Mapped[str | None] = mapped_column(Text)
+    # Opened over a held train (production's last ship red or error, neither re-sealed green
+    # nor rolled back): which release, its verdict then, and who confirmed it, when.
+    held_over_slug: Mapped[str | None] = mapped_column(String(100))
+    held_over_seal: Mapped[SealStatus | None] = mapped_column(
+        _str_enum(SealStatus, "held_over_seal", check=False)
+    )
+    held_confirmed_by: Mapped[str | None] = mapped_column(String(100))
+    held_confirmed_by_id: Mapped[int | None] = mapped_column(BigInteger)
+    held_confirmed_at: Mapped[datetime | None] = mapped_column()
     #: the deploy counter (v1, v2, …), given when the release ships
     version: Mapped[int | None] = mapped_column(Integer)
     rc_branch: Mapped[str | None] = mapped_column(String(255))
@@ -413,6 +423,44 @@ class ShipStep(Base):
     outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     run: Mapped[ShipRun] = relationship(back_populates="steps", lazy="raise")
+
+
+class ReleaseLock(Base):
+    """A guild's release lock (``/release lock``): while it stands, no release is opened or
+    shipped. One per guild, held by the primary key, so two operators locking at once get one
+    winner whatever the processes."""
+
+    __tablename__ = "release_locks"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    holder: Mapped[str] = mapped_column(String(100))
+    holder_id: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    #: since when the holder holds it (a takeover starts a new since)
+    since: Mapped[datetime] = mapped_column()
+
+
+class LockEvent(Base):
+    """Every change of a guild's lock, kept after it is released: taken, its reason changed,
+    taken over (from whom), released."""
+
+    __tablename__ = "lock_events"
+    __table_args__ = (Index(None, "guild_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[LockEventKind] = mapped_column(_str_enum(LockEventKind, "lock_event_kind"))
+    actor: Mapped[str] = mapped_column(String(100))
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: the lock's reason after the event (for ``unlocked``: the reason it was held for)
+    reason: Mapped[str] = mapped_column(Text)
+    #: who held it before a takeover, and why
+    previous_holder: Mapped[str | None] = mapped_column(String(100))
+    previous_holder_id: Mapped[int | None] = mapped_column(BigInteger)
+    previous_reason: Mapped[str | None] = mapped_column(Text)
+    #: since when the lock was held before this event (takeover, unlock)
+    held_since: Mapped[datetime | None] = mapped_column()
 
 
 class GuildConfig(Base):

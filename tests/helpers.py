@@ -27,6 +27,8 @@ from aiohttp import web
 from sqlalchemy import event
 
 from bot.sample import GUILD_ID
+from conductor.machines import Move, ReleaseFlow, TaskFlow
+from conductor.queries import release_members, require_release
 from conductor.releases.git import IDENTITY
 from conductor.releases.pipeline import AlertAction, PostedNotes
 from conductor.seals.evidence import Attachment
@@ -124,6 +126,26 @@ async def assembled(domain: Conductor, make_reviewed: MakeReviewed, name: str = 
     await domain.releases.add_task(GUILD, f"{name}-core", OPERATOR)
     await domain.releases.assemble(GUILD, OPERATOR)
     return view.slug
+
+
+async def roll_back_by_machine(
+    db: Database,
+    slug: str,
+    actor: Actor = OPERATOR,
+    *,
+    reason: str = "red seal",
+    guild_id: int = GUILD,
+) -> None:
+    """A shipped release rolled back as the state machine moves it (the release to
+    rolled_back, its members to reviewed), without the rollback pipeline: what the held train,
+    the history and the board see after a rollback."""
+    async with db.write() as session:
+        release = await require_release(session, guild_id, slug)
+        members = await release_members(session, release)
+        move = Move(actor=actor.label, actor_id=actor.id)
+        await ReleaseFlow(release, member_count=len(members)).fire("roll_back", move)
+        release.rollback_reason = reason
+        await TaskFlow.move_all(members, "roll_back", move, session)
 
 
 # -- the smoke seal: the [app] table and a runner that answers what the test says -------------

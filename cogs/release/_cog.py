@@ -16,20 +16,27 @@ from bot.client import ConductorBot
 from cogs.release._render import (
     assembly_progress,
     assembly_text,
+    held_prompt,
+    history_text,
+    lock_text,
+    opened_text,
     plural,
     ship_progress,
     status_embed,
+    takeover_prompt,
+    unlock_text,
 )
 from cogs.release._rollback import FROM_COMMAND, ask_reason, confirm_and_roll_back
-from cogs.release._views import ConfirmAbandon
-from conductor.errors import ConductorError
+from cogs.release._views import Confirm, ConfirmAbandon
+from conductor.errors import ConductorError, HeldTrain, LockHeld
 from conductor.releases.assembly import AssemblyStep
 from conductor.releases.git import GitFailed
 from conductor.releases.pipeline import ShipPaused
 from conductor.releases.runs import RunView
-from conductor.releases.service import Releases
+from conductor.releases.service import HISTORY_DEFAULT, HISTORY_MAX, Releases
 from conductor.states import ReleaseState, TaskState
-from conductor.views import Actor, ReleaseView
+from conductor.text import NAME_LIMIT, clip
+from conductor.views import Actor, LockView, ReleaseView
 from store.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -68,7 +75,11 @@ class ReleaseCog(commands.Cog):
     @app_commands.describe(name="A short name, e.g. deploy-foundation")
     @operator_only()
     async def open_(self, interaction: discord.Interaction[ConductorBot], name: str) -> None:
-        view = await self.releases.open(guild_id(interaction), name, actor(interaction))
+        try:
+            view = await self.releases.open(guild_id(interaction), name, actor(interaction))
+        except HeldTrain as held:  # production's last ship is red: ask first
+            await self._open_over_held(interaction, name, held.held)
+            return
         self.bot.release_changed(guild_id(interaction))
         opened = f"🧩 Opened `{view.slug}`. Add reviewed tasks with `/release add`."
         # Answer first: the thread is a second call that must not eat the 3-second window.
@@ -96,7 +107,9 @@ class ReleaseCog(commands.Cog):
             f"➖ `{task.strip().lower()}` left `{view.slug}`; it is reviewed again ({len(view.members)} aboard)."
         )
 
-    @release.command(name="status", description="The active release and the last shipped one")
+    @release.command(
+        name="status", description="The lock, the active release and what production runs"
+    )
     async def status(self, interaction: discord.Interaction[ConductorBot]) -> None:
         status = await self.releases.status(guild_id(interaction))
         await interaction.response.send_message(embed=status_embed(status))
@@ -148,7 +161,8 @@ class ReleaseCog(commands.Cog):
     @operator_only()
     async def ship(self, interaction: discord.Interaction[ConductorBot]) -> None:
         gid = guild_id(interaction)
-        ready = await self.releases.ship_preflight(gid)  # refusals answer before the defer
+        # refusals (a lock too) answer before the defer
+        ready = await self.releases.ship_preflight(gid, actor(interaction))
         await interaction.response.defer(thinking=True)
         # The deferred answer is the progress message, edited in place through the steps. If
         # it cannot even be shown, nothing is started.
@@ -220,6 +234,43 @@ class ReleaseCog(commands.Cog):
         self.bot.release_changed(gid)
         await interaction.edit_original_response(content=f"🗑️ Abandoned `{view.slug}`.", view=None)
 
+    @release.command(
+        name="lock", description="Lock the train: no open or ship until /release unlock"
+    )
+    @app_commands.describe(reason="Why: shown with the lock on the board and in /release status")
+    @operator_only()
+    async def lock_(self, interaction: discord.Interaction[ConductorBot], reason: str) -> None:
+        gid = guild_id(interaction)
+        try:
+            outcome = await self.bot.locks.lock(gid, reason, actor(interaction))
+        except LockHeld as held:  # another operator holds it: a takeover, confirmed
+            await self._take_over(interaction, reason, held.lock)
+            return
+        self.bot.release_changed(gid)
+        await interaction.response.send_message(lock_text(outcome), allowed_mentions=NO_PINGS)
+
+    @release.command(name="unlock", description="Lift your lock: open and ship run again")
+    @operator_only()
+    async def unlock(self, interaction: discord.Interaction[ConductorBot]) -> None:
+        gid = guild_id(interaction)
+        released = await self.bot.locks.unlock(gid, actor(interaction))
+        self.bot.release_changed(gid)
+        await interaction.response.send_message(
+            unlock_text(released, interaction.user.display_name), allowed_mentions=NO_PINGS
+        )
+
+    @release.command(
+        name="history", description="The last shipped releases with their seals and rollbacks"
+    )
+    @app_commands.describe(count=f"How many (1 to {HISTORY_MAX}, default {HISTORY_DEFAULT})")
+    async def history(
+        self, interaction: discord.Interaction[ConductorBot], count: int = HISTORY_DEFAULT
+    ) -> None:
+        entries = await self.releases.history(guild_id(interaction), count)
+        await interaction.response.send_message(
+            history_text(entries, count), allowed_mentions=NO_PINGS
+        )
+
     # ---------------------------------------------------------------- autocomplete
 
     @add.autocomplete("task")
@@ -246,6 +297,84 @@ class ReleaseCog(commands.Cog):
         )
 
     # ---------------------------------------------------------------- helpers
+
+    async def _open_over_held(
+        self, interaction: discord.Interaction[ConductorBot], name: str, held: ReleaseView
+    ) -> None:
+        """Ask the operator to confirm opening over the release that holds the train (public:
+        the team sees it asked; only the asker can press), then open, recording who
+        confirmed."""
+        gid = guild_id(interaction)
+        confirm = Confirm(
+            interaction.user.id, asked="open over a held train", yes="Open anyway", no="Don't open"
+        )
+        await interaction.response.send_message(
+            held_prompt(interaction.user.mention, name, held),
+            view=confirm,
+            allowed_mentions=NO_PINGS,
+        )
+        if not await self._confirmed(interaction, confirm, f"`{held.slug}` still holds the train"):
+            return
+        try:
+            view = await self.releases.open(gid, name, actor(interaction), over_held=held.slug)
+        except ConductorError as refused:  # locked, or another release opened, meanwhile
+            await interaction.edit_original_response(
+                content=f"❌ Not opened: {refused}"[:2000], view=None, allowed_mentions=NO_PINGS
+            )
+            return
+        self.bot.release_changed(gid)
+        opened = opened_text(view)
+        await interaction.edit_original_response(content=opened, view=None)
+        thread_note = await self._open_thread(interaction, view)
+        await interaction.edit_original_response(content=opened + thread_note)
+
+    async def _take_over(
+        self, interaction: discord.Interaction[ConductorBot], reason: str, lock: LockView
+    ) -> None:
+        """Ask the operator to confirm taking the lock over from its holder (public), then
+        take it over, recorded."""
+        gid = guild_id(interaction)
+        confirm = Confirm(
+            interaction.user.id, asked="take the lock over", yes="Take over", no="Leave it"
+        )
+        await interaction.response.send_message(
+            takeover_prompt(interaction.user.mention, lock, reason),
+            view=confirm,
+            allowed_mentions=NO_PINGS,
+        )
+        if not await self._confirmed(
+            interaction, confirm, f"{clip(lock.holder, NAME_LIMIT)} still holds the lock"
+        ):
+            return
+        try:
+            outcome = await self.bot.locks.take_over(gid, reason, actor(interaction), expected=lock)
+        except ConductorError as refused:  # the lock changed meanwhile
+            await interaction.edit_original_response(
+                content=f"❌ Not taken over: {refused}"[:2000], view=None, allowed_mentions=NO_PINGS
+            )
+            return
+        self.bot.release_changed(gid)
+        await interaction.edit_original_response(
+            content=lock_text(outcome), view=None, allowed_mentions=NO_PINGS
+        )
+
+    @staticmethod
+    async def _confirmed(
+        interaction: discord.Interaction[ConductorBot], confirm: Confirm, kept: str
+    ) -> bool:
+        """Wait for the answer; an expiry or a no is said in place of the question."""
+        timed_out = await confirm.wait()
+        if timed_out or not confirm.confirmed:
+            text = (
+                "⌛ Nothing done: the confirmation expired."
+                if timed_out
+                else f"Nothing done: {kept}."
+            )
+            await interaction.edit_original_response(
+                content=text[:2000], view=None, allowed_mentions=NO_PINGS
+            )
+            return False
+        return True
 
     async def _open_thread(
         self, interaction: discord.Interaction[ConductorBot], view: ReleaseView

@@ -1,33 +1,54 @@
-"""``/release status`` as an embed."""
+"""The answers of ``/release``: the status embed, the ship's and the assembly's progress, the
+lock, the held train's question and the history."""
 
 from __future__ import annotations
 
 import discord
 
 from conductor.releases.assembly import AssemblyOutcome, AssemblyStep
+from conductor.releases.locks import LockOutcome
 from conductor.releases.runs import RunView, StepView
-from conductor.states import ReleaseState, ShipStepStatus
+from conductor.states import LockEventKind, ReleaseState, ShipStepStatus
 from conductor.text import (
+    LOCK_REASON_LIMIT,
+    NAME_LIMIT,
+    STATE_ICON,
     clip,
     fenced,
+    flat,
+    held_over_line,
+    held_train_text,
+    lock_line,
     member_line,
+    production_line,
     rc_line,
     rc_tests_line,
     release_line,
+    seal_badge,
     seconds,
+    short_sha,
+    stamp,
+    version,
 )
-from conductor.views import ReleaseView, StatusView
+from conductor.views import LockView, ReleaseView, ShippedView, StatusView
+
+#: Discord's limit on one message's content
+MESSAGE_LIMIT = 2000
+#: what ``/release history`` keeps free for the line saying how many did not fit
+HISTORY_TAIL_ROOM = 80
 
 
 def status_embed(status: StatusView) -> discord.Embed:
     active = status.active
     if active is None:
-        embed = discord.Embed(
-            title="No active release", description="Open one with `/release open`."
-        )
+        how = "once the train is unlocked" if status.lock is not None else "with `/release open`"
+        embed = discord.Embed(title="No active release", description=f"Open one {how}.")
     else:
         members = "\n".join(member_line(m) for m in active.members) or "_no members yet_"
         embed = discord.Embed(title=release_line(active), description=members[:4000])
+        held = held_over_line(active)
+        if held is not None:
+            embed.add_field(name="Held train", value=clip(held, 1024), inline=False)
         embed.add_field(
             name="Opened", value=f"by {active.opened_by} <t:{int(active.opened_at.timestamp())}:R>"
         )
@@ -38,9 +59,28 @@ def status_embed(status: StatusView) -> discord.Embed:
             embed.add_field(name="RC", value="\n".join(built)[:1024], inline=False)
         if status.blockers:
             embed.add_field(name="Next", value="\n".join(status.blockers)[:1000], inline=False)
-    if status.last_shipped is not None:
-        embed.add_field(name="Last shipped", value=release_line(status.last_shipped), inline=False)
+    if status.lock is not None:
+        embed.insert_field_at(
+            0, name="Lock", value=clip(lock_line(status.lock), 1024), inline=False
+        )
+    production = production_text(status)
+    if production is not None:
+        embed.add_field(name="Production", value=clip(production, 1024), inline=False)
     return embed
+
+
+def production_text(status: StatusView) -> str | None:
+    """What production runs (the last shipped release), and whether it holds the train."""
+    shipped = status.last_shipped
+    if shipped is None:
+        return None
+    text = production_line(shipped)
+    if status.held:
+        text += (
+            "\n⚠️ The train is held: neither re-sealed green nor rolled back; `/release open` "
+            "asks for a confirmation."
+        )
+    return text
 
 
 def plural(count: int, noun: str) -> str:
@@ -122,3 +162,105 @@ def assembly_text(outcome: AssemblyOutcome) -> str:
     head = f"❌ `{release.slug}` is still assembling: the tests failed.{built}\nLast lines:\n"
     end = "\nFix the member at fault (or `/release remove` it), then `/release assemble` again."
     return head + fenced(clip(tail, 2000 - len(head) - len(end) - 12)) + end
+
+
+# -- the lock ------------------------------------------------------------------------------
+
+STOPS = (
+    "`/release open` and `/release ship` are refused until `/release unlock`; seals and "
+    "rollbacks still run."
+)
+
+
+def lock_text(outcome: LockOutcome) -> str:
+    """The answer to ``/release lock`` (or a confirmed takeover)."""
+    lock, previous = outcome.lock, outcome.previous
+    reason = flat(lock.reason, LOCK_REASON_LIMIT)
+    who = clip(lock.holder, NAME_LIMIT)
+    if outcome.kind is LockEventKind.CHANGED and previous is not None:
+        was = flat(previous.reason, LOCK_REASON_LIMIT)
+        return f"🔒 {who} still holds the lock; its reason is now: {reason} (was: {was})."
+    if outcome.kind is LockEventKind.TAKEN_OVER and previous is not None:
+        return (
+            f"🔒 {who} took the lock over from {clip(previous.holder, NAME_LIMIT)} (held since "
+            f"{stamp(previous.since)} — {flat(previous.reason, LOCK_REASON_LIMIT)}): {reason}.\n"
+            + STOPS
+        )
+    return f"🔒 The release train is locked by {who}: {reason}.\n{STOPS}"
+
+
+def takeover_prompt(asker: str, lock: LockView, reason: str) -> str:
+    """The takeover question: whose lock, why and since when, and the new reason."""
+    return (
+        f"{asker} asks to take the release lock over.\n{lock_line(lock)}\n"
+        f"New reason: {flat(reason, LOCK_REASON_LIMIT)}"
+    )
+
+
+def unlock_text(released: LockView, by: str) -> str:
+    return (
+        f"🔓 Unlocked by {clip(by, NAME_LIMIT)}: the train runs again (it was locked since "
+        f"{stamp(released.since)} — {flat(released.reason, LOCK_REASON_LIMIT)})."
+    )
+
+
+# -- the held train ------------------------------------------------------------------------
+
+
+def held_prompt(asker: str, name: str, held: ReleaseView) -> str:
+    """The question before opening over a held train: the release, its verdict, its failing
+    checks."""
+    ask = f"{asker} asks to open `{flat(name, 80).replace('`', '')}` over it. Open anyway?"
+    return clip(f"{held_train_text(held)}\n{ask}", MESSAGE_LIMIT)
+
+
+def opened_text(view: ReleaseView) -> str:
+    text = f"🧩 Opened `{view.slug}`. Add reviewed tasks with `/release add`."
+    held = held_over_line(view)
+    return f"{text}\n{held}" if held else text
+
+
+# -- /release history ----------------------------------------------------------------------
+
+
+def history_entry(entry: ShippedView) -> str:
+    """One shipped release: version, merge SHA, seal (and how many), who shipped it and when;
+    who rolled it back, when and why."""
+    release = entry.release
+    seals = f" ({entry.seals} seals)" if entry.seals > 1 else ""
+    parts = [
+        f"{STATE_ICON[release.state]} `{release.slug}`{version(release)}",
+        f"merge `{short_sha(release.merge_sha)}`" if release.merge_sha else "no merge SHA",
+        seal_badge(release) + seals,
+    ]
+    by = f" by {clip(release.shipped_by, NAME_LIMIT)}" if release.shipped_by else ""
+    at = f" {stamp(release.shipped_at)}" if release.shipped_at else ""
+    parts.append(f"shipped{by}{at}")
+    line = " · ".join(parts)
+    if entry.in_production:
+        line += " · **in production**"
+    if release.state is ReleaseState.ROLLED_BACK:
+        who = f" by {clip(release.rolled_back_by, NAME_LIMIT)}" if release.rolled_back_by else ""
+        when = f" {stamp(release.rolled_back_at)}" if release.rolled_back_at else ""
+        why = f": {flat(release.rollback_reason, 200)}" if release.rollback_reason else ""
+        line += f"\n  ⏪ rolled back{who}{when}{why}"
+    return line
+
+
+def history_text(entries: tuple[ShippedView, ...], count: int) -> str:
+    """``/release history``: newest first, within one message; what does not fit is counted."""
+    if not entries:
+        return "Nothing has shipped yet."
+    which = f"All {len(entries)}" if len(entries) < count else f"The last {len(entries)}"
+    head = f"📜 {which} shipped release{'s' if len(entries) != 1 else ''}, newest first:"
+    lines, size = [head], len(head)
+    for shown, entry in enumerate(entries):
+        line = clip(history_entry(entry), 600)
+        if size + 1 + len(line) > MESSAGE_LIMIT - HISTORY_TAIL_ROOM:
+            lines.append(
+                f"… and {len(entries) - shown} older, not shown (one message holds 2,000 characters)."
+            )
+            break
+        lines.append(line)
+        size += 1 + len(line)
+    return "\n".join(lines)

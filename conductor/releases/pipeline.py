@@ -239,7 +239,7 @@ class ShipPipeline:
         """Start a ship run of the assembled release and drive it to its end. Only the start
         raises (a refusal: nothing happened); what happens after is in the outcome."""
         if release_slug is None:
-            release_slug = (await self.releases.ship_preflight(guild_id)).slug
+            release_slug = (await self.releases.ship_preflight(guild_id, actor)).slug
         run = await self.runs.start(guild_id, release_slug, actor)
         return await self._drive(run, actor=actor, reply_to=reply_to, progress=progress)
 

@@ -25,8 +25,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from conductor.errors import ConductorError, InvalidMove, ReleaseChanged
-from conductor.queries import active_release, running_run, running_ship
+from conductor.errors import ConductorError, InvalidMove, Locked, ReleaseChanged
+from conductor.queries import (
+    active_release,
+    current_lock,
+    lock_view,
+    running_run,
+    running_ship,
+)
 from conductor.states import (
     RUN_STEPS,
     ReleaseState,
@@ -35,6 +41,7 @@ from conductor.states import (
     ShipStepStatus,
     StepName,
 )
+from conductor.text import locked_refusal
 from conductor.views import Actor
 from store.models import Release, ShipRun, ShipStep
 from store.types import utcnow
@@ -146,9 +153,18 @@ class ShipRuns:
 
     async def start(self, guild_id: int, release_slug: str, actor: Actor) -> RunView:
         """A new run of the assembled release, claimed by this process, with the next
-        version reserved. Refused while another ship of it runs."""
+        version reserved. Refused while another ship of it runs, and while the train is
+        locked (checked here, in the run's own transaction, so a lock taken after the
+        preflight still stops it)."""
         try:
             async with self.db.write() as session:
+                lock = await current_lock(session, guild_id)
+                if lock is not None:
+                    held = lock_view(lock)
+                    raise Locked(
+                        locked_refusal(held, "ship", yours=held.is_holder(actor), now=utcnow()),
+                        held,
+                    )
                 release = await active_release(session, guild_id)
                 if release is None or release.slug != release_slug:
                     raise ReleaseChanged(

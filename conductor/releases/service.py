@@ -18,18 +18,24 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from conductor.errors import (
     Blocked,
+    HeldTrain,
     InvalidInput,
     InvalidMove,
+    Locked,
     NotFound,
     ReleaseActive,
     ReleaseChanged,
 )
 from conductor.machines import Move, ReleaseFlow, TaskFlow
 from conductor.queries import (
+    HOLDING_SEALS,
     active_release,
+    current_lock,
     dependency_views,
+    held_by,
     last_shipped,
     load_release_view,
+    lock_view,
     release_members,
     release_view,
     require_release,
@@ -38,13 +44,16 @@ from conductor.queries import (
 )
 from conductor.releases.git import CommandRun, RcBuild
 from conductor.states import RcTestsStatus, ReleaseState, TaskState
+from conductor.text import held_train_text, locked_refusal
+from conductor.text import utc as _when
 from conductor.views import (
     Actor,
     ReleaseView,
+    ShippedView,
     StatusView,
 )
 from store.db import Session
-from store.models import Release, Task
+from store.models import Release, ReleaseSeal, Task
 from store.types import utcnow
 
 if TYPE_CHECKING:
@@ -54,12 +63,11 @@ log = logging.getLogger(__name__)
 
 MAX_RELEASE_NAME = 60
 MAX_REASON = 500
+#: ``/release history``: how many releases by default, and at most
+HISTORY_DEFAULT = 10
+HISTORY_MAX = 25
 _NAME_JUNK = re.compile(r"[^a-z0-9]+")
 _DATED = re.compile(r"^\d{4}-\d{2}-\d{2}-")
-
-
-def _when(at: datetime) -> str:
-    return at.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def release_slug_for(name: str, on: date) -> str:
@@ -86,16 +94,35 @@ class Releases:
     # ------------------------------------------------------------------ releases
 
     async def open(
-        self, guild_id: int, name: str, actor: Actor, *, on: date | None = None
+        self,
+        guild_id: int,
+        name: str,
+        actor: Actor,
+        *,
+        on: date | None = None,
+        over_held: str | None = None,
     ) -> ReleaseView:
-        """Open the guild's assembling release. Refused while another one is active."""
+        """Open the guild's assembling release. Refused while the train is locked and while
+        another release is active. While the train is held (production's last ship red or
+        error, neither re-sealed green nor rolled back), it opens only over that release
+        named in ``over_held`` (the operator confirmed it; who and when are recorded on the
+        new release); else :class:`HeldTrain` names the release and its failing checks."""
         now = utcnow()
         base = release_slug_for(name, on or now.date())
         try:
             async with self.db.write() as session:
+                await self._refuse_locked(session, guild_id, "open a release", actor)
                 active = await active_release(session, guild_id)
                 if active is not None:
                     raise self._already_active(active)
+                held = await held_by(session, guild_id)
+                if held is not None and held.slug != over_held:
+                    raise HeldTrain(
+                        held_train_text(held) + "\nOpening a release over it needs an "
+                        "operator's confirmation (`/release open` asks for it); or `/seal` it "
+                        "green again, or roll it back, first.",
+                        held,
+                    )
                 taken = set(
                     (
                         await session.scalars(
@@ -118,6 +145,10 @@ class Releases:
                     opened_by_id=actor.id,
                     opened_at=now,
                 )
+                if held is not None:
+                    release.held_over_slug, release.held_over_seal = held.slug, held.seal_status
+                    release.held_confirmed_by, release.held_confirmed_by_id = actor.label, actor.id
+                    release.held_confirmed_at = now
                 session.add(release)
                 await session.flush()
                 view = release_view(release, [])
@@ -128,7 +159,10 @@ class Releases:
             if active is None:
                 raise
             raise self._already_active(active) from None
-        log.info("release opened guild=%s release=%s by=%s", guild_id, view.slug, actor.label)
+        log.info(
+            "release opened guild=%s release=%s by=%s%s", guild_id, view.slug, actor.label,
+            f" over_held={view.held_over_slug}" if view.held_over_slug else "",
+        )  # fmt: skip
         return view
 
     async def add_task(self, guild_id: int, slug: str, actor: Actor) -> ReleaseView:
@@ -255,10 +289,12 @@ class Releases:
         )  # fmt: skip
         return view
 
-    async def ship_preflight(self, guild_id: int) -> ReleaseView:
+    async def ship_preflight(self, guild_id: int, actor: Actor | None = None) -> ReleaseView:
         """Read-only: the release ``ship`` would ship, or the refusal ``ship`` would give (the
-        same text), so the Discord layer can refuse before it defers."""
+        same text), so the Discord layer can refuse before it defers. A lock refuses it too
+        (the ship run's start checks again, in its own transaction)."""
         async with self.db.read() as session:
+            await self._refuse_locked(session, guild_id, "ship", actor)
             release = await self._require_active(session, guild_id, for_what="ship")
             refusal = ReleaseFlow.refusal_for(release.slug, release.state, "ship")
             if refusal is not None:
@@ -386,7 +422,52 @@ class Releases:
             active_view = await load_release_view(session, active) if active else None
             shipped = await last_shipped(session, guild_id)
             shipped_view = await load_release_view(session, shipped) if shipped else None
-        return StatusView(active_view, self._blockers(active_view), shipped_view)
+            lock = await current_lock(session, guild_id)
+        return StatusView(
+            active_view,
+            self._blockers(active_view),
+            shipped_view,
+            lock_view(lock) if lock is not None else None,
+            held=shipped is not None and shipped.seal_status in HOLDING_SEALS,
+        )
+
+    async def history(self, guild_id: int, count: int = HISTORY_DEFAULT) -> tuple[ShippedView, ...]:
+        """The last ``count`` shipped releases, rolled back or not, newest first, each with
+        how many seals it got; the one production runs is marked."""
+        if not 1 <= count <= HISTORY_MAX:
+            raise InvalidInput(
+                f"`count` is how many shipped releases to list: 1 to {HISTORY_MAX} "
+                f"(default {HISTORY_DEFAULT}); {count} is out of range."
+            )
+        async with self.db.read() as session:
+            rows = (
+                await session.scalars(
+                    select(Release)
+                    .where(
+                        Release.guild_id == guild_id,
+                        Release.state.in_((ReleaseState.SHIPPED, ReleaseState.ROLLED_BACK)),
+                    )
+                    .order_by(Release.version.desc())
+                    .limit(count)
+                )
+            ).all()
+            seals: dict[int, int] = {}
+            if rows:
+                counted = await session.execute(
+                    select(ReleaseSeal.release_id, func.count())
+                    .where(ReleaseSeal.release_id.in_([r.id for r in rows]))
+                    .group_by(ReleaseSeal.release_id)
+                )
+                seals = {release_id: int(n) for release_id, n in counted}
+            production = await last_shipped(session, guild_id)
+        return tuple(
+            ShippedView(
+                release_view(row, []),
+                seals.get(row.id, 0),
+                in_production=production is not None and row.id == production.id,
+            )
+            for row in rows
+        )
 
     async def get(self, guild_id: int, slug: str) -> ReleaseView:
         async with self.db.read() as session:
@@ -406,6 +487,19 @@ class Releases:
             return tuple([await load_release_view(session, r) for r in rows])
 
     # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    async def _refuse_locked(
+        session: Session, guild_id: int, doing: str, actor: Actor | None
+    ) -> None:
+        """:class:`Locked` while the guild's release lock stands (for its holder too: the lock
+        stops the train until ``/release unlock``)."""
+        row = await current_lock(session, guild_id)
+        if row is None:
+            return
+        lock = lock_view(row)
+        yours = actor is not None and lock.is_holder(actor)
+        raise Locked(locked_refusal(lock, doing, yours=yours, now=utcnow()), lock)
 
     def _release_write(self) -> _ReleaseWrite:
         return _ReleaseWrite(self.db)

@@ -28,6 +28,7 @@ async def test_the_bot_builds_through_it_and_hands_each_cog_its_service(db: Data
         assert bot.guild_configs is built.guilds and bot.seals is built.seals
         assert bot.sealer is built.sealer and bot.sealer.runner is runner
         assert bot.pipeline is built.pipeline and bot.pipeline.notes is bot.publisher
+        assert bot.locks is built.locks and bot.locks.db is db
     finally:
         await bot.close()
 

@@ -14,7 +14,7 @@ from tests.helpers import clean_env, run_conductor
 
 APP_TABLES = frozenset(Base.metadata.tables)
 #: the newest migration, and the one before it
-HEAD, PREVIOUS = "0007_rollback_runs", "0006_rollbacks"
+HEAD, PREVIOUS = "0008_locks", "0007_rollback_runs"
 SECRET = "NzA5.fake-token-value.do-not-print-me"
 MISSING_TOKEN_LINE = (
     "error: CONDUCTOR_DISCORD_TOKEN is not set; export the bot token "
@@ -203,8 +203,10 @@ def test_db_upgrade_current_downgrade(tmp_path: Path, db_path: Path, db_url: str
     downgraded = run_cli(tmp_path, "db", "downgrade", "--url", db_url)  # one step
     assert downgraded.returncode == 0, downgraded.stderr
     assert downgraded.stdout.strip() == f"database at {PREVIOUS} (head is {HEAD})"
-    assert "rolled_back_at" in columns(db_path, "releases")
-    assert "kind" not in columns(db_path, "ship_runs")
+    assert "release_locks" not in tables(db_path) and "held_over_slug" not in columns(
+        db_path, "releases"
+    )
+    assert "kind" in columns(db_path, "ship_runs")
     again = run_cli(tmp_path, "db", "downgrade", "--revision", "0001_initial", "--url", db_url)
     assert again.stdout.strip() == f"database at 0001_initial (head is {HEAD})"
     assert "release_seals" not in tables(db_path)

@@ -17,7 +17,9 @@ async def test_the_defaults_are_the_real_adapters(tmp_path: Path) -> None:
         assert isinstance(built.sealer.runner, PlaywrightRunner)  # nothing launched yet
         assert built.sealer.configured and built.pipeline.notes is None
         assert str(built.db.engine.url) == url
-        services = (built.releases, built.tasks, built.handoffs, built.reviews, built.guilds)
+        services = (
+            built.releases, built.tasks, built.handoffs, built.reviews, built.guilds, built.locks,
+        )  # fmt: skip
         assert all(s.db is built.db for s in services)
         assert built.seals is built.sealer.records and built.pipeline.sealer is built.sealer
         assert built.pipeline.releases is built.releases

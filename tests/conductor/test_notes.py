@@ -231,3 +231,45 @@ def test_the_rollback_note_always_fits(reason: str, members: list[str]) -> None:
     )
     assert len(note) <= MESSAGE_LIMIT
     assert note.startswith("⏪ **Rolled back `2026-11-21-train` v3**")
+
+
+def test_notes_of_a_release_opened_over_a_held_train_say_who_confirmed() -> None:
+    view = replace(
+        shipped((task("core"),), seal_status=SealStatus.GREEN, seal_summary="6/6 checks passed"),
+        held_over_slug="2026-11-20-red",
+        held_over_seal=SealStatus.RED,
+        held_confirmed_by="carl",
+        held_confirmed_by_id=502,
+        held_confirmed_at=datetime(2026, 11, 21, 9, 30, tzinfo=UTC),
+    )
+    [notes] = release_notes(view)
+    assert notes.splitlines()[:3] == [
+        "📦 **Release notes — `2026-11-21-train` v3** shipped by olga <t:1795255200:f>",
+        "🟢 Smoke seal: green — 6/6 checks passed",
+        "⚠️ Opened over 🔴 red `2026-11-20-red` — confirmed by carl <t:1795253400:f>",
+    ]
+
+
+@given(
+    name=st.text(min_size=1, max_size=100),
+    summary=st.text(max_size=5000),
+    branch=st.text(min_size=1, max_size=255),
+)
+def test_the_first_notes_message_fits_with_every_header_line_at_its_longest(
+    name: str, summary: str, branch: str
+) -> None:
+    view = replace(
+        shipped((task("core"),), seal_status=SealStatus.RED, seal_summary=summary),
+        slug="s" * 100,
+        shipped_by=name,
+        rc_branch=branch,
+        rc_head="f" * 40,
+        rc_merges={"core": "e" * 40},
+        held_over_slug="h" * 100,
+        held_over_seal=SealStatus.ERROR,
+        held_confirmed_by=name,
+        held_confirmed_at=datetime(2026, 11, 21, 9, 30, tzinfo=UTC),
+    )
+    messages = release_notes(view)
+    assert all(len(m) <= MESSAGE_LIMIT for m in messages)
+    assert "⚠️ Opened over ⚠️ error `" + "h" * 100 + "`" in messages[0]

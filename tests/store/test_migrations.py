@@ -18,7 +18,7 @@ from store import migrate
 from store.db import Database
 from store.models import Base, Release
 
-HEAD = "0007_rollback_runs"
+HEAD = "0008_locks"
 APP_TABLES = frozenset(Base.metadata.tables)
 ACTIVE_INDEX = "uq_releases_one_active_per_guild"
 
@@ -92,7 +92,12 @@ def columns(engine: Engine, table: str) -> set[str]:
 
 def test_default_downgrade_is_one_step(url: str, engine: Engine) -> None:
     migrate.upgrade(url)
-    migrate.downgrade(url)  # "-1": back to 0006, where every run is a ship
+    migrate.downgrade(url)  # "-1": back to 0007, where there is no lock and no held train
+    assert migrate.current(url) == "0007_rollback_runs"
+    assert {"release_locks", "lock_events"} & tables(engine) == set()
+    assert "held_over_slug" not in columns(engine, "releases")
+    assert "kind" in columns(engine, "ship_runs")
+    migrate.downgrade(url)  # and to 0006, where every run is a ship
     assert migrate.current(url) == "0006_rollbacks"
     assert "kind" not in columns(engine, "ship_runs")
     assert "rolled_back_at" in columns(engine, "releases")
@@ -218,7 +223,7 @@ def test_0007_makes_every_run_a_ship_and_keeps_rollbacks_apart(url: str, engine:
     _insert_release(engine, 1, "old", "shipped", version=1)
     _insert_release(engine, 1, "new", "shipped", version=2)
     _insert_run(engine, run_id=1, release_id=1, status="done")
-    migrate.upgrade(url)
+    migrate.upgrade(url, "0007_rollback_runs")
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -241,7 +246,7 @@ def test_0007_makes_every_run_a_ship_and_keeps_rollbacks_apart(url: str, engine:
     ]
     with pytest.raises(IntegrityError):  # still one running run per release
         _insert_run(engine, run_id=3, release_id=2, status="running")
-    migrate.downgrade(url)
+    migrate.downgrade(url, "0006_rollbacks")
     engine.dispose()
     assert "kind" not in columns(engine, "ship_runs")
     with engine.connect() as conn:
@@ -271,6 +276,79 @@ def _insert_run(engine: Engine, *, run_id: int, release_id: int, status: str) ->
             ),
             {"id": run_id, "release": release_id, "status": status},
         )
+
+
+def test_0008_keeps_every_release_and_the_rules_of_the_table_and_goes_back(
+    url: str, engine: Engine
+) -> None:
+    """0008 adds the lock tables and the held-train columns in place: the releases, the state
+    CHECK and the one-active index are untouched, up, down (the columns dropped in place, no
+    rebuild) and up again; a guild holds one lock."""
+    migrate.upgrade(url, "0007_rollback_runs")
+    _insert_release(engine, 1, "red", "shipped", version=1)
+    _insert_release(engine, 1, "now", "assembling")
+    migrate.upgrade(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE releases SET held_over_slug = 'red', held_over_seal = 'red',"
+                " held_confirmed_by = 'olga', held_confirmed_by_id = 501,"
+                " held_confirmed_at = '2025-01-02 00:00:00' WHERE slug = 'now'"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO release_locks (guild_id, holder, holder_id, reason, since)"
+                " VALUES (1, 'olga', 501, 'db migration', '2025-01-02 00:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO lock_events (guild_id, kind, actor, at, reason)"
+                " VALUES (1, 'locked', 'olga', '2025-01-02 00:00:00', 'db migration')"
+            )
+        )
+    # one lock per guild
+    with pytest.raises(IntegrityError, match="UNIQUE"), engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO release_locks (guild_id, holder, reason, since)"
+                " VALUES (1, 'bob', 'mine', '2025-01-02 00:00:01')"
+            )
+        )
+    with pytest.raises(IntegrityError, match="CHECK"), engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO lock_events (guild_id, kind, actor, at, reason)"
+                " VALUES (1, 'stolen', 'bob', '2025-01-02 00:00:00', 'x')"
+            )
+        )
+    with engine.connect() as conn:
+        held = conn.execute(
+            text("SELECT held_over_slug, held_confirmed_by FROM releases WHERE slug = 'now'")
+        ).one()
+    assert tuple(held) == ("red", "olga")
+
+    migrate.downgrade(url)  # one step: to 0007
+    engine.dispose()
+    assert {"release_locks", "lock_events"} & tables(engine) == set()
+    assert not {"held_over_slug", "held_confirmed_at"} & columns(engine, "releases")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT slug, state, version FROM releases ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [("red", "shipped", 1), ("now", "assembling", None)]
+    with pytest.raises(IntegrityError, match="CHECK"):
+        _insert_release(engine, 1, "bogus", "exploded")
+    with pytest.raises(IntegrityError, match="UNIQUE"):
+        _insert_release(engine, 1, "second", "assembled")  # still one active per guild
+
+    migrate.upgrade(url)
+    assert migrate.current(url) == HEAD
+    migrate.check(url)
+    with engine.connect() as conn:
+        back = conn.execute(
+            text("SELECT held_over_slug FROM releases WHERE slug = 'now'")
+        ).scalar_one()
+    assert back is None  # what went down with the columns stays gone
 
 
 def _insert_release(
