@@ -55,6 +55,8 @@ def test_the_app_has_the_tables_we_expect() -> None:
         "guild_configs",
         "handoff_cursors",
         "handoff_messages",
+        "lock_events",
+        "release_locks",
         "release_seals",
         "releases",
         "review_approvals",
