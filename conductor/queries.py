@@ -12,7 +12,13 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from conductor.errors import NotFound
 from conductor.ordering import merge_order
-from conductor.states import ACTIVE_RELEASE_STATES, ReleaseState, ShipRunStatus, TaskState
+from conductor.states import (
+    ACTIVE_RELEASE_STATES,
+    ReleaseState,
+    SealStatus,
+    ShipRunStatus,
+    TaskState,
+)
 from conductor.views import (
     Approver,
     DependencyView,
@@ -206,6 +212,16 @@ async def last_shipped(session: AsyncSession, guild_id: int) -> Release | None:
         .order_by(Release.version.desc())
         .limit(1)
     )
+
+
+async def held_by(session: AsyncSession, guild_id: int) -> ReleaseView | None:
+    """The release that holds the train: the last shipped one (production) when its seal is
+    red or error. A green re-seal clears it (the seal is green then), and so does a rollback
+    (the release is rolled back then, and production is the one before it)."""
+    release = await last_shipped(session, guild_id)
+    if release is None or release.seal_status not in (SealStatus.RED, SealStatus.ERROR):
+        return None
+    return await load_release_view(session, release)
 
 
 async def require_release(session: AsyncSession, guild_id: int, slug: str) -> Release:

@@ -89,6 +89,15 @@ ShipStepName = Literal["deploy", "health", "ship", "seal", "notes"]
 SHIP_STEPS: tuple[ShipStepName, ...] = ("deploy", "health", "ship", "seal", "notes")
 
 
+class ReminderKind(StrEnum):
+    """What a reminder nags about: a release left assembling or assembled, a red (or error)
+    seal on production nobody acted on, a lock held too long."""
+
+    RELEASE = "release"
+    RED_SEAL = "red_seal"
+    LOCK = "lock"
+
+
 #: who posted a handoff: a member, a bot user, or a channel webhook
 AuthorKind = Literal["user", "bot", "webhook"]
 

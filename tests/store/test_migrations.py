@@ -18,7 +18,7 @@ from store import migrate
 from store.db import Database
 from store.models import Base, Release
 
-HEAD = "0006_rollbacks"
+HEAD = "0009_reminders"
 APP_TABLES = frozenset(Base.metadata.tables)
 ACTIVE_INDEX = "uq_releases_one_active_per_guild"
 
@@ -57,6 +57,7 @@ def test_the_app_has_the_tables_we_expect() -> None:
         "handoff_messages",
         "release_seals",
         "releases",
+        "reminders",
         "review_approvals",
         "review_requests",
         "ship_runs",
@@ -92,7 +93,11 @@ def columns(engine: Engine, table: str) -> set[str]:
 
 def test_default_downgrade_is_one_step(url: str, engine: Engine) -> None:
     migrate.upgrade(url)
-    migrate.downgrade(url)  # "-1": back to 0005, where releases cannot be rolled back
+    migrate.downgrade(url)  # "-1": back to 0006, where nothing remembers reminders
+    assert migrate.current(url) == "0006_rollbacks"
+    assert "reminders" not in tables(engine)
+    assert "rolled_back_at" in columns(engine, "releases")
+    migrate.downgrade(url)  # and to 0005, where releases cannot be rolled back
     assert migrate.current(url) == "0005_handoff_cursors"
     assert "rolled_back_at" not in columns(engine, "releases")
     assert "handoff_cursors" in tables(engine)
@@ -197,13 +202,47 @@ def test_0006_keeps_every_release_and_the_rules_of_the_table(url: str, engine: E
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT slug, state, version FROM releases ORDER BY id")).all()
     assert [tuple(r) for r in rows] == [("old", "rolled_back", 1), ("now", "assembling", None)]
-    migrate.downgrade(url)
+    migrate.downgrade(url, "0005_handoff_cursors")
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT slug, state FROM releases ORDER BY id")).all()
     assert [tuple(r) for r in rows] == [("old", "shipped"), ("now", "assembling")]
     assert "rolled_back_by" not in columns(engine, "releases")
     migrate.upgrade(url)
     assert migrate.current(url) == HEAD
+
+
+def test_0009_reminders_up_down_and_up_with_data(url: str, engine: Engine) -> None:
+    """The reminders' table comes and goes with its migration, leaving the releases as they
+    were; at head it refuses a kind it does not know and a second row for one condition."""
+    migrate.upgrade(url, "0006_rollbacks")
+    _insert_release(engine, 1, "open", "assembling")
+    migrate.upgrade(url)
+    insert = text(
+        "INSERT INTO reminders (guild_id, kind, subject, since, count, last_sent_at)"
+        " VALUES (1, :kind, :subject, '2026-12-01 10:00:00', 2, '2026-12-02 10:00:00')"
+    )
+    with engine.begin() as conn:
+        conn.execute(insert, {"kind": "release", "subject": "open"})
+        conn.execute(insert, {"kind": "lock", "subject": "lock"})
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"kind": "nag", "subject": "x"})
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"kind": "release", "subject": "open"})
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT kind, subject, count FROM reminders ORDER BY kind"))
+        assert [tuple(r) for r in rows] == [("lock", "lock", 2), ("release", "open", 2)]
+    migrate.downgrade(url)
+    engine.dispose()
+    assert "reminders" not in tables(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT slug, state FROM releases")).all() == [
+            ("open", "assembling")
+        ]
+    migrate.upgrade(url)
+    engine.dispose()
+    assert migrate.current(url) == HEAD
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM reminders")).scalar_one() == 0
 
 
 def _insert_release(
