@@ -14,8 +14,8 @@ from conductor.errors import NotFound
 from conductor.ordering import merge_order
 from conductor.states import (
     ACTIVE_RELEASE_STATES,
+    TRAIN_HOLDING_SEALS,
     ReleaseState,
-    SealStatus,
     ShipRunStatus,
     TaskState,
 )
@@ -219,7 +219,7 @@ async def held_by(session: AsyncSession, guild_id: int) -> ReleaseView | None:
     red or error. A green re-seal clears it (the seal is green then), and so does a rollback
     (the release is rolled back then, and production is the one before it)."""
     release = await last_shipped(session, guild_id)
-    if release is None or release.seal_status not in (SealStatus.RED, SealStatus.ERROR):
+    if release is None or release.seal_status not in TRAIN_HOLDING_SEALS:
         return None
     return await load_release_view(session, release)
 

@@ -28,19 +28,25 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conductor.queries import active_release, held_by, load_release_view
-from conductor.states import ReleaseState, ReminderKind, SealStatus
+from conductor.queries import (
+    active_release,
+    last_shipped,
+    load_release_view,
+    release_view,
+    require_release,
+)
+from conductor.states import TRAIN_HOLDING_SEALS, ReleaseState, ReminderKind, SealStatus
 from conductor.text import SEAL_BADGE, clip, version
 from conductor.views import ReleaseView
 from store.db import Database
-from store.models import Release, Reminder, StageEvent
+from store.models import Release, Reminder, StageEvent, Task
 from store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -340,44 +346,57 @@ class Reminders:
         self.clock = clock or utcnow
 
     async def conditions(self, guild_id: int) -> list[Condition]:
-        """What nags in the guild now, for the reminders that are on."""
+        """What nags in the guild now, for the reminders that are on (each release a light
+        view, without its members: this runs every round)."""
+        async with self.db.read() as session:
+            found, active = await self._release_conditions(session, guild_id)
+        return found + await self._lock_condition(guild_id, active)
+
+    async def _release_conditions(
+        self, session: AsyncSession, guild_id: int
+    ) -> tuple[list[Condition], ReleaseView | None]:
+        """The active release left untouched, production's red seal; and the active release."""
         config = self.config
         found: list[Condition] = []
-        active_view: ReleaseView | None = None
-        async with self.db.read() as session:
-            active = await active_release(session, guild_id)
-            if active is not None:
-                active_view = await load_release_view(session, active)
-                if (every := config.idle_release_after) is not None:
-                    since = await _untouched_since(session, active, active_view)
-                    found.append(
-                        Condition(ReminderKind.RELEASE, active.slug, since, every, active_view)
-                    )
-            if (every := config.red_seal_after) is not None:
-                held = await held_by(session, guild_id)
-                if held is not None:
-                    since = held.seal_checked_at or held.shipped_at or held.opened_at
-                    found.append(Condition(ReminderKind.RED_SEAL, held.slug, since, every, held))
-        if (every := config.lock_after) is not None and self.locks is not None:
-            lock = await self.locks.current(guild_id)
-            if lock is not None:
-                found.append(
-                    Condition(ReminderKind.LOCK, "lock", lock.since, every, active_view, lock=lock)
-                )
-        return found
+        active: ReleaseView | None = None
+        row = await active_release(session, guild_id)
+        if row is not None:
+            active = release_view(row, ())
+            if (every := config.idle_release_after) is not None:
+                since = await _untouched_since(session, row)
+                found.append(Condition(ReminderKind.RELEASE, row.slug, since, every, active))
+        if (every := config.red_seal_after) is not None:
+            shipped = await last_shipped(session, guild_id)
+            # held_by's rule, without loading the members every round
+            if shipped is not None and shipped.seal_status in TRAIN_HOLDING_SEALS:
+                since = shipped.seal_checked_at or shipped.shipped_at or shipped.opened_at
+                held = release_view(shipped, ())
+                found.append(Condition(ReminderKind.RED_SEAL, shipped.slug, since, every, held))
+        return found, active
+
+    async def _lock_condition(self, guild_id: int, active: ReleaseView | None) -> list[Condition]:
+        every = self.config.lock_after
+        if every is None or self.locks is None:
+            return []
+        lock = await self.locks.current(guild_id)
+        if lock is None:
+            return []
+        return [Condition(ReminderKind.LOCK, "lock", lock.since, every, active, lock=lock)]
 
     async def said(self, guild_id: int) -> dict[tuple[ReminderKind, str], Said]:
+        """What was said about each condition of the guild."""
         async with self.db.read() as session:
-            rows = await session.scalars(select(Reminder).where(Reminder.guild_id == guild_id))
-            return {(r.kind, r.subject): _said(r) for r in rows}
+            return await _said_in(session, guild_id)
 
     async def tick(self, guild_id: int) -> int:
         """Send the guild's reminders that are due now, and forget those whose condition
         cleared. Returns how many were sent. Raises
         :class:`~store.errors.DatabaseUnavailable` when the database cannot be read."""
         now = self.clock()
-        current = await self.conditions(guild_id)
-        said = await self.said(guild_id)
+        async with self.db.read() as session:
+            current, active = await self._release_conditions(session, guild_id)
+            said = await _said_in(session, guild_id)
+        current += await self._lock_condition(guild_id, active)
         gone = set(said) - {c.key for c in current}
         if gone:
             await self._forget(guild_id, gone)
@@ -390,6 +409,14 @@ class Reminders:
             if action is not None and await self._remind(sink, guild_id, condition, action, now):
                 sent += 1
         return sent
+
+    async def _whole(self, guild_id: int, condition: Condition) -> Condition:
+        """``condition`` with its release's whole view (members and all), for the words."""
+        if condition.release is None:
+            return condition
+        async with self.db.read() as session:
+            release = await require_release(session, guild_id, condition.release.slug)
+            return replace(condition, release=await load_release_view(session, release))
 
     async def _remind(
         self,
@@ -413,6 +440,7 @@ class Reminders:
                 return False
             missing = said.intent_text
         who = await sink.operators(guild_id)
+        condition = await self._whole(guild_id, condition)
         async with self.db.write() as session:
             row = await session.get(Reminder, key)
             current = _said(row) if row is not None else None
@@ -468,14 +496,18 @@ class Reminders:
                 )
 
 
-async def _untouched_since(session: AsyncSession, release: Release, view: ReleaseView) -> datetime:
+async def _untouched_since(session: AsyncSession, release: Release) -> datetime:
     """When the release was last touched: opened, assembled, its RC tests run, a member
     added (the member's move) or removed (a move recorded on the release)."""
-    moments = [release.opened_at, release.assembled_at, release.rc_tests_at]
-    moments += [m.state_since for m in view.members]
-    moments.append(
-        await session.scalar(
-            select(func.max(StageEvent.at)).where(StageEvent.release_id == release.id)
-        )
-    )
+    joined = select(func.max(Task.state_since)).where(Task.release_id == release.id)
+    moved = select(func.max(StageEvent.at)).where(StageEvent.release_id == release.id)
+    latest = (
+        await session.execute(select(joined.scalar_subquery(), moved.scalar_subquery()))
+    ).one()
+    moments = [release.opened_at, release.assembled_at, release.rc_tests_at, *latest]
     return max(m for m in moments if m is not None)
+
+
+async def _said_in(session: AsyncSession, guild_id: int) -> dict[tuple[ReminderKind, str], Said]:
+    rows = await session.scalars(select(Reminder).where(Reminder.guild_id == guild_id))
+    return {(r.kind, r.subject): _said(r) for r in rows}

@@ -58,6 +58,10 @@ class SealStatus(StrEnum):
     ERROR = "error"
 
 
+#: production's seal holds the train while it is one of these (``conductor.queries.held_by``)
+TRAIN_HOLDING_SEALS: tuple[SealStatus, ...] = (SealStatus.RED, SealStatus.ERROR)
+
+
 class RcTestsStatus(StrEnum):
     """The test command's verdict on a release's RC head."""
 
