@@ -11,9 +11,11 @@ from discord.ext import commands
 
 from bot.bindings import Bindings, resolve
 from bot.publish import DiscordNotes
+from bot.reminders import DiscordReminders
 from bot.settings import Settings
 from bot.tree import ConductorTree
 from conductor.bootstrap import Conductor, bootstrap
+from conductor.reminders import Clock
 from conductor.views import GuildConfigView
 from smoke.protocol import SmokeRunner
 from store.db import Database
@@ -29,6 +31,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.reviews",
     "cogs.setup",
     "cogs.seal",
+    "cogs.reminders",
 )
 
 
@@ -59,6 +62,7 @@ class ConductorBot(commands.Bot):
         *,
         database: Database | None = None,
         smoke_runner: SmokeRunner | None = None,
+        clock: Clock | None = None,
     ) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # handoffs are read from message text
@@ -85,6 +89,9 @@ class ConductorBot(commands.Bot):
             git=settings.git,
             deploy=settings.deploy,
             screenshots_dir=settings.screenshots_dir,
+            reminders=settings.reminders,
+            reminder_sink=DiscordReminders(self.publisher),
+            clock=clock,
         )
         # The services the cogs use, each by its name.
         self.database = self.conductor.db
@@ -99,6 +106,7 @@ class ConductorBot(commands.Bot):
         self.pipeline = self.conductor.pipeline
         self.rollbacks = self.conductor.rollbacks
         self.locks = self.conductor.locks
+        self.reminders = self.conductor.reminders
         #: what ``/conductor setup`` stored, per guild; read once, dropped when setup changes it
         self._stored: dict[int, GuildConfigView | None] = {}
 
@@ -163,7 +171,9 @@ def create_bot(
     *,
     database: Database | None = None,
     smoke_runner: SmokeRunner | None = None,
+    clock: Clock | None = None,
 ) -> ConductorBot:
     """The configured bot, cogs loaded when it starts (``setup_hook``); no network here.
-    ``smoke_runner`` defaults to Playwright in Chromium."""
-    return ConductorBot(settings, database=database, smoke_runner=smoke_runner)
+    ``smoke_runner`` defaults to Playwright in Chromium; ``clock`` (the reminders' sense of
+    time) to the database's clock."""
+    return ConductorBot(settings, database=database, smoke_runner=smoke_runner, clock=clock)

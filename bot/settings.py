@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     git: dict[str, Any] | None = None
     #: the ``[deploy]`` table (the deploy command, its timeout, the health gate's)
     deploy: dict[str, Any] | None = None
+    #: the ``[reminders]`` table (the intervals), kept raw here and validated by
+    #: :func:`conductor.reminders.parse_reminders_config` at start
+    reminders: dict[str, Any] | None = None
     #: where the screenshots of failed seal checks are kept (default: ``screenshots`` beside
     #: the SQLite database file)
     screenshots_dir: str | None = None

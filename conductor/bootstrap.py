@@ -24,6 +24,12 @@ from conductor.releases.pipeline import Checkpoint, NotesSink, ShipPipeline
 from conductor.releases.rollback import RollbackPipeline
 from conductor.releases.runs import ShipRuns
 from conductor.releases.service import Releases
+from conductor.reminders import (
+    Clock,
+    Reminders,
+    ReminderSink,
+    parse_reminders_config,
+)
 from conductor.reviews.service import Reviews
 from conductor.seals.evidence import Evidence
 from conductor.seals.records import SealRecords
@@ -54,6 +60,8 @@ class Conductor:
     rollbacks: RollbackPipeline
     #: /release lock and unlock: the stop sign on the train
     locks: Locks
+    #: the nags: a release left open, a red seal nobody acted on, a lock held too long
+    reminders: Reminders
 
     async def close(self) -> None:
         """Apply what is still queued, then close the database."""
@@ -74,6 +82,9 @@ def bootstrap(
     runs: ShipRuns | None = None,
     checkpoint: Checkpoint | None = None,
     screenshots_dir: str | Path | None = None,
+    reminders: Mapping[str, Any] | None = None,
+    reminder_sink: ReminderSink | None = None,
+    clock: Clock | None = None,
 ) -> Conductor:
     """Build the domain. ``app`` is the raw ``[app]`` table (validated at each seal; None:
     releases ship unsealed); ``notes`` is where the notes go (None: nowhere, they stay owed);
@@ -81,12 +92,17 @@ def bootstrap(
     pushes nothing); ``deploy`` the raw ``[deploy]`` table (the command, its timeouts).
     ``runs`` holds ship and rollback runs under this process's lease (a default one per
     database); ``checkpoint`` sees each step boundary of a ship or a rollback (``rollback:``
-    before the rollback's). ``screenshots_dir`` keeps the screenshots
-    of failed seal checks (None: ``screenshots`` beside the SQLite file). Raises
-    :class:`~conductor.releases.git.GitConfigError` or
-    :class:`~conductor.releases.deploy.DeployConfigError` for a malformed table."""
+    before the rollback's). ``screenshots_dir`` keeps the screenshots of failed seal checks
+    (None: ``screenshots`` beside the SQLite file). ``reminders`` is the raw ``[reminders]``
+    table (None: the default intervals), ``reminder_sink`` where they go (None: nowhere, none
+    are sent), ``clock`` what time it is (None: the database's clock); the lock reminders read
+    the lock from the domain's own :class:`~conductor.releases.locks.Locks`. Raises
+    :class:`~conductor.releases.git.GitConfigError`,
+    :class:`~conductor.releases.deploy.DeployConfigError` or
+    :class:`~conductor.reminders.ReminderConfigError` for a malformed table."""
     repo = GitRepository(parse_git_config(git)) if git is not None else None
     deploy_config = parse_deploy_config(deploy)
+    reminder_config = parse_reminders_config(reminders)
     db = database if database is not None else Database(database_url)
     if runner is None:
         from smoke.runner import PlaywrightRunner  # noqa: PLC0415 - Playwright loads on use
@@ -109,6 +125,7 @@ def bootstrap(
         deploy=deploy_config,
         checkpoint=checkpoint,
     )
+    locks = Locks(db)
     return Conductor(
         db=db,
         releases=releases,
@@ -121,7 +138,8 @@ def bootstrap(
         sealer=sealer,
         pipeline=pipeline,
         rollbacks=RollbackPipeline(pipeline),
-        locks=Locks(db),
+        locks=locks,
+        reminders=Reminders(db, reminder_config, reminder_sink, locks=locks, clock=clock),
     )
 
 

@@ -14,9 +14,9 @@ from conductor.errors import NotFound
 from conductor.ordering import merge_order
 from conductor.states import (
     ACTIVE_RELEASE_STATES,
+    TRAIN_HOLDING_SEALS,
     ReleaseState,
     RunKind,
-    SealStatus,
     ShipRunStatus,
     TaskState,
 )
@@ -42,7 +42,6 @@ from store.models import (
 )
 
 #: the verdicts that hold the train while they stand on production's release
-HOLDING_SEALS: tuple[SealStatus, ...] = (SealStatus.RED, SealStatus.ERROR)
 
 
 async def dependency_views(
@@ -243,7 +242,7 @@ async def held_by(session: AsyncSession, guild_id: int) -> ReleaseView | None:
     does a rollback (a rolled-back release is no longer the last shipped). None: the train
     runs free."""
     release = await last_shipped(session, guild_id)
-    if release is None or release.seal_status not in HOLDING_SEALS:
+    if release is None or release.seal_status not in TRAIN_HOLDING_SEALS:
         return None
     return await load_release_view(session, release)
 

@@ -58,6 +58,10 @@ class SealStatus(StrEnum):
     ERROR = "error"
 
 
+#: production's seal holds the train while it is one of these (``conductor.queries.held_by``)
+TRAIN_HOLDING_SEALS: tuple[SealStatus, ...] = (SealStatus.RED, SealStatus.ERROR)
+
+
 class RcTestsStatus(StrEnum):
     """The test command's verdict on a release's RC head."""
 
@@ -124,6 +128,15 @@ class LockEventKind(StrEnum):
     CHANGED = "changed"
     TAKEN_OVER = "taken_over"
     UNLOCKED = "unlocked"
+
+
+class ReminderKind(StrEnum):
+    """What a reminder nags about: a release left assembling or assembled, a red (or error)
+    seal on production nobody acted on, a lock held too long."""
+
+    RELEASE = "release"
+    RED_SEAL = "red_seal"
+    LOCK = "lock"
 
 
 #: who posted a handoff: a member, a bot user, or a channel webhook

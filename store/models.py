@@ -1,5 +1,6 @@
 """The tables: tasks and their dependencies, the stage timeline, raw handoffs and how far each
-handoff channel is handled, reviews, releases, the release lock and per-guild configuration."""
+handoff channel is handled, reviews, releases, the release lock, reminders and per-guild
+configuration."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from conductor.states import (
     LockEventKind,
     RcTestsStatus,
     ReleaseState,
+    ReminderKind,
     ReviewStatus,
     RunKind,
     SealStatus,
@@ -461,6 +463,32 @@ class LockEvent(Base):
     previous_reason: Mapped[str | None] = mapped_column(Text)
     #: since when the lock was held before this event (takeover, unlock)
     held_since: Mapped[datetime | None] = mapped_column()
+
+
+class Reminder(Base):
+    """The reminders of one condition of a guild (a release left open, a red seal, the lock),
+    so that a restart repeats none. ``since`` is when the condition began as last seen: a
+    condition that began again later is a new episode, counted afresh. A reminder is recorded
+    as intended (its text) before it is sent and as sent after, so a reminder Discord took
+    just before a crash is found rather than sent twice. Deleted when the condition clears."""
+
+    __tablename__ = "reminders"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[ReminderKind] = mapped_column(
+        _str_enum(ReminderKind, "reminder_kind"), primary_key=True
+    )
+    #: what the condition is about: the release's slug, or ``lock``
+    subject: Mapped[str] = mapped_column(String(100), primary_key=True)
+    since: Mapped[datetime] = mapped_column()
+    #: reminders sent in this episode
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    last_sent_at: Mapped[datetime | None] = mapped_column()
+    #: a reminder being sent: it may have reached Discord without being recorded as sent
+    intent_at: Mapped[datetime | None] = mapped_column()
+    intent_text: Mapped[str | None] = mapped_column(Text)
+    #: the last try Discord refused (the next waits a while)
+    failed_at: Mapped[datetime | None] = mapped_column()
 
 
 class GuildConfig(Base):

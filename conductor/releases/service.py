@@ -28,7 +28,6 @@ from conductor.errors import (
 )
 from conductor.machines import Move, ReleaseFlow, TaskFlow
 from conductor.queries import (
-    HOLDING_SEALS,
     active_release,
     current_lock,
     dependency_views,
@@ -43,7 +42,7 @@ from conductor.queries import (
     running_ship,
 )
 from conductor.releases.git import CommandRun, RcBuild
-from conductor.states import RcTestsStatus, ReleaseState, TaskState
+from conductor.states import TRAIN_HOLDING_SEALS, RcTestsStatus, ReleaseState, TaskState
 from conductor.text import held_train_text, locked_refusal
 from conductor.text import utc as _when
 from conductor.views import (
@@ -428,7 +427,7 @@ class Releases:
             self._blockers(active_view),
             shipped_view,
             lock_view(lock) if lock is not None else None,
-            held=shipped is not None and shipped.seal_status in HOLDING_SEALS,
+            held=shipped is not None and shipped.seal_status in TRAIN_HOLDING_SEALS,
         )
 
     async def history(self, guild_id: int, count: int = HISTORY_DEFAULT) -> tuple[ShippedView, ...]:

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.client import create_bot
+from bot.reminders import DiscordReminders
 from bot.sample import sample_settings
 from store import migrate
 from store.db import Database, SchemaNotAtHead
@@ -78,5 +80,22 @@ async def test_the_screenshots_setting_reaches_the_sealer(
     bot = create_bot(settings, database=db, smoke_runner=FakeRunner())
     try:
         assert bot.sealer.evidence.root == tmp_path / "shots"  # made absolute at the start
+    finally:
+        await bot.close()
+
+
+async def test_the_reminders_setting_and_clock_reach_the_reminders(db: Database) -> None:
+    def clock() -> datetime:
+        return datetime(2030, 1, 1, tzinfo=UTC)
+
+    settings = sample_settings("sqlite+aiosqlite://", reminders={"lock_after": "off"})
+    bot = create_bot(settings, database=db, smoke_runner=FakeRunner(), clock=clock)
+    try:
+        assert bot.reminders is bot.conductor.reminders
+        assert bot.reminders.config.lock_after is None
+        assert bot.reminders.config.red_seal_after == timedelta(hours=2)
+        assert bot.reminders.clock is clock
+        assert isinstance(bot.reminders.sink, DiscordReminders)
+        assert bot.reminders.sink.notes is bot.publisher
     finally:
         await bot.close()

@@ -14,7 +14,7 @@ from tests.helpers import clean_env, run_conductor
 
 APP_TABLES = frozenset(Base.metadata.tables)
 #: the newest migration, and the one before it
-HEAD, PREVIOUS = "0008_locks", "0007_rollback_runs"
+HEAD, PREVIOUS = "0009_reminders", "0008_locks"
 SECRET = "NzA5.fake-token-value.do-not-print-me"
 MISSING_TOKEN_LINE = (
     "error: CONDUCTOR_DISCORD_TOKEN is not set; export the bot token "
@@ -136,9 +136,14 @@ def test_run_with_a_broken_app_table_stops_before_anything_naming_it(
         ('[git]\nmain = "main"\n', "git.path: Field required"),
         ("[deploy]\ntimeout = -1\n", "deploy.timeout: Input should be greater than 0"),
         ('[deploy]\ncomand = "bin/deploy"\n', "deploy.comand: Extra inputs are not permitted"),
+        (
+            "[reminders]\nlock_after = 90\n",
+            "reminders.lock_after: a number needs a unit; expected",
+        ),
+        ('[reminders]\nevery = "1h"\n', "reminders.every: not a setting"),
     ],
 )
-def test_run_with_a_broken_git_or_deploy_table_stops_naming_the_field(
+def test_run_with_a_broken_git_deploy_or_reminders_table_stops_naming_the_field(
     tmp_path: Path, db_path: Path, db_url: str, table: str, error: str
 ) -> None:
     config = tmp_path / "conductor.toml"
@@ -203,10 +208,7 @@ def test_db_upgrade_current_downgrade(tmp_path: Path, db_path: Path, db_url: str
     downgraded = run_cli(tmp_path, "db", "downgrade", "--url", db_url)  # one step
     assert downgraded.returncode == 0, downgraded.stderr
     assert downgraded.stdout.strip() == f"database at {PREVIOUS} (head is {HEAD})"
-    assert "release_locks" not in tables(db_path) and "held_over_slug" not in columns(
-        db_path, "releases"
-    )
-    assert "kind" in columns(db_path, "ship_runs")
+    assert "reminders" not in tables(db_path) and "release_locks" in tables(db_path)
     again = run_cli(tmp_path, "db", "downgrade", "--revision", "0001_initial", "--url", db_url)
     assert again.stdout.strip() == f"database at 0001_initial (head is {HEAD})"
     assert "release_seals" not in tables(db_path)

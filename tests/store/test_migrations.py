@@ -18,7 +18,7 @@ from store import migrate
 from store.db import Database
 from store.models import Base, Release
 
-HEAD = "0008_locks"
+HEAD = "0009_reminders"
 APP_TABLES = frozenset(Base.metadata.tables)
 ACTIVE_INDEX = "uq_releases_one_active_per_guild"
 
@@ -59,6 +59,7 @@ def test_the_app_has_the_tables_we_expect() -> None:
         "release_locks",
         "release_seals",
         "releases",
+        "reminders",
         "review_approvals",
         "review_requests",
         "ship_runs",
@@ -94,7 +95,10 @@ def columns(engine: Engine, table: str) -> set[str]:
 
 def test_default_downgrade_is_one_step(url: str, engine: Engine) -> None:
     migrate.upgrade(url)
-    migrate.downgrade(url)  # "-1": back to 0007, where there is no lock and no held train
+    migrate.downgrade(url)  # "-1": back to 0008, where nothing remembers reminders
+    assert migrate.current(url) == "0008_locks"
+    assert "reminders" not in tables(engine)
+    migrate.downgrade(url)  # and to 0007, where there is no lock and no held train
     assert migrate.current(url) == "0007_rollback_runs"
     assert {"release_locks", "lock_events"} & tables(engine) == set()
     assert "held_over_slug" not in columns(engine, "releases")
@@ -289,7 +293,7 @@ def test_0008_keeps_every_release_and_the_rules_of_the_table_and_goes_back(
     migrate.upgrade(url, "0007_rollback_runs")
     _insert_release(engine, 1, "red", "shipped", version=1)
     _insert_release(engine, 1, "now", "assembling")
-    migrate.upgrade(url)
+    migrate.upgrade(url, "0008_locks")
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -331,7 +335,7 @@ def test_0008_keeps_every_release_and_the_rules_of_the_table_and_goes_back(
         ).one()
     assert tuple(held) == ("red", "olga")
 
-    migrate.downgrade(url)  # one step: to 0007
+    migrate.downgrade(url, "0007_rollback_runs")
     engine.dispose()
     assert {"release_locks", "lock_events"} & tables(engine) == set()
     assert not {"held_over_slug", "held_confirmed_at"} & columns(engine, "releases")
@@ -351,6 +355,40 @@ def test_0008_keeps_every_release_and_the_rules_of_the_table_and_goes_back(
             text("SELECT held_over_slug FROM releases WHERE slug = 'now'")
         ).scalar_one()
     assert back is None  # what went down with the columns stays gone
+
+
+def test_0009_reminders_up_down_and_up_with_data(url: str, engine: Engine) -> None:
+    """The reminders' table comes and goes with its migration, leaving the releases as they
+    were; at head it refuses a kind it does not know and a second row for one condition."""
+    migrate.upgrade(url, "0008_locks")
+    _insert_release(engine, 1, "open", "assembling")
+    migrate.upgrade(url)
+    insert = text(
+        "INSERT INTO reminders (guild_id, kind, subject, since, count, last_sent_at)"
+        " VALUES (1, :kind, :subject, '2026-12-01 10:00:00', 2, '2026-12-02 10:00:00')"
+    )
+    with engine.begin() as conn:
+        conn.execute(insert, {"kind": "release", "subject": "open"})
+        conn.execute(insert, {"kind": "lock", "subject": "lock"})
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"kind": "nag", "subject": "x"})
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"kind": "release", "subject": "open"})
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT kind, subject, count FROM reminders ORDER BY kind"))
+        assert [tuple(r) for r in rows] == [("lock", "lock", 2), ("release", "open", 2)]
+    migrate.downgrade(url)
+    engine.dispose()
+    assert "reminders" not in tables(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT slug, state FROM releases")).all() == [
+            ("open", "assembling")
+        ]
+    migrate.upgrade(url)
+    engine.dispose()
+    assert migrate.current(url) == HEAD
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM reminders")).scalar_one() == 0
 
 
 def _insert_release(
