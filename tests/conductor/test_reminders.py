@@ -521,6 +521,26 @@ async def test_a_lock_held_too_long(
     assert len(sink.posts) == 4
 
 
+async def test_the_lock_reminder_reads_the_real_lock_service(
+    domain: Conductor, db: Database, sink: FakeSink, clock: Clock
+) -> None:
+    """The bootstrap wires the domain's own ``Locks`` into the reminders: a lock taken with the
+    lock service nags once its interval passed, and stops when its holder unlocks."""
+    await domain.locks.lock(GUILD, "prod freeze", OPERATOR)
+    reminders = Reminders(db, CONFIG, sink, locks=domain.locks, clock=clock)
+    clock.reset()
+    clock.at(8 * HOUR)
+    assert await reminders.tick(GUILD) == 1
+    assert "the train has been locked by" in sink.texts[0]
+    assert "“prod freeze”" in sink.texts[0]
+    await domain.locks.unlock(GUILD, OPERATOR)
+    clock.at(8 * HOUR)
+    assert await reminders.tick(GUILD) == 0
+    assert await rows(db) == []
+    # and the bootstrap's own reminders read that same service
+    assert domain.reminders.locks is domain.locks
+
+
 async def test_a_reminder_turned_off_sends_nothing_and_forgets(
     domain: Conductor, make_reviewed: MakeReviewed, db: Database, sink: FakeSink, clock: Clock
 ) -> None:
