@@ -15,13 +15,19 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from store.db import DEFAULT_DATABASE_URL
-
 DEFAULT_CONFIG_FILE = "conductor.toml"
 
 
 #: the database drivers the bot runs on (it is async throughout)
 ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+def _default_database_url() -> str:
+    # store.db brings SQLAlchemy (~0.4 s): only a command that builds Settings pays for it,
+    # not ``conductor smoke``, which reads this module for the config file's path alone.
+    from store.db import DEFAULT_DATABASE_URL  # noqa: PLC0415
+
+    return DEFAULT_DATABASE_URL
 
 
 class ConfigFileError(ValueError):
@@ -56,7 +62,7 @@ class Settings(BaseSettings):
     reads_outside: ClassVar[bool] = True
 
     discord_token: SecretStr | None = None
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: str = Field(default_factory=_default_database_url)
     guild_id: int | None = Field(default=None, gt=0)
     #: channel names or ids
     handoff_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -301,6 +302,37 @@ def test_help_loads_neither_discord_nor_the_database_nor_the_browser() -> None:
     )
     assert "Usage: conductor" in done.stdout
     assert done.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_smoke_loads_neither_discord_nor_the_database(tmp_path: Path, dead_url: str) -> None:
+    # ``conductor smoke`` pays for Playwright and httpx, not for SQLAlchemy (~0.4 s) or
+    # discord.py: reading where the config file is must not bring the store along.
+    script = (
+        "import json, sys\n"
+        f"sys.argv = ['conductor', 'smoke', {dead_url!r}]\n"
+        "from cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as done:\n"
+        "    code = done.code\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "heavy = {'discord', 'sqlalchemy', 'alembic', 'aiosqlite', 'aiohttp', 'simcord',\n"
+        "         'store', 'cogs'}\n"
+        "print(json.dumps([code, 'playwright' in loaded, sorted(loaded & heavy)]), file=sys.stderr)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", script],
+        cwd=tmp_path,  # no conductor.toml there: the default suite
+        env=clean_env(tmp_path, PYTHONPATH=str(root)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Smoke seal: red" in done.stdout, done.stdout + done.stderr
+    # exit 1 (unreachable), after the runner really ran (Playwright loaded), and no store
+    assert json.loads(done.stderr.strip().splitlines()[-1]) == [1, True, []]
 
 
 @pytest.mark.parametrize(
