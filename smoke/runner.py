@@ -24,7 +24,7 @@ import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urljoin
@@ -251,10 +251,40 @@ async def check_health(app: AppConfig) -> tuple[CheckResult, bool]:
 # -- the browser -----------------------------------------------------------------------------
 
 
+def compile_cache_dir() -> Path | None:
+    """Where Node keeps the compiled code of Playwright's driver between runs
+    (``$XDG_CACHE_HOME/conductor/node-compile-cache``), or None without a home."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no HOME and no passwd entry
+            return None
+    return Path(base) / "conductor" / "node-compile-cache"
+
+
+@contextmanager
+def _node_compile_cache() -> Iterator[None]:
+    """``NODE_COMPILE_CACHE`` while the driver starts (Playwright hands its node process a copy
+    of ``os.environ``): the driver loads 7 MB of JavaScript, and Node compiles it once instead
+    of at every run, about 0.1 s of each start. A value already set is left alone; Node skips
+    the cache silently when the directory cannot be written."""
+    where = None if "NODE_COMPILE_CACHE" in os.environ else compile_cache_dir()
+    if where is None:
+        yield
+        return
+    os.environ["NODE_COMPILE_CACHE"] = str(where)
+    try:
+        yield
+    finally:
+        os.environ.pop("NODE_COMPILE_CACHE", None)
+
+
 async def start_playwright() -> Playwright:
     """Playwright's driver (a node process; not the browser)."""
     try:
-        return await async_playwright().start()
+        with _node_compile_cache():
+            return await async_playwright().start()
     except Exception as error:
         raise LaunchError(f"Playwright could not start: {_first_line(error)}") from error
 
