@@ -61,6 +61,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_service
 	$(BIN)/python -m bench.bench_bot
 	$(BIN)/python -m bench.bench_smoke
+	$(BIN)/python -m bench.bench_playwright_test
 	$(BIN)/python -m bench.bench_cli
 	$(BIN)/python -m bench.bench_git
 
