@@ -9,6 +9,7 @@ settings, alembic, Playwright, discord.py), so ``conductor --help`` answers at o
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -324,7 +325,12 @@ def demo() -> None:
 
 def main() -> None:
     """The ``conductor`` console script."""
-    app()
+    try:
+        app()
+    finally:
+        # The process ends here: frozen, the objects it made are not collected again on the way
+        # out (the interpreter's last collections took ~0.1 s of `conductor smoke`).
+        gc.freeze()
 
 
 if __name__ == "__main__":
