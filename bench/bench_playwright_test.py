@@ -1,6 +1,6 @@
 """``conductor smoke`` against Playwright Test, whole process, the same six checks, side by side.
 
-    .venv/bin/python -m bench.bench_playwright_test [--runs 7] [--workers 1,2,4]
+    .venv/bin/python -m bench.bench_playwright_test [--runs 7] [--workers 1,2,4] [--before REV]
 
 The seed's suite ran on Playwright Test (node). Both sides check the local sample app
 (:mod:`smoke.sample_app`, served on 127.0.0.1 by this process) with the six checks of
@@ -16,6 +16,9 @@ context aborts anything but GET and HEAD; service workers blocked):
   spec file of six tests, ``fullyParallel``;
 - ``playwright test --workers N``: the same, started as ``node_modules/.bin/playwright`` (what
   npx runs), without npm's own start.
+
+With ``--before REV``, ``conductor smoke`` of an earlier commit runs alongside (checked out into
+a temporary ``git worktree``, first on ``PYTHONPATH``): what the cuts since bought.
 
 Every run is a whole process, wall to wall, from spawn to exit; a run that is not green stops
 the benchmark. One warm-up run of each side is not counted; then the sides alternate,
@@ -36,7 +39,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any, NoReturn
@@ -293,7 +297,11 @@ class Side:
         return elapsed
 
 
-def sides(url: str, workdir: Path, specs: Path, workers: Sequence[int]) -> list[Side]:
+def sides(
+    url: str, workdir: Path, specs: Path, workers: Sequence[int], trees: Sequence[tuple[str, Path]]
+) -> tuple[list[Side], list[Side]]:
+    """Conductor's sides (one per tree: the console script with the tree first on the path),
+    then Playwright Test's."""
     script = Path(sys.executable).with_name("conductor")
     if not script.is_file():
         _fail(f"{script} is missing: install the project (make install)")
@@ -301,13 +309,16 @@ def sides(url: str, workdir: Path, specs: Path, workers: Sequence[int]) -> list[
     config.write_text(app_toml(sample_app_table(url)), encoding="utf-8")
     base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/")}
     checks = len(sample_app_table(url)["smoke"]) + 1
-    conductor = Side(
-        CONDUCTOR,
-        [str(script), "smoke", url, "--config", str(config)],
-        workdir,  # no conductor.toml there
-        {**base, "PYTHONPATH": str(ROOT)},
-        f"{checks}/{checks} checks passed",
-    )
+    conductor = [
+        Side(
+            label,
+            [str(script), "smoke", url, "--config", str(config)],
+            workdir,  # no conductor.toml there
+            {**base, "PYTHONPATH": str(tree)},
+            f"{checks}/{checks} checks passed",
+        )
+        for label, tree in trees
+    ]
     npx = shutil.which("npx") or "npx"
     direct = str(specs / "node_modules" / ".bin" / "playwright")
     env = {**base, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1", "NO_COLOR": "1"}
@@ -326,7 +337,34 @@ def sides(url: str, workdir: Path, specs: Path, workers: Sequence[int]) -> list[
         )
         for n in workers
     ]
-    return [conductor, *playwright_test]
+    return conductor, playwright_test
+
+
+@contextmanager
+def earlier_tree(commit: str | None) -> Iterator[Path | None]:
+    """``commit`` checked out into a temporary ``git worktree`` (None: no earlier tree)."""
+    if commit is None:
+        yield None
+        return
+    git = shutil.which("git") or "git"
+    tmp = Path(tempfile.mkdtemp(prefix="conductor-before-"))
+    tree = tmp / "tree"
+    subprocess.run(  # noqa: S603 - git, fixed arguments
+        [git, "worktree", "add", "--detach", str(tree), commit],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield tree
+    finally:
+        subprocess.run(  # noqa: S603 - git, fixed arguments
+            [git, "worktree", "remove", "--force", str(tree)],
+            cwd=ROOT,
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def ms(seconds: float) -> str:
@@ -337,15 +375,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--workers", default="1,2,4", help="Playwright Test's worker counts")
+    parser.add_argument("--before", help="also run `conductor smoke` of this earlier commit")
     args = parser.parse_args()
     workers = [int(n) for n in args.workers.split(",")]
 
     version = driver_version()
     where = install_playwright_test(version)
-    with serve_in_thread() as sample, tempfile.TemporaryDirectory(prefix="bench-pwt-") as tmp:
+    with (
+        serve_in_thread() as sample,
+        tempfile.TemporaryDirectory(prefix="bench-pwt-") as tmp,
+        earlier_tree(args.before) as before,
+    ):
         app = parse_app_config(sample_app_table(sample.url))
         write_specs(where, app, app.chromium_path)
-        runs = sides(sample.url, Path(tmp), where, workers)
+        trees = [(CONDUCTOR, ROOT)]
+        if before is not None:
+            trees.append((f"{CONDUCTOR} (before: {args.before})", before))
+        ours, theirs = sides(sample.url, Path(tmp), where, workers, trees)
+        runs = [*ours, *theirs]
         for side in runs:  # warm the file caches (and Playwright Test's transform cache)
             side.run()
         for _ in range(args.runs):
@@ -363,18 +410,18 @@ def main() -> None:
             f"{side.label}: median {ms(medians[side.label])}, min {ms(min(side.times))}, "
             f"max {ms(max(side.times))}"
         )
-    ours = medians[CONDUCTOR]
+    fast = medians[CONDUCTOR]
     for side in runs[1:]:
-        print(f"{side.label} / {CONDUCTOR}: {medians[side.label] / ours:.2f}x")
-    best = min(runs[1:], key=lambda side: medians[side.label])
-    speedup = medians[best.label] / ours
-    ok_speedup, ok_wall = speedup >= TARGET_SPEEDUP, ours < TARGET_SECONDS
+        print(f"{side.label} / {CONDUCTOR}: {medians[side.label] / fast:.2f}x")
+    best = min(theirs, key=lambda side: medians[side.label])
+    speedup = medians[best.label] / fast
+    ok_speedup, ok_wall = speedup >= TARGET_SPEEDUP, fast < TARGET_SECONDS
     print(
         f"{CONDUCTOR} vs Playwright Test at its best ({best.label}): {speedup:.2f}x faster "
         f"(target >= {TARGET_SPEEDUP:.0f}x: {'met' if ok_speedup else 'MISSED'})"
     )
     print(
-        f"{CONDUCTOR} whole process: {ms(ours)} "
+        f"{CONDUCTOR} whole process: {ms(fast)} "
         f"(target < {TARGET_SECONDS} s: {'met' if ok_wall else 'MISSED'})"
     )
     if not (ok_speedup and ok_wall):
