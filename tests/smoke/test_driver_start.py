@@ -1,13 +1,42 @@
-"""Playwright's driver starts with Node's compile cache in Conductor's cache directory."""
+"""Playwright's driver (its node process): spawned before the health check's own setup, and
+started with Node's compile cache in Conductor's cache directory."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
-from smoke.runner import compile_cache_dir, start_playwright, stop_playwright
+from smoke import Verdict
+from smoke.runner import PlaywrightRunner, compile_cache_dir, start_playwright, stop_playwright
+from smoke.sample_app import SampleApp
+from tests.helpers import suite
+
+
+async def test_the_driver_is_spawned_before_the_health_check_builds_its_client(
+    monkeypatch: pytest.MonkeyPatch, sample_app: SampleApp
+) -> None:
+    # node loads Playwright while the health check imports httpx and builds its TLS context
+    order: list[str] = []
+    spawn, client = asyncio.create_subprocess_exec, httpx.AsyncClient.__init__
+
+    async def spawning(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        order.append("driver spawned")
+        return await spawn(*args, **kwargs)
+
+    def building(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
+        order.append("health client built")
+        client(self, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", spawning)
+    monkeypatch.setattr(httpx.AsyncClient, "__init__", building)
+    result = await PlaywrightRunner().run(suite(sample_app.url, smoke=[{"path": "/"}]))
+    assert result.verdict is Verdict.GREEN, result.summary
+    assert order == ["driver spawned", "health client built"]
 
 
 def test_the_cache_lives_under_xdg_cache_home_else_home(
