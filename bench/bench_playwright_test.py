@@ -6,8 +6,12 @@ The seed's suite ran on Playwright Test (node). Both sides check the local sampl
 (:mod:`smoke.sample_app`, served on 127.0.0.1 by this process) with the six checks of
 :func:`smoke.sample_app.sample_app_table` (the health check and five pages: same URLs,
 expected statuses, visible selectors and texts, same timeouts), in Debian's Chromium
-(``/usr/bin/chromium``, :data:`smoke.runner.LAUNCH_ARGS`, headless), read-only (a route on the
-context aborts anything but GET and HEAD; service workers blocked):
+(``/usr/bin/chromium``, :data:`smoke.runner.LAUNCH_ARGS`, headless), read-only: the specs
+route every request as Conductor's guard does (GET and HEAD fetched through Playwright and
+handed to the page, redirects to another host refused, anything else refused, WebSockets
+refused, service workers blocked). Conductor does more besides (:mod:`smoke.readonly`: a
+browser with no network of its own, WebRTC shut, pages led out before they close, a settle
+for late beacons); the specs do not, so Playwright Test is timed with less to do.
 
 - ``conductor smoke URL --config six.toml``: the installed console script, a fresh process;
 - ``npx playwright test --workers N`` for each ``--workers``: ``@playwright/test`` at the
@@ -133,21 +137,24 @@ const SUITE = %(suite)s;
 const READ = new Set(SUITE.read_methods);
 const HOME = new URL(SUITE.url).host;
 
-// Read-only as Conductor's guard: anything but GET and HEAD is aborted before it leaves the
-// browser; a navigation is fetched without following redirects, and one to another host is
-// not followed.
+// Read-only as Conductor's guard (smoke/readonly.py): GET and HEAD are fetched by the guard
+// (Playwright's driver) and handed to the page, a navigation without following its redirects
+// (one to another host is refused); anything else is refused before it leaves (a navigation
+// answered 204, so the page stays as it was); WebSockets are refused.
 async function guard(route) {
   const request = route.request();
-  if (!READ.has(request.method())) return route.abort('aborted');
-  if (!request.isNavigationRequest()) return route.continue();
+  const navigation = request.isNavigationRequest();
+  if (!READ.has(request.method())) {
+    return navigation ? route.fulfill({ status: 204 }) : route.abort('aborted');
+  }
   let response;
   try {
-    response = await route.fetch({ maxRedirects: 0 });
+    response = await route.fetch(navigation ? { maxRedirects: 0 } : {});
   } catch (error) {
-    return route.continue();
+    return route.abort('failed');
   }
   const location = response.headers()['location'];
-  if (response.status() >= 300 && response.status() < 400 && location
+  if (navigation && response.status() >= 300 && response.status() < 400 && location
       && new URL(location, request.url()).host !== HOME) {
     return route.abort('blockedbyclient');
   }
@@ -166,6 +173,7 @@ for (const check of SUITE.checks) {
   test(check.path, async ({ context, page }) => {
     test.setTimeout(check.timeout_ms);
     await context.route('**/*', guard);
+    await context.routeWebSocket(/.*/, (socket) => socket.close());
     const response = await page.goto(SUITE.url + check.path, { waitUntil: 'load' });
     expect(response && response.status()).toBe(check.expect_status);
     if (check.selector !== null) {

@@ -35,9 +35,10 @@ def note(name, begun):
 
 import cli.smoke
 from cli import main as conductor
+import smoke.readonly as readonly
 import smoke.runner as runner
 marks["imports"] = [(0.0, time.perf_counter() - started)]
-from playwright.async_api import Browser, BrowserType
+from playwright.async_api import BrowserType
 
 def wrap(owner, attribute, name):
     original = getattr(owner, attribute)
@@ -51,10 +52,10 @@ def wrap(owner, attribute, name):
 
 wrap(runner, "start_playwright", "driver start")
 wrap(runner, "check_health", "health check")
-wrap(BrowserType, "launch", "Chromium launch")
-wrap(runner, "read_only_context", "context")
+wrap(BrowserType, "launch_persistent_context", "Chromium launch")
+wrap(readonly.ReadOnlyGuard, "install", "read-only routes")
 wrap(runner, "check_page", "pages")
-wrap(Browser, "close", "browser close")
+wrap(readonly, "close_read_only", "browser close")
 wrap(runner, "stop_playwright", "driver stop")
 sys.argv = ["conductor", "smoke", sys.argv[1], "--config", sys.argv[2]]
 try:
@@ -75,7 +76,7 @@ PHASES = (
     "health check",
     "driver start",
     "Chromium launch",
-    "context",
+    "read-only routes",
     "pages",
     "browser close",
     "driver stop",
