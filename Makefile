@@ -61,9 +61,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_service
 	$(BIN)/python -m bench.bench_bot
 	$(BIN)/python -m bench.bench_smoke
-	$(BIN)/python -m bench.bench_playwright_test
 	$(BIN)/python -m bench.bench_cli
 	$(BIN)/python -m bench.bench_git
+	$(BIN)/python -m bench.bench_playwright_test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
