@@ -93,6 +93,18 @@ _REFUSE_APIS = """(() => {
       Object.defineProperty(globalThis, name, {value: refuse(name), writable: false, configurable: false});
     }
   }
+  // A WebSocket is reported here, where its frame is known; the context's route refuses it
+  // (and a socket made around this wrapper meets the dead end).
+  const Socket = globalThis.WebSocket;
+  if (Socket) {
+    const reported = function WebSocket(url, protocols) {
+      try { report('WEBSOCKET', new URL(url, location.href).href); } catch (e) {}
+      return protocols === undefined ? new Socket(url) : new Socket(url, protocols);
+    };
+    reported.prototype = Socket.prototype;
+    for (const key of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) reported[key] = Socket[key];
+    globalThis.WebSocket = reported;
+  }
 })();""".replace("BINDING", _BINDING)
 
 
@@ -258,11 +270,15 @@ class ReadOnlyGuard:
 
     async def install(self, context: BrowserContext) -> None:
         """Route everything ``context`` sends through this guard."""
+        # Playwright refuses sockets through a script of its own that replaces WebSocket in
+        # every frame; ours goes in after it, so it wraps that one and reports each socket.
+        await asyncio.gather(
+            context.route("**/*", self),
+            context.route_web_socket(re.compile(".*"), self.refuse_socket),
+        )
         await asyncio.gather(
             context.expose_binding(_BINDING, self._refused_api),
             context.add_init_script(_REFUSE_APIS),
-            context.route("**/*", self),
-            context.route_web_socket(re.compile(".*"), self.refuse_stray_socket),
         )
 
     # -- which check a page belongs to -------------------------------------------------------
@@ -291,7 +307,6 @@ class ReadOnlyGuard:
             asyncio.get_running_loop().create_task(self._watch_popup(child, blocked))
 
         page.on("popup", popup)
-        await page.route_web_socket(re.compile(".*"), lambda ws: self._refuse_socket(ws, blocked))
 
     async def _watch_popup(self, page: Page, blocked: list[BlockedRequest]) -> None:
         with suppress(PlaywrightError):
@@ -378,14 +393,9 @@ class ReadOnlyGuard:
         else:
             self._touch(owner).append(blocked)
 
-    async def _refuse_socket(self, ws: WebSocketRoute, blocked: list[BlockedRequest]) -> None:
-        self._touch(blocked).append(BlockedRequest("WEBSOCKET", ws.url))
-        # Never connected to the server: the page sees the socket close at once.
-        with suppress(PlaywrightError):
-            await ws.close(code=1008, reason=_SOCKET_REFUSED)
-
-    async def refuse_stray_socket(self, ws: WebSocketRoute) -> None:
-        self.unattributed(BlockedRequest("WEBSOCKET", ws.url))
+    async def refuse_socket(self, ws: WebSocketRoute) -> None:
+        """Never connected to the server: the page sees the socket close at once. (The attempt
+        was reported by the frame's own init script, which knows the page.)"""
         with suppress(PlaywrightError):
             await ws.close(code=1008, reason=_SOCKET_REFUSED)
 
@@ -508,8 +518,9 @@ async def lead_out(page: Page) -> None:
     its requests are still routed), then close it."""
     if page.is_closed():
         return
-    with suppress(Exception):
-        await asyncio.wait_for(page.goto("about:blank"), _CLOSE_TIMEOUT)
+    if page.url != "about:blank":  # a page that never loaded anything has nothing to send
+        with suppress(Exception):
+            await asyncio.wait_for(page.goto("about:blank"), _CLOSE_TIMEOUT)
     with suppress(Exception):
         await asyncio.wait_for(page.close(), _CLOSE_TIMEOUT)
 
@@ -548,6 +559,19 @@ class ReadOnlySession:
     #: whether the context closed before it was asked to (Chromium went away)
     crashed: bool = field(default=False)
     closing: bool = field(default=False)
+    #: the pages handed to checks
+    taken: set[Page] = field(default_factory=set)
+
+    async def new_page(self) -> Page:
+        """A page for a check: the blank one Chromium opened with the context first (it never
+        loaded anything), then new ones."""
+        for page in self.context.pages:
+            if page.url == "about:blank" and page not in self.taken and not page.is_closed():
+                self.taken.add(page)  # before any await: two checks never share it
+                return page
+        page = await self.context.new_page()
+        self.taken.add(page)
+        return page
 
     def _closed(self, _context: BrowserContext) -> None:
         if not self.closing:
@@ -610,7 +634,7 @@ async def read_only_browser(
     finally:
         await dead_end.close()
         if profile is not None:
-            shutil.rmtree(profile, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, profile, True)
 
 
 async def close_read_only(context: BrowserContext, guard: ReadOnlyGuard) -> None:

@@ -482,7 +482,7 @@ async def check_page(
     blocked = [] if blocked is None else blocked
     try:
         async with asyncio.timeout(check.timeout + _GRACE):
-            page = await session.context.new_page()
+            page = await session.new_page()
             await guard.watch(page, blocked)
             status, reason = await _visit(page, app, check, budget, guard)
             if page in guard.offsite:
