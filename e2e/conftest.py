@@ -141,8 +141,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 "#!/bin/sh\n"
                 # a ship the test wants to stop mid-way waits here for the file to go
                 f"while [ -e {root}/hold-deploy ]; do sleep 0.05; done\n"
-                f'echo "$CONDUCTOR_RELEASE v$CONDUCTOR_VERSION $CONDUCTOR_SHA" >> {root}/deploys.txt\n'
-                f'echo "v$CONDUCTOR_VERSION ($CONDUCTOR_SHA)" > {root}/VERSION\n'
+                f'echo "$CONDUCTOR_RELEASE $CONDUCTOR_VERSION $CONDUCTOR_SHA" >> {root}/deploys.txt\n'
+                f'echo "$CONDUCTOR_VERSION ($CONDUCTOR_SHA)" > {root}/VERSION\n'
             )
             deploy.chmod(0o755)
             config = root / "conductor.toml"
