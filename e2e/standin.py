@@ -155,6 +155,8 @@ class StandIn:
         self.session: Session | None = None
         self.identified = 0
         self.resumed = 0
+        #: the dispatches each RESUME replayed, by event name
+        self.replayed: list[str] = []
         #: while set, a new gateway connection waits before its HELLO (a disconnect's window)
         self.gateway_gate = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -632,6 +634,7 @@ class StandIn:
         last = int(data.get("seq") or 0)
         for payload in session.sent:
             if payload["s"] > last:
+                self.replayed.append(payload["t"])
                 self._send_soon(ws, payload)
         self.dispatch("RESUMED", {})
 

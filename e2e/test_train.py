@@ -139,6 +139,14 @@ def open_add_assemble(w: World, name: str, *tasks: str) -> str:
     return slug
 
 
+def test_the_bot_logs_in_syncs_its_commands_and_pins_its_board(world: World) -> None:
+    names = {c["name"] for c in world.standin.commands}
+    assert {"release", "seal", "task", "conductor"} <= names
+    world.d.wait_for(lambda: board(world)["pinned"], "the board, pinned")
+    # the first connection went to the gateway the setting pointed at
+    assert world.standin.identified == 1
+
+
 def test_the_whole_train_ships_green(world: World) -> None:
     w = world
     # agents hand off: one as a bot user, one through the channel's webhook
@@ -256,6 +264,12 @@ def test_a_red_seal_pings_the_operator_with_screenshots_and_rolls_back(world: Wo
         timeout=60,
     )
     assert w.d.interaction(go).responded
+    # the rollback's own run to its end: the seal of the production it restored, its notes
+    w.d.wait_for(
+        lambda: query(w, "SELECT status FROM ship_runs WHERE kind = 'rollback'") == [("done",)],
+        "the rollback run done",
+        timeout=60,
+    )
     row = release_row(w, slug)
     assert row["rollback_reason"] == "signin is broken"
     assert w.main_sha() != before_main  # the revert, pushed
@@ -263,4 +277,137 @@ def test_a_red_seal_pings_the_operator_with_screenshots_and_rolls_back(world: Wo
     # the deploy ran for the ship, then once more for the rollback (the previous version)
     assert len([line for line in w.deploys() if line.startswith(slug)]) == 1
     assert len(w.deploys()) == 3
+    assert w.bot.errors() == []
+
+
+def restart(w: World) -> None:
+    w.bot.start()
+    w.bot.wait_ready()
+
+
+def events_to(w: World, slug: str, state: str) -> int:
+    rows = query(
+        w,
+        "SELECT count(*) FROM stage_events e JOIN tasks t ON e.task_id = t.id "
+        "WHERE t.slug = ? AND e.to_state = ?",
+        slug,
+        state,
+    )
+    return int(rows[0][0])
+
+
+def bot_reacted(w: World, message: Json) -> int:
+    """How many times the bot put a reaction on ``message`` (429s not counted)."""
+    return sum(
+        1
+        for c in w.standin.call(lambda: list(w.standin.calls))
+        if c.method == "PUT"
+        and f"/messages/{message['id']}/reactions/" in c.path
+        and c.status == 204
+    )
+
+
+def test_killed_in_the_middle_of_reviews_nothing_is_lost_or_counted_twice(world: World) -> None:
+    w = world
+    submit(w, "docs")
+    request = review_of(w, "docs")
+    w.d.react(w.people["carl"], request, "✅")
+    w.d.wait_for(
+        lambda: "1/2 approvals" in w.d.message(int(request["id"]))["content"], "docs at 1/2"
+    )
+    w.bot.kill()
+    # while the bot is gone: the second approval, and an agent's handoffs through the webhook
+    w.d.react(w.people["alex"], request, "✅")
+    offline = [
+        w.d.post_webhook(w.hook, text, username="claude")
+        for text in (
+            handoff("hooks", "designed", "title: Task hooks", "kind: chore"),
+            handoff("hooks", "building", f"branch: {BRANCHES['hooks'][0]}"),
+            handoff("hooks", "submitted", note="hooks are in."),
+        )
+    ]
+    restart(w)
+    wait_state(w, "docs", "reviewed")
+    assert "approved by" in w.d.wait_for(
+        lambda: (c := w.d.message(int(request["id"]))["content"]) and "approved by" in c and c,
+        "the docs review closed",
+    )
+    for message in offline:
+        acked(w, message)
+    wait_state(w, "hooks", "submitted")
+    review_of(w, "hooks")
+    # each counted once: one move to reviewed, one review request, one ✅ per handoff
+    assert events_to(w, "docs", "reviewed") == 1
+    assert events_to(w, "hooks", "submitted") == 1
+    assert [m["content"].count("`hooks`") > 0 for m in w.d.messages(w.channels["reviews"])].count(
+        True
+    ) == 1
+    assert all(bot_reacted(w, m) == 1 for m in offline)
+    assert w.bot.errors() == []
+
+
+def test_killed_in_the_middle_of_a_ship_it_resumes_and_deploys_once(world: World) -> None:
+    w = world
+    approve(w, "hooks")
+    slug = open_add_assemble(w, "third", "docs", "hooks")
+    rc_head = release_row(w, slug)["rc_head"]
+    w.app.set_status("/up", 503)  # production comes up slowly: the health gate waits
+    slash(w, "release ship")
+
+    def in_health() -> bool:
+        rows = query(
+            w,
+            "SELECT s.status FROM ship_steps s JOIN ship_runs r ON s.run_id = r.id "
+            "JOIN releases rel ON r.release_id = rel.id WHERE rel.slug = ? AND s.name = 'health'",
+            slug,
+        )
+        return bool(rows) and rows[0][0] == "running"
+
+    w.d.wait_for(in_health, "the ship in its health gate", timeout=30)
+    w.bot.kill()
+    deployed = [line for line in w.deploys() if line.startswith(slug)]
+    assert deployed == [f"{slug} v3 {rc_head}"]
+    w.app.heal()
+    # the dead process's lease (30 s) runs out: moved into the past rather than waited for
+    with sqlite3.connect(w.db_path) as conn:
+        conn.execute(
+            "UPDATE ship_runs SET lease_until = '2000-01-01 00:00:00.000000' WHERE status = 'running'"
+        )
+    restart(w)
+    w.d.wait_for(
+        lambda: any(GREEN in t for t in thread_texts(w, slug)), "the green notes", timeout=60
+    )
+    texts = thread_texts(w, slug)
+    assert sum("took it up again" in t for t in texts) == 1
+    assert any("from the health step" in t for t in texts)
+    assert sum(GREEN in t for t in texts) == 1
+    assert release_row(w, slug)["state"] == "shipped"
+    # the deploy ran once, before the kill; nothing after it was repeated
+    assert [line for line in w.deploys() if line.startswith(slug)] == deployed
+    assert w.main_sha() == rc_head
+    assert w.bot.errors() == []
+
+
+def test_a_dropped_gateway_resumes_and_replays_what_it_missed_once(world: World) -> None:
+    w = world
+    identified, resumed = w.standin.identified, w.standin.resumed
+    replayed = len(w.standin.replayed)
+    w.d.drop_gateway(hold=True)
+    missed = [
+        w.d.post(w.channels["handoffs"], w.people["machoke"], text)
+        for text in (
+            handoff("late", "designed", "title: Late task", "kind: chore"),
+            handoff("late", "building", "branch: feat/late"),
+        )
+    ]
+    w.d.release_gateway()
+    w.d.wait_for(lambda: w.standin.resumed == resumed + 1, "the RESUME")
+    for message in missed:
+        acked(w, message)
+    wait_state(w, "late", "building")
+    assert w.standin.identified == identified  # resumed, not a new session
+    # the two messages reached the bot as the RESUME's replay
+    assert w.standin.replayed[replayed:].count("MESSAGE_CREATE") >= 2
+    assert events_to(w, "late", "building") == 1
+    assert all(bot_reacted(w, m) == 1 for m in missed)
     assert w.bot.errors() == []
