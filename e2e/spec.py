@@ -22,7 +22,7 @@ import jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-SPEC_PATH = Path("/work/shared/discord-api-spec/openapi.json")
+SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "discord-api-spec" / "openapi.json"
 #: where the spec sits in the registry; its own ``#/components/...`` resolve against it
 SPEC_URI = "urn:discord-openapi"
 _MULTIPART_FILE = re.compile(r"^files\[(\d+)\]$")
