@@ -132,6 +132,9 @@ class ConductorBot(commands.Bot):
             await self.load_extension(extension)
         await self.sync_commands()
 
+    async def on_ready(self) -> None:
+        log.info("ready as %s in %d guild(s)", self.user, len(self.guilds))
+
     async def sync_commands(self, *, force: bool = False) -> bool:
         """Sync the command tree to the configured guild only when Discord's copy differs
         (syncing is rate-limited and slow to propagate). Returns whether it synced."""

@@ -15,6 +15,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.endpoint import loopback_api_url
+
 DEFAULT_CONFIG_FILE = "conductor.toml"
 
 
@@ -87,6 +89,9 @@ class Settings(BaseSettings):
     #: where the screenshots of failed seal checks are kept (default: ``screenshots`` beside
     #: the SQLite database file)
     screenshots_dir: str | None = None
+    #: a stand-in Discord on this machine (``http://127.0.0.1:PORT``) for discord.py's REST
+    #: calls and gateway; None (the default): Discord itself. Loopback only (``bot.endpoint``)
+    discord_api_url: str | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -98,6 +103,13 @@ class Settings(BaseSettings):
                 f"got {driver or 'no scheme'}://"
             )
         return value
+
+    @field_validator("discord_api_url")
+    @classmethod
+    def _loopback_only(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return loopback_api_url(value)
 
     @field_validator("handoff_channels", mode="before")
     @classmethod
