@@ -1,5 +1,6 @@
 """The request bodies the bot sends, checked against Discord's OpenAPI 3.1 description
-(``../shared/discord-api-spec/openapi.json``; JSON Schema 2020-12 through ``jsonschema`` and a
+(``../shared/discord-api-spec/openapi.json``, kept in ``e2e/discord-api-spec/`` as an exact
+copy so a bare CI machine checks the same; JSON Schema 2020-12 through ``jsonschema`` and a
 ``referencing`` registry for its ``#/components/...``).
 
 Known looseness of the spec (``../shared/README.md``): discord.py sends some snowflakes as JSON
@@ -22,19 +23,27 @@ import jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "discord-api-spec" / "openapi.json"
+#: the copy kept in the repository (MIT, its LICENSE beside it), so a clone on a machine
+#: without ``../shared`` checks the same bodies; ``test_spec_copy_is_shared_spec`` holds it
+#: byte for byte to ``../shared/discord-api-spec/openapi.json`` wherever that exists
+SPEC_PATH = Path(__file__).resolve().parent / "discord-api-spec" / "openapi.json"
 #: where the spec sits in the registry; its own ``#/components/...`` resolve against it
 SPEC_URI = "urn:discord-openapi"
 _MULTIPART_FILE = re.compile(r"^files\[(\d+)\]$")
 
 
-def spec_path() -> Path:
-    """The spec beside the project (``../shared``), or beside the main checkout when this is a
-    worktree of it."""
+def shared_spec_path() -> Path | None:
+    """The published spec beside the project (``../shared``), or beside the main checkout
+    when this is a worktree of it; None where neither exists (a bare CI machine)."""
     for parent in Path(__file__).resolve().parents:
         candidate = parent / "shared" / "discord-api-spec" / "openapi.json"
         if candidate.is_file():
             return candidate
+    return None
+
+
+def spec_path() -> Path:
+    """The spec the stand-in checks against: the repository's copy."""
     return SPEC_PATH
 
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from e2e.driver import Driver
+from e2e.spec import SPEC_PATH, shared_spec_path
 from e2e.standin import RATE_LIMIT_EVERY, StandIn
 
 TOKEN = "standin.test-token"  # noqa: S105 - the stand-in's own
@@ -219,3 +220,12 @@ def test_an_interaction_answered_after_3_s_is_unknown(
     assert answer.json()["code"] == 10062
     [found] = _new_failures(standin, before)
     assert "after 3.5" in found
+
+
+def test_spec_copy_is_the_shared_spec() -> None:
+    """The repository's copy of the spec is Discord's published one, byte for byte, wherever
+    ``../shared`` is there to compare with."""
+    shared = shared_spec_path()
+    if shared is None:
+        pytest.skip("../shared/discord-api-spec is not beside this checkout")
+    assert SPEC_PATH.read_bytes() == shared.read_bytes()
