@@ -24,7 +24,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 #: the copy kept in the repository (MIT, its LICENSE beside it), so a clone on a machine
-#: without ``../shared`` checks the same bodies; ``test_spec_copy_is_shared_spec`` holds it
+#: without ``../shared`` checks the same bodies; ``test_spec_copy_is_the_shared_spec`` holds it
 #: byte for byte to ``../shared/discord-api-spec/openapi.json`` wherever that exists
 SPEC_PATH = Path(__file__).resolve().parent / "discord-api-spec" / "openapi.json"
 #: where the spec sits in the registry; its own ``#/components/...`` resolve against it
