@@ -120,7 +120,7 @@ def templates() -> Environment:
 
 
 def _static_files() -> dict[str, tuple[bytes, str]]:
-    """The page's script and style, read once (a fixed set: nothing else is served)."""
+    """The page's script, style and icon, read once (a fixed set: nothing else is served)."""
     files = {}
     for entry in resources.files("bot.web").joinpath("static").iterdir():
         kind = STATIC_TYPES.get("." + entry.name.rsplit(".", 1)[-1])

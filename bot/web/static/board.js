@@ -27,7 +27,6 @@
         etag = response.headers.get("ETag") || "";
         board.innerHTML = html;
         board.dataset.etag = etag;
-        board.dataset.updated = String(Number(board.dataset.updated || 0) + 1);
       } else if (response.status !== 304) {
         throw new Error(`the board answered ${response.status}`);
       }

@@ -44,15 +44,18 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def serve(domain: Conductor, shots: Path) -> AsyncIterator[Served]:
-    """The board of ``domain`` on 127.0.0.1 at a free port, the configured guild ``GUILD``."""
+async def serve(
+    domain: Conductor, shots: Path, *, default_guild: int | None = GUILD
+) -> AsyncIterator[Served]:
+    """The board of ``domain`` on 127.0.0.1 at a free port, ``default_guild`` the configured
+    guild."""
     gateway = Gateway()
     names = {GUILD: GUILD_NAME}
     source = BoardSource(
         releases=domain.releases,
         evidence=domain.sealer.evidence,
         database=domain.db,
-        default_guild=GUILD,
+        default_guild=default_guild,
         guild_name=names.get,
         gateway=lambda: gateway.problem,
     )

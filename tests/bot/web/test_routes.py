@@ -393,6 +393,20 @@ async def test_the_configured_guild_by_default_another_by_query(
         assert response.status == status
 
 
+async def test_without_a_configured_guild_the_first_with_data(
+    domain: Conductor, shots: Path, make_reviewed: MakeReviewed
+) -> None:
+    async with serve(domain, shots, default_guild=None) as served:
+        response, body = await get(served, "/deployments.json")
+        assert response.status == 404
+        assert json.loads(body) == {
+            "error": "Nothing to show yet: no guild has releases or tasks here."
+        }
+        await make_reviewed("later", guild_id=GUILD + 7)
+        await make_reviewed("first", guild_id=GUILD + 3)
+        assert (await board_json(served))["guild"]["id"] == str(GUILD + 3)
+
+
 async def test_the_root_leads_to_the_board(served: Served) -> None:
     response, _ = await get(served, "/")
     assert response.status == 302 and response.headers["Location"] == "/deployments"
