@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -53,6 +54,45 @@ def readable_config() -> Path | None:
     raise ConfigFileError(f"CONDUCTOR_CONFIG: {path} {what}")
 
 
+class WebSettings(BaseModel):
+    """The ``[web]`` table: the read-only ``/deployments`` board the bot serves
+    (``CONDUCTOR_WEB_ENABLED``, ``CONDUCTOR_WEB_HOST``, ``CONDUCTOR_WEB_PORT`` over it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    #: loopback by default: the board shows the train to whoever can reach it
+    host: str = "127.0.0.1"
+    #: 0: a free port, chosen at start (logged)
+    port: int = Field(default=8080, ge=0, le=65535)
+
+    @field_validator("host")
+    @classmethod
+    def _a_host(cls, value: str) -> str:
+        value = value.strip()
+        if not value or any(c.isspace() or c in "/?#@" for c in value):
+            raise ValueError("expected a host name or an IP address, e.g. 127.0.0.1")
+        return value
+
+
+#: ``CONDUCTOR_WEB_<NAME>`` for each setting of the ``[web]`` table
+WEB_ENVIRONMENT = {f"CONDUCTOR_WEB_{name.upper()}": name for name in WebSettings.model_fields}
+
+
+class _WebEnvironment(PydanticBaseSettingsSource):
+    """``CONDUCTOR_WEB_ENABLED``, ``_HOST``, ``_PORT``: the ``[web]`` table's settings from
+    the environment, each over the file's (pydantic-settings merges the tables)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads the environment itself
+
+    def __call__(self) -> dict[str, Any]:
+        table = {
+            name: os.environ[env] for env, name in WEB_ENVIRONMENT.items() if env in os.environ
+        }
+        return {"web": table} if table else {}
+
+
 class Settings(BaseSettings):
     """Everything Conductor reads at start. The token is a ``SecretStr``: it prints as
     ``**********`` and is never logged."""
@@ -92,6 +132,8 @@ class Settings(BaseSettings):
     #: a stand-in Discord on this machine (``http://127.0.0.1:PORT``) for discord.py's REST
     #: calls and gateway; None (the default): Discord itself. Loopback only (``bot.endpoint``)
     discord_api_url: str | None = None
+    #: the ``[web]`` table: the ``/deployments`` board (on 127.0.0.1:8080 unless told)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @field_validator("database_url")
     @classmethod
@@ -131,7 +173,11 @@ class Settings(BaseSettings):
         if not cls.reads_outside:
             return (init_settings,)
         path = readable_config()
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            env_settings,
+            _WebEnvironment(settings_cls),
+        ]
         if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)

@@ -86,7 +86,9 @@ def _validation_lines(error: ValidationError) -> list[str]:
     for problem in error.errors():
         location = problem.get("loc", ())
         field = str(location[0]) if location else ""
-        name = f"{_ENV_PREFIX}{field.upper()}" if field else "settings"
+        # a table's setting is named as its variable: ("web", "port") is CONDUCTOR_WEB_PORT
+        path = "_".join(part for part in map(str, location) if not part.isdigit())
+        name = f"{_ENV_PREFIX}{path.upper()}" if field else "settings"
         line = f"{name}: {problem.get('msg', 'invalid value')}"
         given = problem.get("input")
         if field and field not in _SECRET_SETTINGS and isinstance(given, str | int | float):

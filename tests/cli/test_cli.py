@@ -167,6 +167,45 @@ def test_run_with_a_broken_git_deploy_or_reminders_table_stops_naming_the_field(
     assert not db_path.exists()  # stopped before the migrations
 
 
+@pytest.mark.parametrize(
+    ("table", "env", "line"),
+    [
+        (
+            "[web]\nport = 70000\n",
+            {},
+            "CONDUCTOR_WEB_PORT: Input should be less than or equal to 65535 (got '70000')",
+        ),
+        (
+            "",
+            {"CONDUCTOR_WEB_ENABLED": "maybe"},
+            "CONDUCTOR_WEB_ENABLED: Input should be a valid boolean, unable to interpret "
+            "input (got 'maybe')",
+        ),
+        ("[web]\nprot = 8080\n", {}, "CONDUCTOR_WEB_PROT: Extra inputs are not permitted"),
+    ],
+)
+def test_run_with_a_bad_web_setting_stops_naming_it(
+    tmp_path: Path, db_path: Path, db_url: str, table: str, env: dict[str, str], line: str
+) -> None:
+    config = tmp_path / "conductor.toml"
+    config.write_text(table)
+    result = run_cli(
+        tmp_path,
+        "run",
+        env={
+            "CONDUCTOR_CONFIG": str(config),
+            "CONDUCTOR_DISCORD_TOKEN": SECRET,
+            "CONDUCTOR_DATABASE_URL": db_url,
+            **env,
+        },
+    )
+    assert result.returncode == 2
+    [shown] = result.stderr.splitlines()
+    assert shown.startswith(line), shown
+    assert not db_path.exists()  # stopped before the migrations
+    assert SECRET not in result.stdout + result.stderr
+
+
 def test_run_with_a_token_migrates_then_fails_cleanly_without_discord(
     tmp_path: Path, db_path: Path, db_url: str
 ) -> None:
