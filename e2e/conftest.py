@@ -176,6 +176,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                     "CONDUCTOR_DISCORD_API_URL": standin.url,
                     "CONDUCTOR_DATABASE_URL": f"sqlite+aiosqlite:///{root / 'conductor.db'}",
                     "CONDUCTOR_CONFIG": str(config),
+                    # the /deployments board on a free port of 127.0.0.1 (it logs which)
+                    "CONDUCTOR_WEB_PORT": "0",
                     **IDENTITY,
                 },
             )

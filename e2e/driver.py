@@ -366,6 +366,14 @@ class BotProcess:
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
+    def board_url(self) -> str:
+        """The ``/deployments`` page of this run of the bot (it picks a free port and logs
+        it; the last start's line)."""
+        said = "the /deployments board is at "
+        lines = [line for line in self.output().splitlines() if said in line]
+        assert lines, "the bot did not start its board"
+        return lines[-1].split(said, 1)[1].strip()
+
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while "ready as " not in self.output():

@@ -197,6 +197,15 @@ def test_the_whole_train_ships_green(world: World) -> None:
     now = w.d.wait_for(green_board, "the board showing the green release")
     assert now["id"] == before["id"]
     assert now["_edits"] > before.get("_edits", 0)
+    # the web board of the same process says the same: production is this release, green
+    page = w.bot.board_url()
+    data = httpx.get(f"{page}.json", timeout=10).json()
+    assert data["production"]["slug"] == slug
+    assert data["production"]["merge_sha"] == rc_head
+    assert data["production"]["badge"] == "🟢 green"
+    assert data["active"] is None
+    health = httpx.get(page.removesuffix("/deployments") + "/healthz", timeout=10)
+    assert health.status_code == 200, health.text
     # nothing pinged anyone along the way
     for channel in w.channels.values():
         for message in w.d.messages(channel):
