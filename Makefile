@@ -53,8 +53,11 @@ migrations-check: $(STAMP)
 	  CONDUCTOR_DATABASE_URL=$$url $(BIN)/alembic upgrade head && \
 	  CONDUCTOR_DATABASE_URL=$$url $(BIN)/alembic check; rc=$$?; rm -rf "$$tmp"; exit $$rc
 
+# The suite on every core (at most 4), each file on one worker (module fixtures, the e2e
+# bot process and its flows in order); TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ "$$n" -gt 4 ] && n=4; echo $$n)
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## fuzz: the property tests with all their examples (make test draws a tenth of them)
 fuzz: $(STAMP)
