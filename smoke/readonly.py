@@ -643,11 +643,12 @@ class PagePool:
     the earlier check's URL afresh (Playwright turns the back-forward cache off), and that load
     and what it sends are the check's whose page went back.
 
-    What rests on timing, as it does without a pool: a write is attributed when its route
-    reaches the guard, and a popup when Playwright reports it. Both were sent by the page's
-    last document before its lead-out navigation to ``about:blank`` had even begun, so they
-    reach the guard before that navigation's end, and so before the next check; a test
-    (``tests/smoke/test_read_only.py``) hands pages over between checks writing every 5 ms.
+    What rests on ordering: a routed write is attributed when it reaches the guard, a popup
+    when Playwright reports it. Both left the page's last document before its lead-out
+    navigation to ``about:blank`` began, a round trip through the driver before the next
+    check can start. Nothing in Chromium or Playwright promises they arrive first; in every
+    run of ``tests/smoke/test_read_only.py``, which hands pages over between checks writing
+    every 5 ms, they did.
     """
 
     def __init__(self, context: BrowserContext) -> None:
