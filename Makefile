@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run demo test lint typecheck migrations-check pytest bench clean
+.PHONY: install run demo test lint typecheck migrations-check pytest fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ migrations-check: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+## fuzz: the property tests with all their examples (make test draws a tenth of them)
+fuzz: $(STAMP)
+	CONDUCTOR_FUZZ=1 $(BIN)/pytest tests/conductor/handoffs tests/conductor/test_branches.py
 
 ## bench: the speed targets of docs/PERFORMANCE.md
 bench: $(STAMP)

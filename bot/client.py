@@ -14,6 +14,7 @@ from bot.publish import DiscordNotes
 from bot.reminders import DiscordReminders
 from bot.settings import Settings
 from bot.tree import ConductorTree
+from bot.web import BoardServer, BoardSource
 from conductor.bootstrap import Conductor, bootstrap
 from conductor.reminders import Clock
 from conductor.views import GuildConfigView
@@ -109,6 +110,33 @@ class ConductorBot(commands.Bot):
         self.reminders = self.conductor.reminders
         #: what ``/conductor setup`` stored, per guild; read once, dropped when setup changes it
         self._stored: dict[int, GuildConfigView | None] = {}
+        #: the read-only /deployments page (``[web]``), listening from ``setup_hook``
+        self.board_server: BoardServer | None = None
+        if settings.web.enabled:
+            source = BoardSource(
+                releases=self.releases,
+                evidence=self.sealer.evidence,
+                database=self.database,
+                default_guild=settings.guild_id,
+                guild_name=self._guild_name,
+                gateway=self.gateway_problem,
+            )
+            self.board_server = BoardServer(source, settings.web)
+
+    def _guild_name(self, guild_id: int) -> str | None:
+        guild = self.get_guild(guild_id)
+        return guild.name if guild is not None else None
+
+    def gateway_problem(self) -> str | None:
+        """None while the gateway is connected; else what is wrong (``/healthz``)."""
+        if self.is_closed():
+            return "the bot is closed"
+        if not self.is_ready():
+            return "not connected yet (no READY from Discord)"
+        ws = self.ws  # replaced by discord.py on each reconnect
+        if ws is None or not ws.open:
+            return "disconnected; discord.py is reconnecting"
+        return None
 
     async def bindings(self, guild: discord.Guild) -> Bindings:
         """The guild's channels and roles now (stored setup over the config file)."""
@@ -130,7 +158,12 @@ class ConductorBot(commands.Bot):
         await self.database.require_head()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        if self.board_server is not None:
+            await self.board_server.start()  # a port in use is logged; the bot runs on
         await self.sync_commands()
+
+    async def on_ready(self) -> None:
+        log.info("ready as %s in %d guild(s)", self.user, len(self.guilds))
 
     async def sync_commands(self, *, force: bool = False) -> bool:
         """Sync the command tree to the configured guild only when Discord's copy differs
@@ -161,6 +194,8 @@ class ConductorBot(commands.Bot):
         return True
 
     async def close(self) -> None:
+        if self.board_server is not None:
+            await self.board_server.stop()
         await self.handoffs.drain()
         await super().close()
         await self.conductor.close()

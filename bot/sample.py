@@ -43,6 +43,8 @@ def sample_settings(
         "reviewer_role": None,
         "required_approvals": 2,
         "app": app,
+        # no board unless asked: tests, the demo and the benchmarks run side by side
+        "web": {"enabled": False},
     }
     values.update(overrides)
     return SampleSettings(**values)

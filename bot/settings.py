@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -13,16 +15,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from bot.config_file import DEFAULT_CONFIG_FILE, ConfigFileError, config_file, readable_config
-
-__all__ = [
-    "ASYNC_DRIVERS",
-    "DEFAULT_CONFIG_FILE",
-    "ConfigFileError",
-    "Settings",
-    "config_file",
-    "readable_config",
-]
+from bot.config_file import readable_config
+from bot.endpoint import loopback_api_url
 
 #: the database drivers the bot runs on (it is async throughout)
 ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -34,6 +28,45 @@ def _default_database_url() -> str:
     from store.db import DEFAULT_DATABASE_URL  # noqa: PLC0415
 
     return DEFAULT_DATABASE_URL
+
+
+class WebSettings(BaseModel):
+    """The ``[web]`` table: the read-only ``/deployments`` board the bot serves
+    (``CONDUCTOR_WEB_ENABLED``, ``CONDUCTOR_WEB_HOST``, ``CONDUCTOR_WEB_PORT`` over it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    #: loopback by default: the board shows the train to whoever can reach it
+    host: str = "127.0.0.1"
+    #: 0: a free port, chosen at start (logged)
+    port: int = Field(default=8080, ge=0, le=65535)
+
+    @field_validator("host")
+    @classmethod
+    def _a_host(cls, value: str) -> str:
+        value = value.strip()
+        if not value or any(c.isspace() or c in "/?#@" for c in value):
+            raise ValueError("expected a host name or an IP address, e.g. 127.0.0.1")
+        return value
+
+
+#: ``CONDUCTOR_WEB_<NAME>`` for each setting of the ``[web]`` table
+WEB_ENVIRONMENT = {f"CONDUCTOR_WEB_{name.upper()}": name for name in WebSettings.model_fields}
+
+
+class _WebEnvironment(PydanticBaseSettingsSource):
+    """``CONDUCTOR_WEB_ENABLED``, ``_HOST``, ``_PORT``: the ``[web]`` table's settings from
+    the environment, each over the file's (pydantic-settings merges the tables)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads the environment itself
+
+    def __call__(self) -> dict[str, Any]:
+        table = {
+            name: os.environ[env] for env, name in WEB_ENVIRONMENT.items() if env in os.environ
+        }
+        return {"web": table} if table else {}
 
 
 class Settings(BaseSettings):
@@ -72,6 +105,11 @@ class Settings(BaseSettings):
     #: where the screenshots of failed seal checks are kept (default: ``screenshots`` beside
     #: the SQLite database file)
     screenshots_dir: str | None = None
+    #: a stand-in Discord on this machine (``http://127.0.0.1:PORT``) for discord.py's REST
+    #: calls and gateway; None (the default): Discord itself. Loopback only (``bot.endpoint``)
+    discord_api_url: str | None = None
+    #: the ``[web]`` table: the ``/deployments`` board (on 127.0.0.1:8080 unless told)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @field_validator("database_url")
     @classmethod
@@ -83,6 +121,13 @@ class Settings(BaseSettings):
                 f"got {driver or 'no scheme'}://"
             )
         return value
+
+    @field_validator("discord_api_url")
+    @classmethod
+    def _loopback_only(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return loopback_api_url(value)
 
     @field_validator("handoff_channels", mode="before")
     @classmethod
@@ -104,7 +149,11 @@ class Settings(BaseSettings):
         if not cls.reads_outside:
             return (init_settings,)
         path = readable_config()
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            env_settings,
+            _WebEnvironment(settings_cls),
+        ]
         if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)

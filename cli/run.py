@@ -11,6 +11,7 @@ import aiohttp
 import discord
 
 from bot.client import create_bot
+from bot.endpoint import point_discord_at
 from bot.settings import Settings
 from store.db import SchemaNotAtHead
 
@@ -23,6 +24,8 @@ EXIT_CONFIG, EXIT_UNREACHABLE = 2, 1
 async def _main(settings: Settings) -> None:
     if settings.discord_token is None:
         raise RuntimeError("CONDUCTOR_DISCORD_TOKEN is not set")
+    if settings.discord_api_url is not None:
+        point_discord_at(settings.discord_api_url)
     bot = create_bot(settings)
     async with bot:
         # The secret leaves the SecretStr only here, straight into discord.py.

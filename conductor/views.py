@@ -181,6 +181,16 @@ class StatusView:
 
 
 @dataclass(frozen=True, slots=True)
+class BoardView:
+    """What the deployments board shows, read in one snapshot: the status (the lock, the
+    active release, production) and the newest releases, newest first. The pinned Discord
+    board and the ``/deployments`` web page both read it."""
+
+    status: StatusView
+    recent: tuple[ReleaseView, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class StageView:
     from_state: TaskState
     to_state: TaskState

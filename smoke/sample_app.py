@@ -106,6 +106,8 @@ class SampleApp:
         self.slow_seconds = slow_seconds
         #: the most ``/slow`` requests that were being answered at once
         self.slow_peak = 0
+        #: how many answers of ``/slow`` were sent (a runner that waits for one shows here)
+        self.slow_answered = 0
         self._slow_now = 0
         #: every POST that reached the server, on any path
         self.posts = 0
@@ -192,6 +194,7 @@ class SampleApp:
 
     def reset_counters(self) -> None:
         self.slow_peak = 0
+        self.slow_answered = 0
         self.posts = 0
         self.requests.clear()
 
@@ -298,6 +301,7 @@ window.addEventListener('load', async () => {
             await asyncio.sleep(self.slow_seconds)
         finally:
             self._slow_now -= 1
+        self.slow_answered += 1
         return _html(_page("Slow · Studio", "<h1>Slow</h1><p>Finally.</p>"))
 
     async def _echo(self, request: web.Request) -> web.Response:

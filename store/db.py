@@ -276,6 +276,12 @@ class Database:
                 raise
             raise down from error
 
+    async def ping(self) -> None:
+        """One trivial read: returns when the database answers, raises
+        :class:`~store.errors.DatabaseUnavailable` (or the driver's error) when it cannot."""
+        async with self.read() as session:
+            await session.execute(text("SELECT 1"))
+
     async def create_all(self) -> None:
         """Create the tables from the models and stamp them at the migrations' head (tests,
         benchmarks and the demo; production uses alembic)."""

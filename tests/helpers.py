@@ -610,3 +610,9 @@ def small_disk(where: Path, size: str = "8m") -> Iterator[Callable[[bool], None]
     finally:
         filler.unlink(missing_ok=True)
         subprocess.run([umount, "-l", str(where)], check=False)  # noqa: S603 - fixed arguments
+
+
+def examples(full: int) -> int:
+    """How many examples a property test draws: a tenth of ``full`` (at least 100) in
+    ``make test``, all of them with ``CONDUCTOR_FUZZ=1`` (``make fuzz``)."""
+    return full if os.environ.get("CONDUCTOR_FUZZ") else max(100, full // 10)

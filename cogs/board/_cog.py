@@ -62,9 +62,8 @@ class BoardCog(commands.Cog):
         channel = (await self.bot.bindings(guild)).deployments_channel
         if channel is None:
             return
-        status = await self.bot.releases.status(guild_id)
-        recent = await self.bot.releases.recent(guild_id, RECENT)
-        embed = board_embed(status, recent)
+        view = await self.bot.releases.board(guild_id, RECENT)
+        embed = board_embed(view.status, view.recent)
         config = await self.bot.guild_configs.get(guild_id)
         message_id = config.board_message_id if config else None
         shown = self._shown.get(guild_id)

@@ -27,7 +27,7 @@ from cogs.release._render import (
     unlock_text,
 )
 from cogs.release._rollback import FROM_COMMAND, ask_reason, confirm_and_roll_back
-from cogs.release._views import Confirm, ConfirmAbandon
+from cogs.release._views import Confirm
 from conductor.errors import ConductorError, HeldTrain, LockHeld
 from conductor.releases.assembly import AssemblyStep
 from conductor.releases.git import GitFailed
@@ -217,7 +217,7 @@ class ReleaseCog(commands.Cog):
         if status.active is None:
             raise ConductorError("No release is active, so there is nothing to abandon.")
         slug = status.active.slug
-        confirm = ConfirmAbandon(interaction.user.id, slug)
+        confirm = Confirm(interaction.user.id, asked="abandon", yes="Abandon", no="Keep it")
         # Public on purpose: the team sees an abandon being asked for; only the asker can press.
         await interaction.response.send_message(
             f"{interaction.user.mention} asks to abandon `{slug}`: its {len(status.active.members)} "

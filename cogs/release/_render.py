@@ -3,6 +3,8 @@ lock, the held train's question and the history."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import discord
 
 from conductor.releases.assembly import AssemblyOutcome, AssemblyStep
@@ -111,12 +113,21 @@ RUNNING_TEXT = {
 }
 
 
-def _step_line(step: StepView) -> str:
-    label, status = STEP_LABELS[step.name], step.status
+def step_line(
+    step: StepView,
+    labels: Mapping[str, str],
+    running: Mapping[str, str],
+    *,
+    unposted: str | None = None,
+) -> str:
+    """One line of a run's progress (a ship's or a rollback's): the step, its state, its
+    summary and how long it took. ``unposted`` is said for notes the run could not post
+    (None: the step's own summary)."""
+    label, status = labels[step.name], step.status
     summary = str(step.outcome.get("summary") or "")
     took = f" · {seconds(step.duration_ms)}" if step.duration_ms is not None else ""
     if status is ShipStepStatus.RUNNING:
-        return f"⏳ {label}: {RUNNING_TEXT[step.name]}"
+        return f"⏳ {label}: {running[step.name]}"
     if status is ShipStepStatus.PENDING:
         return f"▫️ {label}"
     if step.name == "seal" and status is ShipStepStatus.DONE:
@@ -127,8 +138,18 @@ def _step_line(step: StepView) -> str:
         link = step.outcome.get("link")
         if link:
             return f"📝 notes: {link}"
-        return "⚠️ notes: not posted yet; Conductor retries every few minutes"
+        if unposted is not None:
+            return f"⚠️ notes: {unposted}"
     return f"{STEP_ICONS[status]} {label}: {clip(summary, 300)}{took}".rstrip(": ")
+
+
+def _step_line(step: StepView) -> str:
+    return step_line(
+        step,
+        STEP_LABELS,
+        RUNNING_TEXT,
+        unposted="not posted yet; Conductor retries every few minutes",
+    )
 
 
 def ship_progress(run: RunView, release: ReleaseView) -> str:

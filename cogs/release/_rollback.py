@@ -13,13 +13,13 @@ import discord
 
 from bot.actions import answered
 from bot.checks import require_operator
-from bot.tree import Refusal
-from cogs.release._render import STEP_ICONS
+from cogs.release._render import step_line
+from cogs.release._views import CONFIRM_TIMEOUT, Confirm
 from conductor.errors import ConductorError
 from conductor.releases.rollback import RollbackPaused, RollbackPlan
 from conductor.releases.runs import RunView, StepView
-from conductor.states import ReleaseState, ShipStepStatus
-from conductor.text import clip, fenced, release_line, seconds, short_sha, version
+from conductor.states import ReleaseState
+from conductor.text import clip, fenced, release_line, short_sha, version
 from conductor.views import Actor, ReleaseView
 from store.errors import DatabaseUnavailable
 
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CONFIRM_TIMEOUT = 60.0
 #: the reasons kept when the operator gives none
 FROM_ALERT = "rolled back from the red alert"
 FROM_COMMAND = "rolled back with /release rollback"
@@ -55,48 +54,6 @@ class RollbackReason(discord.ui.Modal):
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         await answered(interaction, self.then(interaction, self.reason.value or FROM_ALERT))
-
-
-class ConfirmRollback(discord.ui.View):
-    """Only the operator who asked can press, only while still an operator (checked again when
-    pressed), and it expires."""
-
-    def __init__(
-        self, operator_id: int, release_slug: str, *, timeout: float = CONFIRM_TIMEOUT
-    ) -> None:
-        super().__init__(timeout=timeout)
-        self.operator_id = operator_id
-        self.release_slug = release_slug
-        self.confirmed: bool | None = None
-
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        if interaction.user.id != self.operator_id:
-            await interaction.response.send_message(
-                "Only the operator who asked to roll back can confirm it.", ephemeral=True
-            )
-            return False
-        try:
-            await require_operator(interaction)  # the role may have gone since the ask
-        except Refusal as refused:
-            await interaction.response.send_message(refused.message, ephemeral=True)
-            return False
-        return True
-
-    @discord.ui.button(label="Roll back", style=discord.ButtonStyle.danger)
-    async def roll_back(
-        self, interaction: discord.Interaction[Any], _: discord.ui.Button[Any]
-    ) -> None:
-        self.confirmed = True
-        await interaction.response.defer()
-        self.stop()
-
-    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
-    async def cancel(
-        self, interaction: discord.Interaction[Any], _: discord.ui.Button[Any]
-    ) -> None:
-        self.confirmed = False
-        await interaction.response.defer()
-        self.stop()
 
 
 # ---------------------------------------------------------------- the words
@@ -154,18 +111,7 @@ RUNNING_TEXT = {
 
 
 def _step_line(step: StepView) -> str:
-    label, status = STEP_LABELS[step.name], step.status
-    summary = str(step.outcome.get("summary") or "")
-    took = f" · {seconds(step.duration_ms)}" if step.duration_ms is not None else ""
-    if status is ShipStepStatus.RUNNING:
-        return f"⏳ {label}: {RUNNING_TEXT[step.name]}"
-    if status is ShipStepStatus.PENDING:
-        return f"▫️ {label}"
-    if step.name == "seal" and status is ShipStepStatus.DONE:
-        return f"{clip(summary, 600)}{took}"
-    if step.name == "notes" and status is ShipStepStatus.DONE and step.outcome.get("link"):
-        return f"📝 notes: {step.outcome['link']}"
-    return f"{STEP_ICONS[status]} {label}: {clip(summary, 300)}{took}".rstrip(": ")
+    return step_line(step, STEP_LABELS, RUNNING_TEXT)
 
 
 def rollback_progress(run: RunView, plan: RollbackPlan, release: ReleaseView | None = None) -> str:
@@ -189,7 +135,7 @@ async def confirm_and_roll_back(
     if guild_id is None:
         raise ConductorError("Release commands work in a server, not in direct messages.")
     slug = plan.release.slug
-    confirm = ConfirmRollback(interaction.user.id, slug)
+    confirm = Confirm(interaction.user.id, asked="roll back", yes="Roll back", no="Cancel")
     # Public on purpose: the team sees a rollback being asked for; only the asker can press.
     await interaction.response.send_message(
         confirmation_text(plan, reason, interaction.user.mention),

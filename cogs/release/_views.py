@@ -1,6 +1,6 @@
-"""The confirmations (abandon, open over a held train, take a lock over): only the invoking
-operator can press, only while still an operator (checked again when pressed), and they
-expire."""
+"""The confirmations (abandon, roll back, open over a held train, take a lock over): only the
+invoking operator can press, only while still an operator (checked again when pressed), and
+they expire."""
 
 from __future__ import annotations
 
@@ -14,46 +14,9 @@ from bot.tree import Refusal
 CONFIRM_TIMEOUT = 60.0
 
 
-class ConfirmAbandon(discord.ui.View):
-    def __init__(
-        self, operator_id: int, release_slug: str, *, timeout: float = CONFIRM_TIMEOUT
-    ) -> None:
-        super().__init__(timeout=timeout)
-        self.operator_id = operator_id
-        self.release_slug = release_slug
-        self.confirmed: bool | None = None
-        self.message: discord.InteractionMessage | None = None
-
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        if interaction.user.id != self.operator_id:
-            await interaction.response.send_message(
-                "Only the operator who asked to abandon can confirm it.", ephemeral=True
-            )
-            return False
-        try:
-            await require_operator(interaction)  # the role may have gone since the ask
-        except Refusal as refused:
-            await interaction.response.send_message(refused.message, ephemeral=True)
-            return False
-        return True
-
-    @discord.ui.button(label="Abandon", style=discord.ButtonStyle.danger)
-    async def abandon(
-        self, interaction: discord.Interaction[Any], _: discord.ui.Button[Any]
-    ) -> None:
-        self.confirmed = True
-        await interaction.response.defer()
-        self.stop()
-
-    @discord.ui.button(label="Keep it", style=discord.ButtonStyle.secondary)
-    async def keep(self, interaction: discord.Interaction[Any], _: discord.ui.Button[Any]) -> None:
-        self.confirmed = False
-        await interaction.response.defer()
-        self.stop()
-
-
 class Confirm(discord.ui.View):
-    """A yes or no asked of one operator (opening over a held train, taking a lock over): only
+    """A yes or no asked of one operator (abandon, roll back, open over a held train, take a
+    lock over): only
     they can press, only while still an operator (checked again when pressed), and it
     expires. ``confirmed`` is True, False, or None when it expired."""
 

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NoReturn, Protocol
 
 from conductor.errors import ConductorError
 from conductor.notes import release_notes, reseal_note, rollback_alert, screenshots_line
@@ -51,6 +51,7 @@ from conductor.states import (
     ShipRunStatus,
     ShipStepName,
     ShipStepStatus,
+    StepName,
 )
 from conductor.text import clip, fenced
 from conductor.views import Actor, ReleaseView
@@ -182,6 +183,80 @@ class _Drive:
     notes: PostedNotes | None = None
 
 
+class _Driving(Protocol):
+    run: RunView
+    progress: Progress | None
+
+
+class RunSteps:
+    """How a run (a ship or a rollback) records its steps: each mark is written on the
+    persisted run, then reported to whoever watches the run (a failing report is logged, the
+    run goes on), then, once a step has an outcome, told to the checkpoint as
+    ``{prefix}{step}:{status}`` (the crash tests stop the process there)."""
+
+    def __init__(self, runs: ShipRuns, checkpoint: Checkpoint | None, *, kind: str) -> None:
+        self.runs = runs
+        self.checkpoint = checkpoint
+        self.kind = kind
+        self._prefix = "" if kind == "ship" else f"{kind}:"
+
+    def at(self, point: str) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint(f"{self._prefix}{point}")
+
+    async def mark(
+        self,
+        state: _Driving,
+        name: StepName,
+        status: ShipStepStatus,
+        outcome: dict[str, Any] | None = None,
+    ) -> None:
+        state.run = await self.runs.mark(state.run.id, name, status, outcome)
+        await self.report(state)
+        if status is not ShipStepStatus.RUNNING:
+            self.at(f"{name}:{status.value}")
+
+    async def report(self, state: _Driving) -> None:
+        if state.progress is None:
+            return
+        try:
+            await state.progress(state.run)
+        except Exception:
+            log.warning("the %s progress report failed; going on", self.kind, exc_info=True)
+
+
+MarkStep = Callable[[ShipStepStatus, "dict[str, Any] | None"], Awaitable[None]]
+FailStep = Callable[[str, "dict[str, Any]"], Awaitable[NoReturn]]
+
+
+async def health_step(
+    *, deployed: bool, sealer: Sealer, deploy: DeployConfig, mark: MarkStep, fail: FailStep
+) -> None:
+    """The health gate as a run's step, the same for a ship and a rollback: skipped when
+    nothing was deployed (the seal then checks production) or there is no ``[app]`` to ask;
+    else production's health URL is polled until healthy or the gate's time is up. ``fail``
+    gets the gate's summary and the attempts and ends the run."""
+    if not deployed:
+        await mark(
+            ShipStepStatus.SKIPPED, {"summary": "nothing was deployed; the seal checks production"}
+        )
+        return
+    try:
+        app = sealer.app() if sealer.configured else None
+    except SmokeConfigError:
+        app = None
+    if app is None:
+        await mark(ShipStepStatus.SKIPPED, {"summary": "no [app]: no health URL"})
+        return
+    await mark(ShipStepStatus.RUNNING, None)
+    result = await health_gate(
+        app.health_url, limit_s=deploy.health_timeout, interval=deploy.health_interval
+    )
+    if not result.healthy:
+        await fail(result.summary, {"attempts": result.attempts})
+    await mark(ShipStepStatus.DONE, {"summary": result.summary, "attempts": result.attempts})
+
+
 class ShipPipeline:
     def __init__(
         self,
@@ -202,6 +277,7 @@ class ShipPipeline:
         self.repo = repo
         self.deploy = deploy or DeployConfig()
         self.checkpoint = checkpoint
+        self.steps = RunSteps(self.runs, checkpoint, kind="ship")
         #: releases whose notes this process is posting right now (the reconcile's notes)
         self._claimed: set[tuple[int, str]] = set()
         #: runs this process is driving right now (a resume leaves them alone)
@@ -220,10 +296,6 @@ class ShipPipeline:
             yield True
         finally:
             self._claimed.discard(key)
-
-    def _at(self, point: str) -> None:
-        if self.checkpoint is not None:
-            self.checkpoint(point)
 
     # ------------------------------------------------------------------ the ship
 
@@ -278,7 +350,7 @@ class ShipPipeline:
                         return await self._interrupted(state)
                     await self._step(name)(state)
                 state.run = await self.runs.finish(run.id, ShipRunStatus.DONE)
-                await self._report(state)
+                await self.steps.report(state)
         except _Stop as stop:
             release = await self.releases.get(run.guild_id, run.release_slug)
             return ShipOutcome(release, None, None, state.run, str(stop))
@@ -312,26 +384,6 @@ class ShipPipeline:
         release = state.release or await self.releases.get(run.guild_id, run.release_slug)
         return ShipOutcome(release, state.seal, state.notes, state.run)
 
-    async def _mark(
-        self,
-        state: _Drive,
-        name: ShipStepName,
-        status: ShipStepStatus,
-        outcome: dict[str, Any] | None = None,
-    ) -> None:
-        state.run = await self.runs.mark(state.run.id, name, status, outcome)
-        await self._report(state)
-        if status is not ShipStepStatus.RUNNING:
-            self._at(f"{name}:{status.value}")
-
-    async def _report(self, state: _Drive) -> None:
-        if state.progress is None:
-            return
-        try:
-            await state.progress(state.run)
-        except Exception:
-            log.warning("the ship progress report failed; going on", exc_info=True)
-
     async def _fail(
         self,
         state: _Drive,
@@ -340,12 +392,14 @@ class ShipPipeline:
         *,
         extra: dict[str, Any] | None = None,
         alert: bool = False,
-    ) -> None:
+    ) -> NoReturn:
         """The step failed: record it, end the run, tell the operator in the thread (with a
         ping and the rollback command when production may be broken), and stop."""
-        await self._mark(state, name, ShipStepStatus.FAILED, {**(extra or {}), "summary": summary})
+        await self.steps.mark(
+            state, name, ShipStepStatus.FAILED, {**(extra or {}), "summary": summary}
+        )
         state.run = await self.runs.finish(state.run.id, ShipRunStatus.FAILED, error=summary)
-        await self._report(state)
+        await self.steps.report(state)
         release = await self.releases.get(state.run.guild_id, state.run.release_slug)
         tail = (extra or {}).get("tail")
         text = f"❌ The ship of `{release.slug}` v{state.run.version} stopped at the {name} step: {summary}"
@@ -407,7 +461,7 @@ class ShipPipeline:
         summary = (
             "Conductor stopped while the deploy was running, so it may or may not have gone out"
         )
-        await self._mark(state, "deploy", ShipStepStatus.INTERRUPTED, {"summary": summary})
+        await self.steps.mark(state, "deploy", ShipStepStatus.INTERRUPTED, {"summary": summary})
         state.run = await self.runs.finish(state.run.id, ShipRunStatus.INTERRUPTED, error=summary)
         release = await self.releases.get(state.run.guild_id, state.run.release_slug)
         text = (
@@ -433,14 +487,14 @@ class ShipPipeline:
     async def _step_deploy(self, state: _Drive) -> None:
         command = self.deploy.command
         if self.repo is None and command is None:
-            await self._mark(
+            await self.steps.mark(
                 state, "deploy", ShipStepStatus.SKIPPED,
                 {"summary": "nothing to deploy: no [git] and no [deploy] command"},
             )  # fmt: skip
             return
         release = await self.releases.get(state.run.guild_id, state.run.release_slug)
-        await self._mark(state, "deploy", ShipStepStatus.RUNNING)
-        self._at("deploy:running")
+        await self.steps.mark(state, "deploy", ShipStepStatus.RUNNING)
+        self.steps.at("deploy:running")
         sha = release.rc_head
         done: dict[str, Any] = {}
         if self.repo is not None:
@@ -476,54 +530,32 @@ class ShipPipeline:
             done["summary"] = "; ".join(
                 filter(None, [done.get("summary"), f"deployed as v{state.run.version}"])
             )
-        await self._mark(state, "deploy", ShipStepStatus.DONE, done)
+        await self.steps.mark(state, "deploy", ShipStepStatus.DONE, done)
 
     async def _step_health(self, state: _Drive) -> None:
-        if state.run.step("deploy").status is not ShipStepStatus.DONE:
-            # The gate judges a deploy; with nothing deployed, the seal checks production.
-            await self._mark(
-                state, "health", ShipStepStatus.SKIPPED,
-                {"summary": "nothing was deployed; the seal checks production"},
-            )  # fmt: skip
-            return
-        try:
-            app = self.sealer.app() if self.sealer.configured else None
-        except SmokeConfigError:
-            app = None
-        if app is None:
-            await self._mark(
-                state, "health", ShipStepStatus.SKIPPED, {"summary": "no [app]: no health URL"}
-            )
-            return
-        await self._mark(state, "health", ShipStepStatus.RUNNING)
-        result = await health_gate(
-            app.health_url,
-            limit_s=self.deploy.health_timeout,
-            interval=self.deploy.health_interval,
-        )
-        if not result.healthy:
-            await self._fail(
-                state, "health",
-                f"the deploy went out but production is not healthy: {result.summary}",
-                extra={"attempts": result.attempts}, alert=True,
-            )  # fmt: skip
-        await self._mark(
-            state, "health", ShipStepStatus.DONE,
-            {"summary": result.summary, "attempts": result.attempts},
+        await health_step(
+            deployed=state.run.step("deploy").status is ShipStepStatus.DONE,
+            sealer=self.sealer,
+            deploy=self.deploy,
+            mark=lambda status, outcome: self.steps.mark(state, "health", status, outcome),
+            fail=lambda summary, extra: self._fail(
+                state, "health", f"the deploy went out but production is not healthy: {summary}",
+                extra=extra, alert=True,
+            ),
         )  # fmt: skip
 
     async def _step_ship(self, state: _Drive) -> None:
         guild, slug = state.run.guild_id, state.run.release_slug
         release = await self.releases.get(guild, slug)
         if release.state is not ReleaseState.SHIPPED:  # else: flipped before a crash
-            await self._mark(state, "ship", ShipStepStatus.RUNNING)
+            await self.steps.mark(state, "ship", ShipStepStatus.RUNNING)
             deployed = state.run.step("deploy").outcome.get("sha")
             release = await self.releases.ship(
                 guild, state.actor, release_slug=slug, version=state.run.version,
                 merge_sha=deployed,
             )  # fmt: skip
         state.release = release
-        await self._mark(
+        await self.steps.mark(
             state, "ship", ShipStepStatus.DONE,
             {"summary": f"{len(release.members)} member{'s' if len(release.members) != 1 else ''} shipped"},
         )  # fmt: skip
@@ -536,7 +568,7 @@ class ShipPipeline:
         )
         if not self.sealer.configured:
             log.info("release %s shipped without a seal: no [app] is configured", release.slug)
-            await self._mark(state, "seal", ShipStepStatus.SKIPPED, {"summary": "no [app]"})
+            await self.steps.mark(state, "seal", ShipStepStatus.SKIPPED, {"summary": "no [app]"})
             return
         sealed_after_ship = (
             release.seal_checked_at is not None
@@ -546,17 +578,17 @@ class ShipPipeline:
         # recorded before a crash: reused; else sealed now
         seal = self.sealer.stored(release) if sealed_after_ship else None
         if seal is None:
-            await self._mark(state, "seal", ShipStepStatus.RUNNING)
+            await self.steps.mark(state, "seal", ShipStepStatus.RUNNING)
             seal = await self.seal_shipped(state.run.guild_id, release, state.actor)
         state.seal = seal
         state.release = seal.release
-        await self._mark(state, "seal", ShipStepStatus.DONE, {"summary": seal.line})
+        await self.steps.mark(state, "seal", ShipStepStatus.DONE, {"summary": seal.line})
 
     async def _step_notes(self, state: _Drive) -> None:
         release = state.release or await self.releases.get(
             state.run.guild_id, state.run.release_slug
         )
-        await self._mark(state, "notes", ShipStepStatus.RUNNING)
+        await self.steps.mark(state, "notes", ShipStepStatus.RUNNING)
         state.notes = await self.publish(
             state.run.guild_id, release, state.seal,
             operator_id=state.actor.id, reply_to=state.reply_to,
@@ -566,7 +598,7 @@ class ShipPipeline:
             if state.notes is not None
             else {"summary": "not posted yet: the reconcile posts them"}
         )
-        await self._mark(state, "notes", ShipStepStatus.DONE, outcome)
+        await self.steps.mark(state, "notes", ShipStepStatus.DONE, outcome)
 
     async def seal_shipped(
         self, guild_id: int, view: ReleaseView, actor: Actor | None
@@ -613,7 +645,7 @@ class ShipPipeline:
             if posted is None:
                 log.warning("the notes of %s were not posted; the reconcile retries", release.slug)
                 return None
-            self._at("notes:sent")
+            self.steps.at("notes:sent")
         else:
             log.info("the notes of %s were found posted before a crash", release.slug)
         if seal is not None and seal.alarming:

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -40,9 +40,16 @@ from conductor.queries import (
     require_release,
     running_run,
 )
-from conductor.releases.deploy import health_gate, log_path, rollback_environment
+from conductor.releases.deploy import log_path, rollback_environment
 from conductor.releases.git import GitFailed, GitRepository, run_logged
-from conductor.releases.pipeline import Checkpoint, PostedNotes, Progress, ShipPipeline
+from conductor.releases.pipeline import (
+    Checkpoint,
+    PostedNotes,
+    Progress,
+    RunSteps,
+    ShipPipeline,
+    health_step,
+)
 from conductor.releases.runs import LeaseLost, RunView, ShipRunning
 from conductor.releases.service import MAX_REASON
 from conductor.seals.sealer import SealOutcome
@@ -143,6 +150,7 @@ class RollbackPipeline:
         self.sealer = ship.sealer
         self.runs = ship.runs
         self.checkpoint = checkpoint if checkpoint is not None else ship.checkpoint
+        self.steps = RunSteps(self.runs, self.checkpoint, kind="rollback")
         #: runs this process is driving right now (a resume leaves them alone)
         self._driving: set[int] = set()
 
@@ -153,10 +161,6 @@ class RollbackPipeline:
     def _changed(self, guild_id: int) -> None:
         if self.ship.notes is not None:
             self.ship.notes.changed(guild_id)
-
-    def _at(self, point: str) -> None:
-        if self.checkpoint is not None:
-            self.checkpoint(f"rollback:{point}")
 
     # ------------------------------------------------------------------ the rules
 
@@ -398,7 +402,7 @@ class RollbackPipeline:
                     await step_of(state)
                 else:
                     state.run = await self.runs.finish(run.id, ShipRunStatus.DONE)
-                    await self._report(state)
+                    await self.steps.report(state)
         except _Stop as stop:
             stopped = str(stop)
         except LeaseLost:
@@ -424,26 +428,6 @@ class RollbackPipeline:
         release = await self.releases.get(run.guild_id, run.release_slug)
         return RollbackOutcome(release, state.run, state.seal, state.notes, stopped)
 
-    async def _mark(
-        self,
-        state: _Drive,
-        name: RollbackStepName,
-        status: ShipStepStatus,
-        outcome: dict[str, Any] | None = None,
-    ) -> None:
-        state.run = await self.runs.mark(state.run.id, name, status, outcome)
-        await self._report(state)
-        if status is not ShipStepStatus.RUNNING:
-            self._at(f"{name}:{status.value}")
-
-    async def _report(self, state: _Drive) -> None:
-        if state.progress is None:
-            return
-        try:
-            await state.progress(state.run)
-        except Exception:
-            log.warning("the rollback progress report failed; going on", exc_info=True)
-
     async def _previous(self, run: RunView) -> ReleaseView | None:
         """The release production goes back to (by the version recorded at the start)."""
         if run.restores_version is None:
@@ -461,14 +445,14 @@ class RollbackPipeline:
     async def _step_revert(self, state: _Drive) -> None:
         repo = self.repo
         if repo is None:
-            await self._mark(
+            await self.steps.mark(
                 state, "revert", ShipStepStatus.SKIPPED,
                 {"summary": "no [git] is configured: main was not changed"},
             )  # fmt: skip
             return
         release = await self.releases.get(state.run.guild_id, state.run.release_slug)
-        await self._mark(state, "revert", ShipStepStatus.RUNNING)
-        self._at("revert:running")
+        await self.steps.mark(state, "revert", ShipStepStatus.RUNNING)
+        self.steps.at("revert:running")
         if not release.merge_sha:
             await self._fail(state, "revert", "the release has no merge commit recorded")
         merge = release.merge_sha or ""
@@ -482,7 +466,7 @@ class RollbackPipeline:
         except GitFailed as failed:
             await self._fail(state, "revert", str(failed))
             return
-        await self._mark(
+        await self.steps.mark(
             state, "revert", ShipStepStatus.DONE,
             {"summary": reverted.summary, "sha": reverted.sha, "created": reverted.created},
         )  # fmt: skip
@@ -490,7 +474,7 @@ class RollbackPipeline:
     async def _step_deploy(self, state: _Drive) -> None:
         command = self.ship.deploy.command
         if command is None:
-            await self._mark(
+            await self.steps.mark(
                 state, "deploy", ShipStepStatus.SKIPPED,
                 {"summary": "no deploy command is configured: deploy the previous version by hand"},
             )  # fmt: skip
@@ -503,8 +487,8 @@ class RollbackPipeline:
             if revert.status is ShipStepStatus.DONE
             else (previous.merge_sha if previous is not None else None)
         )
-        await self._mark(state, "deploy", ShipStepStatus.RUNNING)
-        self._at("deploy:running")
+        await self.steps.mark(state, "deploy", ShipStepStatus.RUNNING)
+        self.steps.at("deploy:running")
         repo = self.repo
         ran = await run_logged(
             command,
@@ -528,39 +512,19 @@ class RollbackPipeline:
             await self._fail(state, "deploy", why, extra=outcome, alert=True)
         target = f"`{previous.slug}`{version(previous)}" if previous else "the commit before it"
         outcome["summary"] = f"deployed {target} again"
-        await self._mark(state, "deploy", ShipStepStatus.DONE, outcome)
+        await self.steps.mark(state, "deploy", ShipStepStatus.DONE, outcome)
 
     async def _step_health(self, state: _Drive) -> None:
-        if state.run.step("deploy").status is not ShipStepStatus.DONE:
-            await self._mark(
-                state, "health", ShipStepStatus.SKIPPED,
-                {"summary": "nothing was deployed; the seal checks production"},
-            )  # fmt: skip
-            return
-        try:
-            app = self.sealer.app() if self.sealer.configured else None
-        except SmokeConfigError:
-            app = None
-        if app is None:
-            await self._mark(
-                state, "health", ShipStepStatus.SKIPPED, {"summary": "no [app]: no health URL"}
-            )
-            return
-        await self._mark(state, "health", ShipStepStatus.RUNNING)
-        result = await health_gate(
-            app.health_url,
-            limit_s=self.ship.deploy.health_timeout,
-            interval=self.ship.deploy.health_interval,
-        )
-        if not result.healthy:
-            await self._fail(
+        await health_step(
+            deployed=state.run.step("deploy").status is ShipStepStatus.DONE,
+            sealer=self.sealer,
+            deploy=self.ship.deploy,
+            mark=lambda status, outcome: self.steps.mark(state, "health", status, outcome),
+            fail=lambda summary, extra: self._fail(
                 state, "health",
-                f"the rollback's deploy went out but production is not healthy: {result.summary}",
-                extra={"attempts": result.attempts}, alert=True,
-            )  # fmt: skip
-        await self._mark(
-            state, "health", ShipStepStatus.DONE,
-            {"summary": result.summary, "attempts": result.attempts},
+                f"the rollback's deploy went out but production is not healthy: {summary}",
+                extra=extra, alert=True,
+            ),
         )  # fmt: skip
 
     async def _step_flip(self, state: _Drive) -> None:
@@ -571,15 +535,15 @@ class RollbackPipeline:
         else:
             members = [m.slug for m in release.members]
             # the members are known before the flip detaches them (a crash between keeps them)
-            await self._mark(state, "flip", ShipStepStatus.RUNNING, {"members": members})
+            await self.steps.mark(state, "flip", ShipStepStatus.RUNNING, {"members": members})
             _, sent_back = await self.releases.roll_back(
                 run.guild_id, run.release_slug, state.actor, reason=run.reason or DEFAULT_REASON
             )
-            self._at("flip:flipped")  # committed, not yet marked
+            self.steps.at("flip:flipped")  # committed, not yet marked
             members = list(sent_back)
         count = len(members)
         summary = f"rolled back; {count} member{'s' if count != 1 else ''} back to reviewed"
-        await self._mark(
+        await self.steps.mark(
             state, "flip", ShipStepStatus.DONE, {"summary": summary, "members": members}
         )
         self._changed(run.guild_id)
@@ -587,7 +551,7 @@ class RollbackPipeline:
     async def _step_seal(self, state: _Drive) -> None:
         run = state.run
         if not self.sealer.configured:
-            await self._mark(state, "seal", ShipStepStatus.SKIPPED, {"summary": "no [app]"})
+            await self.steps.mark(state, "seal", ShipStepStatus.SKIPPED, {"summary": "no [app]"})
             return
         previous = await self._previous(run)
         target = previous or await self.releases.get(run.guild_id, run.release_slug)
@@ -597,7 +561,7 @@ class RollbackPipeline:
         if found is not None:  # recorded before a crash: reused
             seal = self.sealer.outcome_of(target, found)
         else:
-            await self._mark(state, "seal", ShipStepStatus.RUNNING)
+            await self.steps.mark(state, "seal", ShipStepStatus.RUNNING)
             try:
                 seal = await self.sealer.seal(
                     run.guild_id, target, trigger=ROLLBACK, actor=state.actor,
@@ -607,9 +571,9 @@ class RollbackPipeline:
                 log.exception("the seal after the rollback of %s failed", run.release_slug)
                 result = SmokeResult.failure(f"the seal step failed: {error}"[:300])
                 seal = SealOutcome(result, target, None, recorded=False)
-            self._at("seal:recorded")  # recorded, not yet marked
+            self.steps.at("seal:recorded")  # recorded, not yet marked
         state.seal = seal
-        await self._mark(
+        await self.steps.mark(
             state, "seal", ShipStepStatus.DONE, {"summary": seal.line, "release": target.slug}
         )
         self._changed(run.guild_id)
@@ -618,7 +582,9 @@ class RollbackPipeline:
         run = state.run
         sink = self.ship.notes
         if sink is None:
-            await self._mark(state, "notes", ShipStepStatus.SKIPPED, {"summary": "nowhere to post"})
+            await self.steps.mark(
+                state, "notes", ShipStepStatus.SKIPPED, {"summary": "nowhere to post"}
+            )
             return
         retried = run.step("notes").status is ShipStepStatus.RUNNING
         release = await self.releases.get(run.guild_id, run.release_slug)
@@ -627,7 +593,7 @@ class RollbackPipeline:
         marker = f"⏪ **Rolled back `{release.slug}`"
         after = f"after the rollback of `{release.slug}`{version(release)}"
         posted = await sink.find(run.guild_id, release, marker) if retried else None
-        await self._mark(state, "notes", ShipStepStatus.RUNNING)
+        await self.steps.mark(state, "notes", ShipStepStatus.RUNNING)
         if posted is None:
             text = rollback_note(
                 release,
@@ -638,7 +604,7 @@ class RollbackPipeline:
             )
             posted = await sink.post(run.guild_id, release, [text], reply_to=state.reply_to)
             if posted is not None:
-                self._at("notes:sent")
+                self.steps.at("notes:sent")
         if posted is not None and seal is not None and seal.alarming:
             pinged = await sink.find(run.guild_id, release, after) if retried else None
             if pinged is None:
@@ -656,7 +622,7 @@ class RollbackPipeline:
             if posted is not None
             else {"summary": "not posted: Discord refused it (the log says why)"}
         )
-        await self._mark(state, "notes", ShipStepStatus.DONE, outcome)
+        await self.steps.mark(state, "notes", ShipStepStatus.DONE, outcome)
 
     async def _stored_seal(
         self, run: RunView, previous: ReleaseView | None, release: ReleaseView
@@ -680,17 +646,19 @@ class RollbackPipeline:
         *,
         extra: dict[str, Any] | None = None,
         alert: bool = False,
-    ) -> None:
+    ) -> NoReturn:
         """The step failed: record it, end the run, tell the thread what was done and what
         was not (pinging the operator when production may be left broken), and stop."""
-        await self._mark(state, name, ShipStepStatus.FAILED, {**(extra or {}), "summary": summary})
+        await self.steps.mark(
+            state, name, ShipStepStatus.FAILED, {**(extra or {}), "summary": summary}
+        )
         await self._stopped(state, name, summary, tail=(extra or {}).get("tail"), alert=alert)
         raise _Stop(summary)
 
     async def _refused(self, state: _Drive, summary: str) -> None:
         """A step was refused by the domain (the release changed under the run)."""
         if state.run.step(state.step).status is ShipStepStatus.RUNNING:
-            await self._mark(state, state.step, ShipStepStatus.FAILED, {"summary": summary})
+            await self.steps.mark(state, state.step, ShipStepStatus.FAILED, {"summary": summary})
         await self._stopped(state, state.step, summary)
 
     async def _stopped(
@@ -704,7 +672,7 @@ class RollbackPipeline:
     ) -> None:
         """End the run as failed and tell the thread what was done and what was not."""
         state.run = await self.runs.finish(state.run.id, ShipRunStatus.FAILED, error=summary)
-        await self._report(state)
+        await self.steps.report(state)
         release = await self.releases.get(state.run.guild_id, state.run.release_slug)
         text = f"❌ The rollback of `{release.slug}`{version(release)} stopped at the {name} step: {summary}"
         if tail:
@@ -721,9 +689,9 @@ class RollbackPipeline:
             "Conductor stopped while the rollback's deploy was running, so it may or may not "
             "have gone out"
         )
-        await self._mark(state, "deploy", ShipStepStatus.INTERRUPTED, {"summary": summary})
+        await self.steps.mark(state, "deploy", ShipStepStatus.INTERRUPTED, {"summary": summary})
         state.run = await self.runs.finish(state.run.id, ShipRunStatus.INTERRUPTED, error=summary)
-        await self._report(state)
+        await self.steps.report(state)
         release = await self.releases.get(state.run.guild_id, state.run.release_slug)
         text = (
             f"⚠️ The rollback of `{release.slug}`{version(release)} was interrupted: {summary}.\n"

@@ -137,7 +137,41 @@ def _run_view(run: ShipRun, release_slug: str) -> RunView:
 
 def process_identity() -> str:
     """This process, as an owner of runs: host, pid and a random part (pids are reused)."""
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _host() -> str:
+    return socket.gethostname()[:60]
+
+
+def owner_is_gone(owner: str | None) -> bool:
+    """Whether ``owner`` (a :func:`process_identity`) names a process of this host that no
+    longer runs (killed, crashed: its lease cannot be renewed any more). A restarted bot then
+    takes the run up at once instead of waiting out the dead process's lease.
+
+    Anything uncertain counts as alive, so the lease is waited out as before: another host,
+    an owner in another form, a pid that exists (also a reused one). Even a wrong "gone"
+    (two hosts with one name sharing a database) runs no step twice: the fence on every
+    write stops the process that lost the run."""
+    if not owner:
+        return False
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != _host() or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists (another user's): alive
+    try:  # a zombie (killed, not yet reaped by its parent) runs nothing either
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 class ShipRuns:
@@ -246,18 +280,22 @@ class ShipRuns:
             )
 
     async def claim(self, run_id: int) -> bool:
-        """Take the run if nobody holds it (its lease ran out) or this process already does."""
+        """Take the run if nobody holds it (its lease ran out, or its owner was a process of
+        this host that is gone) or this process already does."""
         now = utcnow()
         async with self.db.write() as session:
+            holder = await session.scalar(select(ShipRun.owner).where(ShipRun.id == run_id))
+            free = (
+                (ShipRun.owner.is_(None))
+                | (ShipRun.owner == self.owner)
+                | (ShipRun.lease_until < now)
+            )
+            if holder is not None and holder != self.owner and owner_is_gone(holder):
+                log.info("ship run %s: its owner %s is gone; taking it up now", run_id, holder)
+                free = free | (ShipRun.owner == holder)
             result = await session.execute(
                 update(ShipRun)
-                .where(
-                    ShipRun.id == run_id,
-                    ShipRun.status == ShipRunStatus.RUNNING,
-                    (ShipRun.owner.is_(None))
-                    | (ShipRun.owner == self.owner)
-                    | (ShipRun.lease_until < now),
-                )
+                .where(ShipRun.id == run_id, ShipRun.status == ShipRunStatus.RUNNING, free)
                 .values(owner=self.owner, lease_until=self._until())
                 .execution_options(synchronize_session=False)
             )

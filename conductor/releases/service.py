@@ -47,6 +47,7 @@ from conductor.text import held_train_text, locked_refusal
 from conductor.text import utc as _when
 from conductor.views import (
     Actor,
+    BoardView,
     ReleaseView,
     ShippedView,
     StatusView,
@@ -65,6 +66,8 @@ MAX_REASON = 500
 #: ``/release history``: how many releases by default, and at most
 HISTORY_DEFAULT = 10
 HISTORY_MAX = 25
+#: the newest releases the deployments board reads by default
+BOARD_RECENT = 6
 _NAME_JUNK = re.compile(r"[^a-z0-9]+")
 _DATED = re.compile(r"^\d{4}-\d{2}-\d{2}-")
 
@@ -417,11 +420,14 @@ class Releases:
 
     async def status(self, guild_id: int) -> StatusView:
         async with self.db.read() as session:
-            active = await active_release(session, guild_id)
-            active_view = await load_release_view(session, active) if active else None
-            shipped = await last_shipped(session, guild_id)
-            shipped_view = await load_release_view(session, shipped) if shipped else None
-            lock = await current_lock(session, guild_id)
+            return await self._status(session, guild_id)
+
+    async def _status(self, session: Session, guild_id: int) -> StatusView:
+        active = await active_release(session, guild_id)
+        active_view = await load_release_view(session, active) if active else None
+        shipped = await last_shipped(session, guild_id)
+        shipped_view = await load_release_view(session, shipped) if shipped else None
+        lock = await current_lock(session, guild_id)
         return StatusView(
             active_view,
             self._blockers(active_view),
@@ -429,6 +435,21 @@ class Releases:
             lock_view(lock) if lock is not None else None,
             held=shipped is not None and shipped.seal_status in TRAIN_HOLDING_SEALS,
         )
+
+    async def board(self, guild_id: int, recent: int = BOARD_RECENT) -> BoardView:
+        """The deployments board: the status and the ``recent`` newest releases, read in one
+        snapshot (a release is never shown both active and shipped)."""
+        async with self.db.read() as session:
+            return BoardView(
+                await self._status(session, guild_id),
+                await self._recent(session, guild_id, recent),
+            )
+
+    async def guilds(self) -> tuple[int, ...]:
+        """The guilds with a release or a task here, in order."""
+        async with self.db.read() as session:
+            rows = await session.scalars(select(Release.guild_id).union(select(Task.guild_id)))
+            return tuple(sorted(rows))
 
     async def history(self, guild_id: int, count: int = HISTORY_DEFAULT) -> tuple[ShippedView, ...]:
         """The last ``count`` shipped releases, rolled back or not, newest first, each with
@@ -475,15 +496,19 @@ class Releases:
     async def recent(self, guild_id: int, limit: int = 5) -> tuple[ReleaseView, ...]:
         """The newest releases, active first, for the board."""
         async with self.db.read() as session:
-            rows = (
-                await session.scalars(
-                    select(Release)
-                    .where(Release.guild_id == guild_id)
-                    .order_by(Release.id.desc())
-                    .limit(limit)
-                )
-            ).all()
-            return tuple([await load_release_view(session, r) for r in rows])
+            return await self._recent(session, guild_id, limit)
+
+    @staticmethod
+    async def _recent(session: Session, guild_id: int, limit: int) -> tuple[ReleaseView, ...]:
+        rows = (
+            await session.scalars(
+                select(Release)
+                .where(Release.guild_id == guild_id)
+                .order_by(Release.id.desc())
+                .limit(limit)
+            )
+        ).all()
+        return tuple([await load_release_view(session, r) for r in rows])
 
     # ------------------------------------------------------------------ helpers
 

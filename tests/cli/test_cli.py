@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from store.models import Base
 from tests.helpers import clean_env, run_conductor
 
 APP_TABLES = frozenset(Base.metadata.tables)
+#: this checkout, first on the subprocess's path (the venv's editable install may point elsewhere)
+ROOT = Path(__file__).resolve().parents[2]
 #: the newest migration, and the one before it
 HEAD, PREVIOUS = "0009_reminders", "0008_locks"
 SECRET = "NzA5.fake-token-value.do-not-print-me"
@@ -162,6 +165,45 @@ def test_run_with_a_broken_git_deploy_or_reminders_table_stops_naming_the_field(
     [line] = result.stderr.splitlines()
     assert line.startswith(f"error: {config}: {error}"), line
     assert not db_path.exists()  # stopped before the migrations
+
+
+@pytest.mark.parametrize(
+    ("table", "env", "line"),
+    [
+        (
+            "[web]\nport = 70000\n",
+            {},
+            "CONDUCTOR_WEB_PORT: Input should be less than or equal to 65535 (got '70000')",
+        ),
+        (
+            "",
+            {"CONDUCTOR_WEB_ENABLED": "maybe"},
+            "CONDUCTOR_WEB_ENABLED: Input should be a valid boolean, unable to interpret "
+            "input (got 'maybe')",
+        ),
+        ("[web]\nprot = 8080\n", {}, "CONDUCTOR_WEB_PROT: Extra inputs are not permitted"),
+    ],
+)
+def test_run_with_a_bad_web_setting_stops_naming_it(
+    tmp_path: Path, db_path: Path, db_url: str, table: str, env: dict[str, str], line: str
+) -> None:
+    config = tmp_path / "conductor.toml"
+    config.write_text(table)
+    result = run_cli(
+        tmp_path,
+        "run",
+        env={
+            "CONDUCTOR_CONFIG": str(config),
+            "CONDUCTOR_DISCORD_TOKEN": SECRET,
+            "CONDUCTOR_DATABASE_URL": db_url,
+            **env,
+        },
+    )
+    assert result.returncode == 2
+    [shown] = result.stderr.splitlines()
+    assert shown.startswith(line), shown
+    assert not db_path.exists()  # stopped before the migrations
+    assert SECRET not in result.stdout + result.stderr
 
 
 def test_run_with_a_token_migrates_then_fails_cleanly_without_discord(
@@ -395,3 +437,53 @@ def test_a_bad_setting_stops_the_start_in_one_line_without_secrets(
     assert result.returncode == 2
     assert result.stderr.splitlines() == [expected]
     assert "hunter2" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "url", ["https://discord.com", "http://192.168.1.20:8080", "http://127.0.0.1:8080/api"]
+)
+def test_run_refuses_a_discord_api_url_off_this_machine(
+    tmp_path: Path, db_path: Path, db_url: str, url: str
+) -> None:
+    result = run_cli(
+        tmp_path,
+        "run",
+        env={
+            "CONDUCTOR_DISCORD_API_URL": url,
+            "CONDUCTOR_DISCORD_TOKEN": SECRET,
+            "CONDUCTOR_DATABASE_URL": db_url,
+            "PYTHONPATH": str(ROOT),
+        },
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("CONDUCTOR_DISCORD_API_URL: ")
+    assert url in line
+    assert SECRET not in result.stdout + result.stderr
+    assert not db_path.exists()  # refused before anything was touched
+
+
+def test_run_with_a_loopback_discord_api_url_goes_there(
+    tmp_path: Path, db_path: Path, db_url: str
+) -> None:
+    """Nothing listens on the port: discord.py's first call (the login) fails there, not at
+    discord.com, and the one line names the stand-in's address."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run_cli(
+        tmp_path,
+        "run",
+        env={
+            "CONDUCTOR_DISCORD_API_URL": f"http://127.0.0.1:{port}",
+            "CONDUCTOR_DISCORD_TOKEN": SECRET,
+            "CONDUCTOR_DATABASE_URL": db_url,
+            "PYTHONPATH": str(ROOT),
+        },
+    )
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [errors[0]] and errors[0].startswith("error: cannot reach Discord: ")
+    assert f"127.0.0.1:{port}" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert SECRET not in result.stdout + result.stderr

@@ -95,16 +95,17 @@ async def test_missing_text_is_red(sample_app: SampleApp) -> None:
 
 
 async def test_a_page_slower_than_its_timeout_is_red(sample_app: SampleApp) -> None:
+    sample_app.slow_seconds = 60.0  # far past the check's 1 s, however loaded the machine
     checks = [{"path": "/", "expect_text": "Studio"}, {"path": "/slow", "timeout": 1}]
-    started = time.perf_counter()
     result = await PlaywrightRunner().run(suite(sample_app.url, smoke=checks))
-    elapsed = time.perf_counter() - started
 
     assert result.verdict is Verdict.RED
     assert result.summary == "1 of 3 failed: /slow (timed out after 1.0 s)"
     slow = result.failed[0]
-    assert slow.status is None and 1000 <= slow.duration_ms < 4000
-    assert elapsed < sample_app.slow_seconds  # the runner did not wait for the answer
+    assert slow.status is None and slow.duration_ms >= 1000
+    # the runner did not wait for the answer: the page was still on its way when it ended
+    assert sample_app.slow_answered == 0
+    assert slow.duration_ms < 60_000
 
 
 async def test_health_answering_503_is_red_and_the_pages_still_run(sample_app: SampleApp) -> None:

@@ -19,6 +19,7 @@ from conductor.handoffs.parse import (
     parse_handoff,
 )
 from conductor.states import TaskState
+from tests.helpers import examples
 
 S = TaskState
 HINT = 'expected "handoff <slug> → <state>", e.g. "handoff release-model → submitted"'
@@ -622,7 +623,9 @@ def line_count(text: str) -> int:
     return len(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
 
 
-@settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=examples(10_000), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(
     st.one_of(st.text(), st.text(alphabet=st.characters(blacklist_categories=())), near_handoffs)
 )
@@ -736,7 +739,7 @@ def handoff_cases(draw: st.DrawFn) -> tuple[str, ParsedHandoff]:
     return text, expected
 
 
-@settings(max_examples=2_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(2_000), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(handoff_cases())
 def test_round_trip(case: tuple[str, ParsedHandoff]) -> None:
     text, expected = case

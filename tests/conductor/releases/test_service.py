@@ -242,6 +242,33 @@ async def test_abandon_returns_members_and_frees_the_slot(
     ]
 
 
+async def test_the_board_is_the_status_and_the_newest_releases_and_guilds_lists_who_has_data(
+    domain: Conductor, make_reviewed: MakeReviewed
+) -> None:
+    assert await domain.releases.guilds() == ()
+    empty = await domain.releases.board(GUILD)
+    assert (empty.status.active, empty.status.last_shipped, empty.recent) == (None, None, ())
+    for name in ("one", "two"):
+        await make_reviewed(f"{name}-core")
+        await domain.releases.open(GUILD, name, OPERATOR)
+        await domain.releases.add_task(GUILD, f"{name}-core", OPERATOR)
+        await domain.releases.assemble(GUILD, OPERATOR)
+        await domain.releases.ship(GUILD, OPERATOR)
+    await make_reviewed("three-core")
+    await domain.releases.open(GUILD, "three", OPERATOR)
+    await domain.releases.add_task(GUILD, "three-core", OPERATOR)
+    await make_reviewed("theirs", guild_id=OTHER_GUILD)
+
+    board = await domain.releases.board(GUILD, 2)
+    assert board.status == await domain.releases.status(GUILD)
+    assert board.recent == await domain.releases.recent(GUILD, 2)
+    assert [r.name for r in board.recent] == ["three", "two"]
+    assert board.status.last_shipped is not None and board.status.last_shipped.name == "two"
+    assert [m.slug for m in board.recent[0].members] == ["three-core"]
+    # a guild with only a task counts; the order is the ids'
+    assert await domain.releases.guilds() == (GUILD, OTHER_GUILD)
+
+
 async def test_status_reports_members_dependencies_and_blockers(
     domain: Conductor, make_reviewed: MakeReviewed
 ) -> None:

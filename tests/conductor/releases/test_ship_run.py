@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import stat
-from collections.abc import AsyncIterator, Callable
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -314,6 +318,64 @@ async def test_one_running_ship_per_release_and_the_lease_decides_who_drives(
         await mine.mark(run.id, "deploy", ShipStepStatus.RUNNING)  # the fence
     assert not await mine.renew(run.id)
     assert os.getpid() > 0
+
+
+@pytest.fixture
+def processes() -> Iterator[dict[str, int]]:
+    """Pids of this host: a process alive, one that exited, one killed and not yet reaped."""
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait()
+    zombie = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    zombie.kill()
+    for _ in range(500):  # killed, not reaped: /proc shows it as a zombie
+        if Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.01)
+    try:
+        yield {"alive": alive.pid, "exited": exited.pid, "zombie": zombie.pid}
+    finally:
+        alive.kill()
+        alive.wait()
+        zombie.wait()
+
+
+async def test_a_run_whose_process_is_gone_is_taken_up_at_once_not_after_its_lease(
+    build: Build,
+    origin: Origin,
+    make_reviewed: MakeReviewed,
+    db: Database,
+    processes: dict[str, int],
+) -> None:
+    """A bot killed mid-ship and restarted on the same host takes its run up at start: its
+    owner's process is gone (exited, or killed and not yet reaped), so its lease is not
+    waited out. A live process, another host, or an owner in another form keeps the run."""
+    domain = build()
+    slug = await assembled(domain, origin, make_reviewed)
+    host = socket.gethostname()[:60]
+    run = await ShipRuns(db, owner="first", lease_s=-1).start(GUILD, slug, OPERATOR)
+
+    async def held_by(owner: str) -> ShipRuns:
+        """``owner`` holds the run now with a long lease (the one before it ran out)."""
+        holder = ShipRuns(db, owner=owner, lease_s=600)
+        assert await holder.claim(run.id), owner
+        return holder
+
+    restarted = ShipRuns(db, lease_s=60)
+    for what, owner in (
+        ("alive", f"{host}:{processes['alive']}:aaaa1111"),
+        ("on another host", f"not-{host}:{processes['exited']}:bbbb2222"),
+        ("in another form", "proc-a"),
+    ):
+        await held_by(owner)
+        assert not await restarted.claim(run.id), f"claimed from a process {what}"
+        await ShipRuns(db, owner=owner, lease_s=-1).renew(run.id)  # its lease runs out
+    for what, pid in (("exited", processes["exited"]), ("killed, not reaped", processes["zombie"])):
+        dead = await held_by(f"{host}:{pid}:cccc3333")
+        assert await restarted.claim(run.id), f"not taken from a process {what}"
+        with pytest.raises(Exception, match="held by another process"):
+            await dead.mark(run.id, "deploy", ShipStepStatus.RUNNING)  # the fence holds
+        await ShipRuns(db, owner=restarted.owner, lease_s=-1).renew(run.id)
 
 
 async def test_abandon_waits_for_a_running_ship(

@@ -1,0 +1,310 @@
+"""The read-only web board: the routes, the guild a request means, the security headers.
+
+    GET /deployments              the page (the board inside, refreshed by static/board.js)
+    GET /deployments/board        the board alone, an HTML fragment (ETag; 304 when unchanged)
+    GET /deployments.json         the same data as JSON
+    GET /deployments/screenshots/ a failed check's screenshot, only from the evidence root
+    GET /healthz                  the bot process: gateway connected, database reachable
+
+``?guild=ID`` picks one of the guilds with releases or tasks here; without it, the configured
+guild (``CONDUCTOR_GUILD_ID``), else the first with any. Only GET and HEAD are answered:
+anything else is 405, on any path. Every response carries a strict Content-Security-Policy
+(scripts and styles from this server's own files only), nosniff and no framing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup, escape
+
+from bot.web.model import GuildRef, board_data
+from conductor.releases.service import Releases
+from conductor.seals.evidence import Evidence
+from conductor.text import mask_credentials, one_line, seconds, utc
+from store.db import Database
+from store.errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+#: how many of the newest releases the page reads (the active one among them)
+RECENT = 12
+#: how long /healthz waits for the database
+PING_TIMEOUT = 3.0
+#: how often the page asks for the board again, in milliseconds
+REFRESH_MS = 2000
+READ_METHODS = frozenset({"GET", "HEAD"})
+#: nothing but this server's own files; no inline script or style, no framing, no forms
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+#: the longest ``?guild=`` taken as a number (a Discord id has at most 20 digits)
+GUILD_DIGITS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class BoardSource:
+    """What the board reads: the domain's releases (the same queries as the pinned board),
+    the seals' evidence on disk, the database, and what only the bot knows."""
+
+    releases: Releases
+    evidence: Evidence
+    database: Database
+    #: the guild shown without ``?guild=`` (the configured one)
+    default_guild: int | None
+    #: a guild's name, when the bot knows it
+    guild_name: Callable[[int], str | None]
+    #: None while the gateway is connected, else what is wrong
+    gateway: Callable[[], str | None]
+
+
+class Refused(Exception):
+    """A request the board answers with ``status`` and ``text`` (both shown as they are)."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+
+def _utc(value: str | None) -> str:
+    return utc(datetime.fromisoformat(value)) if value else ""
+
+
+def _seconds(ms: int | None) -> str:
+    return seconds(ms) if ms is not None else ""
+
+
+_BACKTICKED = re.compile(r"`([^`]+)`")
+
+
+def _inline_code(text: str) -> Markup:
+    """The domain's words mark commands with backticks (Discord's markdown): escaped first,
+    then each `...` shown as code."""
+    return Markup(_BACKTICKED.sub(r"<code>\1</code>", str(escape(text))))  # noqa: S704
+
+
+def templates() -> Environment:
+    env = Environment(
+        loader=PackageLoader("bot.web", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["utc"] = _utc
+    env.filters["seconds"] = _seconds
+    env.filters["code"] = _inline_code
+    return env
+
+
+def _static_files() -> dict[str, tuple[bytes, str]]:
+    """The page's script, style and icon, read once (a fixed set: nothing else is served)."""
+    files = {}
+    for entry in resources.files("bot.web").joinpath("static").iterdir():
+        kind = STATIC_TYPES.get("." + entry.name.rsplit(".", 1)[-1])
+        if kind is not None and entry.is_file():
+            files[entry.name] = (entry.read_bytes(), kind)
+    return files
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:24] + '"'
+
+
+def _answer(request: web.Request, body: bytes, content_type: str) -> web.Response:
+    """``body`` with its ETag, or 304 when the client has it already."""
+    tag = _etag(body)
+    headers = {"ETag": tag, "Cache-Control": "no-cache"}
+    if tag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type=content_type, charset="utf-8", headers=headers)
+
+
+class Board:
+    """The routes, over one :class:`BoardSource`."""
+
+    def __init__(self, source: BoardSource) -> None:
+        self.source = source
+        self.env = templates()
+        self.static = _static_files()
+
+    # -- which guild ---------------------------------------------------------------------------
+
+    def _ref(self, guild_id: int) -> GuildRef:
+        return GuildRef(guild_id, self.source.guild_name(guild_id) or f"guild {guild_id}")
+
+    async def guild(self, request: web.Request) -> tuple[GuildRef, tuple[GuildRef, ...]]:
+        """The guild the request means, and every guild the board can show."""
+        known = set(await self.source.releases.guilds())
+        default = self.source.default_guild
+        if default is not None:
+            known.add(default)
+        ordered = tuple(self._ref(g) for g in sorted(known))
+        raw = request.query.get("guild", "").strip()
+        if not raw:
+            chosen = default if default is not None else min(known, default=None)
+            if chosen is None:
+                raise Refused(404, "Nothing to show yet: no guild has releases or tasks here.")
+            return self._ref(chosen), ordered
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > GUILD_DIGITS:
+            raise Refused(400, "guild: expected a Discord guild id (digits only).")
+        if int(raw) not in known:
+            shown = ", ".join(str(g) for g in sorted(known)) or "none yet"
+            raise Refused(404, f"No board for guild {raw}: the guilds here are {shown}.")
+        return self._ref(int(raw)), ordered
+
+    async def data(self, request: web.Request) -> dict[str, Any]:
+        guild, guilds = await self.guild(request)
+        view = await self.source.releases.board(guild.id, RECENT)
+        return board_data(view, guild, guilds)
+
+    # -- the routes ----------------------------------------------------------------------------
+
+    async def root(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound("/deployments")
+
+    async def page(self, request: web.Request) -> web.Response:
+        try:
+            data = await self.data(request)
+        except Refused as refused:
+            html = self.env.get_template("error.html").render(message=refused.text)
+            return web.Response(text=html, status=refused.status, content_type="text/html")
+        fragment = self.env.get_template("board.html").render(board=data)
+        html = self.env.get_template("deployments.html").render(
+            board=data,
+            fragment=fragment,
+            etag=_etag(fragment.encode()),
+            source=f"/deployments/board?guild={data['guild']['id']}",
+            every=REFRESH_MS,
+        )
+        return web.Response(
+            text=html, content_type="text/html", headers={"Cache-Control": "no-cache"}
+        )
+
+    async def fragment(self, request: web.Request) -> web.Response:
+        try:
+            data = await self.data(request)
+        except Refused as refused:
+            raise _http(refused) from None
+        body = self.env.get_template("board.html").render(board=data).encode()
+        return _answer(request, body, "text/html")
+
+    async def json(self, request: web.Request) -> web.Response:
+        try:
+            data = await self.data(request)
+        except Refused as refused:
+            return web.json_response({"error": refused.text}, status=refused.status)
+        body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        return _answer(request, body, "application/json")
+
+    async def screenshot(self, request: web.Request) -> web.StreamResponse:
+        """A file under the evidence root, only a PNG name, never through a link out of it
+        (:meth:`Evidence.path` decides); anything else is the same 404."""
+        stored = request.match_info["path"]
+        path = self.source.evidence.path(stored)
+        if path is None or not await asyncio.to_thread(path.is_file):
+            log.info("refused a screenshot outside the evidence: %r", stored[:200])
+            raise web.HTTPNotFound(text="No such screenshot.")
+        return web.FileResponse(
+            path,
+            headers={"Content-Type": "image/png", "Cache-Control": "private, max-age=3600"},
+        )
+
+    async def static_file(self, request: web.Request) -> web.Response:
+        found = self.static.get(request.match_info["name"])
+        if found is None:
+            raise web.HTTPNotFound(text="No such file.")
+        body, kind = found
+        return _answer(request, body, kind)
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        """200 when the gateway is connected and the database answers; 503 naming each
+        problem otherwise."""
+        gateway = self.source.gateway()
+        database = await self._database_problem()
+        checks = {
+            "gateway": {"ok": gateway is None, "detail": gateway or "connected"},
+            "database": {"ok": database is None, "detail": database or "reachable"},
+        }
+        problems = [f"{name}: {c['detail']}" for name, c in checks.items() if not c["ok"]]
+        body: dict[str, Any] = {"status": "unhealthy" if problems else "ok", "checks": checks}
+        if problems:
+            body["problems"] = problems
+        return web.json_response(
+            body, status=503 if problems else 200, headers={"Cache-Control": "no-store"}
+        )
+
+    async def _database_problem(self) -> str | None:
+        try:
+            await asyncio.wait_for(self.source.database.ping(), PING_TIMEOUT)
+        except TimeoutError:
+            return f"no answer within {PING_TIMEOUT:g} s"
+        except DatabaseUnavailable as error:
+            return error.problem
+        except Exception as error:
+            return mask_credentials(one_line(error, 300))
+        return None
+
+
+def _http(refused: Refused) -> web.HTTPException:
+    kind = {400: web.HTTPBadRequest, 404: web.HTTPNotFound}.get(refused.status, web.HTTPNotFound)
+    return kind(text=refused.text)
+
+
+@web.middleware
+async def read_only(
+    request: web.Request, handler: Callable[[web.Request], Any]
+) -> web.StreamResponse:
+    """GET and HEAD only, on every path; a database that cannot be read is a 503 that says
+    so, not a traceback."""
+    if request.method not in READ_METHODS:
+        raise web.HTTPMethodNotAllowed(
+            request.method, sorted(READ_METHODS), text="The board is read-only: GET or HEAD."
+        )
+    try:
+        response: web.StreamResponse = await handler(request)
+    except DatabaseUnavailable as error:
+        raise web.HTTPServiceUnavailable(text=error.problem) from None
+    return response
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers.setdefault("Cache-Control", "no-store")
+
+
+def build_app(source: BoardSource) -> web.Application:
+    board = Board(source)
+    app = web.Application(middlewares=[read_only])
+    app.on_response_prepare.append(_security_headers)
+    app.router.add_get("/", board.root)
+    app.router.add_get("/deployments", board.page)
+    app.router.add_get("/deployments/board", board.fragment)
+    app.router.add_get("/deployments.json", board.json)
+    app.router.add_get("/deployments/screenshots/{path:.+}", board.screenshot)
+    app.router.add_get("/deployments/static/{name}", board.static_file)
+    app.router.add_get("/healthz", board.healthz)
+    return app

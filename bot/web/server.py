@@ -1,0 +1,73 @@
+"""The board's HTTP server inside the bot's process: started from ``setup_hook``, stopped in
+``close``. A port it cannot take (in use, a host that does not resolve) is one error line in
+the log and no board: the bot runs on, since the board is not worth losing the train for."""
+
+from __future__ import annotations
+
+import errno
+import logging
+
+from aiohttp import web
+
+from bot.settings import WebSettings
+from bot.web.app import BoardSource, build_app
+
+log = logging.getLogger(__name__)
+
+#: how long the in-flight requests get when the bot stops
+SHUTDOWN_TIMEOUT = 2.0
+
+
+class BoardServer:
+    """``/deployments`` on ``[web]``'s host and port (0: a free one, see :attr:`url`)."""
+
+    def __init__(self, source: BoardSource, settings: WebSettings) -> None:
+        self.source = source
+        self.settings = settings
+        self._runner: web.AppRunner | None = None
+        #: the board's address once it listens
+        self.url: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    async def start(self) -> bool:
+        """Listen; False (logged, nothing raised) when the address cannot be taken."""
+        if self._runner is not None:
+            return True
+        host, port = self.settings.host, self.settings.port
+        # No access log: the page asks for the board every two seconds.
+        runner = web.AppRunner(
+            build_app(self.source), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
+        )
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as error:
+            await runner.cleanup()
+            why = (
+                "the port is already in use"
+                if error.errno == errno.EADDRINUSE
+                else str(error.strerror or error)
+            )
+            log.error(
+                "the /deployments board cannot listen on %s:%s: %s. The bot runs on without "
+                "it; set [web] port (CONDUCTOR_WEB_PORT) to a free port, or enabled = false",
+                host,
+                port,
+                why,
+            )
+            return False
+        self._runner = runner
+        bound_host, bound_port = runner.addresses[0][:2]
+        shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
+        self.url = f"http://{shown}:{bound_port}/deployments"
+        log.info("the /deployments board is at %s", self.url)
+        return True
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+            log.info("the /deployments board stopped")

@@ -1,0 +1,231 @@
+"""The stand-in itself, without the bot: what it refuses and records is what the flows rely on
+to fail. Plain HTTP on 127.0.0.1 (httpx), as discord.py would send it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from e2e.driver import Driver
+from e2e.spec import SPEC_PATH, shared_spec_path
+from e2e.standin import RATE_LIMIT_EVERY, StandIn
+
+TOKEN = "standin.test-token"  # noqa: S105 - the stand-in's own
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[StandIn]:
+    s = StandIn(TOKEN)
+    s.start()
+    s.call(lambda: s.create_guild(99, "Test"))
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def client(standin: StandIn) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=f"{standin.url}/api/v10", headers={"Authorization": f"Bot {TOKEN}"}
+    ) as c:
+        yield c
+
+
+def _new_failures(standin: StandIn, since: int) -> list[str]:
+    return standin.call(lambda: [str(f) for f in standin.failures[since:]])
+
+
+def test_a_body_the_spec_refuses_is_recorded(standin: StandIn, client: httpx.Client) -> None:
+    channel = Driver(standin).channel("general")
+    before = len(standin.failures)
+    bad = client.post(f"/channels/{channel}/messages", json={"content": 5, "embeds": "no"})
+    found = _new_failures(standin, before)
+    assert bad.status_code == 400
+    assert bad.json()["code"] == 50035
+    assert any("content: 5 is not of type" in f for f in found), found
+    assert any("embeds: 'no' is not of type" in f for f in found), found
+    assert all(f.startswith("[spec] POST /channels/") for f in found)
+
+
+def test_a_valid_body_with_integer_snowflakes_passes(
+    standin: StandIn, client: httpx.Client
+) -> None:
+    """discord.py writes some snowflakes as integers; the spec's SnowflakeType is a string."""
+    channel = Driver(standin).channel("general")
+    first = client.post(f"/channels/{channel}/messages", json={"content": "one"}).json()
+    before = len(standin.failures)
+    reply = client.post(
+        f"/channels/{channel}/messages",
+        json={
+            "content": "two",
+            "allowed_mentions": {"parse": [], "users": [int(first["author"]["id"])]},
+            "message_reference": {"message_id": int(first["id"]), "fail_if_not_exists": False},
+        },
+    )
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["Content-Type"] == "application/json"
+    assert _new_failures(standin, before) == []
+
+
+def test_a_multipart_payload_json_is_validated(standin: StandIn, client: httpx.Client) -> None:
+    channel = Driver(standin).channel("general")
+    before = len(standin.failures)
+    sent = client.post(
+        f"/channels/{channel}/messages",
+        files={
+            "payload_json": (None, json.dumps({"content": ["not", "text"]}), "application/json"),
+            "files[0]": ("shot.png", b"\x89PNG....", "image/png"),
+        },
+    )
+    assert sent.status_code == 400
+    [found] = _new_failures(standin, before)
+    assert "content: ['not', 'text'] is not of type" in found
+    taken = client.post(
+        f"/channels/{channel}/messages",
+        files={
+            "payload_json": (None, json.dumps({"content": "shots"}), "application/json"),
+            "files[0]": ("shot.png", b"\x89PNG....", "image/png"),
+        },
+    )
+    assert taken.status_code == 200, taken.text
+    attachment = taken.json()["attachments"][0]
+    assert attachment["filename"] == "shot.png"
+    assert httpx.get(attachment["url"]).content == b"\x89PNG...."
+
+
+def test_an_unknown_route_is_recorded(standin: StandIn, client: httpx.Client) -> None:
+    before = len(standin.failures)
+    assert client.get("/channels/1/not-a-route").status_code == 404
+    assert client.post("/guilds/99/bulk-ban", json={"user_ids": []}).status_code == 404
+    found = _new_failures(standin, before)
+    assert found[0].startswith("[unknown-route] GET /channels/1/not-a-route: not in Discord's spec")
+    assert found[1].startswith("[unknown-route] POST /guilds/99/bulk-ban: not served")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "why"),
+    [
+        ({"content": "x" * 2001}, 400, "content is 2001 characters"),
+        (
+            {
+                "embeds": [
+                    {"title": "t" * 256, "description": "d" * 4096},
+                    {"description": "e" * 1700},
+                ]
+            },
+            400,
+            "embeds total 6052 characters",
+        ),
+    ],
+)
+def test_discords_limits_are_refused_and_recorded(
+    standin: StandIn, client: httpx.Client, body: dict[str, object], status: int, why: str
+) -> None:
+    channel = Driver(standin).channel("general")
+    before = len(standin.failures)
+    answer = client.post(f"/channels/{channel}/messages", json=body)
+    assert answer.status_code == status
+    assert answer.json()["code"] == 50035
+    [found] = _new_failures(standin, before)
+    assert why in found
+
+
+def test_an_attachment_over_25_mb_is_refused(standin: StandIn, client: httpx.Client) -> None:
+    channel = Driver(standin).channel("general")
+    before = len(standin.failures)
+    answer = client.post(
+        f"/channels/{channel}/messages",
+        files={
+            "payload_json": (None, "{}", "application/json"),
+            "files[0]": ("big.bin", b"\0" * (25 * 1024 * 1024 + 1), "application/octet-stream"),
+        },
+    )
+    assert answer.status_code == 413
+    [found] = _new_failures(standin, before)
+    assert "attachments of 26214401 bytes" in found
+
+
+def test_every_nth_request_of_a_route_is_rate_limited(
+    standin: StandIn, client: httpx.Client
+) -> None:
+    channel = Driver(standin).channel("general")
+    statuses = []
+    for n in range(RATE_LIMIT_EVERY * 2):
+        answer = client.post(f"/channels/{channel}/messages", json={"content": f"m{n}"})
+        statuses.append(answer.status_code)
+        for header in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset-After"):
+            assert header in answer.headers
+        if answer.status_code == 429:
+            assert answer.json()["retry_after"] > 0
+            assert answer.headers["Via"]  # discord.py treats a 429 without it as Cloudflare's
+    assert [i for i, s in enumerate(statuses) if s == 429] == [
+        RATE_LIMIT_EVERY - 1,
+        RATE_LIMIT_EVERY * 2 - 1,
+    ]
+    # a 429 is not taken: the messages that were refused do not exist
+    texts = [m["content"] for m in Driver(standin).messages(channel)]
+    assert f"m{RATE_LIMIT_EVERY - 1}" not in texts
+    assert "m0" in texts
+
+
+def test_an_interaction_takes_one_initial_response(standin: StandIn, client: httpx.Client) -> None:
+    d = Driver(standin)
+    channel = d.channel("general")
+    user = d.user("olga")
+    standin.call(
+        lambda: standin.commands.append({"id": "1", "name": "ping", "type": 1, "options": []})
+    )
+    iid = d.slash(user, channel, "ping")
+    token = d.interaction(iid).token
+    before = len(standin.failures)
+    first = client.post(f"/interactions/{iid}/{token}/callback", json={"type": 5, "data": {}})
+    assert first.status_code == 200, first.text
+    assert first.json()["interaction"]["response_message_loading"] is True
+    second = client.post(
+        f"/interactions/{iid}/{token}/callback", json={"type": 4, "data": {"content": "again"}}
+    )
+    assert second.status_code == 400
+    assert second.json()["code"] == 40060
+    [found] = _new_failures(standin, before)
+    assert found.startswith("[interaction]") and "a second initial response" in found
+    edited = client.patch(
+        f"/webhooks/{standin.app_id}/{token}/messages/@original", json={"content": "done"}
+    )
+    assert edited.status_code == 200
+    assert [m["content"] for m in d.answers(iid)] == ["done"]
+
+
+def test_an_interaction_answered_after_3_s_is_unknown(
+    standin: StandIn, client: httpx.Client
+) -> None:
+    d = Driver(standin)
+    channel = d.channel("general")
+    user = d.user("carl")
+    standin.call(
+        lambda: standin.commands.append({"id": "2", "name": "late", "type": 1, "options": []})
+    )
+    iid = d.slash(user, channel, "late")
+    interaction = d.interaction(iid)
+    interaction.created -= 3.5  # as if 3.5 s went by
+    before = len(standin.failures)
+    answer = client.post(
+        f"/interactions/{iid}/{interaction.token}/callback",
+        json={"type": 4, "data": {"content": "late"}},
+    )
+    assert answer.status_code == 404
+    assert answer.json()["code"] == 10062
+    [found] = _new_failures(standin, before)
+    assert "after 3.5" in found
+
+
+def test_spec_copy_is_the_shared_spec() -> None:
+    """The repository's copy of the spec is Discord's published one, byte for byte, wherever
+    ``../shared`` is there to compare with."""
+    shared = shared_spec_path()
+    if shared is None:
+        pytest.skip("../shared/discord-api-spec is not beside this checkout")
+    assert SPEC_PATH.read_bytes() == shared.read_bytes()
