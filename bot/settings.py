@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -16,42 +15,19 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.config_file import readable_config
 from bot.endpoint import loopback_api_url
-
-DEFAULT_CONFIG_FILE = "conductor.toml"
-
 
 #: the database drivers the bot runs on (it is async throughout)
 ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 
 def _default_database_url() -> str:
-    # store.db brings SQLAlchemy (~0.4 s): only a command that builds Settings pays for it,
-    # not ``conductor smoke``, which reads this module for the config file's path alone.
+    # store.db brings SQLAlchemy (~0.4 s): only a command that builds Settings pays for it
+    # (``conductor smoke`` builds none: it reads the config file's path from bot.config_file).
     from store.db import DEFAULT_DATABASE_URL  # noqa: PLC0415
 
     return DEFAULT_DATABASE_URL
-
-
-class ConfigFileError(ValueError):
-    """``CONDUCTOR_CONFIG`` names a file that cannot be read; the message says which and why."""
-
-
-def config_file() -> Path:
-    return Path(os.environ.get("CONDUCTOR_CONFIG", DEFAULT_CONFIG_FILE))
-
-
-def readable_config() -> Path | None:
-    """The config file to read: the default one when it exists; the one ``CONDUCTOR_CONFIG``
-    names, which must then exist and be a file (a typo must not silently mean "no config")."""
-    path = config_file()
-    named = "CONDUCTOR_CONFIG" in os.environ
-    if path.is_file():
-        return path
-    if not named:
-        return None
-    what = "is a directory" if path.is_dir() else "does not exist"
-    raise ConfigFileError(f"CONDUCTOR_CONFIG: {path} {what}")
 
 
 class WebSettings(BaseModel):

@@ -103,7 +103,8 @@ def load_settings() -> Settings:
 
     from pydantic import ValidationError  # noqa: PLC0415
 
-    from bot.settings import ConfigFileError, Settings, config_file  # noqa: PLC0415
+    from bot.config_file import ConfigFileError, config_file  # noqa: PLC0415
+    from bot.settings import Settings  # noqa: PLC0415
 
     try:
         return Settings()
@@ -204,7 +205,7 @@ def _check_tables(settings: Settings) -> None:
     (exit 2) naming what is wrong, rather than surfacing at the first seal or assembly. None
     at all is allowed: ships go unsealed, assembly is the state change alone, reminders keep
     their default intervals."""
-    from bot.settings import config_file  # noqa: PLC0415
+    from bot.config_file import config_file  # noqa: PLC0415
     from conductor.releases.deploy import DeployConfigError, parse_deploy_config  # noqa: PLC0415
     from conductor.releases.git import GitConfigError, parse_git_config  # noqa: PLC0415
     from conductor.reminders import ReminderConfigError, parse_reminders_config  # noqa: PLC0415

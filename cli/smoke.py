@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bot.settings import ConfigFileError, readable_config
+from bot.config_file import ConfigFileError, readable_config
 from conductor.text import mask_credentials, one_line
 from smoke import (
     AppConfig,

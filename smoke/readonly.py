@@ -53,6 +53,7 @@ from playwright.async_api import (
     BrowserContext,
     Page,
     Playwright,
+    Request,
     Route,
     WebSocketRoute,
 )
@@ -266,6 +267,10 @@ class ReadOnlyGuard:
         self.noises = 0
         #: writes made while no check was open (a popup nobody owned, closing the context)
         self.stray: list[BlockedRequest] = []
+        #: how many checks each page has served (a pooled page serves several, one at a time)
+        self.tenures: dict[Page, int] = {}
+        #: the popup listener each watched page has for its present check
+        self._listeners: dict[Page, Callable[[Page], None]] = {}
         self._ambiguous: set[str] = set()
 
     async def install(self, context: BrowserContext) -> None:
@@ -288,15 +293,24 @@ class ReadOnlyGuard:
     ) -> list[BlockedRequest]:
         """Start reporting ``page``'s writes (and its popups') into ``blocked`` (a new list by
         default). The list goes on filling after the check reported, until the browser closed:
-        what a page sends late is not lost."""
+        what a page sends late is not lost.
+
+        A pooled page (:class:`PagePool`) is watched again for each check it serves, after the
+        previous check released it (led out to ``about:blank``, no popup): from here on its
+        writes are this check's, and what the guard knew of its last navigation (where it
+        landed, was redirected, failed) is forgotten, and is not written any more by a route
+        of the previous check's that finishes late (:attr:`tenures`)."""
         blocked = [] if blocked is None else blocked
+        self.tenures[page] = self.tenures.get(page, 0) + 1
+        for known in (self.offsite, self.redirected, self.landed, self.failures):
+            known.pop(page, None)
         self.checks[page] = blocked
         await self._adopt(page, blocked)
         return blocked
 
     async def _adopt(self, page: Page, blocked: list[BlockedRequest]) -> None:
         self.owners[page] = blocked
-        self.children.setdefault(page, [])
+        self.children[page] = []
 
         def popup(child: Page) -> None:
             if child in self.children:
@@ -306,6 +320,9 @@ class ReadOnlyGuard:
             self.children[child] = []
             asyncio.get_running_loop().create_task(self._watch_popup(child, blocked))
 
+        if (previous := self._listeners.pop(page, None)) is not None:
+            page.remove_listener("popup", previous)
+        self._listeners[page] = popup
         page.on("popup", popup)
 
     async def _watch_popup(self, page: Page, blocked: list[BlockedRequest]) -> None:
@@ -432,6 +449,9 @@ class ReadOnlyGuard:
         page ends up at the right URL."""
         request = route.request
         navigation = request.is_navigation_request()
+        # the page's check now (a route that finishes after its check released a pooled page
+        # must not tell the next check's where it landed)
+        tenure = self._tenure(request)
         if (navigation or request.resource_type == "script") and (
             owner := await self._owner(route)
         ) is not None:
@@ -449,32 +469,25 @@ class ReadOnlyGuard:
                 host = self.app.offsite(url) if self.app is not None else None
                 if host is not None or hops == _MAX_REDIRECTS:
                     await route.abort("blockedbyclient" if host is not None else "failed")
-                    with suppress(PlaywrightError):
-                        page = request.frame.page
-                        if host is not None:
-                            self.offsite.setdefault(page, host)
-                        else:
-                            self.failures.setdefault(page, "too many redirects")
+                    if host is not None:
+                        self._note(self.offsite, request, tenure, host)
+                    else:
+                        self._note(self.failures, request, tenure, "too many redirects")
                     return
                 hops += 1
                 response = await self.api.get(url, max_redirects=0, fail_on_status_code=False)
         except PlaywrightError as error:
             code, reason = fetch_failure(error)
             if navigation:
-                with suppress(PlaywrightError):
-                    self.failures.setdefault(request.frame.page, reason)
+                self._note(self.failures, request, tenure, reason)
             await route.abort(code)
             return
         if url == request.url:
             if navigation:
-                with suppress(PlaywrightError):
-                    if request.frame.parent_frame is None:
-                        self.landed[request.frame.page] = response.status
+                self._note(self.landed, request, tenure, response.status, top=True)
             await route.fulfill(response=response)
             return
-        with suppress(PlaywrightError):
-            if request.frame.parent_frame is None:
-                self.redirected[request.frame.page] = url
+        self._note(self.redirected, request, tenure, url, top=True)
         # the page moves on to it at once: production is not asked for it twice
         self._prefetched[url] = response
         await route.fulfill(
@@ -483,16 +496,57 @@ class ReadOnlyGuard:
             body=f"<!doctype html><script>location.replace({json.dumps(url)})</script>",
         )
 
+    def _tenure(self, request: Request) -> tuple[Page, int] | None:
+        try:
+            page = request.frame.page
+        except PlaywrightError:  # a worker's request, a popup's first navigation: no frame
+            return None
+        return page, self.tenures.get(page, 0)
+
+    def _note(
+        self,
+        known: dict[Page, Any],
+        request: Request,
+        tenure: tuple[Page, int] | None,
+        value: object,
+        *,
+        top: bool = False,
+    ) -> None:
+        """Record ``value`` for the request's page in ``known`` (the first value only, unless
+        ``top``: then only a top-level navigation's, the last one), if the page still serves
+        the check it served when the route began."""
+        if tenure is None:
+            return
+        page, then = tenure
+        if self.tenures.get(page, 0) != then:
+            return  # the page has moved on to another check
+        if top:
+            with suppress(PlaywrightError):
+                if request.frame.parent_frame is None:
+                    known[page] = value
+        else:
+            known.setdefault(page, value)
+
     # -- leaving -----------------------------------------------------------------------------
 
-    async def release(self, page: Page) -> None:
-        """Close ``page`` and its popups, deepest first, each only after it has been led out
-        (to ``about:blank``) while still watched: what a page sends on its way out (a beacon on
-        ``pagehide``, ``unload`` or ``visibilitychange``, a keepalive fetch) is refused and
-        reported on its check like any other write, not sent by a closing browser."""
-        for member in self.family(page):
+    async def release(self, page: Page, *, keep: bool = False) -> bool:
+        """Close ``page``'s popups, deepest first, then ``page``, each only after it has been
+        led out (to ``about:blank``) while still watched: what a page sends on its way out (a
+        beacon on ``pagehide``, ``unload`` or ``visibilitychange``, a keepalive fetch) is
+        refused and reported on its check like any other write, not sent by a closing browser.
+
+        With ``keep``, ``page`` itself is led out but left open for another check, if it opened
+        no popup and its lead-out succeeded; returns whether it was kept (else it is closed).
+        Its writes stay its check's until the next check watches it (:meth:`watch`)."""
+        family = self.family(page)
+        for member in family[:-1]:
             await lead_out(member)
+        kept = await lead_away(page)
+        if not (kept and keep and len(family) == 1):
+            kept = False
+            await close_page(page)
         self.forget(page)
+        return kept
 
     async def settle(self) -> None:
         """Wait until nothing was heard for :data:`_QUIET` (at most :data:`_QUIET_MAX`): what
@@ -513,14 +567,26 @@ _QUIET = 0.05
 _QUIET_MAX = 0.5
 
 
-async def lead_out(page: Page) -> None:
-    """Navigate ``page`` away (its ``pagehide``, ``visibilitychange`` and ``unload`` run while
-    its requests are still routed), then close it."""
+async def lead_away(page: Page) -> bool:
+    """Navigate ``page`` to ``about:blank`` (its ``pagehide``, ``visibilitychange`` and
+    ``unload`` run while its requests are still routed); whether it is there, open."""
     if page.is_closed():
-        return
+        return False
     if page.url != "about:blank":  # a page that never loaded anything has nothing to send
         with suppress(Exception):
             await asyncio.wait_for(page.goto("about:blank"), _CLOSE_TIMEOUT)
+    return not page.is_closed() and page.url == "about:blank"
+
+
+async def lead_out(page: Page) -> None:
+    """Lead ``page`` away (:func:`lead_away`), then close it."""
+    if page.is_closed():
+        return
+    await lead_away(page)
+    await close_page(page)
+
+
+async def close_page(page: Page) -> None:
     with suppress(Exception):
         await asyncio.wait_for(page.close(), _CLOSE_TIMEOUT)
 
@@ -550,28 +616,91 @@ def fetch_failure(error: PlaywrightError) -> tuple[str, str]:
     return "failed", f"navigation failed: {_first_line(error)}"
 
 
+class PagePool:
+    """The run's pages, reused from check to check: a check takes an idle page, else a new
+    one (the first: the blank page Chromium opened with the context). The runner lets only so
+    many checks run at once (``max_parallel``), so no more pages exist than that. A page made
+    costs Chromium a renderer process and its setup (~0.1 CPU-s) while the other checks wait
+    for the CPU; a page reused costs a navigation to ``about:blank``, which its check's
+    lead-out makes anyway.
+
+    The invariants that keep every write on the check that made it:
+
+    - a page serves one check at a time: it is handed out before any ``await`` and comes back
+      only once its check released it (:meth:`ReadOnlySession.release`);
+    - it comes back led out to ``about:blank`` while still its check's (its ``pagehide``,
+      ``visibilitychange`` and ``unload`` ran, and what they sent was reported on its check)
+      and without popups (a page that opened one is closed instead, popups and all);
+    - its writes stay the previous check's until the next check watches it
+      (:meth:`ReadOnlyGuard.watch`); what its last document sent while it unloaded and escaped
+      the routes (beacons, keepalive fetches) is named at the dead end by its referrer, as for
+      any page;
+    - what the guard knew of its last navigation (where it landed, was redirected, failed) is
+      dropped when the next check watches it, and a route of the previous check's that
+      finishes late cannot write it (:attr:`ReadOnlyGuard.tenures`).
+
+    What carries over is the page's session history: a page that goes back in history loads
+    the earlier check's URL afresh (Playwright turns the back-forward cache off), and that load
+    and what it sends are the check's whose page went back.
+
+    What rests on ordering: a routed write is attributed when it reaches the guard, a popup
+    when Playwright reports it. Both left the page's last document before its lead-out
+    navigation to ``about:blank`` began, a round trip through the driver before the next
+    check can start. Nothing in Chromium or Playwright promises they arrive first; in every
+    run of ``tests/smoke/test_read_only.py``, which hands pages over between checks writing
+    every 5 ms, they did.
+    """
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.context = context
+        #: pages led out and waiting for a check
+        self.idle: list[Page] = []
+        self._first_taken = False
+
+    async def take(self) -> Page:
+        """A page for a check: its own until it is given back (or closed)."""
+        if not self._first_taken:
+            self._first_taken = True
+            for page in self.context.pages:
+                if page.url == "about:blank" and not page.is_closed():
+                    return page  # the context's own, never loaded
+        while self.idle:
+            page = self.idle.pop()
+            if not page.is_closed():
+                return page
+        return await self.context.new_page()
+
+    def give_back(self, page: Page) -> None:
+        """``page`` is led out to ``about:blank``, without popups, its check over."""
+        self.idle.append(page)
+
+
 @dataclass
 class ReadOnlySession:
-    """One read-only Chromium: its only context (all the run's pages) and its guard."""
+    """One read-only Chromium: its only context (all the run's pages), its guard and its
+    pages."""
 
     context: BrowserContext
     guard: ReadOnlyGuard
     #: whether the context closed before it was asked to (Chromium went away)
     crashed: bool = field(default=False)
     closing: bool = field(default=False)
-    #: the pages handed to checks
-    taken: set[Page] = field(default_factory=set)
+    pool: PagePool = field(init=False)
 
-    async def new_page(self) -> Page:
-        """A page for a check: the blank one Chromium opened with the context first (it never
-        loaded anything), then new ones."""
-        for page in self.context.pages:
-            if page.url == "about:blank" and page not in self.taken and not page.is_closed():
-                self.taken.add(page)  # before any await: two checks never share it
-                return page
-        page = await self.context.new_page()
-        self.taken.add(page)
+    def __post_init__(self) -> None:
+        self.pool = PagePool(self.context)
+
+    async def take_page(self, blocked: list[BlockedRequest]) -> Page:
+        """A page for a check (a pooled one: :class:`PagePool`), watched into ``blocked``."""
+        page = await self.pool.take()
+        await self.guard.watch(page, blocked)
         return page
+
+    async def release(self, page: Page) -> None:
+        """The check on ``page`` is over: its popups closed, the page led out and back in the
+        pool, or closed when it cannot serve another check (:meth:`ReadOnlyGuard.release`)."""
+        if await self.guard.release(page, keep=not self.closing):
+            self.pool.give_back(page)
 
     def _closed(self, _context: BrowserContext) -> None:
         if not self.closing:

@@ -1,9 +1,10 @@
 """The smoke seal's runner: the health check with httpx, then every page in real Chromium.
 
-One browser and one context per run (service workers blocked), every page check in its own
-page, all in parallel, each under its own timeout. (A context per check isolated cookies too,
-but Chromium builds each new context serially, and that cost most of the parallel speed-up; a
-read-only suite of GETs has little to isolate.) Read-only by construction: the context routes
+One browser and one context per run (service workers blocked), the page checks three at a
+time (``max_parallel``), each in a page of its own for its duration (pages are reused from
+check to check: :class:`smoke.readonly.PagePool`), each under its own timeout. (A context per
+check isolated cookies too, but Chromium builds each new context serially, and that cost most
+of the parallel speed-up; a read-only suite of GETs has little to isolate.) Read-only by construction: the context routes
 every request of every page, popup and frame, and anything that is not GET or HEAD is aborted
 before it leaves the browser and reported on its check (a form post, a ``fetch`` POST, a
 beacon).
@@ -65,6 +66,9 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 USER_AGENT = "ConductorSmoke/1 (health check)"
 #: the health check expects this status
 HEALTH_STATUS = 200
+#: checks at once by default, and so the pages a run makes (:class:`smoke.readonly.PagePool`):
+#: measured on two cores, three pages reused beat a page per check (up to 8 at once)
+MAX_PARALLEL = 3
 
 #: seconds past a check's own timeout before the runner stops waiting for Playwright itself
 _GRACE = 2.0
@@ -467,11 +471,12 @@ async def check_page(
     *,
     blocked: list[BlockedRequest] | None = None,
 ) -> CheckResult:
-    """One page check under the check's timeout, in its own page of the session's one context
-    (a context per check would isolate cookies, but Chromium builds contexts serially, ~0.15
-    CPU-s each). The writes the page and its popups attempt go into ``blocked`` (which goes on
-    filling with what they send late, until the browser closes). Never raises (cancellation
-    aside)."""
+    """One page check under the check's timeout, in a page of the session's one context, its
+    own for the check: a pooled page, led out since its last check
+    (:class:`smoke.readonly.PagePool`). (A context per check would isolate cookies, but
+    Chromium builds contexts serially, ~0.15 CPU-s each.) The writes the page and its popups
+    attempt go into ``blocked`` (which goes on filling with what they send late, until the
+    browser closes). Never raises (cancellation aside)."""
     started = time.perf_counter()
     budget = _Budget(check.timeout)
     status: int | None = None
@@ -482,8 +487,7 @@ async def check_page(
     blocked = [] if blocked is None else blocked
     try:
         async with asyncio.timeout(check.timeout + _GRACE):
-            page = await session.new_page()
-            await guard.watch(page, blocked)
+            page = await session.take_page(blocked)
             status, reason = await _visit(page, app, check, budget, guard)
             if page in guard.offsite:
                 status, reason = None, offsite_reason(guard.offsite[page])
@@ -498,9 +502,9 @@ async def check_page(
         if page is not None:
             if reason is not None:  # failed: the page as it is, before it is led out
                 shot = await screenshot(page)
-            # The page and its popups are led out before they close, still watched: what they
-            # send on the way out is reported on this check.
-            await guard.release(page)
+            # The page and its popups are led out before they close (or the page goes back to
+            # the pool), still watched: what they send on the way out is reported on this check.
+            await session.release(page)
     return CheckResult(
         path=check.path,
         ok=reason is None,
@@ -540,11 +544,12 @@ def _not_run(check: SmokeCheck) -> CheckResult:
 class PlaywrightRunner:
     """The real runner: httpx for the health check, one headless Chromium for the pages.
 
-    ``max_parallel`` caps how many pages are open at once (each check's timeout starts when
-    its page gets a slot).
+    ``max_parallel`` caps how many checks run at once, and so how many pages the run makes
+    (each check's timeout starts when it gets a slot; a page freed goes to the next check:
+    :class:`smoke.readonly.PagePool`).
     """
 
-    def __init__(self, *, max_parallel: int = 8, headless: bool = True) -> None:
+    def __init__(self, *, max_parallel: int = MAX_PARALLEL, headless: bool = True) -> None:
         if max_parallel < 1:
             raise ValueError("max_parallel must be at least 1")
         self.max_parallel = max_parallel

@@ -277,6 +277,35 @@ addEventListener('pagehide', () => navigator.sendBeacon('/w/leave/second-pagehid
 </script>"""
 _expect("leave", ("POST", "first-pagehide"), ("POST", "second-load"), ("POST", "second-pagehide"))
 
+# A page for the page pool's handoff (``/h/leaver-<n>``): it writes every 5 ms without a referrer
+# (routed: only the page that sent it tells whose it is), and on every way out (beacons and
+# keepalive fetches sent while it unloads: these escape the routes and are named by their
+# referrer at the dead end). The next check reusing the page must hear none of it.
+_LEAVER = """
+<p id=status>leaver page</p>
+<script>
+const me = location.pathname.split('/').pop();
+const to = (how) => '/w/' + me + '/' + how;
+const out = (why) => {
+  navigator.sendBeacon(to(why), 'x');
+  fetch(to('keepalive-' + why), {method: 'POST', keepalive: true, body: 'x'}).catch(() => {});
+};
+addEventListener('pagehide', () => out('pagehide'));
+addEventListener('unload', () => out('unload'));
+document.addEventListener('visibilitychange', () => { if (document.hidden) out('hidden'); });
+const tick = {method: 'POST', body: 'x', referrerPolicy: 'no-referrer'};
+setInterval(() => fetch(to('tick'), tick).catch(() => {}), 5);
+</script>"""
+#: what each leaver page must be reported for (``/w/leaver-<n>/<how>``)
+LEAVER_EXPECTED = ("tick", "pagehide", "keepalive-pagehide", "unload", "keepalive-unload")
+
+#: seconds ``/h/late-redirect`` takes to answer
+LATE_REDIRECT_S = 1.5
+# A page that shows its text late, to be still checking when another check's late answer comes.
+_SLOW_TEXT = """
+<p id=status>working</p>
+<script>setTimeout(() => { document.getElementById('status').textContent = 'slow text'; }, 2500);</script>"""
+
 #: the checks, one per hostile page: (name, the text its page shows once it tried everything)
 PAGES: dict[str, str] = {
     "form": "form page",
@@ -437,6 +466,9 @@ class HostileApp:
             return web.Response(
                 text=self._script_globals() + scripts[name], content_type="text/javascript"
             )
+        if name == "late-redirect":  # a redirect to another host, answered late
+            await asyncio.sleep(LATE_REDIRECT_S)
+            raise web.HTTPFound(f"{self.other_url}/h/blank")
         if name == "pixel.png":
             return web.Response(body=b"", content_type="image/png")
         bodies = {
@@ -457,9 +489,12 @@ class HostileApp:
             "leave": _LEAVE,
             "beacon-again": _BEACON_AGAIN,
             "blank": "<p>blank</p>",
+            "slow-text": _SLOW_TEXT,
         }
+        headers = _CSP_HEADERS.get(name, {})
+        if name.startswith("leaver-"):
+            bodies[name] = _LEAVER
         if name not in bodies:
             raise web.HTTPNotFound()
         body = f"<script>{self._script_globals()}</script>" + self._fill(bodies[name])
-        headers = _CSP_HEADERS.get(name, {})
         return web.Response(text=_page(name, body), content_type="text/html", headers=headers)

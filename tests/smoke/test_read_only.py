@@ -13,12 +13,13 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import async_playwright
+from playwright.async_api import Page, async_playwright
 
 from smoke import BlockedRequest, SmokeResult, Verdict
+from smoke.readonly import PagePool
 from smoke.runner import LAUNCH_ARGS, PlaywrightRunner
 from tests.helpers import suite
-from tests.smoke.hostile import EXPECTED, PAGES, HostileApp, hostile_checks
+from tests.smoke.hostile import EXPECTED, LEAVER_EXPECTED, PAGES, HostileApp, hostile_checks
 
 #: the checks a page's writes may be reported on: its own (a popup's writes are its opener's)
 _FAMILY = {
@@ -158,3 +159,61 @@ async def test_the_browser_s_own_traffic_is_refused_but_not_reported(hostile: Ho
         suite(hostile.url, smoke=[{"path": "/h/blank", "expect_text": "blank"}], health_path="/up")
     )
     assert result.verdict is Verdict.GREEN and result.blocked == (), result.blocked
+
+
+# -- the page pool: a page reused by the next check ----------------------------------------------
+
+
+@pytest.mark.parametrize("max_parallel", [1, 2])
+async def test_a_reused_page_s_writes_stay_on_the_check_that_made_them(
+    hostile: HostileApp, monkeypatch: pytest.MonkeyPatch, max_parallel: int
+) -> None:
+    """Six checks on one or two pages (the pool hands each freed page to the next check):
+    each page writes every 5 ms without a referrer, up to the moment it is led out, and on
+    every way out. All of it is reported on the check whose page sent it, none on the check
+    that reused the page next."""
+    handed: list[Page] = []
+    take = PagePool.take
+
+    async def spy(pool: PagePool) -> Page:
+        page = await take(pool)
+        handed.append(page)
+        return page
+
+    monkeypatch.setattr(PagePool, "take", spy)
+    names = [f"leaver-{n}" for n in range(1, 7)]
+    checks = [{"path": f"/h/{name}", "expect_text": "leaver page"} for name in names]
+    result = await PlaywrightRunner(max_parallel=max_parallel).run(
+        suite(hostile.url, smoke=checks, health_path="/up")
+    )
+    await _quiet_for_a_moment()
+
+    assert result.verdict is Verdict.GREEN, result.summary
+    assert len(handed) == 6 and len(set(handed)) == max_parallel  # the pages were reused
+    assert hostile.reached.writes == []
+    for name in names:
+        check = next(c for c in result.checks if c.path == f"/h/{name}")
+        # its page's writes, on the way out too, all of them on this check…
+        assert {("POST", f"/w/{name}/{how}") for how in LEAVER_EXPECTED} <= _attempts(result, name)
+        # …and none of another check's, though it got the page right after that check
+        assert {_writer(b) for b in check.blocked} == {name}, check.blocked
+
+
+async def test_a_late_answer_of_the_last_check_does_not_tell_on_the_next(
+    hostile: HostileApp,
+) -> None:
+    """The first check gives up on a navigation whose answer (a redirect to another host) comes
+    1.5 s later, while the next check, on the same page, is still waiting for its text: the
+    redirect is the first check's business, not a reason to fail the second."""
+    checks = [
+        {"path": "/h/late-redirect", "timeout": 0.5},
+        {"path": "/h/slow-text", "expect_text": "slow text", "timeout": 8},
+    ]
+    result = await PlaywrightRunner(max_parallel=1).run(
+        suite(hostile.url, smoke=checks, health_path="/up")
+    )
+    late, slow = result.checks[1:]
+    assert late.reason == "timed out after 0.5 s"
+    assert slow.ok, slow.reason
+    assert hostile.requests.count(("GET", "/h/late-redirect")) == 1  # it was answered, late
+    assert hostile.reached.writes == []
