@@ -22,6 +22,18 @@ API_VERSION = 10
 LOOPBACK_NAMES = frozenset({"localhost"})
 
 
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a name or an address, IPv6 with or without brackets) is this
+    machine: ``localhost``, 127.0.0.0/8 or ::1."""
+    name = host.strip().removeprefix("[").removesuffix("]").lower()
+    if name in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def loopback_api_url(value: str) -> str:
     """``value`` as a base URL (``http://127.0.0.1:PORT``, no path), or ``ValueError`` saying
     why not: another scheme, a path, or a host that is not this machine (127.0.0.0/8, ::1,
@@ -30,11 +42,7 @@ def loopback_api_url(value: str) -> str:
     if parts.scheme not in ("http", "https"):
         raise ValueError(f"needs an http:// or https:// URL, got {parts.scheme or 'no'} scheme")
     host = parts.hostname or ""
-    try:
-        loopback = host.lower() in LOOPBACK_NAMES or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not is_loopback_host(host):
         raise ValueError(
             f"must point at this machine (127.0.0.0/8, ::1 or localhost), not {host or 'no host'}"
             ": the bot's token is sent there"

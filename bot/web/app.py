@@ -29,6 +29,7 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from bot.endpoint import is_loopback_host
 from bot.web.model import GuildRef, board_data
 from conductor.releases.service import Releases
 from conductor.seals.evidence import Evidence
@@ -296,9 +297,31 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
     response.headers.setdefault("Cache-Control", "no-store")
 
 
-def build_app(source: BoardSource) -> web.Application:
+def same_machine_only(*, loopback: bool) -> Callable[..., Any]:
+    """Bound to a loopback address, the board answers only requests that name this machine
+    in their Host header: a web page elsewhere whose name an attacker points at 127.0.0.1
+    (DNS rebinding) reaches the port, but says its own name, and is refused (421). Bound
+    elsewhere (behind the operator's proxy), the Host is the proxy's business."""
+
+    @web.middleware
+    async def guard(
+        request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        if loopback and not is_loopback_host(request.url.host or ""):
+            raise web.HTTPMisdirectedRequest(
+                text="The board answers only to this machine's names (localhost, 127.0.0.1, ::1)."
+            )
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return guard
+
+
+def build_app(source: BoardSource, *, loopback: bool = False) -> web.Application:
+    """The board's routes; ``loopback``: it listens on this machine only, so requests must
+    name it (:func:`same_machine_only`)."""
     board = Board(source)
-    app = web.Application(middlewares=[read_only])
+    app = web.Application(middlewares=[same_machine_only(loopback=loopback), read_only])
     app.on_response_prepare.append(_security_headers)
     app.router.add_get("/", board.root)
     app.router.add_get("/deployments", board.page)

@@ -9,6 +9,7 @@ import logging
 
 from aiohttp import web
 
+from bot.endpoint import is_loopback_host
 from bot.settings import WebSettings
 from bot.web.app import BoardSource, build_app
 
@@ -39,7 +40,9 @@ class BoardServer:
         host, port = self.settings.host, self.settings.port
         # No access log: the page asks for the board every two seconds.
         runner = web.AppRunner(
-            build_app(self.source), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT
+            build_app(self.source, loopback=is_loopback_host(host)),
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
         )
         await runner.setup()
         try:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from yarl import URL
 
 from bot.web.app import CSP, _inline_code
@@ -418,3 +419,30 @@ def test_the_domain_s_backticks_become_code_after_escaping() -> None:
         "run <code>/release assemble</code> &lt;b&gt;now&lt;/b&gt;, not "
         "<code>&lt;i&gt;x&lt;/i&gt;</code>"
     )
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("127.0.0.1", 200),
+        ("localhost", 200),
+        ("LOCALHOST:8080", 200),
+        ("127.3.4.5:99", 200),
+        ("[::1]:8080", 200),
+        ("attacker.example", 421),
+        ("attacker.example:8080", 421),
+        ("127.0.0.1.attacker.example", 421),
+        ("192.168.1.10:8080", 421),
+        ("[::ffff:8.8.8.8]", 421),
+    ],
+)
+async def test_on_loopback_only_requests_naming_this_machine_are_answered(
+    served: Served, host: str, status: int
+) -> None:
+    """DNS rebinding: an attacker's page whose name now points at 127.0.0.1 reaches the
+    port but sends its own name as Host; the board, bound to loopback, refuses it."""
+    for path in ("/deployments", "/deployments.json", "/healthz"):
+        response, body = await get(served, path, headers={"Host": host})
+        assert response.status == status, (path, host, body[:200])
+        if status == 421:
+            assert b"this machine" in body and b"production" not in body
