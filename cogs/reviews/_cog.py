@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 
 import discord
 from discord.ext import commands, tasks
 
 from bot.client import ConductorBot
 from bot.refresh import Refresher
+from bot.rounds import Rounds
 from cogs.reviews._render import APPROVE, REQUEST_CHANGES, review_message
 from conductor.errors import ConductorError
 from conductor.reviews.reactions import APPROVE as APPROVED
@@ -27,6 +29,7 @@ class ReviewsCog(commands.Cog):
         #: request messages to bring up to date, keyed by (guild id, request id)
         self.edits: Refresher[tuple[int, int]] = Refresher(self._edit, name="review")
         self._latest: dict[tuple[int, int], ReviewView] = {}
+        self.rounds = Rounds("the review requests", log)
 
     async def cog_load(self) -> None:
         self.post_missing.start()
@@ -69,12 +72,18 @@ class ReviewsCog(commands.Cog):
 
     @tasks.loop(minutes=2)
     async def post_missing(self) -> None:
-        """Post the open review requests that have no message yet (the send failed, or no
-        reviews channel was bound then). Cheap: one query, no Discord reads."""
+        """Post the open review requests that have no message yet (the send failed, no
+        reviews channel was bound then, the database was down). Cheap: one query, no Discord
+        reads. A guild that fails, or a database that is down, is tried again next round."""
         for guild in self.bot.guilds:
-            for review in await self.bot.reviews.still_open(guild.id):
-                if review.message_id is None:
-                    await self.post(guild, review)
+            await self.rounds.run(guild.id, partial(self.post_missing_in, guild))
+
+    async def post_missing_in(self, guild: discord.Guild) -> int:
+        posted = 0
+        for review in await self.bot.reviews.still_open(guild.id):
+            if review.message_id is None and await self.post(guild, review) is not None:
+                posted += 1
+        return posted
 
     @post_missing.before_loop
     async def _after_ready(self) -> None:

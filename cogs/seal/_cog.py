@@ -11,6 +11,7 @@ minutes.
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import discord
 from discord import app_commands
@@ -19,6 +20,7 @@ from discord.ext import commands, tasks
 from bot.autocomplete import choices
 from bot.checks import operator_only
 from bot.client import ConductorBot
+from bot.rounds import Rounds
 from conductor.errors import ConductorError, NotConfigured
 from conductor.states import ReleaseState
 from conductor.views import Actor
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 class SealCog(commands.Cog):
     def __init__(self, bot: ConductorBot) -> None:
         self.bot = bot
+        self.rounds = Rounds("the notes reconcile", log)
 
     async def cog_load(self) -> None:
         self.post_missing_notes.start()
@@ -95,10 +98,7 @@ class SealCog(commands.Cog):
     @tasks.loop(minutes=3)
     async def post_missing_notes(self) -> None:
         for guild in self.bot.guilds:
-            try:
-                await self.notes_for(guild)
-            except Exception:
-                log.exception("the notes reconcile failed in guild %s", guild.id)
+            await self.rounds.run(guild.id, partial(self.notes_for, guild))
 
     @post_missing_notes.before_loop
     async def _after_ready(self) -> None:
