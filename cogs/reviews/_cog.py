@@ -19,6 +19,7 @@ from conductor.errors import ConductorError
 from conductor.reviews.reactions import APPROVE as APPROVED
 from conductor.reviews.reactions import REJECT, WITHDRAW, Reaction
 from conductor.views import ReactionResult, Reactor, ReviewView
+from store.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ class ReviewsCog(commands.Cog):
         self.edits: Refresher[tuple[int, int]] = Refresher(self._edit, name="review")
         self._latest: dict[tuple[int, int], ReviewView] = {}
         self.rounds = Rounds("the review requests", log)
+        #: guilds with reactions the database could not take: read back at the next round
+        self._recount: set[int] = set()
 
     async def cog_load(self) -> None:
         self.post_missing.start()
@@ -79,6 +82,16 @@ class ReviewsCog(commands.Cog):
             await self.rounds.run(guild.id, partial(self.post_missing_in, guild))
 
     async def post_missing_in(self, guild: discord.Guild) -> int:
+        if guild.id in self._recount:
+            # Reactions came while the database could not take them: read them all back
+            # from Discord now that it can (the reconcile posts the missing requests too).
+            self._recount.discard(guild.id)
+            try:
+                await self.reconcile(guild)
+            except BaseException:
+                self._recount.add(guild.id)
+                raise
+            return 0
         posted = 0
         for review in await self.bot.reviews.still_open(guild.id):
             if review.message_id is None and await self.post(guild, review) is not None:
@@ -115,14 +128,20 @@ class ReviewsCog(commands.Cog):
         guild = self.bot.get_guild(guild_id)
         if guild is None:
             return None
-        reactor = await self._reactor(guild, user_id)
         kind = APPROVED if emoji == APPROVE else REJECT
         try:
+            reactor = await self._reactor(guild, user_id)
             result = await self.bot.reviews.submit(
                 Reaction(kind if added else WITHDRAW, guild_id, message_id, reactor)
             )
         except ConductorError as refused:  # the machine said no: nothing changed
             log.info("%s on %s changed nothing: %s", emoji, message_id, refused)
+            return None
+        except DatabaseUnavailable as down:
+            # Not counted, and not lost: the reaction stays on the message, and the next
+            # round after the database is back reads the guild's requests back from Discord.
+            log.info("%s on %s waits for the database (%s)", emoji, message_id, down.reason)
+            self._recount.add(guild_id)
             return None
         if result.review is not None and result.counted:
             # Results arrive here in commit order (no await since the submit returned), so

@@ -22,6 +22,7 @@ from conductor.reviews.rules import LIVE_REVIEW, ineligibility
 from conductor.states import ReviewStatus, TaskState
 from conductor.views import ReactionResult, Reactor
 from store.db import Session
+from store.errors import DatabaseUnavailable
 from store.models import ReviewApproval, ReviewRequest
 from store.types import utcnow
 
@@ -66,6 +67,11 @@ class ReactionApplier:
                 # Views are built from the rows in memory as each reaction leaves them, so
                 # each result shows the state right after its own reaction.
                 return [await self._one(session, r, requests) for r in reactions]
+        except DatabaseUnavailable as down:
+            # The database says its outage itself, once: no traceback per reaction, and no
+            # retry one by one (each would meet the same outage). Nothing was counted.
+            log.info("%d reaction(s) wait for the database (%s)", len(reactions), down.reason)
+            return [down] * len(reactions)
         except Exception as error:
             if len(reactions) > 1:
                 log.warning(
