@@ -51,7 +51,7 @@ from typing import Any, NoReturn
 
 from smoke.config import AppConfig, parse_app_config
 from smoke.runner import LAUNCH_ARGS, READ_METHODS
-from smoke.sample_app import sample_app_table, serve_in_thread
+from smoke.sample_app import config_toml, sample_app_table, serve_in_thread
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / ".cache"
@@ -67,24 +67,9 @@ CONDUCTOR = "conductor smoke"
 # -- the suite, written for both sides -------------------------------------------------------
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
-    raise TypeError(f"no TOML for {type(value).__name__}")
-
-
 def app_toml(table: Mapping[str, Any]) -> str:
     """The ``[app]`` table as TOML: its scalar keys, then each ``[[app.smoke]]`` check."""
-    lines = ["[app]"]
-    lines += [f"{key} = {_toml_value(value)}" for key, value in table.items() if key != "smoke"]
-    for check in table.get("smoke", ()):
-        lines += ["", "[[app.smoke]]"]
-        lines += [f"{key} = {_toml_value(value)}" for key, value in check.items()]
-    return "\n".join(lines) + "\n"
+    return config_toml({"app": table})
 
 
 def suite_json(app: AppConfig) -> dict[str, Any]:

@@ -4,7 +4,6 @@ the spec, an unknown route, a broken limit)."""
 
 from __future__ import annotations
 
-import json
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -18,7 +17,13 @@ from conductor.releases.git import IDENTITY
 from e2e.driver import BotProcess, Driver
 from e2e.standin import StandIn
 from smoke.config import DEFAULT_CHROMIUM
-from smoke.sample_app import SampleApp, sample_app_table, sample_checks, serve_in_thread
+from smoke.sample_app import (
+    SampleApp,
+    config_toml,
+    sample_app_table,
+    sample_checks,
+    serve_in_thread,
+)
 from tests.helpers import git
 
 GUILD_ID = 515_151
@@ -61,31 +66,8 @@ class World:
         return path.read_text().splitlines() if path.exists() else []
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"no TOML for {value!r}")
-
-
 def write_config(path: Path, top: dict[str, Any], tables: dict[str, dict[str, Any]]) -> None:
-    out = [f"{k} = {_toml_value(v)}" for k, v in top.items()]
-    for name, table in tables.items():
-        out.append(f"\n[{name}]")
-        arrays = {
-            k: v for k, v in table.items() if isinstance(v, list) and v and isinstance(v[0], dict)
-        }
-        out += [f"{k} = {_toml_value(v)}" for k, v in table.items() if k not in arrays]
-        for key, items in arrays.items():
-            for item in items:
-                out.append(f"\n[[{name}.{key}]]")
-                out += [f"{k} = {_toml_value(v)}" for k, v in item.items()]
-    path.write_text("\n".join(out) + "\n")
+    path.write_text(config_toml(tables, top))
 
 
 def make_origin(root: Path) -> tuple[Path, Path]:

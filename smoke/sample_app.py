@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -82,6 +83,43 @@ def sample_app_table(url: str, **overrides: Any) -> dict[str, Any]:
     }
     table.update(overrides)
     return table
+
+
+def toml_value(value: Any) -> str:
+    """A TOML value: a boolean, a number, a string (a JSON string is a TOML basic string) or a
+    list of them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML for {type(value).__name__}")
+
+
+def config_toml(
+    tables: Mapping[str, Mapping[str, Any]], top: Mapping[str, Any] | None = None
+) -> str:
+    """A Conductor config file: ``top``'s keys, then each table, its lists of tables (such as
+    ``[[app.smoke]]``) after its own keys. Values that are None are left out (TOML has no null:
+    the setting keeps its default)."""
+
+    def keys(items: Mapping[str, Any]) -> list[str]:
+        return [f"{k} = {toml_value(v)}" for k, v in items.items() if v is not None]
+
+    lines = keys(top or {})
+    for name, table in tables.items():
+        nested = {
+            k: v for k, v in table.items() if isinstance(v, list) and v and isinstance(v[0], dict)
+        }
+        lines += ["", f"[{name}]"] if lines else [f"[{name}]"]
+        lines += keys({k: v for k, v in table.items() if k not in nested})
+        for key, items in nested.items():
+            for item in items:
+                lines += ["", f"[[{name}.{key}]]", *keys(item)]
+    return "\n".join(lines) + "\n"
 
 
 class SampleApp:

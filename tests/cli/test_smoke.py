@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,28 +9,15 @@ from typing import Any
 from typer.testing import CliRunner
 
 from cli.main import app
-from smoke.sample_app import SampleApp, sample_app_table
+from smoke.sample_app import SampleApp, config_toml, sample_app_table
 from tests.helpers import clean_env, png_size, run_conductor
 
 TABLE_HEADER = ("check", "status", "result", "time", "why")
 
 
-def to_toml(table: dict[str, Any]) -> str:
-    """The ``[app]`` table as TOML (strings, numbers and the ``[[app.smoke]]`` list only)."""
-
-    def value(v: Any) -> str:
-        return json.dumps(v) if isinstance(v, str) else repr(v)
-
-    lines = ["[app]"]
-    lines += [f"{k} = {value(v)}" for k, v in table.items() if k != "smoke" and v is not None]
-    for check in table.get("smoke", []):
-        lines += ["", "[[app.smoke]]", *(f"{k} = {value(v)}" for k, v in check.items())]
-    return "\n".join(lines) + "\n"
-
-
 def write_config(tmp_path: Path, url: str, **overrides: Any) -> Path:
     file = tmp_path / "smoke.toml"
-    file.write_text(to_toml(sample_app_table(url, **overrides)), encoding="utf-8")
+    file.write_text(config_toml({"app": sample_app_table(url, **overrides)}), encoding="utf-8")
     return file
 
 
@@ -155,7 +141,7 @@ def test_without_a_config_the_default_suite_runs(sample_app: SampleApp, tmp_path
 def test_the_conductor_toml_app_table_is_the_default(sample_app: SampleApp, tmp_path: Path) -> None:
     config = tmp_path / "conductor.toml"
     config.write_text(
-        "guild_id = 1\n\n" + to_toml(sample_app_table("https://elsewhere.example")),
+        config_toml({"app": sample_app_table("https://elsewhere.example")}, top={"guild_id": 1}),
         encoding="utf-8",
     )
     sample_app.set_status("/up", 503)
