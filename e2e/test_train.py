@@ -215,6 +215,19 @@ def test_the_whole_train_ships_green(world: World) -> None:
     assert w.bot.errors() == []
 
 
+def board_shows_red(w: World, slug: str, *, failed: list[str]) -> None:
+    """The web board of the bot's process: ``slug`` in production, red, the screenshot of
+    each failed check served as a PNG."""
+    page = w.bot.board_url()
+    production = httpx.get(f"{page}.json", timeout=10).json()["production"]
+    assert production["slug"] == slug and production["badge"] == "🔴 red"
+    checks = [c for c in production["seal"]["checks"] if not c["ok"]]
+    assert sorted(c["path"] for c in checks) == failed
+    for check in checks:
+        png = httpx.get(page.removesuffix("/deployments") + check["screenshot"], timeout=10)
+        assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_a_red_seal_pings_the_operator_with_screenshots_and_rolls_back(world: World) -> None:
     w = world
     submit(w, "search")
@@ -253,6 +266,7 @@ def test_a_red_seal_pings_the_operator_with_screenshots_and_rolls_back(world: Wo
     # every other message in the thread pinged nobody
     others = [m for m in w.d.messages(thread) if m["id"] != ping["id"]]
     assert all(m["_pinged_users"] == [] and m["_pinged_roles"] == [] for m in others)
+    board_shows_red(w, slug, failed=["/signin", "/tasks"])
 
     # the operator stays the gate: production fixed, then the Roll back button, the reason,
     # the confirmation
