@@ -48,6 +48,7 @@ from conductor.states import (
     SHIP,
     SHIP_STEPS,
     ReleaseState,
+    RunKind,
     ShipRunStatus,
     ShipStepName,
     ShipStepStatus,
@@ -192,13 +193,16 @@ class RunSteps:
     """How a run (a ship or a rollback) records its steps: each mark is written on the
     persisted run, then reported to whoever watches the run (a failing report is logged, the
     run goes on), then, once a step has an outcome, told to the checkpoint as
-    ``{prefix}{step}:{status}`` (the crash tests stop the process there)."""
+    ``{prefix}{step}:{status}`` (the crash tests stop the process there). It also knows which
+    runs of its kind this process is driving, and takes up those whose process died."""
 
-    def __init__(self, runs: ShipRuns, checkpoint: Checkpoint | None, *, kind: str) -> None:
+    def __init__(self, runs: ShipRuns, checkpoint: Checkpoint | None, *, kind: RunKind) -> None:
         self.runs = runs
         self.checkpoint = checkpoint
         self.kind = kind
-        self._prefix = "" if kind == "ship" else f"{kind}:"
+        #: runs this process is driving right now (a resume leaves them alone)
+        self.driving: set[int] = set()
+        self._prefix = "" if kind is RunKind.SHIP else f"{kind.value}:"
 
     def at(self, point: str) -> None:
         if self.checkpoint is not None:
@@ -215,6 +219,27 @@ class RunSteps:
         await self.report(state)
         if status is not ShipStepStatus.RUNNING:
             self.at(f"{name}:{status.value}")
+
+    async def take_up(
+        self,
+        guild_id: int,
+        *,
+        resumed: Callable[[RunView], Awaitable[None]],
+        drive: Callable[[RunView], Awaitable[object]],
+    ) -> int:
+        """Take up the guild's runs of this kind whose process died (their lease ran out, or
+        their owner is gone): ``resumed`` says so in the thread, ``drive`` goes on from the
+        last finished step. Returns how many this process took."""
+        taken = 0
+        for run in await self.runs.unfinished(guild_id, self.kind):
+            if run.id in self.driving or not await self.runs.claim(run.id):
+                continue  # driven here already, or alive in another process
+            taken += 1
+            log.info("resuming %s run %s of %s", self.kind, run.id, run.release_slug)
+            current = await self.runs.get(run.id)
+            await resumed(current)
+            await drive(current)
+        return taken
 
     async def report(self, state: _Driving) -> None:
         if state.progress is None:
@@ -277,11 +302,9 @@ class ShipPipeline:
         self.repo = repo
         self.deploy = deploy or DeployConfig()
         self.checkpoint = checkpoint
-        self.steps = RunSteps(self.runs, checkpoint, kind="ship")
+        self.steps = RunSteps(self.runs, checkpoint, kind=RunKind.SHIP)
         #: releases whose notes this process is posting right now (the reconcile's notes)
         self._claimed: set[tuple[int, str]] = set()
-        #: runs this process is driving right now (a resume leaves them alone)
-        self._driving: set[int] = set()
 
     @contextmanager
     def _claim(self, guild_id: int, slug: str) -> Iterator[bool]:
@@ -316,18 +339,11 @@ class ShipPipeline:
         return await self._drive(run, actor=actor, reply_to=reply_to, progress=progress)
 
     async def resume(self, guild_id: int) -> int:
-        """Take up the guild's runs whose process died (their lease ran out) and drive each
-        from its last finished step. Returns how many this process took."""
-        taken = 0
-        for run in await self.runs.unfinished(guild_id):
-            if run.id in self._driving or not await self.runs.claim(run.id):
-                continue  # driven here already, or alive in another process
-            taken += 1
-            log.info("resuming ship run %s of %s", run.id, run.release_slug)
-            current = await self.runs.get(run.id)
-            await self._resumed(current)
-            await self._drive(current, actor=run.actor)
-        return taken
+        """Take up the guild's ship runs whose process died and drive each from its last
+        finished step. Returns how many this process took."""
+        return await self.steps.take_up(
+            guild_id, resumed=self._resumed, drive=lambda run: self._drive(run, actor=run.actor)
+        )
 
     async def _drive(
         self,
@@ -338,7 +354,7 @@ class ShipPipeline:
         progress: Progress | None = None,
     ) -> ShipOutcome:
         state = _Drive(run, actor, reply_to, progress)
-        self._driving.add(run.id)
+        self.steps.driving.add(run.id)
         try:
             async with self.runs.holding(run.id):
                 for name in SHIP_STEPS:
@@ -380,7 +396,7 @@ class ShipPipeline:
                 "up again from there once the database is back."
             ) from down
         finally:
-            self._driving.discard(run.id)
+            self.steps.driving.discard(run.id)
         release = state.release or await self.releases.get(run.guild_id, run.release_slug)
         return ShipOutcome(release, state.seal, state.notes, state.run)
 

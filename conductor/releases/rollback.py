@@ -150,9 +150,7 @@ class RollbackPipeline:
         self.sealer = ship.sealer
         self.runs = ship.runs
         self.checkpoint = checkpoint if checkpoint is not None else ship.checkpoint
-        self.steps = RunSteps(self.runs, self.checkpoint, kind="rollback")
-        #: runs this process is driving right now (a resume leaves them alone)
-        self._driving: set[int] = set()
+        self.steps = RunSteps(self.runs, self.checkpoint, kind=RunKind.ROLLBACK)
 
     @property
     def repo(self) -> GitRepository | None:
@@ -357,18 +355,11 @@ class RollbackPipeline:
         return await self._drive(run, actor=actor, reply_to=reply_to, progress=progress)
 
     async def resume(self, guild_id: int) -> int:
-        """Take up the guild's rollback runs whose process died (their lease ran out) and
-        drive each from its last finished step. Returns how many this process took."""
-        taken = 0
-        for run in await self.runs.unfinished(guild_id, RunKind.ROLLBACK):
-            if run.id in self._driving or not await self.runs.claim(run.id):
-                continue
-            taken += 1
-            log.info("resuming rollback run %s of %s", run.id, run.release_slug)
-            current = await self.runs.get(run.id)
-            await self._resumed(current)
-            await self._drive(current, actor=run.actor)
-        return taken
+        """Take up the guild's rollback runs whose process died and drive each from its last
+        finished step. Returns how many this process took."""
+        return await self.steps.take_up(
+            guild_id, resumed=self._resumed, drive=lambda run: self._drive(run, actor=run.actor)
+        )
 
     async def _drive(
         self,
@@ -387,7 +378,7 @@ class RollbackPipeline:
             "seal": self._step_seal,
             "notes": self._step_notes,
         }
-        self._driving.add(run.id)
+        self.steps.driving.add(run.id)
         stopped: str | None = None
         try:
             async with self.runs.holding(run.id):
@@ -424,7 +415,7 @@ class RollbackPipeline:
                 "again from there once the database is back."
             ) from down
         finally:
-            self._driving.discard(run.id)
+            self.steps.driving.discard(run.id)
         release = await self.releases.get(run.guild_id, run.release_slug)
         return RollbackOutcome(release, state.run, state.seal, state.notes, stopped)
 
