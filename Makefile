@@ -22,18 +22,20 @@ run: $(STAMP)
 	$(BIN)/conductor run
 
 ## demo: the whole release train offline, no token: the real bot against simcord (a local
-## stand-in for Discord), sealing a local sample app in Debian's Chromium (installed if missing)
-CHROMIUM := /usr/bin/chromium
+## stand-in for Discord), sealing a local sample app in Debian's Chromium (its headless shell,
+## installed when no Chromium is)
+CHROMIUM := /usr/bin/chromium-headless-shell
+FULL_CHROMIUM := /usr/bin/chromium
 demo: $(STAMP)
-	@if [ ! -x $(CHROMIUM) ]; then \
-	  echo "$(CHROMIUM) is missing: installing Debian's chromium with apt-get"; \
+	@if [ ! -x $(CHROMIUM) ] && [ ! -x $(FULL_CHROMIUM) ]; then \
+	  echo "no Chromium at $(CHROMIUM) or $(FULL_CHROMIUM): installing Debian's chromium-headless-shell with apt-get"; \
 	  if [ "$$(id -u)" = 0 ]; then sudo=; \
 	  elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
-	  else echo "error: $(CHROMIUM) is missing and installing it needs root: run 'apt-get install chromium' as root, then make demo" >&2; exit 2; fi; \
-	  command -v apt-get >/dev/null 2>&1 || { echo "error: $(CHROMIUM) is missing and apt-get is not available: install Chromium at $(CHROMIUM), then make demo" >&2; exit 2; }; \
-	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
-	    || { echo "error: apt-get could not install chromium; install Debian's chromium ($(CHROMIUM)), then make demo" >&2; exit 2; }; \
-	  test -x $(CHROMIUM) || { echo "error: chromium was installed but $(CHROMIUM) is still missing" >&2; exit 2; }; \
+	  else echo "error: Chromium is missing and installing it needs root: run 'apt-get install chromium-headless-shell' as root, then make demo" >&2; exit 2; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "error: Chromium is missing and apt-get is not available: install Chromium at $(CHROMIUM) or $(FULL_CHROMIUM), then make demo" >&2; exit 2; }; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell \
+	    || { echo "error: apt-get could not install chromium-headless-shell; install Debian's chromium-headless-shell ($(CHROMIUM)), then make demo" >&2; exit 2; }; \
+	  test -x $(CHROMIUM) || { echo "error: chromium-headless-shell was installed but $(CHROMIUM) is still missing" >&2; exit 2; }; \
 	fi
 	$(BIN)/conductor demo
 

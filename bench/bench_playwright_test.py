@@ -1,12 +1,13 @@
 """``conductor smoke`` against Playwright Test, whole process, the same six checks, side by side.
 
     .venv/bin/python -m bench.bench_playwright_test [--runs 7] [--workers 1,2,4] [--before REV]
+        [--chromium PATH,PATH]
 
 The seed's suite ran on Playwright Test (node). Both sides check the local sample app
 (:mod:`smoke.sample_app`, served on 127.0.0.1 by this process) with the six checks of
 :func:`smoke.sample_app.sample_app_table` (the health check and five pages: same URLs,
-expected statuses, visible selectors and texts, same timeouts), in Debian's Chromium
-(``/usr/bin/chromium``, :data:`smoke.runner.LAUNCH_ARGS`, headless), read-only: the specs
+expected statuses, visible selectors and texts, same timeouts), in the same Debian Chromium
+(:data:`smoke.runner.LAUNCH_ARGS`, headless), read-only: the specs
 route every request as Conductor's guard does (GET and HEAD fetched through Playwright and
 handed to the page, redirects to another host refused, anything else refused, WebSockets
 refused, service workers blocked). Conductor does more besides (:mod:`smoke.readonly`: a
@@ -21,13 +22,19 @@ for late beacons); the specs do not, so Playwright Test is timed with less to do
 - ``playwright test --workers N``: the same, started as ``node_modules/.bin/playwright`` (what
   npx runs), without npm's own start.
 
+Both sides run in each Chromium of ``--chromium``: by default each of Debian's that is installed,
+the headless shell (what ``conductor smoke`` uses by default, and what Playwright itself runs
+headless) and the full browser (``/usr/bin/chromium``). Each row names its Chromium.
+
 With ``--before REV``, ``conductor smoke`` of an earlier commit runs alongside (checked out into
-a temporary ``git worktree``, first on ``PYTHONPATH``): what the cuts since bought.
+a temporary ``git worktree``, first on ``PYTHONPATH``), in the first Chromium: what the cuts
+since bought.
 
 Every run is a whole process, wall to wall, from spawn to exit; a run that is not green stops
 the benchmark. One warm-up run of each side is not counted; then the sides alternate,
 ``--runs`` times each, and medians are compared. Targets: ``conductor smoke`` at least 2x
-faster than Playwright Test at its best (the fastest of its rows), and under 1.5 s. Exit
+faster than Playwright Test at its best (the fastest of its rows, whatever its Chromium), and
+under 1.5 s, both for ``conductor smoke`` in the first Chromium (its default). Exit
 status 1 when a target is missed; 2 when node or npm is missing or npm cannot install within
 :data:`NPM_TIMEOUT_S`.
 """
@@ -49,7 +56,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, NoReturn
 
-from smoke.config import AppConfig, parse_app_config
+from smoke.config import FULL_CHROMIUM, HEADLESS_SHELL, AppConfig, parse_app_config
 from smoke.runner import LAUNCH_ARGS, READ_METHODS
 from smoke.sample_app import config_toml, sample_app_table, serve_in_thread
 
@@ -174,8 +181,11 @@ for (const check of SUITE.checks) {
 """
 
 
-def write_specs(where: Path, app: AppConfig, chromium: str) -> None:
-    (where / "playwright.config.js").write_text(
+def write_specs(
+    where: Path, app: AppConfig, chromium: str, config: str = "playwright.config.js"
+) -> None:
+    """The spec file, and ``config`` naming ``chromium`` (one config per Chromium)."""
+    (where / config).write_text(
         CONFIG_JS % {"chromium": json.dumps(chromium), "args": json.dumps(list(LAUNCH_ARGS))},
         encoding="utf-8",
     )
@@ -290,39 +300,61 @@ class Side:
         return elapsed
 
 
+#: what a row calls each of Debian's Chromiums
+CHROMIUM_NAMES = {HEADLESS_SHELL: "headless shell", FULL_CHROMIUM: "full Chromium"}
+
+
+def chromium_name(path: str) -> str:
+    return CHROMIUM_NAMES.get(path, path)
+
+
+def conductor_label(chromium: str) -> str:
+    return f"{CONDUCTOR} [{chromium_name(chromium)}]"
+
+
 def sides(
-    url: str, workdir: Path, specs: Path, workers: Sequence[int], trees: Sequence[tuple[str, Path]]
+    url: str,
+    workdir: Path,
+    specs: Path,
+    workers: Sequence[int],
+    trees: Sequence[tuple[str, Path]],
+    *,
+    chromiums: Sequence[str],
 ) -> tuple[list[Side], list[Side]]:
-    """Conductor's sides (one per tree: the console script with the tree first on the path),
-    then Playwright Test's."""
+    """Conductor's sides (one per Chromium; an earlier tree, the console script with the tree
+    first on the path, in the first Chromium), then Playwright Test's (one per command, worker
+    count and Chromium). The specs' configs must have been written, one per Chromium."""
     script = Path(sys.executable).with_name("conductor")
     if not script.is_file():
         _fail(f"{script} is missing: install the project (make install)")
-    config = workdir / "six.toml"
-    config.write_text(app_toml(sample_app_table(url)), encoding="utf-8")
     base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/")}
     checks = len(sample_app_table(url)["smoke"]) + 1
-    conductor = [
-        Side(
-            label,
-            [str(script), "smoke", url, "--config", str(config)],
-            workdir,  # no conductor.toml there
-            {**base, "PYTHONPATH": str(tree)},
-            f"{checks}/{checks} checks passed",
-        )
-        for label, tree in trees
-    ]
+    conductor: list[Side] = []
+    for i, chromium in enumerate(chromiums):
+        config = workdir / f"six-{i}.toml"
+        config.write_text(app_toml(sample_app_table(url, chromium_path=chromium)), encoding="utf-8")
+        for label, tree in trees if i == 0 else trees[:1]:
+            conductor.append(
+                Side(
+                    label if label != CONDUCTOR else conductor_label(chromium),
+                    [str(script), "smoke", url, "--config", str(config)],
+                    workdir,  # no conductor.toml there
+                    {**base, "PYTHONPATH": str(tree)},
+                    f"{checks}/{checks} checks passed",
+                )
+            )
     npx = shutil.which("npx") or "npx"
     direct = str(specs / "node_modules" / ".bin" / "playwright")
     env = {**base, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1", "NO_COLOR": "1"}
     playwright_test = [
         Side(
-            f"{label} --workers {n}",
-            [*command, "--workers", str(n)],
+            f"{label} --workers {n} [{chromium_name(chromium)}]",
+            [*command, "--config", spec_config(i), "--workers", str(n)],
             specs,
             env,
             f"{checks} passed",
         )
+        for i, chromium in enumerate(chromiums)
         for label, command in (
             ("npx playwright test", [npx, "--no-install", "playwright", "test"]),
             # what npx runs, without npm's own start: Playwright Test at its best
@@ -331,6 +363,16 @@ def sides(
         for n in workers
     ]
     return conductor, playwright_test
+
+
+def spec_config(i: int) -> str:
+    """The Playwright Test config of the ``i``-th Chromium."""
+    return f"playwright.{i}.config.js"
+
+
+def installed_chromiums() -> list[str]:
+    """Debian's Chromiums that are installed, the headless shell first."""
+    return [path for path in (HEADLESS_SHELL, FULL_CHROMIUM) if os.access(path, os.X_OK)]
 
 
 @contextmanager
@@ -369,8 +411,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--workers", default="1,2,4", help="Playwright Test's worker counts")
     parser.add_argument("--before", help="also run `conductor smoke` of this earlier commit")
+    parser.add_argument(
+        "--chromium",
+        help="the Chromiums both sides run in, comma-separated, the first conductor smoke's "
+        "default (default: Debian's headless shell and full browser, those installed)",
+    )
     args = parser.parse_args()
     workers = [int(n) for n in args.workers.split(",")]
+    chromiums = args.chromium.split(",") if args.chromium else installed_chromiums()
+    if not chromiums:
+        _fail(f"no Chromium: install chromium-headless-shell ({HEADLESS_SHELL}) or chromium")
 
     version = driver_version()
     where = install_playwright_test(version)
@@ -380,11 +430,14 @@ def main() -> None:
         earlier_tree(args.before) as before,
     ):
         app = parse_app_config(sample_app_table(sample.url))
-        write_specs(where, app, app.chromium_path)
+        for i, chromium in enumerate(chromiums):
+            write_specs(where, app, chromium, spec_config(i))
         trees = [(CONDUCTOR, ROOT)]
         if before is not None:
-            trees.append((f"{CONDUCTOR} (before: {args.before})", before))
-        ours, theirs = sides(sample.url, Path(tmp), where, workers, trees)
+            trees.append(
+                (f"{CONDUCTOR} (before: {args.before}) [{chromium_name(chromiums[0])}]", before)
+            )
+        ours, theirs = sides(sample.url, Path(tmp), where, workers, trees, chromiums=chromiums)
         runs = [*ours, *theirs]
         for side in runs:  # warm the file caches (and Playwright Test's transform cache)
             side.run()
@@ -395,7 +448,8 @@ def main() -> None:
     checks = len(app.smoke) + 1
     print(
         f"{checks} checks against the local sample app, whole process, wall to wall; "
-        f"Playwright Test {version}, Chromium {app.chromium_path}, {args.runs} alternating runs"
+        f"Playwright Test {version}, {args.runs} alternating runs; Chromium: "
+        + ", ".join(f"{chromium_name(c)} ({c})" for c in chromiums)
     )
     medians = {side.label: statistics.median(side.times) for side in runs}
     for side in runs:
@@ -403,18 +457,32 @@ def main() -> None:
             f"{side.label}: median {ms(medians[side.label])}, min {ms(min(side.times))}, "
             f"max {ms(max(side.times))}"
         )
-    fast = medians[CONDUCTOR]
-    for side in runs[1:]:
-        print(f"{side.label} / {CONDUCTOR}: {medians[side.label] / fast:.2f}x")
+    ours_label = conductor_label(chromiums[0])
+    fast = medians[ours_label]
+    for side in runs:
+        if side.label != ours_label:
+            print(f"{side.label} / {ours_label}: {medians[side.label] / fast:.2f}x")
+    # like for like: each Chromium's conductor smoke against Playwright Test's best in it
+    for chromium in chromiums:
+        name = chromium_name(chromium)
+        mine = medians[conductor_label(chromium)]
+        same = min(
+            (side for side in theirs if side.label.endswith(f"[{name}]")),
+            key=lambda side: medians[side.label],
+        )
+        print(
+            f"in the {name}: {CONDUCTOR} {ms(mine)}, Playwright Test at its best "
+            f"({same.label}) {ms(medians[same.label])}: {medians[same.label] / mine:.2f}x"
+        )
     best = min(theirs, key=lambda side: medians[side.label])
     speedup = medians[best.label] / fast
     ok_speedup, ok_wall = speedup >= TARGET_SPEEDUP, fast < TARGET_SECONDS
     print(
-        f"{CONDUCTOR} vs Playwright Test at its best ({best.label}): {speedup:.2f}x faster "
+        f"{ours_label} vs Playwright Test at its best ({best.label}): {speedup:.2f}x faster "
         f"(target >= {TARGET_SPEEDUP:.0f}x: {'met' if ok_speedup else 'MISSED'})"
     )
     print(
-        f"{CONDUCTOR} whole process: {ms(fast)} "
+        f"{ours_label} whole process: {ms(fast)} "
         f"(target < {TARGET_SECONDS} s: {'met' if ok_wall else 'MISSED'})"
     )
     if not (ok_speedup and ok_wall):

@@ -1,13 +1,15 @@
 """Where the wall time of ``conductor smoke`` goes, phase by phase, for the six sample checks.
 
-    .venv/bin/python -m bench.smoke_breakdown [--runs 5]
+    .venv/bin/python -m bench.smoke_breakdown [--runs 5] [--chromium PATH]
 
 Each run is a fresh interpreter that runs the ``conductor`` entry point (``cli.main``) as the
 console script does, against the local sample app, with the runner's steps wrapped to note
 when each starts and ends. The parent times the whole process, so what is left outside the
 interpreter (its start and its exit) shows too. The Python side's own CPU and that of its
 children (Playwright's node driver and Chromium) close the table. Runs alternate with a bare
-interpreter start; medians over ``--runs``. A measuring tool, not a target: no exit status.
+interpreter start; medians over ``--runs``. The Chromium is ``conductor smoke``'s default
+(:func:`smoke.config.default_chromium`) unless ``--chromium`` names another. A measuring tool,
+not a target: no exit status.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from pathlib import Path
 
 from bench.bench_playwright_test import ROOT, app_toml
+from smoke.config import default_chromium
 from smoke.sample_app import sample_app_table, serve_in_thread
 
 #: runs in the child: wraps the runner's steps, then runs `conductor smoke URL --config FILE`
@@ -116,19 +119,22 @@ def once(url: str, config: Path, cwd: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--chromium", help="the Chromium (default: conductor smoke's own)")
     args = parser.parse_args()
+    overrides = {"chromium_path": args.chromium} if args.chromium else {}
     rows: list[dict[str, float]] = []
     bare: list[float] = []
     with serve_in_thread() as sample, tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "six.toml"
-        config.write_text(app_toml(sample_app_table(sample.url)), encoding="utf-8")
+        config.write_text(app_toml(sample_app_table(sample.url, **overrides)), encoding="utf-8")
         once(sample.url, config, Path(tmp))  # warm the caches, not counted
         for _ in range(args.runs):
             started = time.perf_counter()
             subprocess.run([sys.executable, "-c", "pass"], check=True)
             bare.append(time.perf_counter() - started)
             rows.append(once(sample.url, config, Path(tmp)))
-    print(f"conductor smoke, 6 checks on the sample app: medians of {args.runs} runs")
+    chromium = args.chromium or default_chromium()
+    print(f"conductor smoke, 6 checks on the sample app in {chromium}: medians of {args.runs} runs")
     print(f"{'interpreter start (python -c pass)':44s} {statistics.median(bare) * 1000:6.0f} ms")
     for name in rows[0]:
         if name.endswith("(ends at)"):

@@ -16,7 +16,7 @@ import pytest
 from conductor.releases.git import IDENTITY
 from e2e.driver import BotProcess, Driver
 from e2e.standin import StandIn
-from smoke.config import DEFAULT_CHROMIUM
+from smoke.config import default_chromium
 from smoke.sample_app import (
     SampleApp,
     config_toml,
@@ -94,8 +94,8 @@ def make_origin(root: Path) -> tuple[Path, Path]:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     if shutil.which("git") is None:
         pytest.skip("git is missing")
-    if not Path(DEFAULT_CHROMIUM).exists():
-        pytest.skip(f"{DEFAULT_CHROMIUM} is missing")
+    if not Path(default_chromium()).exists():
+        pytest.skip(f"{default_chromium()} is missing")
     root = tmp_path_factory.mktemp("e2e")
     token = "e2e." + secrets.token_urlsafe(24)
     standin = StandIn(token)

@@ -47,7 +47,7 @@ from bot.settings import Settings
 from cli.demo.transcript import Transcript
 from conductor.releases.git import IDENTITY
 from conductor.states import TaskState
-from smoke.config import DEFAULT_CHROMIUM
+from smoke.config import default_chromium
 from smoke.runner import PlaywrightRunner, chromium_problem
 from smoke.sample_app import SampleApp, sample_app_table, sample_checks, serve_in_thread
 from store.db import Database
@@ -511,11 +511,11 @@ def main(console: Console | None = None) -> int:
     """Run the demo; 0 when the whole story played, 1 when a step failed, 2 when something
     the demo needs is missing. Prints its wall time."""
     out = console or Console(highlight=False, soft_wrap=True, emoji=False)
-    problem = chromium_problem(DEFAULT_CHROMIUM)
+    problem = chromium_problem(default_chromium())
     if problem is not None:
         _error(
-            f"error: {problem}; install Debian's chromium (apt-get install chromium) "
-            "or run `make demo`"
+            f"error: {problem}; install Debian's Chromium "
+            "(apt-get install chromium-headless-shell) or run `make demo`"
         )
         return 2
     if shutil.which("git") is None:

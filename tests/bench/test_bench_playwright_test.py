@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from bench.bench_playwright_test import app_toml, suite_json, write_specs
+from bench.bench_playwright_test import app_toml, sides, spec_config, suite_json, write_specs
 from smoke.config import load_app_config, parse_app_config
 from smoke.runner import LAUNCH_ARGS
 from smoke.sample_app import sample_app_table
@@ -41,3 +41,29 @@ def test_the_specs_carry_every_check_with_conductors_defaults(tmp_path: Path) ->
     config = (tmp_path / "playwright.config.js").read_text(encoding="utf-8")
     assert f"args: {json.dumps(list(LAUNCH_ARGS))}" in config
     assert 'executablePath: "/usr/bin/chromium"' in config
+
+
+def test_both_sides_run_in_each_chromium_and_each_row_names_it(tmp_path: Path) -> None:
+    """Like for like: every Chromium gets a conductor smoke row (its config naming that
+    Chromium) and Playwright Test rows started with that Chromium's config."""
+    chromiums = ["/usr/bin/chromium-headless-shell", "/usr/bin/chromium"]
+    app = parse_app_config(sample_app_table(URL))
+    for i, chromium in enumerate(chromiums):
+        write_specs(tmp_path, app, chromium, spec_config(i))
+    ours, theirs = sides(
+        URL, tmp_path, tmp_path, [1, 2], [("conductor smoke", tmp_path)], chromiums=chromiums
+    )
+
+    assert [side.label for side in ours] == [
+        "conductor smoke [headless shell]",
+        "conductor smoke [full Chromium]",
+    ]
+    for side, chromium in zip(ours, chromiums, strict=True):
+        config = Path(side.command[side.command.index("--config") + 1])
+        assert load_app_config(config).chromium_path == chromium
+    assert len(theirs) == 2 * 2 * 2  # npx and direct, two worker counts, two Chromiums
+    for side in theirs:
+        i = 0 if side.label.endswith("[headless shell]") else 1
+        config = side.command[side.command.index("--config") + 1]
+        assert config == spec_config(i)
+        assert f"executablePath: {json.dumps(chromiums[i])}" in (tmp_path / config).read_text()

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from cli.demo import script as demo
-from smoke.config import DEFAULT_CHROMIUM
+from smoke.config import default_chromium
 from smoke.runner import chromium_problem
 from tests.helpers import clean_env, run_conductor
 
 needs_chromium = pytest.mark.skipif(
-    chromium_problem(DEFAULT_CHROMIUM) is not None,
-    reason=f"the demo seals in real Chromium: {DEFAULT_CHROMIUM} is missing (make demo installs it)",
+    chromium_problem(default_chromium()) is not None,
+    reason=f"the demo seals in real Chromium: {default_chromium()} is missing (make demo installs it)",
 )
 
 
@@ -136,11 +136,13 @@ def test_without_simcord_it_says_what_to_install(tmp_path: Path) -> None:
 def test_without_chromium_it_says_how_to_get_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(demo, "DEFAULT_CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setattr(demo, "default_chromium", lambda: "/nonexistent/chromium")
     assert demo.main() == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: Chromium not found at /nonexistent/chromium")
-    assert err.endswith("install Debian's chromium (apt-get install chromium) or run `make demo`")
+    assert err.endswith(
+        "install Debian's Chromium (apt-get install chromium-headless-shell) or run `make demo`"
+    )
     assert "\n" not in err
 
 

@@ -254,7 +254,8 @@ _WEBRTC = """
 </script>"""
 
 # The closing order: a page that opens a popup and closes itself; the popup writes on a timer
-# and on its way out. And a page that leaves for another that writes on unload.
+# and on its way out. And a page that leaves for another that writes on unload (the check's text
+# is on the second page only, so the check waits for it however fast the first one loads).
 _ORPHAN = """
 <p>orphan page</p>
 <script>
@@ -264,7 +265,7 @@ setTimeout(() => window.close(), 100);
 _expect("orphan", ("POST", "child-fetch"))
 
 _LEAVE = """
-<p id=status>leave page</p>
+<p id=status>leaving</p>
 <script>
 addEventListener('pagehide', () => navigator.sendBeacon('/w/leave/first-pagehide', 'x'));
 setTimeout(() => { location.href = '/h/beacon-again'; }, 50);

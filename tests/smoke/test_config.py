@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from smoke import AppConfig, SmokeCheck, SmokeConfigError, load_app_config, parse_app_config
-from smoke.config import DEFAULT_CHROMIUM
+from smoke.config import default_chromium
 from smoke.sample_app import SAMPLE_ROLLBACK, sample_app_table, sample_checks
 
 URL = "https://app.example.com"
@@ -24,7 +24,7 @@ def test_the_sample_table_is_valid() -> None:
     assert app.production_url == URL
     assert app.health_url == f"{URL}/up"
     assert app.rollback_command == SAMPLE_ROLLBACK
-    assert app.chromium_path == DEFAULT_CHROMIUM
+    assert app.chromium_path == default_chromium()
     assert [c.path for c in app.smoke] == ["/", "/signin", "/tasks", "/changelog", "/devops"]
     assert app.smoke[0] == SmokeCheck(path="/", expect_text="Studio")
     assert app.smoke[1].selector == "form input[type=password]"

@@ -3,12 +3,14 @@ that try every way a browser can write, and a server that counts whatever reache
 
 The control shows each way really writes in a plain Chromium; the runner lets none through,
 whatever the order pages load and close, and reports every attempt on the check whose page
-made it.
+made it. Both run in each Chromium a seal may use: Debian's headless shell (the default where it
+is installed) and its full browser.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -16,6 +18,7 @@ import pytest
 from playwright.async_api import Page, async_playwright
 
 from smoke import BlockedRequest, SmokeResult, Verdict
+from smoke.config import FULL_CHROMIUM, HEADLESS_SHELL
 from smoke.readonly import PagePool
 from smoke.runner import LAUNCH_ARGS, PlaywrightRunner
 from tests.helpers import suite
@@ -26,6 +29,17 @@ _FAMILY = {
     "popup": {"popup", "popup-noopener", "popup-other"},
     "orphan": {"orphan"},
 }
+
+
+#: each Chromium a seal may run in; one missing here is skipped, not passed
+BROWSERS = [
+    pytest.param(
+        path,
+        id=name,
+        marks=pytest.mark.skipif(not os.access(path, os.X_OK), reason=f"{path} is not installed"),
+    )
+    for name, path in (("headless-shell", HEADLESS_SHELL), ("full", FULL_CHROMIUM))
+]
 
 
 @pytest.fixture
@@ -56,13 +70,14 @@ def _attempts(result: SmokeResult, name: str) -> set[tuple[str, str]]:
     return {(b.method, urlsplit(b.url).path) for b in check.blocked}
 
 
-async def test_the_control_every_way_writes_without_the_runner(hostile: HostileApp) -> None:
+@pytest.mark.parametrize("chromium", BROWSERS)
+async def test_the_control_every_way_writes_without_the_runner(
+    hostile: HostileApp, chromium: str
+) -> None:
     """In a plain Chromium the hostile pages reach the server by every way the runner stops:
     the test below could fail."""
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=list(LAUNCH_ARGS)
-        )
+        browser = await playwright.chromium.launch(executable_path=chromium, args=list(LAUNCH_ARGS))
         context = await browser.new_context()
         pages = [await context.new_page() for _ in PAGES]
         await asyncio.gather(
@@ -101,12 +116,14 @@ async def test_the_control_every_way_writes_without_the_runner(hostile: HostileA
     assert hostile.reached.udp > 0  # WebRTC: STUN, TURN and peer checks over UDP
 
 
-async def _run_hostile(hostile: HostileApp, *, max_parallel: int, reverse: bool) -> SmokeResult:
+async def _run_hostile(
+    hostile: HostileApp, *, max_parallel: int, reverse: bool, chromium: str
+) -> SmokeResult:
     checks = hostile_checks()
     if reverse:
         checks.reverse()
     result = await PlaywrightRunner(max_parallel=max_parallel).run(
-        suite(hostile.url, smoke=checks, health_path="/up")
+        suite(hostile.url, smoke=checks, health_path="/up", chromium_path=chromium)
     )
     await _quiet_for_a_moment()
     return result
@@ -117,10 +134,13 @@ async def _run_hostile(hostile: HostileApp, *, max_parallel: int, reverse: bool)
     [(8, False), (1, True)],
     ids=["all-at-once", "one-by-one-reversed"],
 )
+@pytest.mark.parametrize("chromium", BROWSERS)
 async def test_nothing_reaches_a_hostile_production_and_every_attempt_is_reported(
-    hostile: HostileApp, max_parallel: int, reverse: bool
+    hostile: HostileApp, max_parallel: int, reverse: bool, chromium: str
 ) -> None:
-    result = await _run_hostile(hostile, max_parallel=max_parallel, reverse=reverse)
+    result = await _run_hostile(
+        hostile, max_parallel=max_parallel, reverse=reverse, chromium=chromium
+    )
 
     # Zero writes reached the server: no request but GET/HEAD, no WebSocket, no UDP, no TURN.
     assert hostile.reached.writes == []
