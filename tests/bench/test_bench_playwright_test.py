@@ -59,8 +59,8 @@ def test_both_sides_run_in_each_chromium_and_each_row_names_it(tmp_path: Path) -
         "conductor smoke [full Chromium]",
     ]
     for side, chromium in zip(ours, chromiums, strict=True):
-        config = Path(side.command[side.command.index("--config") + 1])
-        assert load_app_config(config).chromium_path == chromium
+        toml = Path(side.command[side.command.index("--config") + 1])
+        assert load_app_config(toml).chromium_path == chromium
     assert len(theirs) == 2 * 2 * 2  # npx and direct, two worker counts, two Chromiums
     for side in theirs:
         i = 0 if side.label.endswith("[headless shell]") else 1
