@@ -1,5 +1,5 @@
 """``python -m cli``: the ``conductor`` command without its console script."""
 
-from cli.main import main
+from cli import main
 
 main()

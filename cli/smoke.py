@@ -5,7 +5,6 @@ Imported only when the command runs; Playwright loads only when the suite starts
 
 from __future__ import annotations
 
-import asyncio
 import os
 import tomllib
 from collections.abc import Sequence
@@ -144,7 +143,8 @@ def save_screenshots(
 
 def run_suite(out: Console, suite: AppConfig) -> SmokeResult:
     """Run ``suite`` in Chromium, printing each check as it finishes."""
-    from smoke.runner import PlaywrightRunner  # noqa: PLC0415 - Playwright loads here
+    from smoke import driver  # noqa: PLC0415 - Playwright loads here
+    from smoke.runner import PlaywrightRunner  # noqa: PLC0415
 
     total = len(suite.smoke) + 1
     out.print(
@@ -161,7 +161,8 @@ def run_suite(out: Console, suite: AppConfig) -> SmokeResult:
         with out.status(f"checking {escape(mask_credentials(suite.production_url))}…"):
             return await PlaywrightRunner().run(suite, on_check=progress)
 
-    return asyncio.run(run())
+    # On the loop where the console script started Playwright's driver, if it did.
+    return driver.run(run())
 
 
 def report(

@@ -25,7 +25,7 @@ import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,11 +36,11 @@ from playwright.async_api import (
     Locator,
     Page,
     Playwright,
-    async_playwright,
 )
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from smoke.config import AppConfig, SmokeCheck
+from smoke.driver import spawned, start_driver, stop_driver, take_early
 from smoke.protocol import OnCheck
 from smoke.readonly import LaunchError, ReadOnlyGuard, ReadOnlySession, read_only_browser
 from smoke.result import NOT_RUN_UNREACHABLE, BlockedRequest, CheckResult, SmokeResult
@@ -74,8 +74,6 @@ MAX_PARALLEL = 3
 _GRACE = 2.0
 #: seconds past the health timeout before the whole health request is abandoned
 _HEALTH_SLACK = 0.25
-#: turns of the event loop Playwright's start takes to spawn its driver
-_SPAWN_TURNS = 2
 #: seconds to wait for Chromium to start
 _LAUNCH_TIMEOUT = 30.0
 #: seconds to wait when closing a context or the browser
@@ -262,40 +260,14 @@ async def check_health(app: AppConfig) -> tuple[CheckResult, bool]:
 # -- the browser -----------------------------------------------------------------------------
 
 
-def compile_cache_dir() -> Path | None:
-    """Where Node keeps the compiled code of Playwright's driver between runs
-    (``$XDG_CACHE_HOME/conductor/node-compile-cache``), or None without a home."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(base):
-        try:
-            base = str(Path.home() / ".cache")
-        except RuntimeError:  # no HOME and no passwd entry
-            return None
-    return Path(base) / "conductor" / "node-compile-cache"
-
-
-@contextmanager
-def _node_compile_cache() -> Iterator[None]:
-    """``NODE_COMPILE_CACHE`` while the driver starts (Playwright hands its node process a copy
-    of ``os.environ``): the driver loads 7 MB of JavaScript, and Node compiles it once instead
-    of at every run, about 0.1 s of each start. A value already set is left alone; Node skips
-    the cache silently when the directory cannot be written."""
-    where = None if "NODE_COMPILE_CACHE" in os.environ else compile_cache_dir()
-    if where is None:
-        yield
-        return
-    os.environ["NODE_COMPILE_CACHE"] = str(where)
-    try:
-        yield
-    finally:
-        os.environ.pop("NODE_COMPILE_CACHE", None)
-
-
 async def start_playwright() -> Playwright:
-    """Playwright's driver (a node process; not the browser)."""
+    """Playwright's driver (a node process; not the browser): the one the console script
+    started early on this loop (:func:`smoke.driver.start_early`), else a new one."""
     try:
-        with _node_compile_cache():
-            return await async_playwright().start()
+        early = take_early(asyncio.get_running_loop())
+        if early is not None:
+            return await early
+        return await start_driver()
     except Exception as error:
         raise LaunchError(f"Playwright could not start: {_first_line(error)}") from error
 
@@ -340,27 +312,9 @@ async def chromium(
         await stop_playwright(playwright)
 
 
-async def _spawned(driver: asyncio.Task[Playwright]) -> None:
-    """Give the loop to ``driver`` until Playwright has spawned its node process (two turns:
-    its start runs in a task of its own), so that node loads on the other core while the
-    health check imports httpx and builds its TLS context (~0.1 s) rather than after."""
-    for _ in range(_SPAWN_TURNS):
-        if driver.done():
-            return
-        await asyncio.sleep(0)
-
-
 async def _settle(driver: asyncio.Task[Playwright]) -> None:
     """Stop the driver started in the background, once it has started (or failed to)."""
-    try:
-        playwright = await asyncio.wait_for(asyncio.shield(driver), _LAUNCH_TIMEOUT)
-    except asyncio.CancelledError:
-        driver.cancel()
-        raise
-    except Exception:
-        driver.cancel()  # it failed (already reported) or hangs: nothing to stop
-        return
-    await stop_playwright(playwright)
+    await stop_driver(driver, start_timeout=_LAUNCH_TIMEOUT, stop_timeout=_CLOSE_TIMEOUT)
 
 
 def offsite_reason(host: str) -> str:
@@ -578,7 +532,7 @@ class PlaywrightRunner:
         # Playwright's driver starts while the health check runs (the browser waits for its
         # verdict: nothing is launched against a production that does not answer).
         driver = asyncio.create_task(start_playwright())
-        await _spawned(driver)
+        await spawned(driver)
         try:
             health, unreachable = await check_health(app)
             _notify(on_check, health)
