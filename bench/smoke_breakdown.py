@@ -3,9 +3,10 @@
     .venv/bin/python -m bench.smoke_breakdown [--runs 5] [--chromium PATH]
 
 Each run is a fresh interpreter that runs the ``conductor`` entry point as the console script
-does (Playwright's driver spawned first, :func:`smoke.driver.start_early`, then ``cli.main``), against the local sample app, with the runner's steps wrapped to note
-when each starts and ends. The parent times the whole process, so what is left outside the
-interpreter (its start and its exit) shows too. The Python side's own CPU and that of its
+does (Playwright's driver spawned first, :func:`smoke.driver.start_early`, then ``cli.main``),
+against the local sample app, with the runner's steps wrapped to note when each starts and
+ends. The parent times the whole process, so what is left outside the interpreter (its start
+and its exit) shows too. The Python side's own CPU and that of its
 children (Playwright's node driver and Chromium) close the table. Runs alternate with a bare
 interpreter start; medians over ``--runs``. The Chromium is ``conductor smoke``'s default
 (:func:`smoke.config.default_chromium`) unless ``--chromium`` names another. A measuring tool,

@@ -148,7 +148,9 @@ _POPUP_CHILD = """
 <script>
 const from = new URLSearchParams(location.search).get('from');
 const base = location.origin.includes('localhost') ? OTHER : '';
-fetch('/w/' + from + '/child-fetch', {method: 'POST', body: 'x'}).catch(() => {});
+fetch('/w/' + from + '/child-fetch', {method: 'POST', body: 'x'})
+  .catch(() => {})
+  .finally(() => { if (window.opener) window.opener.postMessage('sent', '*'); });
 navigator.sendBeacon('/w/' + from + '/child-beacon', 'x');
 addEventListener('pagehide', () => navigator.sendBeacon('/w/' + from + '/child-pagehide', 'x'));
 setInterval(() => fetch('/w/' + from + '/child-tick', {method: 'POST', body: 'x'}).catch(() => {}), 100);
@@ -180,8 +182,12 @@ _expect(
 
 _WORKER_JS = """
 const from = 'worker-' + (self.name || 'dedicated');
-fetch('/w/workers/' + from + '-fetch', {method: 'POST', body: 'x'}).catch(() => {});
-const xhr = new XMLHttpRequest(); xhr.open('PUT', '/w/workers/' + from + '-xhr'); xhr.send('x');
+// a dedicated worker tells its page once both writes were answered (refused, by the runner)
+let writing = 2;
+const answered = () => { if (!--writing && !self.name) postMessage('sent'); };
+fetch('/w/workers/' + from + '-fetch', {method: 'POST', body: 'x'}).catch(() => {}).finally(answered);
+const xhr = new XMLHttpRequest(); xhr.open('PUT', '/w/workers/' + from + '-xhr');
+xhr.onloadend = answered; xhr.send('x');
 try { new WebSocket(WS + '/w/workers/' + from + '-socket'); } catch (e) {}
 onconnect = (e) => { e.ports[0].postMessage('hi'); };
 """
@@ -194,15 +200,23 @@ fetch('/w/workers/service-start', {method: 'POST', body: 'x'}).catch(() => {});
 _WORKERS = """
 <p id=status>working</p>
 <script>
-new Worker('/h/worker.js');
+// the check's text once both dedicated workers' writes were answered and 400 ms have passed
+// (so the check waits for them however fast it is)
+let writing = 2, waited = false;
+const show = () => {
+  if (!writing && waited) document.getElementById('status').textContent = 'workers page';
+};
+const wrote = () => { writing--; show(); };
+new Worker('/h/worker.js').onmessage = wrote;
 new Worker(URL.createObjectURL(new Blob(
-  ["fetch('/w/workers/blob-fetch', {method: 'POST', body: 'x'}).catch(() => {});"
-   .replace('/w/', location.origin + '/w/')], {type: 'text/javascript'})));
+  [("fetch('/w/workers/blob-fetch', {method: 'POST', body: 'x'}).catch(() => {})"
+    + ".finally(() => postMessage(1));").replace('/w/', location.origin + '/w/')],
+  {type: 'text/javascript'}))).onmessage = wrote;
 try { new SharedWorker('/h/worker.js', 'shared'); } catch (e) {}
 if (navigator.serviceWorker) {
   navigator.serviceWorker.register('/h/service-worker.js').catch(() => {});
 }
-setTimeout(() => { document.getElementById('status').textContent = 'workers page'; }, 400);
+setTimeout(() => { waited = true; show(); }, 400);
 </script>"""
 _expect(
     "workers",
@@ -257,10 +271,15 @@ _WEBRTC = """
 # and on its way out. And a page that leaves for another that writes on unload (the check's text
 # is on the second page only, so the check waits for it however fast the first one loads).
 _ORPHAN = """
-<p>orphan page</p>
+<p id=status>opening</p>
 <script>
 window.open('/h/popup-child?from=orphan');
-setTimeout(() => window.close(), 100);
+// the check's text once the popup's write was answered (so the check waits for it however fast
+// it is)
+addEventListener('message', () => {
+  document.getElementById('status').textContent = 'orphan page';
+  setTimeout(() => window.close(), 100);
+});
 </script>"""
 _expect("orphan", ("POST", "child-fetch"))
 
@@ -283,7 +302,7 @@ _expect("leave", ("POST", "first-pagehide"), ("POST", "second-load"), ("POST", "
 # keepalive fetches sent while it unloads: these escape the routes and are named by their
 # referrer at the dead end). The next check reusing the page must hear none of it.
 _LEAVER = """
-<p id=status>leaver page</p>
+<p id=status>starting</p>
 <script>
 const me = location.pathname.split('/').pop();
 const to = (how) => '/w/' + me + '/' + how;
@@ -295,7 +314,10 @@ addEventListener('pagehide', () => out('pagehide'));
 addEventListener('unload', () => out('unload'));
 document.addEventListener('visibilitychange', () => { if (document.hidden) out('hidden'); });
 const tick = {method: 'POST', body: 'x', referrerPolicy: 'no-referrer'};
-setInterval(() => fetch(to('tick'), tick).catch(() => {}), 5);
+// the check's text once a tick was answered (refused, by the runner: so the check waits for
+// that however fast it is)
+const shown = () => { document.getElementById('status').textContent = 'leaver page'; };
+setInterval(() => fetch(to('tick'), tick).catch(shown), 5);
 </script>"""
 #: what each leaver page must be reported for (``/w/leaver-<n>/<how>``)
 LEAVER_EXPECTED = ("tick", "pagehide", "keepalive-pagehide", "unload", "keepalive-unload")
