@@ -129,11 +129,13 @@ main()
 """
 
 
-def _probe(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+def _probe(
+    tmp_path: Path, *args: str, script: str = _PROBE
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     env = clean_env(tmp_path, XDG_CACHE_HOME=str(tmp_path / "xdg"), PYTHONPATH=str(ROOT))
     env.pop("NODE_COMPILE_CACHE", None)
     done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
-        [sys.executable, "-c", _PROBE, *args],
+        [sys.executable, "-c", script, *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -206,3 +208,27 @@ def test_help_spawns_no_driver(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert "URL" in done.stdout
     assert probe["spawns"] == []
+
+
+def test_a_head_start_that_fails_costs_nothing_but_the_head_start(
+    sample_app: SampleApp, tmp_path: Path
+) -> None:
+    """The early start is only a head start: when it cannot be had, the run starts its own
+    driver and the seal is the same."""
+    config = _config(tmp_path, sample_app_table(sample_app.url))
+    broken = _PROBE.replace(
+        "from cli import main\n",
+        "import smoke.driver\n"
+        "def broken():\n"
+        "    raise RuntimeError('no head start')\n"
+        "smoke.driver.start_early = broken\n"
+        "from cli import main\n",
+    )
+    assert broken != _PROBE
+    done, probe = _probe(tmp_path, "smoke", sample_app.url, "--config", config, script=broken)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "6/6 checks passed" in done.stdout
+    assert len(probe["spawns"]) == 1  # the run's own, once the command's code had loaded
+    assert "smoke.runner" in probe["spawns"][0]["loaded"]
+    assert probe["left"] == [None]
