@@ -29,6 +29,8 @@ from bot.settings import WebSettings
 from bot.web import BoardServer, BoardSource
 from conductor.bootstrap import Conductor, bootstrap
 from conductor.releases.git import IDENTITY
+from conductor.releases.runs.driver import RunRequest
+from conductor.states import RunKind
 from conductor.views import Actor, IncomingMessage, Reactor
 from smoke.runner import LAUNCH_ARGS
 from smoke.sample_app import SampleApp, sample_app_table
@@ -108,7 +110,7 @@ async def release(
         await domain.releases.add_task(GUILD, slug, OLGA)
     if ship:
         await domain.assembly.assemble(GUILD, OLGA)
-        outcome = await domain.pipeline.ship(GUILD, OLGA)
+        outcome = await domain.runs.start(RunKind.SHIP, GUILD, OLGA)
         assert outcome.seal is not None, outcome
     return opened.slug
 
@@ -119,8 +121,11 @@ async def build(domain: Conductor, app: SampleApp) -> None:
     app.set_status("/tasks", 500)
     await release(domain, "passkeys", ["passkeys"], ship=True)
     app.heal()
-    await domain.rollbacks.roll_back(
-        GUILD, Actor("rita", 502), reason="the sign-in form is gone in production"
+    await domain.runs.start(
+        RunKind.ROLLBACK,
+        GUILD,
+        Actor("rita", 502),
+        request=RunRequest(reason="the sign-in form is gone in production"),
     )
     await release(domain, "search", ["task-search"], ship=True)
     await release(domain, "editor", ["dark-mode", "editor-shortcuts", "flaky-upload"], ship=False)

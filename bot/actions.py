@@ -1,4 +1,4 @@
-"""The controls the domain's alerts offer (:class:`~conductor.releases.pipeline.AlertAction`),
+"""The controls the domain's alerts offer (:class:`~conductor.releases.runs.sink.AlertAction`),
 as Discord buttons that still work after a restart.
 
 A button's ``custom_id`` carries what it acts on (``conductor:rollback:<release slug>``); the
@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import discord
 
 from bot.tree import answer, user_text
-from conductor.releases.pipeline import AlertAction
+from conductor.releases.runs.sink import AlertAction
 
 log = logging.getLogger(__name__)
 

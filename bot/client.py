@@ -32,6 +32,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.reviews",
     "cogs.setup",
     "cogs.seal",
+    "cogs.runs",
     "cogs.reminders",
 )
 
@@ -79,19 +80,19 @@ class ConductorBot(commands.Bot):
         )
         self.settings = settings
         #: where the domain's notes go: this bot's channels
-        self.publisher = DiscordNotes(self, self.bindings, self.release_changed)
+        self.discord_notes = DiscordNotes(self, self.bindings, self.release_changed)
         self.conductor: Conductor = bootstrap(
             database_url=settings.database_url,
             database=database,
             required_approvals=settings.required_approvals,
             app=settings.app,
             runner=smoke_runner,
-            notes=self.publisher,
+            notes=self.discord_notes,
             git=settings.git,
             deploy=settings.deploy,
             screenshots_dir=settings.screenshots_dir,
             reminders=settings.reminders,
-            reminder_sink=DiscordReminders(self.publisher),
+            reminder_sink=DiscordReminders(self.discord_notes),
             clock=clock,
         )
         # The services the cogs use, each by its name.
@@ -104,8 +105,8 @@ class ConductorBot(commands.Bot):
         self.guild_configs = self.conductor.guilds
         self.seals = self.conductor.seals
         self.sealer = self.conductor.sealer
-        self.pipeline = self.conductor.pipeline
-        self.rollbacks = self.conductor.rollbacks
+        self.publisher = self.conductor.publisher
+        self.runs = self.conductor.runs
         self.locks = self.conductor.locks
         self.reminders = self.conductor.reminders
         #: what ``/conductor setup`` stored, per guild; read once, dropped when setup changes it

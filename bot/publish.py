@@ -1,7 +1,7 @@
 """The Discord side of the notes: :class:`DiscordNotes`, the domain's
-:class:`~conductor.releases.pipeline.NotesSink`.
+:class:`~conductor.releases.runs.sink.NotesSink`.
 
-The domain decides what is said and when (``conductor.releases.pipeline``); this module only
+The domain decides what is said and when (``conductor.releases.runs``, ``conductor.releases.publisher``); this module only
 finds where and sends. Where: the release's thread; if it has none (no notes channel then, or
 the thread could not be created) or Discord refuses the post there (403: a permission is
 missing), the notes channel; if there is none either, or it refuses too, the channel the
@@ -22,7 +22,7 @@ from bot.actions import action_view
 from bot.bindings import Bindings
 from bot.permissions import refusal
 from conductor.notes import MESSAGE_LIMIT
-from conductor.releases.pipeline import AlertAction, PostedNotes
+from conductor.releases.runs.sink import AlertAction, PostedNotes
 from conductor.seals.evidence import Attachment
 from conductor.views import ReleaseView
 

@@ -1,7 +1,7 @@
-"""Conductor's domain, grouped by feature: handoffs, reviews, releases (with the ship
-pipeline), seals, tasks, guilds; their words (``states``, ``errors``, ``text``, ``views``);
+"""Conductor's domain, grouped by feature: handoffs, reviews, releases (with their
+runs: ship, rollback, redeploy), seals, tasks, guilds; their words (``states``, ``errors``, ``text``, ``views``);
 and ``bootstrap``, which builds it all once.
 
 Nothing in this package imports ``discord``: it speaks outward through small protocols
-(``smoke.protocol.SmokeRunner``, ``conductor.releases.pipeline.NotesSink``).
+(``smoke.protocol.SmokeRunner``, ``conductor.releases.runs.sink.NotesSink``).
 """

@@ -1,5 +1,5 @@
-"""The one place the domain is built: the database, every service, the sealer, the ship
-pipeline and the release lock, wired once.
+"""The one place the domain is built: the database, every service, the sealer, the run driver
+and its kinds, the release lock, wired once.
 
 Each adapter is a parameter with a real default: the database from its URL, Playwright in
 Chromium as the smoke runner (loaded only when no runner is given). The edge passes what only
@@ -20,9 +20,11 @@ from conductor.releases.assembly import Assembler
 from conductor.releases.deploy import parse_deploy_config
 from conductor.releases.git import GitRepository, parse_git_config
 from conductor.releases.locks import Locks
-from conductor.releases.pipeline import Checkpoint, NotesSink, ShipPipeline
-from conductor.releases.rollback import RollbackPipeline
-from conductor.releases.runs import ShipRuns
+from conductor.releases.publisher import Publisher
+from conductor.releases.runs.driver import Checkpoint, Driver, RunParts
+from conductor.releases.runs.kinds import KINDS
+from conductor.releases.runs.sink import NotesSink
+from conductor.releases.runs.store import Runs
 from conductor.releases.service import Releases
 from conductor.reminders import (
     Clock,
@@ -55,9 +57,10 @@ class Conductor:
     guilds: GuildConfigs
     seals: SealRecords
     sealer: Sealer
-    pipeline: ShipPipeline
-    #: /release rollback and the alert's Roll back: a recorded run of its own
-    rollbacks: RollbackPipeline
+    #: the notes and alerts owed outside a run's steps, and /seal's re-seal
+    publisher: Publisher
+    #: every run (ship, rollback, redeploy): started, driven, resumed by one driver
+    runs: Driver
     #: /release lock and unlock: the stop sign on the train
     locks: Locks
     #: the nags: a release left open, a red seal nobody acted on, a lock held too long
@@ -79,7 +82,7 @@ def bootstrap(
     notes: NotesSink | None = None,
     git: Mapping[str, Any] | None = None,
     deploy: Mapping[str, Any] | None = None,
-    runs: ShipRuns | None = None,
+    runs: Runs | None = None,
     checkpoint: Checkpoint | None = None,
     screenshots_dir: str | Path | None = None,
     reminders: Mapping[str, Any] | None = None,
@@ -90,9 +93,9 @@ def bootstrap(
     releases ship unsealed); ``notes`` is where the notes go (None: nowhere, they stay owed);
     ``git`` is the raw ``[git]`` table (None: assembly is the state change alone, the ship
     pushes nothing); ``deploy`` the raw ``[deploy]`` table (the command, its timeouts).
-    ``runs`` holds ship and rollback runs under this process's lease (a default one per
-    database); ``checkpoint`` sees each step boundary of a ship or a rollback (``rollback:``
-    before the rollback's). ``screenshots_dir`` keeps the screenshots of failed seal checks
+    ``runs`` holds the runs under this process's lease (a default one per database);
+    ``checkpoint`` sees each step boundary of a run (``rollback:`` or ``redeploy:`` before
+    theirs). ``screenshots_dir`` keeps the screenshots of failed seal checks
     (None: ``screenshots`` beside the SQLite file). ``reminders`` is the raw ``[reminders]``
     table (None: the default intervals), ``reminder_sink`` where they go (None: nowhere, none
     are sent), ``clock`` what time it is (None: the database's clock); the lock reminders read
@@ -116,15 +119,9 @@ def bootstrap(
         else default_screenshots_dir(db)
     )
     sealer = Sealer(seals, runner, app, evidence)
-    pipeline = ShipPipeline(
-        releases,
-        sealer,
-        notes,
-        runs=runs or ShipRuns(db),
-        repo=repo,
-        deploy=deploy_config,
-        checkpoint=checkpoint,
-    )
+    publisher = Publisher(releases, sealer, notes)
+    parts = RunParts(releases, sealer, publisher, repo, deploy_config)
+    driver = Driver(parts, runs or Runs(db), KINDS, checkpoint=checkpoint)
     locks = Locks(db)
     return Conductor(
         db=db,
@@ -136,8 +133,8 @@ def bootstrap(
         guilds=GuildConfigs(db),
         seals=seals,
         sealer=sealer,
-        pipeline=pipeline,
-        rollbacks=RollbackPipeline(pipeline),
+        publisher=publisher,
+        runs=driver,
         locks=locks,
         reminders=Reminders(db, reminder_config, reminder_sink, locks=locks, clock=clock),
     )

@@ -16,8 +16,7 @@ from conductor.states import (
     ACTIVE_RELEASE_STATES,
     TRAIN_HOLDING_SEALS,
     ReleaseState,
-    RunKind,
-    ShipRunStatus,
+    RunStatus,
     TaskState,
 )
 from conductor.views import (
@@ -36,7 +35,7 @@ from store.models import (
     Release,
     ReleaseLock,
     ReviewRequest,
-    ShipRun,
+    Run,
     StageEvent,
     Task,
 )
@@ -317,22 +316,12 @@ async def timeline(session: AsyncSession, task: Task) -> tuple[StageView, ...]:
     return tuple(stage_view(e) for e in events)
 
 
-async def running_ship(session: AsyncSession, release_id: int) -> ShipRun | None:
-    """The release's ship run still running (at most one: the database says so)."""
-    return await session.scalar(
-        select(ShipRun).where(
-            ShipRun.release_id == release_id, ShipRun.status == ShipRunStatus.RUNNING
-        )
-    )
-
-
 async def running_run(
-    session: AsyncSession, guild_id: int, kind: RunKind | None = None
-) -> ShipRun | None:
-    """A run of the guild still running (of ``kind``, or of either kind), the oldest."""
-    query = select(ShipRun).where(
-        ShipRun.guild_id == guild_id, ShipRun.status == ShipRunStatus.RUNNING
-    )
-    if kind is not None:
-        query = query.where(ShipRun.kind == kind)
-    return await session.scalar(query.order_by(ShipRun.id).limit(1))
+    session: AsyncSession, guild_id: int, *, release_id: int | None = None
+) -> Run | None:
+    """The guild's run still running, whatever its kind (at most one: the database says so);
+    with ``release_id``, only a run of that release."""
+    query = select(Run).where(Run.guild_id == guild_id, Run.status == RunStatus.RUNNING)
+    if release_id is not None:
+        query = query.where(Run.release_id == release_id)
+    return await session.scalar(query.order_by(Run.id).limit(1))

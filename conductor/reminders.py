@@ -17,7 +17,7 @@ reminder off. A bare number is refused: minutes or hours would be a guess.
 Never a flood: a reminder goes out when its condition has held for an interval and the last
 one is an interval old, so a bot that was away for ten intervals sends one, not ten. Exactly
 once, even across a crash: the reminder's text is recorded before it is sent and marked sent
-after (the notes' intent, ``conductor.releases.pipeline``); a crash between Discord taking it
+after (the notes' intent, ``conductor.releases.publisher``); a crash between Discord taking it
 and the record leaves the intent, and the next attempt looks for that text in Discord before
 it sends anything. When a condition clears, its record goes, and the next time it holds it
 starts afresh.

@@ -69,9 +69,10 @@ class RcTestsStatus(StrEnum):
     FAILED = "failed"
 
 
-class ShipRunStatus(StrEnum):
-    """A ship run: running (held by a lease), done, failed (a step said no), or interrupted
-    (a step that cannot be repeated was in flight when its process died)."""
+class RunStatus(StrEnum):
+    """A run (a ship, a rollback, a redeploy): running (held by a lease), done, failed (a step
+    said no), or interrupted (a step that cannot be repeated was in flight when its process
+    died)."""
 
     RUNNING = "running"
     DONE = "done"
@@ -79,7 +80,7 @@ class ShipRunStatus(StrEnum):
     INTERRUPTED = "interrupted"
 
 
-class ShipStepStatus(StrEnum):
+class StepStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     DONE = "done"
@@ -88,36 +89,23 @@ class ShipStepStatus(StrEnum):
     INTERRUPTED = "interrupted"
 
 
-#: the steps of a ship run, in order
-ShipStepName = Literal["deploy", "health", "ship", "seal", "notes"]
-SHIP_STEPS: tuple[ShipStepName, ...] = ("deploy", "health", "ship", "seal", "notes")
+#: a step that is over and that a resume goes past
+FINISHED_STEPS: tuple[StepStatus, ...] = (StepStatus.DONE, StepStatus.SKIPPED)
+#: a step that ended its run: reported, never run again by a resume
+ENDING_STEPS: tuple[StepStatus, ...] = (StepStatus.FAILED, StepStatus.INTERRUPTED)
 
 
 class RunKind(StrEnum):
-    """What a persisted run does: ship a release, or roll the last shipped one back."""
+    """What a persisted run does: ship a release, roll the last shipped one back, or deploy
+    again what production runs."""
 
     SHIP = "ship"
     ROLLBACK = "rollback"
+    REDEPLOY = "redeploy"
 
 
-#: the steps of a rollback run, in order: main reverted and pushed, the previous version
-#: deployed, the health gate, the release and its members flipped, a seal of production, the
-#: outcome in the release's thread
-RollbackStepName = Literal["revert", "deploy", "health", "flip", "seal", "notes"]
-ROLLBACK_STEPS: tuple[RollbackStepName, ...] = (
-    "revert",
-    "deploy",
-    "health",
-    "flip",
-    "seal",
-    "notes",
-)
-#: a step of either kind of run
-StepName = ShipStepName | RollbackStepName
-RUN_STEPS: dict[RunKind, tuple[StepName, ...]] = {
-    RunKind.SHIP: SHIP_STEPS,
-    RunKind.ROLLBACK: ROLLBACK_STEPS,
-}
+#: a step of any kind of run (each kind lists its own, in order: ``conductor.releases.runs``)
+StepName = Literal["revert", "deploy", "health", "ship", "flip", "seal", "notes"]
 
 
 class LockEventKind(StrEnum):
@@ -142,9 +130,10 @@ class ReminderKind(StrEnum):
 #: who posted a handoff: a member, a bot user, or a channel webhook
 AuthorKind = Literal["user", "bot", "webhook"]
 
-#: what started a seal: the ship itself, an operator's ``/seal``, or a rollback (the seal of
-#: the production it left)
-SealTrigger = Literal["ship", "reseal", "rollback"]
+#: what started a seal: the ship itself, an operator's ``/seal``, a rollback (the seal of the
+#: production it left) or a redeploy
+SealTrigger = Literal["ship", "reseal", "rollback", "redeploy"]
 SHIP: SealTrigger = "ship"
 RESEAL: SealTrigger = "reseal"
 ROLLBACK: SealTrigger = "rollback"
+REDEPLOY: SealTrigger = "redeploy"

@@ -157,14 +157,26 @@ class LockEventView:
 
 
 @dataclass(frozen=True, slots=True)
+class RedeployView:
+    """A redeploy of a shipped release: who, when, why, and how it ended (``done``,
+    ``failed``, ``interrupted``, ``running``)."""
+
+    by: str
+    at: datetime
+    reason: str | None
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
 class ShippedView:
     """One release of ``/release history``: shipped (rolled back or not), with how many
-    seals it got."""
+    seals it got and its redeploys, oldest first."""
 
     release: ReleaseView
     seals: int
     #: production runs it now (the newest release still shipped)
     in_production: bool = False
+    redeploys: tuple[RedeployView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

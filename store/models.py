@@ -35,9 +35,9 @@ from conductor.states import (
     ReminderKind,
     ReviewStatus,
     RunKind,
+    RunStatus,
     SealStatus,
-    ShipRunStatus,
-    ShipStepStatus,
+    StepStatus,
     TaskState,
 )
 from store.types import DecimalText, UTCDateTime, utcnow
@@ -360,23 +360,24 @@ class ReleaseSeal(Base):
     sealed_by_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
-_RUNNING_SHIP = text("status = 'running'")
+_RUNNING = text("status = 'running'")
 
 
-class ShipRun(Base):
-    """One ``/release ship`` of a release (or one rollback of it: ``kind``), step by step, held
-    by one process at a time through a lease (an owner and an expiry it renews), so a crash
-    leaves a run the next start resumes or reports."""
+class Run(Base):
+    """One run of a release: a ship, a rollback of it, or a redeploy of it (``kind``), step by
+    step, held by one process at a time through a lease (an owner and an expiry it renews), so
+    a crash leaves a run the next start resumes or reports. A run that ended failed or
+    interrupted owes the operator a notice until ``told_at``."""
 
     __tablename__ = "ship_runs"
     __table_args__ = (
-        # one running ship per release, whatever the processes
+        # one running run per guild, whatever its kind and whatever the processes
         Index(
-            "uq_ship_runs_one_running_per_release",
-            "release_id",
+            "uq_ship_runs_one_running_per_guild",
+            "guild_id",
             unique=True,
-            sqlite_where=_RUNNING_SHIP,
-            postgresql_where=_RUNNING_SHIP,
+            sqlite_where=_RUNNING,
+            postgresql_where=_RUNNING,
         ),
         Index(None, "guild_id", "status"),
     )
@@ -384,47 +385,52 @@ class ShipRun(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     guild_id: Mapped[int] = mapped_column(BigInteger)
     release_id: Mapped[int] = mapped_column(ForeignKey("releases.id", ondelete="CASCADE"))
-    status: Mapped[ShipRunStatus] = mapped_column(_str_enum(ShipRunStatus, "ship_run_status"))
-    #: a ship, or a rollback of the release (added after the table: no CHECK, see _str_enum)
+    status: Mapped[RunStatus] = mapped_column(_str_enum(RunStatus, "ship_run_status"))
+    #: a ship, a rollback or a redeploy of the release (added after the table: no CHECK, see
+    #: _str_enum)
     kind: Mapped[RunKind] = mapped_column(
         _str_enum(RunKind, "run_kind", check=False), server_default=RunKind.SHIP.value
     )
     #: the deploy counter this ship deploys as (the release gets it at the flip); for a
-    #: rollback, the version of the release it rolls back
+    #: rollback or a redeploy, the version of the release it acts on
     version: Mapped[int] = mapped_column(Integer)
     #: a rollback's: the version production runs again after it (None: nothing shipped before)
     restores_version: Mapped[int | None] = mapped_column(Integer)
-    #: a rollback's: why, in the operator's words (the release keeps it at the flip)
+    #: a rollback's or a redeploy's: why, in the operator's words
     reason: Mapped[str | None] = mapped_column(Text)
     started_by: Mapped[str] = mapped_column(String(100))
     started_by_id: Mapped[int | None] = mapped_column(BigInteger)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
-    #: the process holding the run, and until when (None once finished)
+    #: the process holding the run, and until when (None once it owes nothing)
     owner: Mapped[str | None] = mapped_column(String(120))
     lease_until: Mapped[datetime | None] = mapped_column()
     #: why it stopped, when it did not finish
     error: Mapped[str | None] = mapped_column(Text)
+    #: the notice of a failed or interrupted run: when its sending began (an attempt after a
+    #: crash looks for it before sending again), and when it and its ping were sent
+    notice_at: Mapped[datetime | None] = mapped_column()
+    told_at: Mapped[datetime | None] = mapped_column()
 
-    steps: Mapped[list[ShipStep]] = relationship(
-        back_populates="run", order_by="ShipStep.id", lazy="raise", cascade="all, delete-orphan"
+    steps: Mapped[list[RunStep]] = relationship(
+        back_populates="run", order_by="RunStep.id", lazy="raise", cascade="all, delete-orphan"
     )
 
 
-class ShipStep(Base):
+class RunStep(Base):
     __tablename__ = "ship_steps"
     __table_args__ = (UniqueConstraint("run_id", "name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("ship_runs.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(20))
-    status: Mapped[ShipStepStatus] = mapped_column(_str_enum(ShipStepStatus, "ship_step_status"))
+    status: Mapped[StepStatus] = mapped_column(_str_enum(StepStatus, "ship_step_status"))
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
     #: what the step found: a summary line, a command's tail and log, a SHA
     outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
-    run: Mapped[ShipRun] = relationship(back_populates="steps", lazy="raise")
+    run: Mapped[Run] = relationship(back_populates="steps", lazy="raise")
 
 
 class ReleaseLock(Base):

@@ -30,9 +30,11 @@ from bot.sample import GUILD_ID
 from conductor.machines import Move, ReleaseFlow, TaskFlow
 from conductor.queries import release_members, require_release
 from conductor.releases.git import IDENTITY
-from conductor.releases.pipeline import AlertAction, PostedNotes
+from conductor.releases.runs.driver import Plan, RunOutcome, RunRequest
+from conductor.releases.runs.sink import AlertAction, PostedNotes
+from conductor.releases.runs.store import Runs, RunView
 from conductor.seals.evidence import Attachment
-from conductor.states import AuthorKind
+from conductor.states import AuthorKind, RunKind, RunStatus, StepStatus
 from conductor.views import Actor, IncomingMessage, Reactor, ReleaseView
 from smoke import AppConfig, CheckResult, SmokeResult, parse_app_config
 from smoke.protocol import OnCheck
@@ -146,6 +148,72 @@ async def roll_back_by_machine(
         await ReleaseFlow(release, member_count=len(members)).fire("roll_back", move)
         release.rollback_reason = reason
         await TaskFlow.move_all(members, "roll_back", move, session)
+
+
+# -- runs: a ship, a rollback, a redeploy, as an operator starts them ------------------------
+
+
+async def ship(
+    domain: Conductor, actor: Actor = OPERATOR, *, release_slug: str | None = None, **drive: Any
+) -> RunOutcome:
+    """Ship the guild's assembled release (``drive``: ``progress``, ``reply_to``)."""
+    request = RunRequest(release_slug)
+    return await domain.runs.start(RunKind.SHIP, GUILD, actor, request=request, **drive)
+
+
+async def roll_back(
+    domain: Conductor,
+    actor: Actor = OPERATOR,
+    *,
+    release_slug: str | None = None,
+    reason: str | None = None,
+    **drive: Any,
+) -> RunOutcome:
+    """Roll production back from ``release_slug`` (None: the last shipped release)."""
+    request = RunRequest(release_slug, reason)
+    return await domain.runs.start(RunKind.ROLLBACK, GUILD, actor, request=request, **drive)
+
+
+async def redeploy(
+    domain: Conductor, actor: Actor = OPERATOR, *, reason: str | None = None, **drive: Any
+) -> RunOutcome:
+    """Deploy again what production runs."""
+    request = RunRequest(reason=reason)
+    return await domain.runs.start(RunKind.REDEPLOY, GUILD, actor, request=request, **drive)
+
+
+async def open_run(
+    domain: Conductor,
+    kind: RunKind,
+    release_slug: str,
+    *,
+    runs: Runs | None = None,
+    actor: Actor = OPERATOR,
+    guild_id: int = GUILD,
+) -> RunView:
+    """A run of ``kind`` opened, as its process does once admitted, and never driven (a run in
+    flight, or one whose process died: ``runs`` with a lease already out)."""
+    store = runs or domain.runs.runs
+    async with domain.db.write() as session:
+        row = await require_release(session, guild_id, release_slug)
+        steps = domain.runs.kind(kind).steps
+        return await store.open(session, row, kind, steps, version=row.version or 1, actor=actor)
+
+
+async def end_run(domain: Conductor, run: RunView, *, runs: Runs | None = None) -> None:
+    """End ``run`` as failed at its first step, its notice told: over, owing nothing."""
+    store = runs or domain.runs.runs
+    await store.mark(
+        run.id, run.steps[0].name, StepStatus.FAILED, end=RunStatus.FAILED, error="stopped"
+    )
+    await store.told(run.id)
+
+
+async def plan_rollback(
+    domain: Conductor, release_slug: str | None = None, actor: Actor = OPERATOR
+) -> Plan:
+    """What a rollback would do, or its refusal (read-only)."""
+    return await domain.runs.plan(RunKind.ROLLBACK, GUILD, actor, RunRequest(release_slug))
 
 
 # -- the smoke seal: the [app] table and a runner that answers what the test says -------------

@@ -21,28 +21,30 @@ from cogs.release._render import (
     lock_text,
     opened_text,
     plural,
+    redeploy_progress,
+    redeploy_prompt,
     ship_progress,
     status_embed,
     takeover_prompt,
     unlock_text,
 )
 from cogs.release._rollback import FROM_COMMAND, ask_reason, confirm_and_roll_back
+from cogs.release._runs import drive_run
 from cogs.release._views import Confirm
 from conductor.errors import ConductorError, HeldTrain, LockHeld
 from conductor.releases.assembly import AssemblyStep
 from conductor.releases.git import GitFailed
-from conductor.releases.pipeline import ShipPaused
-from conductor.releases.runs import RunView
+from conductor.releases.runs.driver import RunRequest
 from conductor.releases.service import HISTORY_DEFAULT, HISTORY_MAX, Releases
-from conductor.states import ReleaseState, TaskState
-from conductor.text import NAME_LIMIT, clip
+from conductor.states import ReleaseState, RunKind, TaskState
+from conductor.text import NAME_LIMIT, clip, version
 from conductor.views import Actor, LockView, ReleaseView
-from store.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
 #: the answers carry text from agents (titles, branch and file names, test output): no pings
 NO_PINGS = discord.AllowedMentions.none()
+NOTHING_DONE = "⌛ Nothing done: the confirmation expired."
 
 
 def actor(interaction: discord.Interaction[ConductorBot]) -> Actor:
@@ -160,49 +162,52 @@ class ReleaseCog(commands.Cog):
     @release.command(name="ship", description="Ship the assembled release, then seal it")
     @operator_only()
     async def ship(self, interaction: discord.Interaction[ConductorBot]) -> None:
-        gid = guild_id(interaction)
-        # refusals (a lock too) answer before the defer
-        ready = await self.releases.ship_preflight(gid, actor(interaction))
+        gid, who = guild_id(interaction), actor(interaction)
+        # refusals (a lock too) answer before the defer: the start's own rule, read-only
+        ready = await self.bot.runs.plan(RunKind.SHIP, gid, who)
+        release = ready.release
         await interaction.response.defer(thinking=True)
-        # The deferred answer is the progress message, edited in place through the steps. If
-        # it cannot even be shown, nothing is started.
-        await interaction.edit_original_response(
-            content=f"🚀 Shipping `{ready.slug}` ({plural(len(ready.members), 'member')})…"
+        await drive_run(
+            self.bot,
+            interaction,
+            RunKind.SHIP,
+            slug=release.slug,
+            request=RunRequest(release.slug),
+            starting=f"🚀 Shipping `{release.slug}` ({plural(len(release.members), 'member')})…",
+            render=lambda run, now: ship_progress(run, now or release),
         )
 
-        async def progress(run: RunView) -> None:
-            await interaction.edit_original_response(
-                content=ship_progress(run, ready), allowed_mentions=NO_PINGS
-            )
-
-        try:
-            outcome = await self.bot.pipeline.ship(
-                gid,
-                actor(interaction),
-                release_slug=ready.slug,
-                progress=progress,
-                reply_to=interaction.channel,
-            )
-        except (ConductorError, DatabaseUnavailable) as refused:
-            # The progress message is the answer: it says why (a busy or full database, the
-            # release changed), never "shipping…" forever. A run the database stopped midway
-            # says where it stopped and that it goes on.
-            said = str(refused)
-            if not isinstance(refused, ShipPaused):
-                said = f"❌ `{ready.slug}` was not shipped: {said}"
-            await interaction.edit_original_response(content=said[:2000], allowed_mentions=NO_PINGS)
+    @release.command(
+        name="redeploy",
+        description="Deploy again exactly what production runs, then the health gate and a seal",
+    )
+    @app_commands.describe(reason="Why: kept on the run and shown in the release's thread")
+    @operator_only()
+    async def redeploy(
+        self, interaction: discord.Interaction[ConductorBot], reason: str | None = None
+    ) -> None:
+        gid, who = guild_id(interaction), actor(interaction)
+        plan = await self.bot.runs.plan(RunKind.REDEPLOY, gid, who, RunRequest(reason=reason))
+        release = plan.release
+        if not await Confirm.ask(
+            interaction,
+            redeploy_prompt(interaction.user.mention, plan),
+            asked="redeploy",
+            yes="Redeploy",
+            no="Cancel",
+            declined=f"Not redeployed: production runs `{release.slug}` as it is.",
+            expired="⌛ Not redeployed: the confirmation expired.",
+        ):
             return
-        except Exception:
-            await interaction.edit_original_response(content=f"❌ `{ready.slug}` was not shipped.")
-            raise
-        if outcome.run is None:
-            return
-        try:
-            await interaction.edit_original_response(
-                content=ship_progress(outcome.run, outcome.shipped), allowed_mentions=NO_PINGS
-            )
-        except discord.HTTPException:
-            log.warning("could not update the ship progress of %s", ready.slug, exc_info=True)
+        await drive_run(
+            self.bot,
+            interaction,
+            RunKind.REDEPLOY,
+            slug=release.slug,
+            request=RunRequest(release.slug, plan.reason),
+            starting=f"🔁 Redeploying `{release.slug}`{version(release)}…",
+            render=lambda run, now: redeploy_progress(run, now or release),
+        )
 
     @release.command(
         name="abandon", description="Abandon the active release (asks for confirmation)"
@@ -217,18 +222,16 @@ class ReleaseCog(commands.Cog):
         if status.active is None:
             raise ConductorError("No release is active, so there is nothing to abandon.")
         slug = status.active.slug
-        confirm = Confirm(interaction.user.id, asked="abandon", yes="Abandon", no="Keep it")
-        # Public on purpose: the team sees an abandon being asked for; only the asker can press.
-        await interaction.response.send_message(
+        if not await Confirm.ask(
+            interaction,
             f"{interaction.user.mention} asks to abandon `{slug}`: its {len(status.active.members)} "
             f"members go back to reviewed.\nReason: {reason}",
-            view=confirm,
-            allowed_mentions=discord.AllowedMentions.none(),
-        )
-        timed_out = await confirm.wait()
-        if timed_out or not confirm.confirmed:
-            text = "⌛ Not abandoned: the confirmation expired." if timed_out else f"Kept `{slug}`."
-            await interaction.edit_original_response(content=text, view=None)
+            asked="abandon",
+            yes="Abandon",
+            no="Keep it",
+            declined=f"Kept `{slug}`.",
+            expired="⌛ Not abandoned: the confirmation expired.",
+        ):
             return
         view = await self.releases.abandon(gid, reason, actor(interaction), release_slug=slug)
         self.bot.release_changed(gid)
@@ -305,15 +308,15 @@ class ReleaseCog(commands.Cog):
         the team sees it asked; only the asker can press), then open, recording who
         confirmed."""
         gid = guild_id(interaction)
-        confirm = Confirm(
-            interaction.user.id, asked="open over a held train", yes="Open anyway", no="Don't open"
-        )
-        await interaction.response.send_message(
+        if not await Confirm.ask(
+            interaction,
             held_prompt(interaction.user.mention, name, held),
-            view=confirm,
-            allowed_mentions=NO_PINGS,
-        )
-        if not await self._confirmed(interaction, confirm, f"`{held.slug}` still holds the train"):
+            asked="open over a held train",
+            yes="Open anyway",
+            no="Don't open",
+            declined=f"Nothing done: `{held.slug}` still holds the train.",
+            expired=NOTHING_DONE,
+        ):
             return
         try:
             view = await self.releases.open(gid, name, actor(interaction), over_held=held.slug)
@@ -334,16 +337,14 @@ class ReleaseCog(commands.Cog):
         """Ask the operator to confirm taking the lock over from its holder (public), then
         take it over, recorded."""
         gid = guild_id(interaction)
-        confirm = Confirm(
-            interaction.user.id, asked="take the lock over", yes="Take over", no="Leave it"
-        )
-        await interaction.response.send_message(
+        if not await Confirm.ask(
+            interaction,
             takeover_prompt(interaction.user.mention, lock, reason),
-            view=confirm,
-            allowed_mentions=NO_PINGS,
-        )
-        if not await self._confirmed(
-            interaction, confirm, f"{clip(lock.holder, NAME_LIMIT)} still holds the lock"
+            asked="take the lock over",
+            yes="Take over",
+            no="Leave it",
+            declined=f"Nothing done: {clip(lock.holder, NAME_LIMIT)} still holds the lock.",
+            expired=NOTHING_DONE,
         ):
             return
         try:
@@ -357,24 +358,6 @@ class ReleaseCog(commands.Cog):
         await interaction.edit_original_response(
             content=lock_text(outcome), view=None, allowed_mentions=NO_PINGS
         )
-
-    @staticmethod
-    async def _confirmed(
-        interaction: discord.Interaction[ConductorBot], confirm: Confirm, kept: str
-    ) -> bool:
-        """Wait for the answer; an expiry or a no is said in place of the question."""
-        timed_out = await confirm.wait()
-        if timed_out or not confirm.confirmed:
-            text = (
-                "⌛ Nothing done: the confirmation expired."
-                if timed_out
-                else f"Nothing done: {kept}."
-            )
-            await interaction.edit_original_response(
-                content=text[:2000], view=None, allowed_mentions=NO_PINGS
-            )
-            return False
-        return True
 
     async def _open_thread(
         self, interaction: discord.Interaction[ConductorBot], view: ReleaseView
@@ -418,10 +401,11 @@ class ReleaseCog(commands.Cog):
         release: str | None = None,
         reason: str | None = None,
     ) -> None:
-        plan = await self.bot.rollbacks.plan(guild_id(interaction), release)
-        await confirm_and_roll_back(
-            self.bot, interaction, plan, (reason or "").strip() or FROM_COMMAND
+        why = (reason or "").strip() or FROM_COMMAND
+        plan = await self.bot.runs.plan(
+            RunKind.ROLLBACK, guild_id(interaction), actor(interaction), RunRequest(release, why)
         )
+        await confirm_and_roll_back(self.bot, interaction, plan, why)
 
     @rollback.autocomplete("release")
     async def _shipped(

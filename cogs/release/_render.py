@@ -3,14 +3,13 @@ lock, the held train's question and the history."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import discord
 
 from conductor.releases.assembly import AssemblyOutcome, AssemblyStep
 from conductor.releases.locks import LockOutcome
-from conductor.releases.runs import RunView, StepView
-from conductor.states import LockEventKind, ReleaseState, ShipStepStatus
+from conductor.releases.runs.driver import Plan
+from conductor.releases.runs.store import RunView, StepView
+from conductor.states import LockEventKind, ReleaseState, RunKind, RunStatus, StepName, StepStatus
 from conductor.text import (
     LOCK_REASON_LIMIT,
     NAME_LIMIT,
@@ -89,78 +88,103 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-STEP_LABELS = {
+#: each step of a run, as its progress line names it
+STEP_LABELS: dict[StepName, str] = {
+    "revert": "revert",
     "deploy": "deploy",
     "health": "health gate",
     "ship": "state flip",
+    "flip": "state flip",
     "seal": "smoke seal",
     "notes": "notes",
 }
 STEP_ICONS = {
-    ShipStepStatus.PENDING: "▫️",
-    ShipStepStatus.RUNNING: "⏳",
-    ShipStepStatus.DONE: "✅",
-    ShipStepStatus.SKIPPED: "⏭️",
-    ShipStepStatus.FAILED: "❌",
-    ShipStepStatus.INTERRUPTED: "⚠️",
+    StepStatus.PENDING: "▫️",
+    StepStatus.RUNNING: "⏳",
+    StepStatus.DONE: "✅",
+    StepStatus.SKIPPED: "⏭️",
+    StepStatus.FAILED: "❌",
+    StepStatus.INTERRUPTED: "⚠️",
 }
-RUNNING_TEXT = {
+_RUNNING: dict[StepName, str] = {
+    "revert": "reverting the release on main…",
     "deploy": "deploying…",
     "health": "waiting for production to answer 200…",
     "ship": "flipping the release and its members…",
+    "flip": "rolling the release back, its members to reviewed…",
     "seal": "checking production…",
     "notes": "posting…",
 }
+#: what a running step is doing, by kind of run
+RUNNING_TEXT: dict[RunKind, dict[StepName, str]] = {
+    RunKind.SHIP: _RUNNING,
+    RunKind.ROLLBACK: {**_RUNNING, "deploy": "deploying the previous version…"},
+    RunKind.REDEPLOY: {**_RUNNING, "deploy": "deploying what production runs, again…"},
+}
+#: what a run says of notes it could not post (None: the step's own summary)
+UNPOSTED: dict[RunKind, str | None] = {
+    RunKind.SHIP: "not posted yet; Conductor retries every few minutes",
+    RunKind.ROLLBACK: None,
+    RunKind.REDEPLOY: None,
+}
 
 
-def step_line(
-    step: StepView,
-    labels: Mapping[str, str],
-    running: Mapping[str, str],
-    *,
-    unposted: str | None = None,
-) -> str:
-    """One line of a run's progress (a ship's or a rollback's): the step, its state, its
-    summary and how long it took. ``unposted`` is said for notes the run could not post
-    (None: the step's own summary)."""
-    label, status = labels[step.name], step.status
+def step_line(kind: RunKind, step: StepView) -> str:
+    """One line of a run's progress: the step, its state, its summary and how long it took."""
+    label, status = STEP_LABELS[step.name], step.status
     summary = str(step.outcome.get("summary") or "")
     took = f" · {seconds(step.duration_ms)}" if step.duration_ms is not None else ""
-    if status is ShipStepStatus.RUNNING:
-        return f"⏳ {label}: {running[step.name]}"
-    if status is ShipStepStatus.PENDING:
+    if status is StepStatus.RUNNING:
+        return f"⏳ {label}: {RUNNING_TEXT[kind][step.name]}"
+    if status is StepStatus.PENDING:
         return f"▫️ {label}"
-    if step.name == "seal" and status is ShipStepStatus.DONE:
+    if step.name == "seal" and status is StepStatus.DONE:
         return f"{clip(summary, 600)}{took}"  # the seal line itself
-    if step.name == "seal" and status is ShipStepStatus.SKIPPED:
+    if step.name == "seal" and status is StepStatus.SKIPPED:
         return "⚪ smoke seal: not run (no `[app]` is configured)"
-    if step.name == "notes" and status is ShipStepStatus.DONE:
+    if step.name == "notes" and status is StepStatus.DONE:
         link = step.outcome.get("link")
         if link:
             return f"📝 notes: {link}"
-        if unposted is not None:
-            return f"⚠️ notes: {unposted}"
+        if UNPOSTED[kind] is not None:
+            return f"⚠️ notes: {UNPOSTED[kind]}"
     return f"{STEP_ICONS[status]} {label}: {clip(summary, 300)}{took}".rstrip(": ")
 
 
-def _step_line(step: StepView) -> str:
-    return step_line(
-        step,
-        STEP_LABELS,
-        RUNNING_TEXT,
-        unposted="not posted yet; Conductor retries every few minutes",
-    )
+def run_progress(head: str, run: RunView) -> str:
+    """A run's one progress message: ``head``, then one line per step with its state and
+    duration, as it goes."""
+    return "\n".join([head, *(step_line(run.kind, step) for step in run.steps)])[:2000]
 
 
 def ship_progress(run: RunView, release: ReleaseView) -> str:
-    """The ship's one progress message: the release, then one line per step with its state
-    and duration, as it goes."""
+    """The ship's progress: the release, then its steps."""
     if release.state is ReleaseState.SHIPPED:
         head = release_line(release)
     else:
         head = f"🚀 Shipping `{release.slug}` as v{run.version} ({plural(len(release.members), 'member')})"
-    lines = [head, *(_step_line(step) for step in run.steps)]
-    return "\n".join(lines)[:2000]
+    return run_progress(head, run)
+
+
+def redeploy_progress(run: RunView, release: ReleaseView) -> str:
+    """The redeploy's progress: what production runs, then its steps."""
+    doing = "Redeployed" if run.status is RunStatus.DONE else "Redeploying"
+    return run_progress(f"🔁 {doing} `{release.slug}`{version(release)}", run)
+
+
+def redeploy_prompt(asker: str, plan: Plan) -> str:
+    """What the operator confirms before a redeploy: what production runs, the command, the
+    steps after it, the reason."""
+    release = plan.release
+    sha = f", merge `{short_sha(release.merge_sha)}`" if release.merge_sha else ""
+    head = (
+        f"🔁 {asker} asks to redeploy `{release.slug}`{version(release)}{sha}: what production "
+        f"runs now, deployed again; nothing merged, nothing reverted.\n"
+        f"Why: {flat(plan.reason or '', 300)}"
+    )
+    steps = "\n".join(f"• {step}" for step in plan.steps)
+    runs = fenced(clip("\n".join(plan.commands), 1200))
+    return clip(f"{head}\nConductor runs:\n{runs}\nThen:\n{steps}", MESSAGE_LIMIT)
 
 
 ASSEMBLY_STEPS = {"merge": "merging the members into the RC branch", "test": "testing the RC head"}
@@ -265,6 +289,12 @@ def history_entry(entry: ShippedView) -> str:
         when = f" {stamp(release.rolled_back_at)}" if release.rolled_back_at else ""
         why = f": {flat(release.rollback_reason, 200)}" if release.rollback_reason else ""
         line += f"\n  ⏪ rolled back{who}{when}{why}"
+    for redeploy in entry.redeploys[-3:]:
+        how = "" if redeploy.status == "done" else f" ({redeploy.status})"
+        why = f": {flat(redeploy.reason, 120)}" if redeploy.reason else ""
+        line += (
+            f"\n  🔁 redeployed{how} by {clip(redeploy.by, NAME_LIMIT)} {stamp(redeploy.at)}{why}"
+        )
     return line
 
 

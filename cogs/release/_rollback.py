@@ -13,15 +13,15 @@ import discord
 
 from bot.actions import answered
 from bot.checks import require_operator
-from cogs.release._render import step_line
+from cogs.release._render import run_progress
+from cogs.release._runs import drive_run
 from cogs.release._views import CONFIRM_TIMEOUT, Confirm
 from conductor.errors import ConductorError
-from conductor.releases.rollback import RollbackPaused, RollbackPlan
-from conductor.releases.runs import RunView, StepView
-from conductor.states import ReleaseState
+from conductor.releases.runs.driver import Plan, RunRequest
+from conductor.releases.runs.store import RunView
+from conductor.states import ReleaseState, RunKind
 from conductor.text import clip, fenced, release_line, short_sha, version
 from conductor.views import Actor, ReleaseView
-from store.errors import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from bot.client import ConductorBot
@@ -47,7 +47,7 @@ class RollbackReason(discord.ui.Modal):
     )
 
     def __init__(
-        self, plan: RollbackPlan, then: Callable[[discord.Interaction[Any], str], Awaitable[None]]
+        self, plan: Plan, then: Callable[[discord.Interaction[Any], str], Awaitable[None]]
     ) -> None:
         super().__init__(title=clip(f"Roll back {plan.release.slug}?", 45), timeout=600)
         self.then = then
@@ -66,7 +66,7 @@ def _release(release: ReleaseView) -> str:
     return f"`{release.slug}`{version(release)}{merge}{shipped}{when}"
 
 
-def confirmation_text(plan: RollbackPlan, reason: str, asker: str) -> str:
+def confirmation_text(plan: Plan, reason: str, asker: str) -> str:
     """What the operator confirms: the release, production now and after, the exact
     commands, the other steps, the reason."""
     release, previous = plan.release, plan.previous
@@ -92,103 +92,43 @@ def confirmation_text(plan: RollbackPlan, reason: str, asker: str) -> str:
     return clip(f"{head}{commands}\nThen:\n{steps}{tail}", 2000)
 
 
-STEP_LABELS = {
-    "revert": "revert",
-    "deploy": "deploy",
-    "health": "health gate",
-    "flip": "state flip",
-    "seal": "smoke seal",
-    "notes": "notes",
-}
-RUNNING_TEXT = {
-    "revert": "reverting the release on main…",
-    "deploy": "deploying the previous version…",
-    "health": "waiting for production to answer 200…",
-    "flip": "rolling the release back, its members to reviewed…",
-    "seal": "checking production…",
-    "notes": "posting…",
-}
-
-
-def _step_line(step: StepView) -> str:
-    return step_line(step, STEP_LABELS, RUNNING_TEXT)
-
-
-def rollback_progress(run: RunView, plan: RollbackPlan, release: ReleaseView | None = None) -> str:
+def rollback_progress(run: RunView, plan: Plan, release: ReleaseView | None = None) -> str:
     """The rollback's one progress message: the release, then one line per step."""
     if release is not None and release.state is ReleaseState.ROLLED_BACK:
         head = f"{release_line(release)} · {plan.production}"
     else:
         head = f"⏪ Rolling back `{plan.release.slug}`{version(plan.release)} · {plan.production}"
-    return "\n".join([head, *(_step_line(step) for step in run.steps)])[:2000]
+    return run_progress(head, run)
 
 
 # ---------------------------------------------------------------- the flow
 
 
 async def confirm_and_roll_back(
-    bot: ConductorBot, interaction: discord.Interaction[Any], plan: RollbackPlan, reason: str
+    bot: ConductorBot, interaction: discord.Interaction[Any], plan: Plan, reason: str
 ) -> None:
     """Answer ``interaction`` with the confirmation; on the asker's confirm, run the rollback,
     editing that message into its progress."""
-    guild_id = interaction.guild_id
-    if guild_id is None:
-        raise ConductorError("Release commands work in a server, not in direct messages.")
     slug = plan.release.slug
-    confirm = Confirm(interaction.user.id, asked="roll back", yes="Roll back", no="Cancel")
-    # Public on purpose: the team sees a rollback being asked for; only the asker can press.
-    await interaction.response.send_message(
+    if not await Confirm.ask(
+        interaction,
         confirmation_text(plan, reason, interaction.user.mention),
-        view=confirm,
-        allowed_mentions=NO_PINGS,
+        asked="roll back",
+        yes="Roll back",
+        no="Cancel",
+        declined=f"Not rolled back: `{slug}` stays.",
+        expired=f"⌛ Not rolled back: the confirmation expired. `{slug}` stays.",
+    ):
+        return
+    await drive_run(
+        bot,
+        interaction,
+        RunKind.ROLLBACK,
+        slug=slug,
+        request=RunRequest(slug, reason),
+        starting=f"⏪ Rolling back `{slug}`{version(plan.release)}…",
+        render=lambda run, release: rollback_progress(run, plan, release),
     )
-    timed_out = await confirm.wait()
-    if timed_out or not confirm.confirmed:
-        text = (
-            f"⌛ Not rolled back: the confirmation expired. `{slug}` stays."
-            if timed_out
-            else f"Not rolled back: `{slug}` stays."
-        )
-        await interaction.edit_original_response(content=text, view=None)
-        return
-    await interaction.edit_original_response(
-        content=f"⏪ Rolling back `{slug}`{version(plan.release)}…", view=None
-    )
-
-    async def progress(run: RunView) -> None:
-        await interaction.edit_original_response(
-            content=rollback_progress(run, plan), allowed_mentions=NO_PINGS
-        )
-
-    who = Actor(interaction.user.display_name, interaction.user.id)
-    try:
-        outcome = await bot.rollbacks.roll_back(
-            guild_id,
-            who,
-            release_slug=slug,
-            reason=reason,
-            progress=progress,
-            reply_to=interaction.channel,
-        )
-    except (ConductorError, DatabaseUnavailable) as refused:
-        said = str(refused)
-        if not isinstance(refused, RollbackPaused):
-            said = f"❌ `{slug}` was not rolled back: {said}"
-        await interaction.edit_original_response(content=said[:2000], allowed_mentions=NO_PINGS)
-        return
-    except Exception:
-        await interaction.edit_original_response(content=f"❌ `{slug}` was not rolled back.")
-        raise
-    bot.release_changed(guild_id)
-    if outcome.run is None:
-        return
-    try:
-        await interaction.edit_original_response(
-            content=rollback_progress(outcome.run, plan, outcome.release),
-            allowed_mentions=NO_PINGS,
-        )
-    except discord.HTTPException:
-        log.warning("could not update the rollback progress of %s", slug, exc_info=True)
 
 
 async def ask_reason(
@@ -200,7 +140,10 @@ async def ask_reason(
     await require_operator(interaction)
     if interaction.guild_id is None:
         raise ConductorError("Release commands work in a server, not in direct messages.")
-    plan = await bot.rollbacks.plan(interaction.guild_id, release_slug)
+    who = Actor(interaction.user.display_name, interaction.user.id)
+    plan = await bot.runs.plan(
+        RunKind.ROLLBACK, interaction.guild_id, who, RunRequest(release_slug, FROM_ALERT)
+    )
 
     async def then(submitted: discord.Interaction[Any], reason: str) -> None:
         await confirm_and_roll_back(bot, submitted, plan, reason)

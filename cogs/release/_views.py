@@ -42,6 +42,35 @@ class Confirm(discord.ui.View):
             button.callback = self._answer(answer)  # type: ignore[method-assign]
             self.add_item(button)
 
+    @classmethod
+    async def ask(
+        cls,
+        interaction: discord.Interaction[Any],
+        text: str,
+        *,
+        asked: str,
+        yes: str,
+        no: str,
+        declined: str,
+        expired: str,
+    ) -> bool:
+        """Ask ``text`` in answer to ``interaction`` (public on purpose: the team sees what is
+        being asked; only the asker can press) and wait. A no or an expiry is said in place of
+        the question (``declined``, ``expired``) and answers False."""
+        confirm = cls(interaction.user.id, asked=asked, yes=yes, no=no)
+        await interaction.response.send_message(
+            text, view=confirm, allowed_mentions=discord.AllowedMentions.none()
+        )
+        timed_out = await confirm.wait()
+        if timed_out or not confirm.confirmed:
+            await interaction.edit_original_response(
+                content=(expired if timed_out else declined)[:2000],
+                view=None,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+            return False
+        return True
+
     def _answer(self, answer: bool) -> Any:
         async def pressed(interaction: discord.Interaction[Any]) -> None:
             self.confirmed = answer

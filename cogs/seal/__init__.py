@@ -1,4 +1,4 @@
-"""``/seal``: re-run the production smoke seal; and the notes that never got posted."""
+"""``/seal``: re-run the production smoke seal."""
 
 from bot.client import ConductorBot
 from cogs.seal._cog import SealCog

@@ -1,26 +1,18 @@
-"""``/seal [release]`` and the notes reconcile.
-
-``/seal`` re-runs the suite on the last shipped release (or the one named), records the new
-verdict (the old one stays in the history), posts it in the release's thread, pings on red and
-updates the board. The reconcile resumes ship and rollback runs whose process died, then posts
-the notes of shipped releases whose notes never reached Discord (a failed send, a crash between
-the flip and the notes), sealing them first if the seal never ran: on ready and every few
-minutes.
-"""
+"""``/seal [release]``: re-run the suite on the last shipped release (or the one named),
+record the new verdict (the old one stays in the history), post it in the release's thread,
+ping on red and update the board."""
 
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 import discord
 from discord import app_commands
-from discord.ext import commands, tasks
+from discord.ext import commands
 
 from bot.autocomplete import choices
 from bot.checks import operator_only
 from bot.client import ConductorBot
-from bot.rounds import Rounds
 from conductor.errors import ConductorError, NotConfigured
 from conductor.states import ReleaseState
 from conductor.views import Actor
@@ -31,13 +23,6 @@ log = logging.getLogger(__name__)
 class SealCog(commands.Cog):
     def __init__(self, bot: ConductorBot) -> None:
         self.bot = bot
-        self.rounds = Rounds("the notes reconcile", log)
-
-    async def cog_load(self) -> None:
-        self.post_missing_notes.start()
-
-    async def cog_unload(self) -> None:
-        self.post_missing_notes.cancel()
 
     @app_commands.command(
         name="seal", description="Re-run the production smoke seal on the last shipped release"
@@ -65,7 +50,7 @@ class SealCog(commands.Cog):
             )
         await interaction.response.defer(thinking=True)
         who = Actor(interaction.user.display_name, interaction.user.id)
-        resealed = await self.bot.pipeline.reseal(
+        resealed = await self.bot.publisher.reseal(
             guild.id, target, who, reply_to=interaction.channel
         )
         outcome, posted = resealed.seal, resealed.posted
@@ -94,24 +79,3 @@ class SealCog(commands.Cog):
             ),
             current,
         )
-
-    @tasks.loop(minutes=3)
-    async def post_missing_notes(self) -> None:
-        for guild in self.bot.guilds:
-            await self.rounds.run(guild.id, partial(self.notes_for, guild))
-
-    @post_missing_notes.before_loop
-    async def _after_ready(self) -> None:
-        await self.bot.wait_until_ready()
-
-    async def notes_for(self, guild: discord.Guild) -> int:
-        """Resume the guild's ship and rollback runs whose process died, then post the notes
-        every shipped release of ``guild`` is still owed (the pipeline decides which). Returns
-        how many notes were posted."""
-        resumed = await self.bot.pipeline.resume(guild.id)
-        if resumed:
-            log.info("resumed %d ship run(s) in guild %s", resumed, guild.id)
-        rolled = await self.bot.rollbacks.resume(guild.id)
-        if rolled:
-            log.info("resumed %d rollback run(s) in guild %s", rolled, guild.id)
-        return await self.bot.pipeline.post_owed_notes(guild.id)

@@ -1,2 +1,3 @@
 """Releases: the release service (``service``: open, add, remove, assemble, the flip, abandon,
-status) and the ship pipeline (``pipeline``: the flip, the seal, the notes)."""
+status), its assembly, git and the deploy, the lock, the notes owed (``publisher``) and the runs
+(``runs``: ship, rollback, redeploy, one driver)."""

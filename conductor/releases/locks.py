@@ -1,9 +1,10 @@
 """The release lock (``/release lock``, ``/release unlock``): a stop sign on the train.
 
 While a guild's lock stands, no release is opened (:meth:`Releases.open`) and none is shipped
-(:meth:`Releases.ship_preflight`, and :meth:`ShipRuns.start` in the run's own transaction) —
+(the ship's admission, :meth:`Releases.shippable`, in the transaction that opens its run) —
 by anyone, its holder included: the lock says "the train waits", not "only I may go", and the
-holder lifts it with one command. Seals and rollbacks are never blocked: they look after what
+holder lifts it with one command. Seals and rollbacks are never blocked (a redeploy only by
+someone else's lock): they look after what
 production runs now. A ship run started before the lock finishes (a resume too): the lock stops
 new ships, it does not strand one halfway.
 

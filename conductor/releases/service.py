@@ -39,21 +39,22 @@ from conductor.queries import (
     release_view,
     require_release,
     require_task,
-    running_ship,
+    running_run,
 )
 from conductor.releases.git import CommandRun, RcBuild
-from conductor.states import TRAIN_HOLDING_SEALS, RcTestsStatus, ReleaseState, TaskState
+from conductor.states import TRAIN_HOLDING_SEALS, RcTestsStatus, ReleaseState, RunKind, TaskState
 from conductor.text import held_train_text, locked_refusal
 from conductor.text import utc as _when
 from conductor.views import (
     Actor,
     BoardView,
+    RedeployView,
     ReleaseView,
     ShippedView,
     StatusView,
 )
 from store.db import Session
-from store.models import Release, ReleaseSeal, Task
+from store.models import Release, ReleaseSeal, Run, Task
 from store.types import utcnow
 
 if TYPE_CHECKING:
@@ -85,6 +86,14 @@ def release_slug_for(name: str, on: date) -> str:
             f"That release name is too long ({len(cleaned)} characters; at most {MAX_RELEASE_NAME})."
         )
     return cleaned if _DATED.match(cleaned) else f"{on:%Y-%m-%d}-{cleaned}"
+
+
+async def next_version(session: Session, guild_id: int) -> int:
+    """The guild's next deploy counter: one past the highest version any release got."""
+    last = await session.scalar(
+        select(func.coalesce(func.max(Release.version), 0)).where(Release.guild_id == guild_id)
+    )
+    return int(last or 0) + 1
 
 
 class Releases:
@@ -291,17 +300,18 @@ class Releases:
         )  # fmt: skip
         return view
 
-    async def ship_preflight(self, guild_id: int, actor: Actor | None = None) -> ReleaseView:
-        """Read-only: the release ``ship`` would ship, or the refusal ``ship`` would give (the
-        same text), so the Discord layer can refuse before it defers. A lock refuses it too
-        (the ship run's start checks again, in its own transaction)."""
-        async with self.db.read() as session:
-            await self._refuse_locked(session, guild_id, "ship", actor)
-            release = await self._require_active(session, guild_id, for_what="ship")
-            refusal = ReleaseFlow.refusal_for(release.slug, release.state, "ship")
-            if refusal is not None:
-                raise InvalidMove(refusal)
-            return await load_release_view(session, release)
+    async def shippable(
+        self, session: Session, guild_id: int, actor: Actor | None, expected: str | None = None
+    ) -> tuple[Release, int]:
+        """The ship's admission, in the caller's unit of work: the active release, assembled,
+        with the next version, or the refusal (the lock first: it stops its holder too; the
+        release ``expected`` gone; the wrong state)."""
+        await self._refuse_locked(session, guild_id, "ship", actor)
+        release = await self._require_active(session, guild_id, for_what="ship", expected=expected)
+        refusal = ReleaseFlow.refusal_for(release.slug, release.state, "ship")
+        if refusal is not None:
+            raise InvalidMove(refusal)
+        return release, await next_version(session, guild_id)
 
     async def ship(
         self,
@@ -323,14 +333,7 @@ class Releases:
             now = utcnow()
             move = self._move(actor, at=now)
             await ReleaseFlow(release, member_count=len(members)).fire("ship", move)
-            if version is None:
-                last = await session.scalar(
-                    select(func.coalesce(func.max(Release.version), 0)).where(
-                        Release.guild_id == guild_id
-                    )
-                )
-                version = int(last or 0) + 1
-            release.version = version
+            release.version = version or await next_version(session, guild_id)
             if merge_sha is not None:
                 release.merge_sha = merge_sha
             await TaskFlow.move_all(members, "ship", move, session)
@@ -359,7 +362,7 @@ class Releases:
             release = await self._require_active(
                 session, guild_id, for_what="abandon", expected=release_slug
             )
-            running = await running_ship(session, release.id)
+            running = await running_run(session, guild_id, release_id=release.id)
             if running is not None:
                 raise InvalidMove(
                     f"Release `{release.slug}` is being shipped (started by {running.started_by} "
@@ -479,12 +482,24 @@ class Releases:
                     .group_by(ReleaseSeal.release_id)
                 )
                 seals = {release_id: int(n) for release_id, n in counted}
+            redeploys: dict[int, list[RedeployView]] = {}
+            if rows:
+                runs = await session.scalars(
+                    select(Run)
+                    .where(Run.release_id.in_([r.id for r in rows]), Run.kind == RunKind.REDEPLOY)
+                    .order_by(Run.id)
+                )
+                for run in runs:
+                    redeploys.setdefault(run.release_id, []).append(
+                        RedeployView(run.started_by, run.started_at, run.reason, run.status.value)
+                    )
             production = await last_shipped(session, guild_id)
         return tuple(
             ShippedView(
                 release_view(row, []),
                 seals.get(row.id, 0),
                 in_production=production is not None and row.id == production.id,
+                redeploys=tuple(redeploys.get(row.id, ())),
             )
             for row in rows
         )

@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from conductor.errors import InvalidMove, NotFound
 from conductor.queries import last_shipped, load_release_view, require_release
-from conductor.states import ReleaseState, SealStatus, SealTrigger, ShipRunStatus
+from conductor.states import ReleaseState, RunStatus, SealStatus, SealTrigger
 from conductor.views import Actor, ReleaseView
 from smoke import SmokeResult
-from store.models import Release, ReleaseSeal, ShipRun
+from store.models import Release, ReleaseSeal, Run
 from store.types import utcnow
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ class SealRecords:
     async def notes_owed(self, guild_id: int) -> tuple[ReleaseView, ...]:
         """Shipped releases whose notes never reached their thread, oldest first; a release
         whose ship run is still running (here or in another process) posts its own."""
-        running = select(ShipRun.release_id).where(ShipRun.status == ShipRunStatus.RUNNING)
+        running = select(Run.release_id).where(Run.status == RunStatus.RUNNING)
         async with self.db.read() as session:
             rows = (
                 await session.scalars(

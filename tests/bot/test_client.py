@@ -29,7 +29,8 @@ async def test_the_bot_builds_through_it_and_hands_each_cog_its_service(db: Data
         )  # fmt: skip
         assert bot.guild_configs is built.guilds and bot.seals is built.seals
         assert bot.sealer is built.sealer and bot.sealer.runner is runner
-        assert bot.pipeline is built.pipeline and bot.pipeline.notes is bot.publisher
+        assert bot.runs is built.runs and bot.runs.parts.notes is bot.discord_notes
+        assert bot.publisher is built.publisher and bot.publisher.notes is bot.discord_notes
         assert bot.locks is built.locks and bot.locks.db is db
     finally:
         await bot.close()
@@ -96,6 +97,6 @@ async def test_the_reminders_setting_and_clock_reach_the_reminders(db: Database)
         assert bot.reminders.config.red_seal_after == timedelta(hours=2)
         assert bot.reminders.clock is clock
         assert isinstance(bot.reminders.sink, DiscordReminders)
-        assert bot.reminders.sink.notes is bot.publisher
+        assert bot.reminders.sink.notes is bot.discord_notes
     finally:
         await bot.close()

@@ -15,7 +15,7 @@ from bot.client import ConductorBot, create_bot
 from bot.sample import GUILD_ID, sample_settings
 from conductor.states import ReleaseState, TaskState
 from store.db import Database
-from store.models import ShipRun
+from store.models import Run
 from tests.helpers import (
     TEST_APP,
     DatabaseFault,
@@ -79,7 +79,7 @@ async def as_it_was(world: World, slug: str, state: ReleaseState) -> None:
     assert [m.slug for m in release.members] == ["core"]
     assert (await world.bot.tasks.card(GUILD_ID, "api")).task.state is TaskState.REVIEWED
     async with world.bot.database.read() as session:
-        assert await session.scalar(select(func.count()).select_from(ShipRun)) == 0
+        assert await session.scalar(select(func.count()).select_from(Run)) == 0
 
 
 @pytest.mark.parametrize(

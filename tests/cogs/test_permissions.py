@@ -156,9 +156,9 @@ async def test_with_the_old_list_the_notes_fall_back_to_the_channel_saying_why_a
     async with world.bot.database.write() as session:
         await session.execute(update(Release).values(notes_posted_at=None, notes_message_id=None))
     before = [m.content for m in world.notes.history()]
-    cog = world.bot.get_cog("SealCog")
+    cog = world.bot.get_cog("RunsCog")
     assert cog is not None
-    assert await cog.notes_for(world.bot.get_guild(GUILD_ID)) == 1  # type: ignore[attr-defined]
+    assert await cog.take_up(world.bot.get_guild(GUILD_ID)) == 1  # type: ignore[attr-defined]
     assert [m.content for m in world.notes.history()] == before
     assert thread.history() == []
     assert (await world.bot.releases.get(GUILD_ID, slug)).notes_message_id == (

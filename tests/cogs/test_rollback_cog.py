@@ -347,19 +347,20 @@ async def test_a_rollback_whose_process_died_is_taken_up_by_the_reconcile(
     # As if a process had started the rollback and died before its first step:
     async with world.bot.database.write() as session:
         row = await require_release(session, GUILD_ID, second)
-        await world.bot.pipeline.runs.open_run(
+        await world.bot.runs.runs.open(
             session,
             row,
             RunKind.ROLLBACK,
+            world.bot.runs.kind(RunKind.ROLLBACK).steps,
             version=2,
             actor=Actor("olga", world.olga.id),
             restores_version=1,
             reason="the process died",
         )
-    cog = world.bot.get_cog("SealCog")
+    cog = world.bot.get_cog("RunsCog")
     assert cog is not None
 
-    await cog.notes_for(world.bot.get_guild(GUILD_ID))  # type: ignore[attr-defined]
+    await cog.take_up(world.bot.get_guild(GUILD_ID))  # type: ignore[attr-defined]
 
     release = await world.bot.releases.get(GUILD_ID, second)
     assert (release.state, release.rollback_reason) == (
@@ -374,3 +375,74 @@ async def test_a_rollback_whose_process_died_is_taken_up_by_the_reconcile(
     [outcome] = [text for text in said if text.startswith(f"⏪ **Rolled back `{second}` v2**")]
     assert f"Production is `{first}` v1 again." in outcome
     assert deploys(seen)[-1]["CONDUCTOR_RELEASE"] == first
+
+
+# -- /release redeploy: the third kind of run, through the same edge ---------------------------
+
+
+async def test_an_operator_redeploys_what_production_runs_and_it_is_recorded(
+    world: World, origin: Origin, seen: Path
+) -> None:
+    slug = await ship(world, origin, "first", "core")
+    v1 = await world.bot.releases.get(GUILD_ID, slug)
+    main = git(origin.bare, "rev-parse", "main")
+
+    asked = await world.olga.slash(world.general, "release redeploy", reason="host replaced")
+
+    assert asked.response is not None and not asked.ephemeral
+    text = asked.response.content
+    assert f"asks to redeploy `{slug}` v1, merge `{(v1.merge_sha or '')[:10]}`" in text
+    assert "nothing merged, nothing reverted" in text and "Why: host replaced" in text
+    assert f"CONDUCTOR_RELEASE={slug} CONDUCTOR_VERSION=v1 CONDUCTOR_SHA={v1.merge_sha}" in text
+    assert buttons(asked.response) == ["Redeploy", "Cancel"]
+    other = await world.bob.click(asked.response, label="Redeploy")  # only the asker confirms
+    assert other.ephemeral and other.response is not None
+    assert other.response.content == "Only the operator who asked to redeploy can confirm it."
+
+    await world.olga.click(asked.response, label="Redeploy")
+
+    lines = asked.response.content.splitlines()
+    assert lines[0] == f"🔁 Redeployed `{slug}` v1"
+    assert lines[1].startswith(f"✅ deploy: deployed `{slug}` v1 again (`{main[:10]}`)")
+    assert lines[2].startswith("✅ health gate: healthy after 1 check")
+    assert lines[3].startswith("🟢 Smoke seal: green — 6/6 checks passed")
+    assert lines[4].startswith("📝 notes: https://discord.com/channels/")
+    # exactly what production runs, deployed again: the same release, version and SHA
+    assert deploys(seen)[-1] == {
+        "CONDUCTOR_RELEASE": slug,
+        "CONDUCTOR_VERSION": "v1",
+        "CONDUCTOR_SHA": v1.merge_sha,
+        "CONDUCTOR_ROLLBACK_OF": None,
+    }
+    assert git(origin.bare, "rev-parse", "main") == main  # nothing merged, nothing reverted
+    [said] = [m.content for m in thread_of(world, slug).history() if "Redeployed" in m.content]
+    assert said.startswith(f"🔁 **Redeployed `{slug}` v1** (run 2) by olga\nWhy: host replaced")
+    history = await world.bob.slash(world.general, "release history")
+    assert "🔁 redeployed by olga" in history.response.content
+    assert ": host replaced" in history.response.content
+    assert (await world.bot.releases.get(GUILD_ID, slug)).state is ReleaseState.SHIPPED
+
+
+async def test_redeploy_is_refused_to_a_non_operator_and_while_another_run_runs(
+    world: World, origin: Origin, seen: Path
+) -> None:
+    slug = await ship(world, origin, "first", "core")
+    deployed = len(deploys(seen))
+
+    result = await world.bob.slash(world.general, "release redeploy")
+    refused(world.env, result, "Only operators can do this")
+
+    async with world.bot.database.write() as session:  # a rollback in flight
+        row = await require_release(session, GUILD_ID, slug)
+        await world.bot.runs.runs.open(
+            session,
+            row,
+            RunKind.ROLLBACK,
+            world.bot.runs.kind(RunKind.ROLLBACK).steps,
+            version=1,
+            actor=Actor("olga", world.olga.id),
+        )
+    result = await world.olga.slash(world.general, "release redeploy", reason="drift")
+    refused(world.env, result, f"A rollback of `{slug}` is already running")
+    assert "nothing was redeployed" in result.response.content
+    assert len(deploys(seen)) == deployed  # nothing deployed

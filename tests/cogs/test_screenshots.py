@@ -11,7 +11,7 @@ from typing import Any
 import discord
 
 from bot.sample import GUILD_ID
-from conductor.releases.pipeline import PostedNotes
+from conductor.releases.runs.sink import PostedNotes
 from conductor.seals.evidence import Attachment
 from smoke.runner import PlaywrightRunner
 from smoke.sample_app import SampleApp, sample_app_table
@@ -141,7 +141,7 @@ async def test_an_upload_discord_refuses_still_lets_the_alert_ping(world: World)
         message="Missing Permissions",
     )  # fmt: skip
 
-    await world.bot.publisher.ping(
+    await world.bot.discord_notes.ping(
         GUILD_ID,
         posted,
         f"🚨 <@{world.olga.id}> the smoke seal of `{slug}` is **red**",

@@ -113,9 +113,9 @@ async def test_notes_found_in_the_thread_are_not_posted_again(world: World, orig
 
         await session.execute(update(Release).values(notes_posted_at=None, notes_message_id=None))
 
-    cog = world.bot.get_cog("SealCog")
+    cog = world.bot.get_cog("RunsCog")
     assert cog is not None
-    posted = await cog.notes_for(world.bot.get_guild(GUILD_ID))  # type: ignore[attr-defined]
+    posted = await cog.take_up(world.bot.get_guild(GUILD_ID))  # type: ignore[attr-defined]
 
     assert posted == 1  # recorded as posted…
     assert [m.content for m in thread.history()] == before  # …without posting again

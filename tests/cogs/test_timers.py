@@ -17,7 +17,7 @@ from tests.helpers import DatabaseFault, Fault, World
 MINUTE = 60
 SUBMIT = "handoff core → submitted\ntitle: Core\nbranch: feat/core"
 #: the timers whose rounds read the database: (cog, loop, its interval in minutes)
-TIMERS = (("ReviewsCog", "post_missing", 2), ("SealCog", "post_missing_notes", 3))
+TIMERS = (("ReviewsCog", "post_missing", 2), ("RunsCog", "reconcile", 3))
 
 
 @pytest.mark.parametrize("kind", ["deleted", "replaced"])

@@ -15,13 +15,14 @@ async def test_the_defaults_are_the_real_adapters(tmp_path: Path) -> None:
     built = bootstrap(database_url=url, app=TEST_APP)
     try:
         assert isinstance(built.sealer.runner, PlaywrightRunner)  # nothing launched yet
-        assert built.sealer.configured and built.pipeline.notes is None
+        assert built.sealer.configured and built.runs.parts.notes is None
         assert str(built.db.engine.url) == url
         services = (
             built.releases, built.tasks, built.handoffs, built.reviews, built.guilds, built.locks,
         )  # fmt: skip
         assert all(s.db is built.db for s in services)
-        assert built.seals is built.sealer.records and built.pipeline.sealer is built.sealer
-        assert built.pipeline.releases is built.releases
+        assert built.seals is built.sealer.records and built.runs.parts.sealer is built.sealer
+        assert built.runs.parts.releases is built.releases
+        assert built.publisher is built.runs.parts.publisher
     finally:
         await built.close()

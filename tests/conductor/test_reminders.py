@@ -33,7 +33,7 @@ from conductor.views import ReleaseView
 from store.db import Database
 from store.models import Release, Reminder, StageEvent, Task
 from store.types import utcnow
-from tests.helpers import GUILD, OPERATOR, TEST_APP, FakeRunner, MakeReviewed, assembled
+from tests.helpers import GUILD, OPERATOR, TEST_APP, FakeRunner, MakeReviewed, assembled, ship
 
 HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
@@ -359,7 +359,7 @@ async def test_none_once_the_release_ships_or_is_abandoned(
     assert await reminders.tick(GUILD) == 1
     assert len(await rows(domain.db)) == 1
     if end == "ship":
-        await domain.pipeline.ship(GUILD, OPERATOR)  # green: nothing holds the train
+        await ship(domain)  # green: nothing holds the train
     else:
         await domain.releases.abandon(GUILD, "done with it", OPERATOR)
     for _ in range(3):
@@ -375,7 +375,7 @@ async def test_none_once_the_release_ships_or_is_abandoned(
 async def shipped_red(domain: Conductor, make_reviewed: MakeReviewed, runner: FakeRunner) -> str:
     slug = await assembled(domain, make_reviewed)
     runner.then({"/signin": "selector form input[type=password] not found"})
-    await domain.pipeline.ship(GUILD, OPERATOR)
+    await ship(domain)
     return slug
 
 
@@ -411,7 +411,7 @@ async def test_a_red_seal_is_reminded_until_it_is_sealed_green(
         "before it) or, once production is fixed, `/seal` (sealed green again)."
     )
     shipped = await domain.releases.get(GUILD, slug)
-    await domain.pipeline.reseal(GUILD, shipped, OPERATOR)  # green
+    await domain.publisher.reseal(GUILD, shipped, OPERATOR)  # green
     clock.at(4 * HOUR)
     assert await reminders.tick(GUILD) == 0
     assert await rows(domain.db) == []
@@ -460,7 +460,7 @@ async def test_the_held_train(
     not after its rollback unless the release production runs again is red too."""
     assert await holding(db) is None  # nothing shipped
     green = await assembled(domain, make_reviewed, "a")
-    await domain.pipeline.ship(GUILD, OPERATOR)
+    await ship(domain)
     assert await holding(db) is None
     red = await shipped_red(domain, make_reviewed, runner)
     assert await holding(db) == red
@@ -468,10 +468,10 @@ async def test_the_held_train(
     assert await holding(db) is None  # production is `green` again
     runner.then(RuntimeError("no browser"))
     errored = await domain.releases.get(GUILD, green)
-    await domain.pipeline.reseal(GUILD, errored, OPERATOR)
+    await domain.publisher.reseal(GUILD, errored, OPERATOR)
     assert (await domain.releases.get(GUILD, green)).seal_status is SealStatus.ERROR
     assert await holding(db) == green
-    await domain.pipeline.reseal(GUILD, errored, OPERATOR)  # green again
+    await domain.publisher.reseal(GUILD, errored, OPERATOR)  # green again
     assert await holding(db) is None
 
 

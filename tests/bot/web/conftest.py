@@ -14,6 +14,7 @@ import pytest
 from bot.settings import WebSettings
 from bot.web import BoardServer, BoardSource
 from conductor.bootstrap import Conductor, bootstrap
+from conductor.states import RunKind
 from conductor.views import ReleaseView
 from smoke import SmokeResult
 from store.db import Database
@@ -102,7 +103,7 @@ def shipper(domain: Conductor, runner: FakeRunner, make_reviewed: MakeReviewed) 
         slug = await assembled(domain, make_reviewed, name)
         if seal is not None:
             runner.then(seal)
-        await domain.pipeline.ship(GUILD, OPERATOR)
+        await domain.runs.start(RunKind.SHIP, GUILD, OPERATOR)
         return await domain.releases.get(GUILD, slug)
 
     return ship

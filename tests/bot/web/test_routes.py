@@ -37,6 +37,7 @@ from tests.helpers import (
     png_size,
     red_with_screenshots,
     roll_back_by_machine,
+    ship,
 )
 
 HOSTILE = "<script>alert(1)</script>"
@@ -136,7 +137,7 @@ async def test_production_names_the_merge_sha_it_runs(
         slug = (await domain.releases.open(GUILD, "sha", OPERATOR)).slug
         await domain.releases.add_task(GUILD, "sha-core", OPERATOR)
         await domain.assembly.assemble(GUILD, OPERATOR)  # the RC branch, merged
-        outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+        outcome = await ship(domain)
     assert outcome.seal is not None, outcome
     main = git(origin.bare, "rev-parse", "main")
     async with serve(domain, shots) as served:

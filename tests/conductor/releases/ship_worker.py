@@ -1,6 +1,7 @@
-"""A ship (or a rollback) in a process of its own, for the crash tests: ``python -m
-tests.conductor.releases.ship_worker CONFIG`` ships, rolls back or resumes on a real SQLite
-file and a real clone, with a green smoke runner and notes kept in a JSON-lines file. It kills
+"""A run (a ship, a rollback, a redeploy) in a process of its own, for the crash tests:
+``python -m tests.conductor.releases.ship_worker CONFIG`` starts a run of the kind named by its
+mode, or resumes, on a real SQLite file and a real clone, with a green (or red) smoke runner
+and notes kept in a JSON-lines file. It kills
 itself with SIGKILL at the checkpoint named in the config (``deploy:done``, ``notes:sent``, …):
 no ``finally``, no flush, as a power cut would."""
 
@@ -15,9 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from conductor.bootstrap import bootstrap
-from conductor.releases.pipeline import AlertAction, PostedNotes
-from conductor.releases.runs import ShipRuns
+from conductor.bootstrap import Conductor, bootstrap
+from conductor.errors import ConductorError
+from conductor.releases.runs.driver import RunRequest
+from conductor.releases.runs.sink import AlertAction, PostedNotes
+from conductor.releases.runs.store import Runs
 from conductor.seals.evidence import Attachment
 from conductor.states import RunKind
 from conductor.views import ReleaseView
@@ -86,6 +89,34 @@ class FileNotes:
         pass
 
 
+class RedRunner(FakeRunner):
+    """Every seal red: the alert is owed at every point of every run."""
+
+    async def run(self, app: Any, *, on_check: Any = None) -> Any:
+        self.then({"/": "status 500"})
+        return await super().run(app, on_check=on_check)
+
+
+def build(config: dict[str, Any], *, checkpoint: Any = None) -> Conductor:
+    """The domain a worker (and the test, in its own process) builds from ``config``."""
+    db = Database(config["db_url"])
+    return bootstrap(
+        database=db,
+        runner=RedRunner() if config.get("red") else FakeRunner(),
+        notes=FileNotes(Path(config["notes"])),
+        app={**TEST_APP, "production_url": config["production_url"]},
+        git={"path": config["clone"]},
+        deploy={
+            "command": config["deploy"],
+            "health_timeout": config.get("health_timeout", 10),
+            "health_interval": 0.05,
+            "log_dir": config["logs"],
+        },
+        runs=Runs(db, lease_s=config.get("lease_s", 1.0)),
+        checkpoint=checkpoint,
+    )
+
+
 async def main(config: dict[str, Any]) -> dict[str, Any]:
     kill_at = config.get("kill_at")
 
@@ -93,49 +124,32 @@ async def main(config: dict[str, Any]) -> dict[str, Any]:
         if point == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    db = Database(config["db_url"])
-    domain = bootstrap(
-        database=db,
-        runner=FakeRunner(),
-        notes=FileNotes(Path(config["notes"])),
-        app={**TEST_APP, "production_url": config["production_url"]},
-        git={"path": config["clone"]},
-        deploy={
-            "command": config["deploy"],
-            "health_timeout": 10,
-            "health_interval": 0.05,
-            "log_dir": config["logs"],
-        },
-        runs=ShipRuns(db, lease_s=config.get("lease_s", 1.0)),
-        checkpoint=checkpoint,
-    )
+    domain = build(config, checkpoint=checkpoint)
     if config.get("pidfile"):  # where a git hook finds this process to kill it mid-push
         Path(config["pidfile"]).write_text(str(os.getpid()))
+    go = config.get("go")
+    # the race: every worker starts at once (a file another process writes: no event to await)
+    while go and not Path(go).exists():  # noqa: ASYNC110
+        await asyncio.sleep(0.002)
     try:
-        if config["mode"] == "ship":
-            outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+        if config["mode"] != "resume":
+            kind = RunKind(config["mode"])
+            request = RunRequest(reason="crash test")
+            try:
+                outcome = await domain.runs.start(kind, GUILD, OPERATOR, request=request)
+            except ConductorError as refused:
+                return {"refused": str(refused)}
             return {"stopped": outcome.stopped, "state": outcome.release.state.value}
-        if config["mode"] == "rollback":
-            rolled = await domain.rollbacks.roll_back(GUILD, OPERATOR, reason="crash test")
-            return {"stopped": rolled.stopped, "state": rolled.release.state.value}
-        if config["mode"] == "resume-rollback":
-            taken = 0
-            for _ in range(100):  # until the dead process's lease runs out, at most ~10 s
-                taken += await domain.rollbacks.resume(GUILD)
-                if taken or not await domain.pipeline.runs.unfinished(GUILD, RunKind.ROLLBACK):
-                    break
-                await asyncio.sleep(0.1)
-            return {"taken": taken}
         taken = 0
-        for _ in range(100):  # until the dead process's lease runs out, at most ~10 s
-            taken += await domain.pipeline.resume(GUILD)
-            if taken or not await domain.pipeline.runs.unfinished(GUILD):
+        for _ in range(200):  # until the dead process's lease runs out, at most ~20 s
+            taken += await domain.runs.resume(GUILD)
+            if taken or not await domain.runs.runs.unfinished(GUILD):
                 break
             await asyncio.sleep(0.1)
-        posted = await domain.pipeline.post_owed_notes(GUILD)
+        posted = await domain.publisher.post_owed_notes(GUILD)
         return {"taken": taken, "posted": posted}
     finally:
-        await db.dispose()
+        await domain.db.dispose()
 
 
 if __name__ == "__main__":

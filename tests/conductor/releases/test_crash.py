@@ -1,8 +1,13 @@
-"""Crash safety with real processes: a ship run in a process of its own, killed with SIGKILL at
-each step boundary, inside the deploy, and between the notes reaching the thread and their
-record; then started again. Whatever the kill point, the release and its members agree, the
-deploy never runs twice, the notes are posted exactly once, and an interrupted deploy is told
-to the operator. Two processes racing to resume one run: exactly one drives it."""
+"""Crash safety with real processes, for every kind of run (ship, rollback, redeploy): a run in a
+process of its own (``ship_worker.py``) killed with SIGKILL at each point where a step is
+running, done, failed or interrupted, and between each side effect and its record (the notes,
+the red alert, the notice of a stopped run and its ping, the revert's push), sometimes a second
+time while resuming; then taken up by another process. After the last resume: the deploy ran
+at most once, nothing that failed was retried, the release, its members, main and production
+agree, and the notes, the alert with its ping and the notice with its ping were each sent
+exactly once. And processes starting runs of one guild at the same instant: exactly one runs.
+
+The kinds are listed once (``KINDS``): a new kind gets every test here by being listed."""
 
 from __future__ import annotations
 
@@ -10,21 +15,77 @@ import asyncio
 import json
 import os
 import signal
+import stat
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from conductor.bootstrap import Conductor, bootstrap
-from conductor.states import ReleaseState, ShipRunStatus, TaskState
+from conductor.bootstrap import Conductor
+from conductor.releases.git import REVERT_TRAILER
+from conductor.releases.runs.kinds import KINDS as KIND_CLASSES
+from conductor.states import ReleaseState, RunKind, RunStatus, StepName, TaskState
 from store.db import Database
-from store.models import ReleaseSeal
-from tests.helpers import GUILD, OPERATOR, FakeRunner, HealthServer, MakeReviewed, Origin, git
+from store.models import Run
+from tests.conductor.releases.ship_worker import build
+from tests.helpers import GUILD, OPERATOR, HealthServer, Origin, bring_to_reviewed, git
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKER = "tests.conductor.releases.ship_worker"
+
+
+@dataclass(frozen=True)
+class KindCase:
+    """What a kind's crash tests need to know of it."""
+
+    kind: RunKind
+    steps: tuple[StepName, ...]
+    #: the release state after the run went through
+    after: ReleaseState
+    #: the first line of its notes, and what its alert's first line carries
+    notes: str
+    alert: str
+    #: whether a failed deploy pings (production may be left half way)
+    deploy_alerts: bool
+    #: extra kill points between a side effect and its record
+    extra: tuple[str, ...] = ()
+
+
+KINDS = {
+    RunKind.SHIP: KindCase(
+        RunKind.SHIP, (), ReleaseState.SHIPPED, "Release notes — `{slug}`",
+        "the smoke seal of `{slug}` v3 is", deploy_alerts=False,
+        extra=("notes:sent", "alert:sent"),
+    ),
+    RunKind.ROLLBACK: KindCase(
+        RunKind.ROLLBACK, (), ReleaseState.ROLLED_BACK, "⏪ **Rolled back `{slug}`",
+        "after the rollback of `{slug}`", deploy_alerts=True,
+        extra=("pushed", "flip:flipped", "seal:recorded", "notes:sent", "alert:sent"),
+    ),
+    RunKind.REDEPLOY: KindCase(
+        RunKind.REDEPLOY, (), ReleaseState.SHIPPED, "🔁 **Redeployed `{slug}`",
+        "after the redeploy of `{slug}`", deploy_alerts=True,
+        extra=("seal:recorded", "notes:sent", "alert:sent"),
+    ),
+}  # fmt: skip
+KINDS = {k: KindCase(**{**c.__dict__, "steps": cls.steps}) for cls in KIND_CLASSES
+         for k, c in KINDS.items() if cls.kind is k}  # fmt: skip
+assert set(KINDS) == set(RunKind), "every kind of run is in the crash matrix"
+
+
+def kill_points(case: KindCase) -> list[str]:
+    """Every point of a run that goes through: each step running (but the deploy: that one is
+    interrupted, below) and done, and each side effect before its record."""
+    points = [f"{s}:running" for s in case.steps if s != "deploy"]
+    points += [f"{s}:done" for s in case.steps]
+    return points + list(case.extra)
+
+
+MATRIX = [(kind, point) for kind, case in KINDS.items() for point in kill_points(case)]
 
 
 @pytest.fixture
@@ -34,10 +95,12 @@ async def health() -> AsyncIterator[HealthServer]:
 
 
 class Stage:
-    """One crash test's world: the origin, the clone, the database, the thread (a file), the
-    deploy command that counts its runs."""
+    """One crash test's world: the origin (with a hook that can kill the worker right after a
+    push landed), the clone, the database, the thread (a file), the deploy command that
+    writes down each run's pid and kind, and can fail or hang."""
 
     def __init__(self, tmp_path: Path, db_url: str, health: HealthServer) -> None:
+        self.root = tmp_path
         self.origin = Origin(tmp_path)
         self.clone = tmp_path / "clone"
         git(tmp_path, "clone", "--quiet", str(self.origin.bare), str(self.clone))
@@ -45,75 +108,91 @@ class Stage:
         self.notes = tmp_path / "thread.jsonl"
         self.deploys = tmp_path / "deploys.txt"
         self.marker = tmp_path / "deploying"
-        self.logs = tmp_path / "logs"
+        self.failing = tmp_path / "fail-deploy"
+        self.slow = tmp_path / "slow-deploy"
+        self.pidfile = tmp_path / "worker.pid"
+        self.kill_on_push = tmp_path / "kill-on-push"
         self.health = health
+        hook = self.origin.bare / "hooks" / "post-receive"
+        hook.write_text(
+            f"#!/bin/sh\nif [ -f {self.kill_on_push} ]; then\n"
+            f"  rm {self.kill_on_push}; kill -9 $(cat {self.pidfile})\nfi\n"
+        )
+        hook.chmod(hook.stat().st_mode | stat.S_IXUSR)
 
-    def config(self, mode: str, *, kill_at: str | None = None, slow: bool = False) -> str:
-        extra = f"touch {self.marker}; sleep 30" if slow else "true"
-        return json.dumps({
-            "mode": mode,
-            "kill_at": kill_at,
-            "db_url": self.db_url,
-            "clone": str(self.clone),
-            "notes": str(self.notes),
-            "production_url": self.health.url,
-            "deploy": f"echo $$ >> {self.deploys}; {extra}",
-            "logs": str(self.logs),
-        })  # fmt: skip
+    def config(self, mode: str, *, kill_at: str | None = None, **extra: Any) -> dict[str, Any]:
+        kind = "${CONDUCTOR_ROLLBACK_OF:+rollback}${CONDUCTOR_REDEPLOY:+redeploy}"
+        deploy = (
+            f'echo "$$:{kind}" >> {self.deploys}; '
+            f"if [ -f {self.failing} ]; then echo no route to host; exit 3; fi; "
+            f"if [ -f {self.slow} ]; then touch {self.marker}; sleep $(cat {self.slow}); fi"
+        )
+        return {
+            "mode": mode, "kill_at": kill_at, "db_url": self.db_url, "clone": str(self.clone),
+            "notes": str(self.notes), "production_url": self.health.url, "deploy": deploy,
+            "logs": str(self.root / "logs"), "pidfile": str(self.pidfile), "health_timeout": 3,
+            **extra,
+        }  # fmt: skip
 
-    async def worker(self, config: str) -> asyncio.subprocess.Process:
+    async def worker(self, config: dict[str, Any]) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", WORKER, config, cwd=ROOT,
+            sys.executable, "-m", WORKER, json.dumps(config), cwd=ROOT,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
 
-    async def run(self, config: str) -> tuple[int, dict[str, Any]]:
+    async def run(self, config: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         process = await self.worker(config)
-        out, err = await asyncio.wait_for(process.communicate(), 60)
+        out, err = await asyncio.wait_for(process.communicate(), 300)
         result = json.loads(out.decode().strip().splitlines()[-1]) if out.strip() else {}
-        assert process.returncode in (0, -signal.SIGKILL), err.decode()[-2000:]
+        assert process.returncode in (0, -signal.SIGKILL), err.decode()[-3000:]
         return process.returncode or 0, result
 
-    def deploy_runs(self) -> list[int]:
-        if not self.deploys.exists():
-            return []
-        return [int(line) for line in self.deploys.read_text().split()]
+    async def killed(self, mode: str, kill_at: str, **extra: Any) -> None:
+        if kill_at == "pushed":
+            self.kill_on_push.touch()
+        code, result = await self.run(self.config(mode, kill_at=kill_at, **extra))
+        assert code == -signal.SIGKILL, f"it did not reach {kill_at}: {result}"
+
+    async def resume(self, **extra: Any) -> dict[str, Any]:
+        code, result = await self.run(self.config("resume", **extra))
+        assert code == 0
+        return result
+
+    async def killed_inside_the_deploy(self, mode: str) -> None:
+        """The worker killed while its deploy runs; then the orphaned deploy too."""
+        self.slow.write_text("60")
+        process = await self.worker(self.config(mode))
+        async with asyncio.timeout(120):
+            while not self.marker.exists():  # noqa: ASYNC110 - a file the deploy writes
+                await asyncio.sleep(0.05)
+        process.kill()
+        await process.wait()
+        os.killpg(int(self.deploy_lines()[-1].split(":")[0]), signal.SIGKILL)
+        self.slow.unlink()
+
+    def deploy_lines(self) -> list[str]:
+        return self.deploys.read_text().split() if self.deploys.exists() else []
+
+    def deployed(self, kind: RunKind) -> int:
+        """How many deploys a run of ``kind`` started."""
+        word = "" if kind is RunKind.SHIP else kind.value
+        return sum(1 for line in self.deploy_lines() if line.split(":", 1)[1] == word)
 
     def thread(self) -> list[dict[str, Any]]:
         if not self.notes.exists():
             return []
         return [json.loads(line) for line in self.notes.read_text().splitlines()]
 
+    def said(self, text: str, *, kind: str | None = None) -> list[str]:
+        return [
+            e["text"]
+            for e in self.thread()
+            if text in e["text"] and (kind is None or e["kind"] == kind)
+        ]
 
-async def assembled(domain: Conductor, stage: Stage, make_reviewed: MakeReviewed) -> str:
-    stage.origin.commit("feat/core", {"core.txt": "core\n"})
-    stage.origin.commit("feat/ui", {"ui.txt": "ui\n"})
-    await make_reviewed("core")
-    await make_reviewed("ui", depends_on="core")
-    slug = (await domain.releases.open(GUILD, "train", OPERATOR)).slug
-    await domain.releases.add_task(GUILD, "core", OPERATOR)
-    await domain.releases.add_task(GUILD, "ui", OPERATOR)
-    assert (await domain.assembly.assemble(GUILD, OPERATOR)).assembled
-    return slug
-
-
-async def consistent(domain: Conductor, slug: str) -> ReleaseState:
-    """The release and its members agree; returns the release's state."""
-    release = await domain.releases.get(GUILD, slug)
-    states = {(await domain.tasks.card(GUILD, m.slug)).task.state for m in release.members}
-    expected = {
-        ReleaseState.SHIPPED: {TaskState.SHIPPED},
-        ReleaseState.ASSEMBLED: {TaskState.ASSEMBLED},
-    }[release.state]
-    assert states == expected, (release.state, states)
-    return release.state
-
-
-async def seals(db: Database) -> int:
-    from sqlalchemy import func, select  # noqa: PLC0415
-
-    async with db.read() as session:
-        return int(await session.scalar(select(func.count()).select_from(ReleaseSeal)) or 0)
+    def reverts(self) -> list[str]:
+        out = git(self.origin.bare, "log", "--format=%H", f"--grep={REVERT_TRAILER}", "main")
+        return out.split()
 
 
 @pytest.fixture
@@ -122,96 +201,247 @@ async def stage(tmp_path: Path, db_url: str, health: HealthServer) -> Stage:
 
 
 @pytest.fixture
-def domain(db: Database, stage: Stage) -> Conductor:
-    return bootstrap(database=db, runner=FakeRunner(), git={"path": str(stage.clone)})
+async def world(stage: Stage, db: Database) -> AsyncIterator[Conductor]:
+    """v1 and v2 shipped (production runs v2), v3 assembled: every kind can start."""
+    domain = build(stage.config("ship"))
+    try:
+        for name in ("first", "second", "third"):
+            stage.origin.commit(f"feat/{name}", {f"{name}.txt": f"{name}\n"})
+            await bring_to_reviewed(domain, name)
+            await domain.releases.open(GUILD, name, OPERATOR)
+            await domain.releases.add_task(GUILD, name, OPERATOR)
+            assert (await domain.assembly.assemble(GUILD, OPERATOR)).assembled
+            if name != "third":
+                outcome = await domain.runs.start(RunKind.SHIP, GUILD, OPERATOR)
+                assert outcome.stopped is None, outcome
+        # what the test counts starts here
+        stage.notes.unlink(missing_ok=True)
+        stage.deploys.unlink(missing_ok=True)
+        yield domain
+    finally:
+        await domain.db.dispose()
+
+
+async def target(domain: Conductor, kind: RunKind) -> str:
+    """The release a run of ``kind`` acts on here."""
+    name = "third" if kind is RunKind.SHIP else "second"
+    [release] = [r for r in await domain.releases.recent(GUILD, 10) if r.name == name]
+    return release.slug
+
+
+#: the runs the world made before the test's (the ships of v1 and v2)
+WORLD_RUNS = 2
+
+
+async def runs(db: Database, kind: RunKind) -> list[RunStatus]:
+    """The test's runs of ``kind`` (not the world's), oldest first."""
+    async with db.read() as session:
+        rows = await session.scalars(
+            select(Run.status).where(Run.kind == kind, Run.id > WORLD_RUNS).order_by(Run.id)
+        )
+        return list(rows.all())
+
+
+async def agree(domain: Conductor, stage: Stage, slug: str, state: ReleaseState) -> None:
+    """The release, its members, main and production agree with ``state``."""
+    release = await domain.releases.get(GUILD, slug)
+    assert release.state is state
+    task = (await domain.tasks.card(GUILD, release.name)).task
+    expected = {
+        ReleaseState.SHIPPED: TaskState.SHIPPED,
+        ReleaseState.ROLLED_BACK: TaskState.REVIEWED,
+        ReleaseState.ASSEMBLED: TaskState.ASSEMBLED,
+    }[state]
+    assert task.state is expected, (state, task)
+    main = git(stage.origin.bare, "rev-parse", "main")
+    reverts = stage.reverts()
+    if state is ReleaseState.ROLLED_BACK:
+        assert reverts == [main]  # exactly one revert, and main is it
+    else:
+        assert reverts == []
+        if state is ReleaseState.SHIPPED:
+            assert main == release.merge_sha
+
+
+@pytest.mark.parametrize(("kind", "kill_at"), MATRIX, ids=[f"{k}-{p}" for k, p in MATRIX])
+async def test_killed_at_each_point_the_run_is_taken_up_and_everything_happens_once(
+    kind: RunKind, kill_at: str, stage: Stage, world: Conductor, db: Database
+) -> None:
+    case = KINDS[kind]
+    slug = await target(world, kind)
+    prefix = "" if kind is RunKind.SHIP else f"{kind.value}:"
+    point = kill_at if kill_at == "pushed" else prefix + kill_at
+
+    await stage.killed(kind.value, point, red=True)
+    resumed = await stage.resume(red=True)
+
+    ended = kill_at == f"{case.steps[-1]}:done"  # the run ended with its last step
+    assert ended or resumed["taken"] == 1
+    await agree(world, stage, slug, case.after)
+    assert stage.deployed(kind) == 1  # deployed once
+    assert len(stage.said(case.notes.format(slug=slug))) == 1, stage.thread()  # notes once
+    alerts = stage.said(case.alert.format(slug=slug), kind="ping")
+    assert len(alerts) == 1, stage.thread()  # the red alert and its ping, once
+    assert await runs(db, kind) == [RunStatus.DONE]
+    if not ended:
+        [told] = stage.said("♻️")
+        assert f"during the {kind.value} of `{slug}`" in told and "took it up again" in told
+
+
+SECOND = [
+    (RunKind.SHIP, "deploy:done", "notes:sent"),
+    (RunKind.SHIP, "seal:done", "alert:sent"),
+    (RunKind.ROLLBACK, "revert:done", "flip:flipped"),
+    (RunKind.ROLLBACK, "notes:sent", "alert:sent"),
+    (RunKind.REDEPLOY, "deploy:done", "seal:recorded"),
+    (RunKind.REDEPLOY, "notes:sent", "alert:sent"),
+]
+
+
+@pytest.mark.parametrize(("kind", "first", "second"), SECOND)
+async def test_killed_again_while_resuming_everything_still_happens_once(
+    kind: RunKind, first: str, second: str, stage: Stage, world: Conductor, db: Database
+) -> None:
+    case = KINDS[kind]
+    slug = await target(world, kind)
+    prefix = "" if kind is RunKind.SHIP else f"{kind.value}:"
+    await stage.killed(kind.value, prefix + first, red=True)
+    await stage.killed("resume", prefix + second, red=True)
+
+    await stage.resume(red=True)
+
+    await agree(world, stage, slug, case.after)
+    assert stage.deployed(kind) == 1
+    assert len(stage.said(case.notes.format(slug=slug))) == 1, stage.thread()
+    assert len(stage.said(case.alert.format(slug=slug), kind="ping")) == 1, stage.thread()
+    assert await runs(db, kind) == [RunStatus.DONE]
+
+
+def stays(kind: RunKind) -> ReleaseState:
+    """The release's state when a run of ``kind`` stopped before its end."""
+    return ReleaseState.ASSEMBLED if kind is RunKind.SHIP else ReleaseState.SHIPPED
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kill_at", ["deploy:failed", "notice:sent", "ping:sent"])
+async def test_a_failed_deploy_killed_before_it_was_told_is_told_once_and_never_retried(
+    kind: RunKind, kill_at: str, stage: Stage, world: Conductor, db: Database
+) -> None:
+    case = KINDS[kind]
+    if kill_at == "ping:sent" and not case.deploy_alerts:
+        pytest.skip("a failed ship deploy changed nothing in production: no ping to kill at")
+    slug = await target(world, kind)
+    prefix = "" if kind is RunKind.SHIP else f"{kind.value}:"
+    stage.failing.touch()
+    await stage.killed(kind.value, prefix + kill_at)
+    stage.failing.unlink()  # the deploy would pass now: a resume must still not run it
+
+    await stage.resume()
+
+    assert stage.deployed(kind) == 1  # the failed deploy was never run again
+    assert await runs(db, kind) == [RunStatus.FAILED]
+    [notice] = stage.said("stopped at the deploy step: the deploy command failed (exit 3)",
+                          kind="post")  # fmt: skip
+    assert "no route to host" in notice and "Not done: the deploy" in notice
+    pings = stage.said("stopped at the deploy step", kind="ping")
+    assert len(pings) == (1 if case.deploy_alerts else 0), stage.thread()
+    if kind is not RunKind.ROLLBACK:  # (the rollback's revert went out before its deploy)
+        await agree(world, stage, slug, stays(kind))
+    assert (await world.releases.get(GUILD, slug)).state is stays(kind)
+    said = len(stage.thread())
+    again = await stage.resume()  # nothing more is owed
+    assert again["taken"] == 0 and len(stage.thread()) == said
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+async def test_an_unhealthy_production_killed_before_it_was_told_is_told_once(
+    kind: RunKind, stage: Stage, world: Conductor, db: Database
+) -> None:
+    slug = await target(world, kind)
+    prefix = "" if kind is RunKind.SHIP else f"{kind.value}:"
+    stage.health.then = 503
+    await stage.killed(kind.value, prefix + "health:failed")
+    stage.health.then = 200
+
+    await stage.resume()
+
+    assert stage.deployed(kind) == 1
+    assert await runs(db, kind) == [RunStatus.FAILED]
+    assert len(stage.said("stopped at the health step", kind="post")) == 1, stage.thread()
+    [ping] = stage.said("stopped at the health step", kind="ping")
+    assert f"<@{OPERATOR.id}>" in ping
+    assert (await world.releases.get(GUILD, slug)).state is stays(kind)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+async def test_killed_inside_the_deploy_then_while_telling_it_the_deploy_never_runs_again(
+    kind: RunKind, stage: Stage, world: Conductor, db: Database
+) -> None:
+    """Killed inside the deploy; the resuming process killed right after it recorded the
+    deploy interrupted (before telling anyone); a third process: the deploy is not run a
+    second time, and the thread is told once, with its ping once."""
+    slug = await target(world, kind)
+    prefix = "" if kind is RunKind.SHIP else f"{kind.value}:"
+    await stage.killed_inside_the_deploy(kind.value)
+    await stage.killed("resume", prefix + "deploy:interrupted")
+
+    await stage.resume()
+
+    assert stage.deployed(kind) == 1  # the orphaned one only
+    assert await runs(db, kind) == [RunStatus.INTERRUPTED]
+    assert (await world.releases.get(GUILD, slug)).state is stays(kind)
+    [said] = stage.said("was interrupted: Conductor stopped while", kind="post")
+    assert "Check production" in said and f"`{KIND_WORDS[kind]}` again" in said
+    [ping] = stage.said("was interrupted", kind="ping")
+    assert f"<@{OPERATOR.id}>" in ping
+    assert len(stage.said("was in flight, so it is not repeated")) == 1
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+async def test_killed_between_the_interrupted_notice_and_its_ping_the_ping_is_sent_once(
+    kind: RunKind, stage: Stage, world: Conductor
+) -> None:
+    prefix = "" if kind is RunKind.SHIP else f"{kind.value}:"
+    await stage.killed(kind.value, prefix + "deploy:running")
+    await stage.killed("resume", prefix + "notice:sent")
+
+    await stage.resume()
+
+    assert len(stage.said("was interrupted", kind="post")) == 1, stage.thread()
+    assert len(stage.said("was interrupted", kind="ping")) == 1, stage.thread()
+    assert stage.deployed(kind) == 0  # killed before the command started: it never ran
+
+
+KIND_WORDS = {
+    RunKind.SHIP: "/release ship",
+    RunKind.ROLLBACK: "/release rollback",
+    RunKind.REDEPLOY: "/release redeploy",
+}
 
 
 @pytest.mark.parametrize(
-    "kill_at",
-    ["health:done", "deploy:done", "ship:done", "seal:done", "notes:sent", "notes:done"],
+    "kinds",
+    [(RunKind.SHIP, RunKind.ROLLBACK), (RunKind.SHIP, RunKind.ROLLBACK, RunKind.REDEPLOY)],
+    ids=["ship-rollback", "ship-rollback-redeploy"],
 )
-async def test_killed_after_the_deploy_it_resumes_and_finishes_once(
-    kill_at: str, stage: Stage, domain: Conductor, db: Database, make_reviewed: MakeReviewed
+async def test_processes_starting_runs_of_one_guild_at_the_same_instant_one_runs(
+    kinds: tuple[RunKind, ...], stage: Stage, world: Conductor, db: Database
 ) -> None:
-    slug = await assembled(domain, stage, make_reviewed)
-    code, _ = await stage.run(stage.config("ship", kill_at=kill_at))
-    assert code == -signal.SIGKILL  # it died where it was told to
-    await consistent(domain, slug)
+    go = stage.root / "go"
+    stage.slow.write_text("2")  # each run's deploy takes a while: they would overlap
+    workers = [await stage.worker(stage.config(k.value, go=str(go))) for k in kinds]
+    await asyncio.sleep(1.5)  # (they are waiting for the word; this only lets them load)
+    go.touch()
+    results = []
+    for process in workers:
+        out, err = await asyncio.wait_for(process.communicate(), 300)
+        assert process.returncode == 0, err.decode()[-3000:]
+        results.append(json.loads(out.decode().strip().splitlines()[-1]))
 
-    code, resumed = await stage.run(stage.config("resume"))
-
-    assert code == 0
-    assert await consistent(domain, slug) is ReleaseState.SHIPPED
-    assert len(stage.deploy_runs()) == 1  # never deployed twice
-    posts = [e for e in stage.thread() if "Release notes — `" in e["text"]]
-    assert len(posts) == 1, stage.thread()  # the notes exactly once
-    assert await seals(db) == 1  # sealed once
-    release = await domain.releases.get(GUILD, slug)
-    assert release.notes_posted_at is not None and release.notes_message_id == posts[0]["id"]
-    assert resumed["taken"] + resumed["posted"] >= 1  # the second process did the rest
-    if resumed["taken"] and kill_at != "notes:done":  # told it was taken up again, and where
-        [told] = [e["text"] for e in stage.thread() if e["text"].startswith("♻️")]
-        assert f"during the ship of `{slug}` v1 and took it up again: from the " in told
-    [run] = await _runs(db)
-    assert run == ShipRunStatus.DONE
-
-
-@pytest.mark.parametrize("where", ["deploy:running", "inside the deploy"])
-async def test_killed_during_the_deploy_it_is_interrupted_and_the_operator_told(
-    where: str, stage: Stage, domain: Conductor, db: Database, make_reviewed: MakeReviewed
-) -> None:
-    slug = await assembled(domain, stage, make_reviewed)
-    if where == "inside the deploy":
-        process = await stage.worker(stage.config("ship", slow=True))
-        for _ in range(300):
-            if stage.marker.exists():
-                break
-            await asyncio.sleep(0.05)
-        assert stage.marker.exists()
-        process.kill()
-        await process.wait()
-        os.killpg(stage.deploy_runs()[0], signal.SIGKILL)  # the orphaned deploy, after the kill
-    else:
-        code, _ = await stage.run(stage.config("ship", kill_at="deploy:running"))
-        assert code == -signal.SIGKILL
-
-    code, _ = await stage.run(stage.config("resume"))
-
-    assert code == 0
-    assert await consistent(domain, slug) is ReleaseState.ASSEMBLED
-    assert len(stage.deploy_runs()) <= 1  # not run again by the resume
-    told = [e["text"] for e in stage.thread() if e["kind"] == "ping"]
-    assert len(told) == 1 and "was interrupted" in told[0] and f"<@{OPERATOR.id}>" in told[0]
-    assert any(
-        "the deploy was in flight, so it is not repeated" in e["text"] for e in stage.thread()
-    )
-    assert "`/release ship` again" in told[0] and "`/release abandon`" in told[0]
-    assert await _runs(db) == [ShipRunStatus.INTERRUPTED]
-
-
-async def test_two_processes_race_to_resume_one_run_and_one_wins(
-    stage: Stage, domain: Conductor, db: Database, make_reviewed: MakeReviewed
-) -> None:
-    slug = await assembled(domain, stage, make_reviewed)
-    code, _ = await stage.run(stage.config("ship", kill_at="health:done"))
-    assert code == -signal.SIGKILL
-
-    results = await asyncio.gather(
-        stage.run(stage.config("resume")), stage.run(stage.config("resume"))
-    )
-
-    assert [code for code, _ in results] == [0, 0]
-    assert sorted(r["taken"] for _, r in results) == [0, 1]
-    assert await consistent(domain, slug) is ReleaseState.SHIPPED
-    assert len(stage.deploy_runs()) == 1
-    assert len([e for e in stage.thread() if "Release notes — `" in e["text"]]) == 1
-    assert await seals(db) == 1
-
-
-async def _runs(db: Database) -> list[ShipRunStatus]:
-    from sqlalchemy import select  # noqa: PLC0415
-
-    from store.models import ShipRun  # noqa: PLC0415
-
+    started = [r for r in results if "refused" not in r]
+    refused = [r["refused"] for r in results if "refused" in r]
+    assert len(started) == 1, results
+    assert len(refused) == len(kinds) - 1
+    assert all("already running" in r or "at the same moment" in r for r in refused), refused
     async with db.read() as session:
-        return list((await session.scalars(select(ShipRun.status).order_by(ShipRun.id))).all())
+        assert len((await session.scalars(select(Run.id))).all()) == WORLD_RUNS + 1

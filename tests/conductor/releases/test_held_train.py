@@ -24,6 +24,7 @@ from tests.helpers import (
     MakeReviewed,
     assembled,
     roll_back_by_machine,
+    ship,
 )
 
 CARL = Actor("carl", 502)
@@ -48,7 +49,7 @@ async def shipped(
     slug = await assembled(domain, make_reviewed, name)
     if seal is not None:
         runner.then(seal)  # type: ignore[arg-type]
-    await domain.pipeline.ship(GUILD, OPERATOR)
+    await ship(domain)
     return slug
 
 
@@ -64,7 +65,7 @@ async def test_nothing_shipped_unsealed_or_green_holds_nothing(
     unsealed = bootstrap(database=db, runner=runner)  # no [app]: ships without a seal
     assert await held(db) is None
     slug = await assembled(unsealed, make_reviewed, "plain")
-    await unsealed.pipeline.ship(GUILD, OPERATOR)
+    await ship(unsealed)
     assert (await unsealed.releases.get(GUILD, slug)).seal_status is None
     assert await held(db) is None  # no verdict is not a red one
     assert not (await unsealed.releases.status(GUILD)).held
@@ -111,7 +112,7 @@ async def test_a_red_seal_holds_the_train_until_an_operator_confirms_over_it(
     await make_reviewed("next-core")
     await domain.releases.add_task(GUILD, "next-core", OPERATOR)
     await domain.releases.assemble(GUILD, OPERATOR)
-    await domain.pipeline.ship(GUILD, OPERATOR)
+    await ship(domain)
     [first] = [m[0] for slug, m, _ in notes.posts if slug == opened.slug]
     lines = first.splitlines()
     assert lines[1] == "🟢 Smoke seal: green — 6/6 checks passed"
@@ -142,9 +143,9 @@ async def test_a_green_reseal_frees_the_train(
     red = await shipped(domain, make_reviewed, runner, "red", RED)
     target = await domain.seals.target(GUILD, None)
     runner.then({"/tasks": "status 500"})  # red again: still held
-    await domain.pipeline.reseal(GUILD, target, OPERATOR)
+    await domain.publisher.reseal(GUILD, target, OPERATOR)
     assert await held(db) == red
-    await domain.pipeline.reseal(GUILD, target, OPERATOR)  # green
+    await domain.publisher.reseal(GUILD, target, OPERATOR)  # green
     assert await held(db) is None
     opened = await domain.releases.open(GUILD, "next", OPERATOR)
     assert opened.held_over_slug is None and opened.held_confirmed_at is None
@@ -158,7 +159,7 @@ async def test_a_confirmation_given_after_the_train_was_freed_records_nothing(
     red = await shipped(domain, make_reviewed, runner, "red", RED)
     with pytest.raises(HeldTrain):
         await domain.releases.open(GUILD, "next", OPERATOR)
-    await domain.pipeline.reseal(GUILD, await domain.seals.target(GUILD, None), OPERATOR)
+    await domain.publisher.reseal(GUILD, await domain.seals.target(GUILD, None), OPERATOR)
     opened = await domain.releases.open(GUILD, "next", OPERATOR, over_held=red)
     assert opened.held_over_slug is None and opened.held_confirmed_by is None
 
@@ -189,7 +190,7 @@ async def test_the_production_before_a_rolled_back_one_holds_the_train_if_it_is_
     await make_reviewed("second-core")
     await domain.releases.add_task(GUILD, "second-core", OPERATOR)
     await domain.releases.assemble(GUILD, OPERATOR)
-    second = (await domain.pipeline.ship(GUILD, OPERATOR)).shipped.slug
+    second = (await ship(domain)).release.slug
     assert await held(db) is None
     await roll_back_by_machine(db, second)
     assert await held(db) == first
@@ -200,7 +201,7 @@ async def test_history_lists_what_shipped_newest_first_with_seals_and_rollbacks(
 ) -> None:
     v1 = await shipped(domain, make_reviewed, runner, "one", None)
     v2 = await shipped(domain, make_reviewed, runner, "two", None)
-    await domain.pipeline.reseal(GUILD, await domain.seals.target(GUILD, None), OPERATOR)
+    await domain.publisher.reseal(GUILD, await domain.seals.target(GUILD, None), OPERATOR)
     v3 = await shipped(domain, make_reviewed, runner, "three", RED)
     await roll_back_by_machine(db, v3, CARL, reason="checkout broken")
     await domain.releases.open(GUILD, "gone", OPERATOR)

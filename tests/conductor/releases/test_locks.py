@@ -16,12 +16,22 @@ from conductor.bootstrap import Conductor, bootstrap
 from conductor.errors import InvalidInput, Locked, LockHeld, NotFound
 from conductor.queries import current_lock
 from conductor.releases.locks import Locks
-from conductor.releases.runs import ShipRuns
-from conductor.states import LockEventKind, ReleaseState, SealStatus
+from conductor.releases.runs.store import Runs
+from conductor.states import LockEventKind, ReleaseState, RunKind, SealStatus
 from conductor.views import Actor, LockView
 from store.db import Database
-from store.models import LockEvent, ReleaseLock, ShipRun
-from tests.helpers import GUILD, OPERATOR, TEST_APP, FakeNotes, FakeRunner, MakeReviewed, assembled
+from store.models import LockEvent, ReleaseLock, Run
+from tests.helpers import (
+    GUILD,
+    OPERATOR,
+    TEST_APP,
+    FakeNotes,
+    FakeRunner,
+    MakeReviewed,
+    assembled,
+    open_run,
+    ship,
+)
 
 CARL = Actor("carl", 502)
 SINCE = datetime(2026, 12, 1, 14, 20, tzinfo=UTC)
@@ -99,22 +109,22 @@ async def test_ship_is_refused_while_locked_and_no_run_starts(
     slug = await assembled(sealed, make_reviewed, "t")
     await sealed.locks.lock(GUILD, "freeze for the demo", CARL)
     with pytest.raises(Locked, match="Can't ship: the release train is locked by carl since"):
-        await sealed.releases.ship_preflight(GUILD, OPERATOR)
+        await sealed.runs.plan(RunKind.SHIP, GUILD, OPERATOR)
     with pytest.raises(Locked, match=re.escape("— freeze for the demo. Ask them")):
-        await sealed.pipeline.ship(GUILD, OPERATOR)
+        await ship(sealed)
     # The preflight passed before the lock was taken: the run's own start refuses.
     await sealed.locks.unlock(GUILD, CARL)
-    ready = await sealed.releases.ship_preflight(GUILD, OPERATOR)
+    ready = (await sealed.runs.plan(RunKind.SHIP, GUILD, OPERATOR)).release
     await sealed.locks.lock(GUILD, "wait, the dashboards are red", CARL)
     with pytest.raises(Locked, match="the dashboards are red"):
-        await sealed.pipeline.ship(GUILD, OPERATOR, release_slug=ready.slug)
+        await ship(sealed, release_slug=ready.slug)
     async with db.read() as session:
-        assert await session.scalar(select(func.count()).select_from(ShipRun)) == 0
+        assert await session.scalar(select(func.count()).select_from(Run)) == 0
     assert (await sealed.releases.get(GUILD, slug)).state is ReleaseState.ASSEMBLED
 
     await sealed.locks.unlock(GUILD, CARL)
-    outcome = await sealed.pipeline.ship(GUILD, OPERATOR)
-    assert outcome.shipped.state is ReleaseState.SHIPPED
+    outcome = await ship(sealed)
+    assert outcome.release.state is ReleaseState.SHIPPED
 
 
 async def test_a_seal_is_never_blocked_by_the_lock(
@@ -122,10 +132,10 @@ async def test_a_seal_is_never_blocked_by_the_lock(
 ) -> None:
     slug = await assembled(sealed, make_reviewed, "t")
     runner.then({"/up": "status 503"})
-    await sealed.pipeline.ship(GUILD, OPERATOR)
+    await ship(sealed)
     await sealed.locks.lock(GUILD, "production is red, hands off", OPERATOR)
     target = await sealed.seals.target(GUILD, None)
-    resealed = await sealed.pipeline.reseal(GUILD, target, CARL)
+    resealed = await sealed.publisher.reseal(GUILD, target, CARL)
     assert resealed.seal.status is SealStatus.GREEN
     assert (await sealed.releases.get(GUILD, slug)).seal_status is SealStatus.GREEN
     assert await sealed.locks.current(GUILD) is not None  # and the lock still stands
@@ -137,10 +147,10 @@ async def test_a_ship_started_before_the_lock_still_finishes(
     """The lock stops new ships; a run already under way (here: its process died, its lease
     ran out) is finished by the reconcile, not stranded halfway."""
     slug = await assembled(sealed, make_reviewed, "t")
-    dead = ShipRuns(db, owner="dead-process", lease_s=-1)  # started, then the process died
-    await dead.start(GUILD, slug, OPERATOR)
+    dead = Runs(db, owner="dead-process", lease_s=-1)  # started, then the process died
+    await open_run(sealed, RunKind.SHIP, slug, runs=dead)
     await sealed.locks.lock(GUILD, "freeze", CARL)
-    assert await sealed.pipeline.resume(GUILD) == 1
+    assert await sealed.runs.resume(GUILD) == 1
     assert (await sealed.releases.get(GUILD, slug)).state is ReleaseState.SHIPPED
 
 

@@ -21,6 +21,7 @@ from tests.helpers import (
     FakeRunner,
     MakeReviewed,
     assembled,
+    ship,
 )
 
 
@@ -38,7 +39,7 @@ async def test_a_green_ship_posts_its_notes_once_and_records_them(
     domain: Conductor, notes: FakeNotes, make_reviewed: MakeReviewed
 ) -> None:
     slug = await assembled(domain, make_reviewed, "green")
-    outcome = await domain.pipeline.ship(GUILD, OPERATOR, reply_to="the-command-channel")
+    outcome = await ship(domain, reply_to="the-command-channel")
     assert outcome.notes is not None and outcome.notes.link.startswith("https://chat/")
     [(posted_slug, messages, reply_to)] = notes.posts
     assert (posted_slug, reply_to) == (slug, "the-command-channel")
@@ -48,7 +49,7 @@ async def test_a_green_ship_posts_its_notes_once_and_records_them(
     assert notes.changes >= 2  # the board: after the flip and after the notes
     stored = await domain.releases.get(GUILD, slug)
     assert stored.notes_message_id == outcome.notes.message_id
-    assert await domain.pipeline.post_owed_notes(GUILD) == 0  # nothing owed: never twice
+    assert await domain.publisher.post_owed_notes(GUILD) == 0  # nothing owed: never twice
     assert len(notes.posts) == 1
 
 
@@ -57,7 +58,7 @@ async def test_a_red_ship_pings_the_operator_and_the_role_where_the_notes_went(
 ) -> None:
     slug = await assembled(domain, make_reviewed, "red")
     runner.then({"/signin": "selector form input[type=password] not found"})
-    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    outcome = await ship(domain)
     assert outcome.seal is not None and outcome.seal.status is SealStatus.RED
     [(posted, text)] = notes.pings
     assert posted == outcome.notes and posted.channel == f"thread-of-{slug}"
@@ -70,16 +71,16 @@ async def test_notes_the_sink_could_not_post_are_owed_and_posted_later_once(
 ) -> None:
     notes.down = True
     slug = await assembled(domain, make_reviewed, "later")
-    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    outcome = await ship(domain)
     assert outcome.notes is None and notes.posts == []
     assert [r.slug for r in await domain.seals.notes_owed(GUILD)] == [slug]
-    assert await domain.pipeline.post_owed_notes(GUILD) == 0  # still down: still owed
+    assert await domain.publisher.post_owed_notes(GUILD) == 0  # still down: still owed
     notes.down = False
-    assert await domain.pipeline.post_owed_notes(GUILD) == 1
+    assert await domain.publisher.post_owed_notes(GUILD) == 1
     [(posted_slug, messages, _)] = notes.posts
     assert posted_slug == slug
     assert messages[0].splitlines()[1] == "🟢 Smoke seal: green — 6/6 checks passed"  # stored
-    assert await domain.pipeline.post_owed_notes(GUILD) == 0
+    assert await domain.publisher.post_owed_notes(GUILD) == 0
     assert await domain.seals.notes_owed(GUILD) == ()
 
 
@@ -89,15 +90,15 @@ async def test_the_reconcile_leaves_a_ship_in_flight_alone(
     await assembled(domain, make_reviewed, "inflight")
     runner.gate = asyncio.Event()
     runner.started.clear()
-    ship = asyncio.create_task(domain.pipeline.ship(GUILD, OPERATOR))
+    shipping = asyncio.create_task(ship(domain))
     await asyncio.wait_for(runner.started.wait(), 5)  # flipped, sealing, no notes yet
     shipped = await domain.releases.get(GUILD, (await domain.seals.target(GUILD, None)).slug)
     assert shipped.notes_posted_at is None
     # Not owed while its run is running (here or in any process): the run posts them.
     assert await domain.seals.notes_owed(GUILD) == ()
-    assert await domain.pipeline.post_owed_notes(GUILD) == 0
+    assert await domain.publisher.post_owed_notes(GUILD) == 0
     runner.gate.set()
-    outcome = await ship
+    outcome = await shipping
     assert outcome.notes is not None and len(notes.posts) == 1
 
 
@@ -107,7 +108,7 @@ async def test_a_release_flipped_but_never_sealed_is_sealed_before_its_late_note
     slug = await assembled(domain, make_reviewed, "crashed")
     await domain.releases.ship(GUILD, OPERATOR)  # the process died after the flip
     runner.then({"/up": "status 503"})
-    assert await domain.pipeline.post_owed_notes(GUILD) == 1
+    assert await domain.publisher.post_owed_notes(GUILD) == 1
     assert len(runner.calls) == 1
     [(_, messages, _)] = notes.posts
     assert messages[0].splitlines()[1].startswith("🔴 Smoke seal: red — 1 of 6 failed: /up")
@@ -120,11 +121,11 @@ async def test_a_reseal_posts_the_new_line_and_pings_on_red(
     domain: Conductor, notes: FakeNotes, runner: FakeRunner, make_reviewed: MakeReviewed
 ) -> None:
     slug = await assembled(domain, make_reviewed, "again")
-    await domain.pipeline.ship(GUILD, OPERATOR)
+    await ship(domain)
     target = await domain.seals.target(GUILD, None)
     runner.then({"/": "text Studio not found"})
     carl = Actor("carl", 601)
-    resealed = await domain.pipeline.reseal(GUILD, target, carl, reply_to="here")
+    resealed = await domain.publisher.reseal(GUILD, target, carl, reply_to="here")
     assert resealed.seal.status is SealStatus.RED and resealed.posted is not None
     (_, [line], reply_to) = notes.posts[-1]
     assert reply_to == "here"
@@ -141,7 +142,7 @@ async def test_without_a_sink_the_notes_stay_owed(
     slug = (await quiet.releases.open(GUILD, "solo", OPERATOR)).slug
     await quiet.releases.add_task(GUILD, "solo-core", OPERATOR)
     await quiet.releases.assemble(GUILD, OPERATOR)
-    outcome = await quiet.pipeline.ship(GUILD, OPERATOR)
+    outcome = await ship(quiet)
     assert outcome.notes is None and outcome.seal is not None
-    assert await quiet.pipeline.post_owed_notes(GUILD) == 0
+    assert await quiet.publisher.post_owed_notes(GUILD) == 0
     assert [r.slug for r in await quiet.seals.notes_owed(GUILD)] == [slug]

@@ -18,15 +18,16 @@ import pytest
 from conductor.bootstrap import Conductor, bootstrap
 from conductor.errors import ConductorError, InvalidMove, NotFound
 from conductor.releases.git import REVERT_TRAILER
-from conductor.releases.pipeline import AlertAction, Checkpoint
-from conductor.releases.runs import ShipRunning
+from conductor.releases.runs.driver import Checkpoint
+from conductor.releases.runs.rollback import Rollback
+from conductor.releases.runs.sink import AlertAction
+from conductor.releases.runs.store import RunRunning
 from conductor.states import (
-    ROLLBACK_STEPS,
     ReleaseState,
     RunKind,
+    RunStatus,
     SealStatus,
-    ShipRunStatus,
-    ShipStepStatus,
+    StepStatus,
     TaskState,
 )
 from conductor.views import Actor
@@ -41,7 +42,12 @@ from tests.helpers import (
     HealthServer,
     MakeReviewed,
     Origin,
+    end_run,
     git,
+    open_run,
+    plan_rollback,
+    roll_back,
+    ship,
 )
 
 #: the environment the deploy command writes down, each run one JSON line
@@ -132,7 +138,7 @@ async def shipped(
     slug = (await domain.releases.open(GUILD, name, OPERATOR)).slug
     await domain.releases.add_task(GUILD, task, OPERATOR)
     assert (await domain.assembly.assemble(GUILD, OPERATOR)).assembled
-    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    outcome = await ship(domain)
     assert outcome.stopped is None and outcome.release.state is ReleaseState.SHIPPED, outcome
     return slug
 
@@ -172,19 +178,19 @@ async def test_a_rollback_reverts_main_deploys_the_previous_version_gates_flips_
     assert v2.merge_sha is not None and git(origin.bare, "rev-parse", "main") == v2.merge_sha
     checks_before, seals_before = health.checks, len(runner.calls)
 
-    plan = await domain.rollbacks.plan(GUILD)
+    plan = await plan_rollback(domain)
     assert (plan.release.slug, plan.previous and plan.previous.slug) == (second, first)
     assert plan.members == ("ui",)
     assert f"git revert -m 1 {v2.merge_sha}" in plan.commands[0]
     assert plan.commands[1].startswith("git push origin HEAD:refs/heads/main")
     assert f"CONDUCTOR_RELEASE={first} CONDUCTOR_VERSION=v1" in plan.commands[2]
 
-    outcome = await domain.rollbacks.roll_back(GUILD, OPERATOR, reason="checkout is broken")
+    outcome = await roll_back(domain, reason="checkout is broken")
 
     assert outcome.stopped is None and outcome.run is not None, outcome
-    assert outcome.run.kind is RunKind.ROLLBACK and outcome.run.status is ShipRunStatus.DONE
-    assert [s.name for s in outcome.run.steps] == list(ROLLBACK_STEPS)
-    assert {s.status for s in outcome.run.steps} == {ShipStepStatus.DONE}
+    assert outcome.run.kind is RunKind.ROLLBACK and outcome.run.status is RunStatus.DONE
+    assert [s.name for s in outcome.run.steps] == list(Rollback.steps)
+    assert {s.status for s in outcome.run.steps} == {StepStatus.DONE}
     # main on the origin has the revert: ui.txt gone, the tree is v1's again
     [revert] = reverts(origin)
     assert git(origin.bare, "rev-parse", "main") == revert
@@ -251,27 +257,27 @@ async def test_only_the_last_shipped_release_rolls_back_and_only_once(
 ) -> None:
     domain = build()
     with pytest.raises(NotFound, match="Nothing has shipped yet"):
-        await domain.rollbacks.plan(GUILD)
+        await plan_rollback(domain)
     first = await shipped(domain, make_reviewed, "first", "core", origin)
     second = await shipped(domain, make_reviewed, "second", "ui", origin)
     await make_reviewed("api")
     active = (await domain.releases.open(GUILD, "third", OPERATOR)).slug
     with pytest.raises(NotFound, match="No release `nope`"):
-        await domain.rollbacks.plan(GUILD, "nope")
+        await plan_rollback(domain, "nope")
     with pytest.raises(InvalidMove, match=f"Release `{active}` is assembling; only a shipped"):
-        await domain.rollbacks.plan(GUILD, active)
+        await plan_rollback(domain, active)
     with pytest.raises(
         InvalidMove,
         match=rf"Release `{first}` v1 is not what production runs: `{second}` v2 shipped "
         r"after it\. Only the last shipped release can be rolled back\.",
     ):
-        await domain.rollbacks.roll_back(GUILD, OPERATOR, release_slug=first)
+        await roll_back(domain, release_slug=first)
 
-    done = await domain.rollbacks.roll_back(GUILD, OPERATOR, release_slug=second, reason="bad")
-    assert done.rolled_back
+    done = await roll_back(domain, release_slug=second, reason="bad")
+    assert done.release.state is ReleaseState.ROLLED_BACK
 
-    for attempt in (domain.rollbacks.plan(GUILD, second),
-                    domain.rollbacks.roll_back(GUILD, OPERATOR, release_slug=second)):  # fmt: skip
+    for attempt in (plan_rollback(domain, second),
+                    roll_back(domain, release_slug=second)):  # fmt: skip
         with pytest.raises(
             InvalidMove,
             match=rf"Release `{second}` v2 was rolled back already, by olga at .* \(why: "
@@ -280,7 +286,7 @@ async def test_only_the_last_shipped_release_rolls_back_and_only_once(
             await attempt
     assert len(reverts(origin)) == 1
     # v1 is production again, so it is now the one a rollback means
-    assert (await domain.rollbacks.plan(GUILD)).release.slug == first
+    assert (await plan_rollback(domain)).release.slug == first
 
 
 async def test_no_rollback_while_a_ship_runs_and_no_ship_while_a_rollback_runs(
@@ -295,25 +301,24 @@ async def test_no_rollback_while_a_ship_runs_and_no_ship_while_a_rollback_runs(
     assert (await domain.assembly.assemble(GUILD, OPERATOR)).assembled
     active = (await domain.releases.status(GUILD)).active
     assert active is not None
-    ship = await domain.pipeline.runs.start(GUILD, active.slug, OPERATOR)  # in flight
-    with pytest.raises(ShipRunning, match=rf"A ship of `{active.slug}` is running \(started by"):
-        await domain.rollbacks.plan(GUILD)
-    await domain.pipeline.runs.finish(ship.id, ShipRunStatus.FAILED, error="stopped")
+    shipping = await open_run(domain, RunKind.SHIP, active.slug)  # in flight
+    with pytest.raises(
+        RunRunning,
+        match=rf"A ship of `{active.slug}` is already running \(started by .*nothing was rolled back",
+    ):
+        await plan_rollback(domain)
+    await end_run(domain, shipping)
 
     # a rollback in flight (its run opened, never driven) holds ships and other rollbacks
-    async with db.write() as session:
-        from conductor.queries import require_release  # noqa: PLC0415
-
-        row = await require_release(session, GUILD, first)
-        run = await domain.pipeline.runs.open_run(
-            session, row, RunKind.ROLLBACK, version=1, actor=OPERATOR
-        )
-    with pytest.raises(ShipRunning, match=r"A rollback is running .* ship once it has ended"):
-        await domain.pipeline.ship(GUILD, OPERATOR)
-    with pytest.raises(ShipRunning, match=rf"A rollback of `{first}` is already running"):
-        await domain.rollbacks.roll_back(GUILD, Actor("ana", 502))
-    await domain.pipeline.runs.finish(run.id, ShipRunStatus.FAILED, error="stopped")
-    assert (await domain.pipeline.ship(GUILD, OPERATOR)).release.state is ReleaseState.SHIPPED
+    run = await open_run(domain, RunKind.ROLLBACK, first)
+    with pytest.raises(
+        RunRunning, match=rf"A rollback of `{first}` is already running .*nothing was shipped"
+    ):
+        await ship(domain)
+    with pytest.raises(RunRunning, match=rf"A rollback of `{first}` is already running"):
+        await roll_back(domain, Actor("ana", 502))
+    await end_run(domain, run)
+    assert (await ship(domain)).release.state is ReleaseState.SHIPPED
 
 
 async def test_a_conflicting_revert_is_reported_and_changes_nothing(
@@ -333,13 +338,13 @@ async def test_a_conflicting_revert_is_reported_and_changes_nothing(
     hotfix = origin.commit("main", {"app.txt": "v0\nui, fixed\n"}, new=False)
     seals, deployed = len(runner.calls), len(deploys(seen))
 
-    outcome = await domain.rollbacks.roll_back(GUILD, OPERATOR)
+    outcome = await roll_back(domain)
 
     assert outcome.stopped is not None and "conflicts with what `main` has since" in outcome.stopped
     assert "`app.txt`" in outcome.stopped
-    assert outcome.run is not None and outcome.run.status is ShipRunStatus.FAILED
-    assert outcome.run.step("revert").status is ShipStepStatus.FAILED
-    assert all(s.status is ShipStepStatus.PENDING for s in outcome.run.steps[1:])
+    assert outcome.run is not None and outcome.run.status is RunStatus.FAILED
+    assert outcome.run.step("revert").status is StepStatus.FAILED
+    assert all(s.status is StepStatus.PENDING for s in outcome.run.steps[1:])
     assert git(origin.bare, "rev-parse", "main") == hotfix  # untouched
     assert reverts(origin) == []
     assert len(deploys(seen)) == deployed and len(runner.calls) == seals
@@ -354,7 +359,7 @@ async def test_a_conflicting_revert_is_reported_and_changes_nothing(
     assert f"`{second}` is still shipped: production may still run it." in told
     assert len(notes.pings) == 0  # nothing changed in production: no ping
     # the clone is clean for the next attempt
-    assert git(Path(domain.rollbacks.repo.path), "status", "--porcelain") == ""  # type: ignore[union-attr]
+    assert git(Path(domain.runs.parts.repo.path), "status", "--porcelain") == ""  # type: ignore[union-attr]
 
 
 async def test_a_failing_deploy_is_reported_and_the_next_attempt_does_not_revert_again(
@@ -370,10 +375,10 @@ async def test_a_failing_deploy_is_reported_and_the_next_attempt_does_not_revert
     second = await shipped(domain, make_reviewed, "second", "ui", origin)
     checks = health.checks
 
-    outcome = await domain.rollbacks.roll_back(GUILD, OPERATOR, reason="broken")
+    outcome = await roll_back(domain, reason="broken")
 
     assert outcome.stopped == "the deploy command failed (exit 7)"
-    assert outcome.run is not None and outcome.run.status is ShipRunStatus.FAILED
+    assert outcome.run is not None and outcome.run.status is RunStatus.FAILED
     [revert] = reverts(origin)  # the revert went out before the deploy failed
     assert git(origin.bare, "rev-parse", "main") == revert
     failed = outcome.run.step("deploy").outcome
@@ -391,9 +396,9 @@ async def test_a_failing_deploy_is_reported_and_the_next_attempt_does_not_revert
     assert ping.startswith(f"🚨 <@{OPERATOR.id}> {ROLE} ❌ The rollback of `{second}` v2 stopped")
 
     fixed = build(command=deploy_command(seen))
-    again = await fixed.rollbacks.roll_back(GUILD, OPERATOR, reason="broken, deploy fixed")
+    again = await roll_back(fixed, reason="broken, deploy fixed")
 
-    assert again.stopped is None and again.rolled_back
+    assert again.stopped is None and again.release.state is ReleaseState.ROLLED_BACK
     assert reverts(origin) == [revert]  # not reverted twice
     assert git(origin.bare, "rev-parse", "main") == revert
     assert again.run is not None
@@ -418,7 +423,7 @@ async def test_production_never_healthy_after_the_rollback_is_a_hard_stop_with_a
     second = await shipped(domain, make_reviewed, "second", "ui", origin)
     health.then = 503
 
-    outcome = await domain.rollbacks.roll_back(GUILD, OPERATOR)
+    outcome = await roll_back(domain)
 
     assert outcome.stopped is not None and outcome.stopped.startswith(
         "the rollback's deploy went out but production is not healthy"
@@ -436,9 +441,13 @@ async def test_a_red_seal_after_the_rollback_pings_and_offers_to_roll_back_the_p
     second = await shipped(domain, make_reviewed, "second", "ui", origin)
     runner.then({"/": "text Studio not found"})
 
-    outcome = await domain.rollbacks.roll_back(GUILD, OPERATOR)
+    outcome = await roll_back(domain)
 
-    assert outcome.rolled_back and outcome.seal is not None and outcome.seal.alarming
+    assert (
+        outcome.release.state is ReleaseState.ROLLED_BACK
+        and outcome.seal is not None
+        and outcome.seal.alarming
+    )
     assert (await domain.releases.get(GUILD, first)).seal_status is SealStatus.RED
     assert (await domain.releases.get(GUILD, second)).seal_status is SealStatus.GREEN
     [(posted, ping)] = notes.pings
@@ -459,7 +468,7 @@ async def test_the_first_release_rolls_back_to_what_ran_before_it(
     release's history, whose own verdict stays."""
     domain = build(command=deploy_command(seen))
     only = await shipped(domain, make_reviewed, "only", "core", origin)
-    plan = await domain.rollbacks.plan(GUILD)
+    plan = await plan_rollback(domain)
     assert plan.previous is None
     assert plan.commands[2].startswith(
         f"CONDUCTOR_RELEASE='' CONDUCTOR_VERSION='' CONDUCTOR_SHA=<main after the revert> "
@@ -470,9 +479,9 @@ async def test_the_first_release_rolls_back_to_what_ran_before_it(
         plan.production == "Production is back to what ran before it (no release shipped before it)"
     )
 
-    outcome = await domain.rollbacks.roll_back(GUILD, OPERATOR)
+    outcome = await roll_back(domain)
 
-    assert outcome.rolled_back
+    assert outcome.release.state is ReleaseState.ROLLED_BACK
     [revert] = reverts(origin)
     assert files_on(origin, "main") == {"README", "app.txt"}
     assert deploys(seen)[-1] == {
@@ -497,17 +506,17 @@ async def test_without_git_nothing_is_reverted_and_it_is_said(
     first = await shipped(domain, make_reviewed, "first", "core")
     second = await shipped(domain, make_reviewed, "second", "ui")
 
-    outcome = await domain.rollbacks.roll_back(GUILD, OPERATOR)
+    outcome = await roll_back(domain)
 
-    assert outcome.rolled_back and outcome.run is not None
+    assert outcome.release.state is ReleaseState.ROLLED_BACK and outcome.run is not None
     statuses = {s.name: s.status for s in outcome.run.steps}
     assert statuses == {
-        "revert": ShipStepStatus.SKIPPED,
-        "deploy": ShipStepStatus.SKIPPED,
-        "health": ShipStepStatus.SKIPPED,
-        "flip": ShipStepStatus.DONE,
-        "seal": ShipStepStatus.DONE,
-        "notes": ShipStepStatus.DONE,
+        "revert": StepStatus.SKIPPED,
+        "deploy": StepStatus.SKIPPED,
+        "health": StepStatus.SKIPPED,
+        "flip": StepStatus.DONE,
+        "seal": StepStatus.DONE,
+        "notes": StepStatus.DONE,
     }
     [(_, [text], _)] = [p for p in notes.posts if "Rolled back" in p[1][0]]
     assert "⏭️ the revert: no [git] is configured: main was not changed" in text
@@ -526,7 +535,7 @@ async def test_without_git_a_deploy_command_has_nothing_to_go_back_to_before_the
         match=rf"Nothing to roll back to: no release shipped before `{only}` v1, and without "
         r"`\[git\]` there is no commit to deploy instead",
     ):
-        await domain.rollbacks.roll_back(GUILD, OPERATOR)
+        await roll_back(domain)
     assert (await domain.releases.get(GUILD, only)).state is ReleaseState.SHIPPED
 
 
@@ -535,7 +544,7 @@ async def test_the_confirmation_never_shows_a_password_in_the_deploy_command(
 ) -> None:
     domain = build(command="curl -fsS https://ops:hunter2@deploy.example/hook")
     await shipped(build(), make_reviewed, "only", "core", origin)
-    [*_, deploy] = (await domain.rollbacks.plan(GUILD)).commands
+    [*_, deploy] = (await plan_rollback(domain)).commands
     assert deploy.endswith("curl -fsS https://ops:***@deploy.example/hook")
     assert "hunter2" not in deploy
 
@@ -546,7 +555,7 @@ async def test_a_long_reason_is_refused_before_anything_runs(
     domain = build()
     slug = await shipped(domain, make_reviewed, "only", "core", origin)
     with pytest.raises(ConductorError, match="That reason is too long"):
-        await domain.rollbacks.roll_back(GUILD, OPERATOR, reason="x" * 501)
+        await roll_back(domain, reason="x" * 501)
     assert (await domain.releases.get(GUILD, slug)).state is ReleaseState.SHIPPED
     assert reverts(origin) == []
 
@@ -576,13 +585,13 @@ async def test_a_rollback_taken_over_by_another_process_writes_nothing_more(
     second = await shipped(domain, make_reviewed, "second", "ui", origin)
     taken = build(command=deploy_command(seen), checkpoint=steal(db, at="rollback:revert:done"))
 
-    outcome = await taken.rollbacks.roll_back(GUILD, OPERATOR)
+    outcome = await roll_back(taken)
 
     assert outcome.stopped == "another process took the run over"
     assert len(deploys(seen)) == 2  # the ships': the fenced run deployed nothing
-    [run] = await taken.pipeline.runs.unfinished(GUILD, RunKind.ROLLBACK)
-    assert run.status is ShipRunStatus.RUNNING and run.step("revert").status is ShipStepStatus.DONE
-    assert run.step("deploy").status is ShipStepStatus.PENDING  # left for its new owner
+    [run] = await taken.runs.runs.unfinished(GUILD)
+    assert run.status is RunStatus.RUNNING and run.step("revert").status is StepStatus.DONE
+    assert run.step("deploy").status is StepStatus.PENDING  # left for its new owner
     assert (await domain.releases.get(GUILD, second)).state is ReleaseState.SHIPPED
 
 
@@ -605,12 +614,12 @@ async def test_a_step_the_domain_refuses_is_told_with_what_was_done(
                     (GUILD,),
                 )
 
-    outcome = await build(checkpoint=sneak).rollbacks.roll_back(GUILD, OPERATOR)
+    outcome = await roll_back(build(checkpoint=sneak))
 
     assert outcome.stopped is not None
     assert outcome.stopped.startswith(f"Release `{second}` is not what production runs: `sneaky`")
-    assert outcome.run is not None and outcome.run.status is ShipRunStatus.FAILED
-    assert outcome.run.step("flip").status is ShipStepStatus.FAILED
+    assert outcome.run is not None and outcome.run.status is RunStatus.FAILED
+    assert outcome.run.step("flip").status is StepStatus.FAILED
     assert (await build().releases.get(GUILD, second)).state is ReleaseState.SHIPPED
     [(_, [told], _)] = [p for p in notes.posts if "rollback of" in p[1][0]]
     assert told.startswith(f"❌ The rollback of `{second}` v2 stopped at the flip step: Release")

@@ -21,8 +21,8 @@ import pytest
 
 from conductor.bootstrap import Conductor, bootstrap
 from conductor.errors import InvalidMove
-from conductor.releases.runs import ShipRuns
-from conductor.states import ReleaseState, SealStatus, ShipRunStatus, ShipStepStatus
+from conductor.releases.runs.store import RunRunning, Runs
+from conductor.states import ReleaseState, RunKind, RunStatus, SealStatus, StepStatus
 from store.db import Database
 from tests.helpers import (
     GUILD,
@@ -34,7 +34,10 @@ from tests.helpers import (
     HealthServer,
     MakeReviewed,
     Origin,
+    end_run,
     git,
+    open_run,
+    ship,
 )
 
 
@@ -128,11 +131,11 @@ async def test_a_ship_pushes_main_deploys_waits_for_health_then_flips_seals_and_
     head = (await domain.releases.get(GUILD, slug)).rc_head
     assert head is not None
 
-    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    outcome = await ship(domain)
 
     assert outcome.stopped is None and outcome.run is not None
-    assert outcome.run.status is ShipRunStatus.DONE
-    assert [s.status for s in outcome.run.steps] == [ShipStepStatus.DONE] * 5
+    assert outcome.run.status is RunStatus.DONE
+    assert [s.status for s in outcome.run.steps] == [StepStatus.DONE] * 5
     assert git(origin.bare, "rev-parse", "main") == head  # main fast-forwarded on the origin
     assert deploys(seen) == [
         {"CONDUCTOR_RELEASE": slug, "CONDUCTOR_VERSION": "v1", "CONDUCTOR_SHA": head}
@@ -158,7 +161,7 @@ async def test_a_red_seal_alert_carries_the_real_merge_sha(
     domain = build()
     slug = await assembled(domain, origin, make_reviewed)
     runner.then({"/signin": "selector form input[type=password] not found"})
-    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    outcome = await ship(domain)
     head = outcome.release.merge_sha
     assert head is not None and len(head) == 40
     [(_, alert)] = notes.pings
@@ -182,15 +185,15 @@ async def test_a_failing_deploy_stops_before_the_flip_and_says_why(
     domain = build(command=broken)
     slug = await assembled(domain, origin, make_reviewed)
 
-    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    outcome = await ship(domain)
 
     assert outcome.stopped == "the deploy command failed (exit 7)"
-    assert outcome.run is not None and outcome.run.status is ShipRunStatus.FAILED
-    assert outcome.run.step("deploy").status is ShipStepStatus.FAILED
+    assert outcome.run is not None and outcome.run.status is RunStatus.FAILED
+    assert outcome.run.step("deploy").status is StepStatus.FAILED
     failed = outcome.run.step("deploy").outcome
     assert failed["summary"] == "the deploy command failed (exit 7)"
     assert failed["tail"] == "deploying\nbin/deploy: no route to host"
-    assert outcome.run.step("ship").status is ShipStepStatus.PENDING
+    assert outcome.run.step("ship").status is StepStatus.PENDING
     release = await domain.releases.get(GUILD, slug)
     assert release.state is ReleaseState.ASSEMBLED and release.version is None
     assert runner.calls == [] and health.checks == 0
@@ -199,7 +202,7 @@ async def test_a_failing_deploy_stops_before_the_flip_and_says_why(
     assert "bin/deploy: no route to host" in told and "stays assembled" in told
     # Fixed: shipping again runs a new run; main is already there, the deploy runs again.
     fixed = build(command=deploy_command(seen))
-    again = await fixed.pipeline.ship(GUILD, OPERATOR)
+    again = await ship(fixed)
     assert again.stopped is None and again.release.state is ReleaseState.SHIPPED
     assert [d["CONDUCTOR_VERSION"] for d in deploys(seen)] == ["v1", "v1"]
 
@@ -216,7 +219,7 @@ async def test_a_deploy_past_its_timeout_is_killed_with_its_children(
     domain = build(command=hang, timeout=1)
     slug = await assembled(domain, origin, make_reviewed)
 
-    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    outcome = await ship(domain)
 
     assert outcome.stopped == "the deploy command was killed after 1 s"
     child = int(pids.read_text())
@@ -233,7 +236,7 @@ async def test_a_slow_health_gate_passes_on_the_third_check(
     domain = build()
     await assembled(domain, origin, make_reviewed)
     health.queue = [503, 503]
-    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    outcome = await ship(domain)
     assert outcome.release.state is ReleaseState.SHIPPED
     assert health.checks == 3
     assert outcome.run is not None
@@ -252,7 +255,7 @@ async def test_production_never_healthy_is_a_hard_stop_with_the_rollback_ping(
     slug = await assembled(domain, origin, make_reviewed)
     head = (await domain.releases.get(GUILD, slug)).rc_head
     health.then = 503
-    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    outcome = await ship(domain)
     assert outcome.stopped is not None
     assert outcome.stopped.startswith("the deploy went out but production is not healthy")
     assert "status 503" in outcome.stopped
@@ -271,7 +274,7 @@ async def test_main_moved_since_the_assembly_refuses_the_deploy(
     domain = build()
     slug = await assembled(domain, origin, make_reviewed)
     moved = origin.commit("main", {"hotfix.txt": "1\n"}, new=False)
-    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    outcome = await ship(domain)
     assert outcome.stopped is not None and outcome.stopped.startswith(
         "`main` moved since the assembly"
     )
@@ -289,7 +292,7 @@ async def test_a_refused_push_stops_the_ship(
     hook = origin.bare / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'main is protected' >&2\nexit 1\n")
     hook.chmod(hook.stat().st_mode | stat.S_IXUSR)
-    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    outcome = await ship(domain)
     assert outcome.stopped is not None
     assert outcome.stopped.startswith("The push of `main` to `origin` was refused")
     assert "main is protected" in outcome.stopped
@@ -304,18 +307,18 @@ async def test_one_running_ship_per_release_and_the_lease_decides_who_drives(
 ) -> None:
     domain = build()
     slug = await assembled(domain, origin, make_reviewed)
-    mine = ShipRuns(db, owner="proc-a", lease_s=60)
-    theirs = ShipRuns(db, owner="proc-b", lease_s=60)
-    run = await mine.start(GUILD, slug, OPERATOR)
-    with pytest.raises(Exception, match="already running"):
-        await theirs.start(GUILD, slug, OPERATOR)
+    mine = Runs(db, owner="proc-a", lease_s=60)
+    theirs = Runs(db, owner="proc-b", lease_s=60)
+    run = await open_run(domain, RunKind.SHIP, slug, runs=mine)
+    with pytest.raises(RunRunning, match="already running"):
+        await ship(domain, release_slug=slug)
     assert not await theirs.claim(run.id)  # a live lease is respected
     assert await mine.claim(run.id)  # and renewed by its owner
-    expired = ShipRuns(db, owner="proc-a", lease_s=-1)  # as if proc-a stalled
+    expired = Runs(db, owner="proc-a", lease_s=-1)  # as if proc-a stalled
     assert await expired.renew(run.id)
     assert await theirs.claim(run.id)  # past the lease: taken over
     with pytest.raises(Exception, match="held by another process"):
-        await mine.mark(run.id, "deploy", ShipStepStatus.RUNNING)  # the fence
+        await mine.mark(run.id, "deploy", StepStatus.RUNNING)  # the fence
     assert not await mine.renew(run.id)
     assert os.getpid() > 0
 
@@ -353,15 +356,15 @@ async def test_a_run_whose_process_is_gone_is_taken_up_at_once_not_after_its_lea
     domain = build()
     slug = await assembled(domain, origin, make_reviewed)
     host = socket.gethostname()[:60]
-    run = await ShipRuns(db, owner="first", lease_s=-1).start(GUILD, slug, OPERATOR)
+    run = await open_run(domain, RunKind.SHIP, slug, runs=Runs(db, owner="first", lease_s=-1))
 
-    async def held_by(owner: str) -> ShipRuns:
+    async def held_by(owner: str) -> Runs:
         """``owner`` holds the run now with a long lease (the one before it ran out)."""
-        holder = ShipRuns(db, owner=owner, lease_s=600)
+        holder = Runs(db, owner=owner, lease_s=600)
         assert await holder.claim(run.id), owner
         return holder
 
-    restarted = ShipRuns(db, lease_s=60)
+    restarted = Runs(db, lease_s=60)
     for what, owner in (
         ("alive", f"{host}:{processes['alive']}:aaaa1111"),
         ("on another host", f"not-{host}:{processes['exited']}:bbbb2222"),
@@ -369,13 +372,13 @@ async def test_a_run_whose_process_is_gone_is_taken_up_at_once_not_after_its_lea
     ):
         await held_by(owner)
         assert not await restarted.claim(run.id), f"claimed from a process {what}"
-        await ShipRuns(db, owner=owner, lease_s=-1).renew(run.id)  # its lease runs out
+        await Runs(db, owner=owner, lease_s=-1).renew(run.id)  # its lease runs out
     for what, pid in (("exited", processes["exited"]), ("killed, not reaped", processes["zombie"])):
         dead = await held_by(f"{host}:{pid}:cccc3333")
         assert await restarted.claim(run.id), f"not taken from a process {what}"
         with pytest.raises(Exception, match="held by another process"):
-            await dead.mark(run.id, "deploy", ShipStepStatus.RUNNING)  # the fence holds
-        await ShipRuns(db, owner=restarted.owner, lease_s=-1).renew(run.id)
+            await dead.mark(run.id, "deploy", StepStatus.RUNNING)  # the fence holds
+        await Runs(db, owner=restarted.owner, lease_s=-1).renew(run.id)
 
 
 async def test_abandon_waits_for_a_running_ship(
@@ -385,12 +388,12 @@ async def test_abandon_waits_for_a_running_ship(
 ) -> None:
     domain = build()
     slug = await assembled(domain, origin, make_reviewed)
-    run = await domain.pipeline.runs.start(GUILD, slug, OPERATOR)  # a ship in flight
+    run = await open_run(domain, RunKind.SHIP, slug)  # a ship in flight
     with pytest.raises(
         InvalidMove, match=r"is being shipped .* abandon it once the ship has ended"
     ):
         await domain.releases.abandon(GUILD, "changed my mind", OPERATOR)
-    await domain.pipeline.runs.finish(run.id, ShipRunStatus.FAILED, error="stopped")
+    await end_run(domain, run)
     abandoned = await domain.releases.abandon(GUILD, "changed my mind", OPERATOR)
     assert abandoned.state is ReleaseState.ABANDONED
 
@@ -426,11 +429,11 @@ async def test_a_ship_taken_over_by_another_process_stops_and_writes_nothing_mor
     )
     slug = await assembled(domain, origin, make_reviewed)
 
-    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    outcome = await ship(domain)
 
     assert outcome.stopped == "another process took the run over"
-    [run] = await domain.pipeline.runs.unfinished(GUILD)
-    assert run.status is ShipRunStatus.RUNNING and run.error is None
-    assert run.step("ship").status is ShipStepStatus.PENDING
+    [run] = await domain.runs.runs.unfinished(GUILD)
+    assert run.status is RunStatus.RUNNING and run.error is None
+    assert run.step("ship").status is StepStatus.PENDING
     assert (await domain.releases.get(GUILD, slug)).state is ReleaseState.ASSEMBLED
     assert notes.posts == []

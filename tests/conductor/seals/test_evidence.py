@@ -27,6 +27,7 @@ from tests.helpers import (
     assembled,
     png_size,
     red_with_screenshots,
+    ship,
 )
 
 
@@ -61,7 +62,7 @@ async def test_a_red_seal_keeps_each_screenshot_with_its_record_and_attaches_the
     result = red_with_screenshots(["/signin", "/../../../escaped"])
     runner.then(result)
 
-    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    outcome = await ship(domain)
 
     assert outcome.seal is not None and outcome.seal.status is SealStatus.RED
     # on disk: <root>/<guild>/<release>/<checked at>-ship/<n>-<path>.png, and nowhere else
@@ -95,7 +96,7 @@ async def test_without_a_setting_they_go_beside_the_sqlite_file(
     domain = bootstrap(database=db, app=TEST_APP, runner=runner)
     slug = await assembled(domain, make_reviewed, "plain")
     runner.then(red_with_screenshots(["/signin"]))
-    await domain.pipeline.ship(GUILD, OPERATOR)
+    await ship(domain)
     [kept] = pngs_under(tmp_path)
     assert kept.parent.parent == tmp_path / "screenshots" / str(GUILD) / slug
 
@@ -110,7 +111,7 @@ async def test_more_than_ten_failed_pages_attach_ten_and_say_where_the_rest_are(
     slug = await assembled(domain, make_reviewed, "many")
     runner.then(red_with_screenshots([f"/page-{n}" for n in range(1, 14)]))
 
-    await domain.pipeline.ship(GUILD, OPERATOR)
+    await ship(domain)
 
     [attached] = notes.attached
     assert len(attached) == ALERT_FILES == 10
@@ -160,7 +161,7 @@ async def test_a_disk_that_refuses_them_costs_the_files_not_the_verdict_or_the_a
     slug = await assembled(domain, make_reviewed, "full")
     runner.then(red_with_screenshots([f"/page-{n}" for n in range(1, 13)]))
 
-    outcome = await domain.pipeline.ship(GUILD, OPERATOR)
+    outcome = await ship(domain)
 
     assert outcome.seal is not None and outcome.seal.recorded  # the verdict is recorded
     stored = await domain.releases.get(GUILD, slug)
@@ -183,11 +184,11 @@ async def test_an_alert_posted_late_reads_them_back_from_disk(
     await assembled(domain, make_reviewed, "late")
     result = red_with_screenshots(["/signin", "/tasks"])
     runner.then(result)
-    await domain.pipeline.ship(GUILD, OPERATOR)
+    await ship(domain)
     assert notes.pings == []  # nothing reached Discord: the notes are owed
 
     notes.down = False
-    assert await domain.pipeline.post_owed_notes(GUILD) == 1
+    assert await domain.publisher.post_owed_notes(GUILD) == 1
 
     assert len(runner.calls) == 1  # the stored seal, not a new run: the files are from disk
     [attached] = notes.attached
@@ -210,7 +211,7 @@ async def test_a_record_naming_a_file_outside_the_directory_is_never_read(
     notes.down = True
     slug = await assembled(domain, make_reviewed, "tampered")
     runner.then(red_with_screenshots(["/a", "/b", "/c", "/d"]))
-    await domain.pipeline.ship(GUILD, OPERATOR)
+    await ship(domain)
     outside = tmp_path / "outside.png"
     outside.write_bytes(red_with_screenshots(["/x"]).checks[1].screenshot or b"")
     link = root / "link.png"
@@ -224,7 +225,7 @@ async def test_a_record_naming_a_file_outside_the_directory_is_never_read(
         await session.execute(update(Release).values(seal_results=results))
 
     notes.down = False
-    await domain.pipeline.post_owed_notes(GUILD)
+    await domain.publisher.post_owed_notes(GUILD)
 
     [attached] = notes.attached
     assert [a.filename for a in attached] == ["04-d.png"]  # the one honest record
@@ -240,13 +241,13 @@ async def test_a_red_reseal_attaches_its_screenshots_too(
     root: Path,
 ) -> None:
     slug = await assembled(domain, make_reviewed, "again")
-    await domain.pipeline.ship(GUILD, OPERATOR)  # green
+    await ship(domain)  # green
     assert notes.pings == []
     release = await domain.releases.get(GUILD, slug)
     result = red_with_screenshots(["/tasks"])
     runner.then(result)
 
-    await domain.pipeline.reseal(GUILD, release, OPERATOR)
+    await domain.publisher.reseal(GUILD, release, OPERATOR)
 
     [attached] = notes.attached
     assert [(a.filename, a.data) for a in attached] == [

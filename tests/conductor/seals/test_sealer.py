@@ -9,14 +9,12 @@ import pytest
 
 from conductor.bootstrap import Conductor, bootstrap
 from conductor.errors import InvalidMove, NotFound, SealRunning
-from conductor.releases.pipeline import ShipPipeline
-from conductor.releases.runs import RunView
+from conductor.releases.runs.store import RunView
 from conductor.seals.records import SealRecords
-from conductor.seals.sealer import Sealer
-from conductor.states import RESEAL, ReleaseState, SealStatus, ShipStepStatus
+from conductor.states import RESEAL, ReleaseState, SealStatus, StepStatus
 from smoke import SmokeResult
 from store.db import Database
-from tests.helpers import GUILD, OPERATOR, TEST_APP, FakeRunner, MakeReviewed, assembled
+from tests.helpers import GUILD, OPERATOR, TEST_APP, FakeRunner, MakeReviewed, assembled, ship
 
 
 @pytest.fixture
@@ -25,13 +23,8 @@ def domain(db: Database, runner: FakeRunner) -> Conductor:
     return bootstrap(database=db, app=TEST_APP, runner=runner)
 
 
-@pytest.fixture
-def pipeline(domain: Conductor) -> ShipPipeline:
-    return domain.pipeline
-
-
 async def test_ship_then_seal_records_the_verdict_on_the_shipped_release(
-    domain: Conductor, pipeline: ShipPipeline, make_reviewed: MakeReviewed, runner: FakeRunner
+    domain: Conductor, make_reviewed: MakeReviewed, runner: FakeRunner
 ) -> None:
     slug = await assembled(domain, make_reviewed)
     steps: list[str] = []
@@ -39,11 +32,11 @@ async def test_ship_then_seal_records_the_verdict_on_the_shipped_release(
     async def progress(run: RunView) -> None:
         for step in run.steps:
             seen = f"{step.name}:{step.status.value}"
-            if step.status is not ShipStepStatus.PENDING and seen not in steps:
+            if step.status is not StepStatus.PENDING and seen not in steps:
                 steps.append(seen)
 
     runner.then({"/signin": "selector form input[type=password] not found"})
-    outcome = await pipeline.ship(GUILD, OPERATOR, progress=progress)
+    outcome = await ship(domain, progress=progress)
     # nothing to deploy here (no git, no deploy command): the flip, then the seal, then notes
     assert steps == [
         "deploy:skipped",
@@ -73,11 +66,11 @@ async def test_ship_then_seal_records_the_verdict_on_the_shipped_release(
         "duration_ms": 0,
         "blocked": [],
     }
-    assert outcome.shipped == stored
+    assert outcome.release == stored
 
 
 async def test_a_failing_progress_report_or_runner_never_undoes_the_ship(
-    domain: Conductor, pipeline: ShipPipeline, make_reviewed: MakeReviewed, runner: FakeRunner
+    domain: Conductor, make_reviewed: MakeReviewed, runner: FakeRunner
 ) -> None:
     slug = await assembled(domain, make_reviewed)
 
@@ -85,7 +78,7 @@ async def test_a_failing_progress_report_or_runner_never_undoes_the_ship(
         raise RuntimeError("discord is down")
 
     runner.then(OSError("no such browser"))
-    outcome = await pipeline.ship(GUILD, OPERATOR, progress=broken)
+    outcome = await ship(domain, progress=broken)
     assert outcome.seal is not None and outcome.seal.status is SealStatus.ERROR
     assert "the runner crashed: OSError('no such browser')" in outcome.seal.result.summary
     stored = await domain.releases.get(GUILD, slug)
@@ -94,7 +87,6 @@ async def test_a_failing_progress_report_or_runner_never_undoes_the_ship(
 
 async def test_a_seal_that_cannot_be_recorded_is_still_reported(
     domain: Conductor,
-    pipeline: ShipPipeline,
     make_reviewed: MakeReviewed,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -104,7 +96,7 @@ async def test_a_seal_that_cannot_be_recorded_is_still_reported(
         raise RuntimeError("database is locked")
 
     monkeypatch.setattr(domain.seals, "record", refuse)
-    outcome = await pipeline.ship(GUILD, OPERATOR)
+    outcome = await ship(domain)
     assert outcome.seal is not None and not outcome.seal.recorded
     assert outcome.seal.line == "🟢 Smoke seal: green — 6/6 checks passed"
     assert (await domain.releases.get(GUILD, slug)).state is ReleaseState.SHIPPED
@@ -112,22 +104,22 @@ async def test_a_seal_that_cannot_be_recorded_is_still_reported(
 
 async def test_no_app_means_no_seal(domain: Conductor, make_reviewed: MakeReviewed) -> None:
     runner = FakeRunner()
-    pipeline = ShipPipeline(domain.releases, Sealer(domain.seals, runner, None))
+    unsealed = bootstrap(database=domain.db, runner=runner)
     slug = await assembled(domain, make_reviewed)
-    outcome = await pipeline.ship(GUILD, OPERATOR)
+    outcome = await ship(unsealed)
     assert outcome.seal is None and runner.calls == []
     assert (await domain.releases.get(GUILD, slug)).seal_status is None
 
 
 async def test_a_reseal_replaces_the_verdict_and_keeps_the_history(
-    domain: Conductor, pipeline: ShipPipeline, make_reviewed: MakeReviewed, runner: FakeRunner
+    domain: Conductor, make_reviewed: MakeReviewed, runner: FakeRunner
 ) -> None:
     slug = await assembled(domain, make_reviewed)
     runner.then({"/up": "status 503"})
-    await pipeline.ship(GUILD, OPERATOR)
+    await ship(domain)
     target = await domain.seals.target(GUILD, None)
     assert target.slug == slug
-    outcome = await pipeline.sealer.seal(GUILD, target, trigger=RESEAL, actor=OPERATOR)
+    outcome = await domain.sealer.seal(GUILD, target, trigger=RESEAL, actor=OPERATOR)
     assert outcome.status is SealStatus.GREEN
     assert (await domain.releases.get(GUILD, slug)).seal_status is SealStatus.GREEN
     history = await domain.seals.history(GUILD, slug)
@@ -153,34 +145,32 @@ async def test_only_shipped_releases_are_sealed(
 
 
 async def test_one_seal_per_release_at_a_time(
-    domain: Conductor, pipeline: ShipPipeline, make_reviewed: MakeReviewed, runner: FakeRunner
+    domain: Conductor, make_reviewed: MakeReviewed, runner: FakeRunner
 ) -> None:
     await assembled(domain, make_reviewed)
-    await pipeline.ship(GUILD, OPERATOR)
+    await ship(domain)
     target = await domain.seals.target(GUILD, None)
     runner.gate = asyncio.Event()
     runner.started.clear()
-    first = asyncio.create_task(pipeline.sealer.seal(GUILD, target, trigger=RESEAL))
+    first = asyncio.create_task(domain.sealer.seal(GUILD, target, trigger=RESEAL))
     await asyncio.wait_for(runner.started.wait(), 5)
-    assert pipeline.sealer.running(GUILD, target.slug)
+    assert domain.sealer.running(GUILD, target.slug)
     with pytest.raises(SealRunning, match="already running"):
-        await pipeline.sealer.seal(GUILD, target, trigger=RESEAL)
+        await domain.sealer.seal(GUILD, target, trigger=RESEAL)
     runner.gate.set()
     assert (await first).status is SealStatus.GREEN
-    assert not pipeline.sealer.running(GUILD, target.slug)
+    assert not domain.sealer.running(GUILD, target.slug)
 
 
-async def test_notes_owed_until_posted(
-    domain: Conductor, pipeline: ShipPipeline, make_reviewed: MakeReviewed
-) -> None:
+async def test_notes_owed_until_posted(domain: Conductor, make_reviewed: MakeReviewed) -> None:
     slug = await assembled(domain, make_reviewed)
-    await pipeline.ship(GUILD, OPERATOR)
+    await ship(domain)
     assert [r.slug for r in await domain.seals.notes_owed(GUILD)] == [slug]
     await domain.seals.notes_posted(GUILD, slug, 12345)
     assert await domain.seals.notes_owed(GUILD) == ()
     stored = await domain.releases.get(GUILD, slug)
     assert stored.notes_message_id == 12345 and stored.notes_posted_at is not None
     # the stored seal reads back as the same outcome for late notes
-    again = pipeline.sealer.stored(stored)
+    again = domain.sealer.stored(stored)
     assert again is not None and again.line == "🟢 Smoke seal: green — 6/6 checks passed"
     assert again.result.checks[0].kind == "health"

@@ -1,5 +1,5 @@
-"""Ship runs in the database: one row per ``/release ship``, one per step, and the lease that
-lets one process at a time drive a run.
+"""Runs in the database: one row per run (a ship, a rollback, a redeploy), one per step, and
+the lease that lets one process at a time drive a run.
 
 A process *claims* a run by writing itself as the owner with an expiry, and only while the
 run is unowned, its own, or its lease has run out; it renews the lease while it works. Every
@@ -16,34 +16,25 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import selectinload
 
-from conductor.errors import ConductorError, InvalidMove, Locked, ReleaseChanged
-from conductor.queries import (
-    active_release,
-    current_lock,
-    lock_view,
-    running_run,
-    running_ship,
-)
+from conductor.errors import ConductorError
 from conductor.states import (
-    RUN_STEPS,
-    ReleaseState,
+    ENDING_STEPS,
+    FINISHED_STEPS,
     RunKind,
-    ShipRunStatus,
-    ShipStepStatus,
+    RunStatus,
     StepName,
+    StepStatus,
 )
-from conductor.text import locked_refusal
 from conductor.views import Actor
-from store.models import Release, ShipRun, ShipStep
+from store.models import Release, Run, RunStep
 from store.types import utcnow
 
 if TYPE_CHECKING:
@@ -52,21 +43,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_S = 30.0
-FINISHED_STEPS = (ShipStepStatus.DONE, ShipStepStatus.SKIPPED)
 
 
 class LeaseLost(ConductorError):
     """Another process holds the run now; this one must stop writing."""
 
 
-class ShipRunning(ConductorError):
-    """A ship of the release is already running."""
+class RunRunning(ConductorError):
+    """Another run of the guild is running: one at a time, whatever the kinds."""
 
 
 @dataclass(frozen=True, slots=True)
 class StepView:
     name: StepName
-    status: ShipStepStatus
+    status: StepStatus
     started_at: datetime | None = None
     finished_at: datetime | None = None
     outcome: dict[str, Any] = field(default_factory=dict)
@@ -83,7 +73,7 @@ class RunView:
     id: int
     guild_id: int
     release_slug: str
-    status: ShipRunStatus
+    status: RunStatus
     version: int
     started_by: str
     started_by_id: int | None
@@ -94,20 +84,43 @@ class RunView:
     kind: RunKind = RunKind.SHIP
     #: a rollback's: the version production runs again after it (None: none before it)
     restores_version: int | None = None
-    #: a rollback's: why, in the operator's words
+    #: a rollback's or a redeploy's: why, in the operator's words
     reason: str | None = None
+    #: the notice of a failed or interrupted run: its sending began, and it was sent
+    notice_at: datetime | None = None
+    told_at: datetime | None = None
 
     def step(self, name: StepName) -> StepView:
         return next(s for s in self.steps if s.name == name)
+
+    @property
+    def tag(self) -> str:
+        """How the run is named in its messages (``run 12``), so a message found in the
+        thread after a crash is this run's, not an earlier run's of the same release."""
+        return f"run {self.id}"
+
+    @property
+    def ended_by(self) -> StepView | None:
+        """The step that failed or was interrupted, ending the run (None: none did)."""
+        return next((s for s in self.steps if s.status in ENDING_STEPS), None)
+
+    @property
+    def left(self) -> tuple[StepView, ...]:
+        """The steps not finished (not done, not skipped), in order."""
+        return tuple(s for s in self.steps if s.status not in FINISHED_STEPS)
+
+    @property
+    def owes_notice(self) -> bool:
+        """Ended failed or interrupted, its notice not sent yet."""
+        return self.status in (RunStatus.FAILED, RunStatus.INTERRUPTED) and self.told_at is None
 
     @property
     def actor(self) -> Actor:
         return Actor(self.started_by, self.started_by_id)
 
 
-def _run_view(run: ShipRun, release_slug: str) -> RunView:
-    order: dict[str, int] = {name: i for i, name in enumerate(RUN_STEPS[run.kind])}
-    steps = sorted(run.steps, key=lambda s: order.get(s.name, 99))
+def _run_view(run: Run, release_slug: str) -> RunView:
+    steps = sorted(run.steps, key=lambda s: s.id)  # made in the kind's order
     return RunView(
         id=run.id,
         guild_id=run.guild_id,
@@ -122,9 +135,11 @@ def _run_view(run: ShipRun, release_slug: str) -> RunView:
         kind=run.kind,
         restores_version=run.restores_version,
         reason=run.reason,
+        notice_at=run.notice_at,
+        told_at=run.told_at,
         steps=tuple(
             StepView(
-                name=s.name,  # type: ignore[arg-type]  # only ever written from RUN_STEPS
+                name=s.name,  # type: ignore[arg-type]  # only ever written from a kind's steps
                 status=s.status,
                 started_at=s.started_at,
                 finished_at=s.finished_at,
@@ -174,87 +189,42 @@ def owner_is_gone(owner: str | None) -> bool:
         return False
 
 
-class ShipRuns:
+class Runs:
+    """The runs of one database, as one process sees them: ``owner`` names this process in
+    the lease of the runs it holds."""
+
     def __init__(
         self, db: Database, *, owner: str | None = None, lease_s: float = DEFAULT_LEASE_S
     ) -> None:
         self.db = db
         self.owner = owner or process_identity()
         self.lease_s = lease_s
+        #: runs this process let go of itself (ended, told): a failing renewal is no takeover
+        self.let_go: set[int] = set()
 
     def _until(self) -> datetime:
         return utcnow() + timedelta(seconds=self.lease_s)
 
-    async def start(self, guild_id: int, release_slug: str, actor: Actor) -> RunView:
-        """A new run of the assembled release, claimed by this process, with the next
-        version reserved. Refused while another ship of it runs, and while the train is
-        locked (checked here, in the run's own transaction, so a lock taken after the
-        preflight still stops it)."""
-        try:
-            async with self.db.write() as session:
-                lock = await current_lock(session, guild_id)
-                if lock is not None:
-                    held = lock_view(lock)
-                    raise Locked(
-                        locked_refusal(held, "ship", yours=held.is_holder(actor), now=utcnow()),
-                        held,
-                    )
-                release = await active_release(session, guild_id)
-                if release is None or release.slug != release_slug:
-                    raise ReleaseChanged(
-                        f"Release `{release_slug}` is no longer the active release; nothing "
-                        "was shipped. Check `/release status`."
-                    )
-                if release.state is not ReleaseState.ASSEMBLED:
-                    raise InvalidMove(
-                        f"Release `{release.slug}` is {release.state.value}; only an "
-                        "assembled release ships (`/release assemble` first)."
-                    )
-                await self._refuse_running(session, release)
-                rollback = await running_run(session, guild_id, RunKind.ROLLBACK)
-                if rollback is not None:
-                    # production is being taken back under it: ship once that has ended
-                    raise ShipRunning(
-                        f"A rollback is running (started by {rollback.started_by} at "
-                        f"{rollback.started_at:%H:%M UTC}); ship once it has ended. Nothing "
-                        "was shipped."
-                    )
-                last = await session.scalar(
-                    select(func.coalesce(func.max(Release.version), 0)).where(
-                        Release.guild_id == guild_id
-                    )
-                )
-                view = await self.open_run(
-                    session, release, RunKind.SHIP, version=int(last or 0) + 1, actor=actor
-                )
-        except IntegrityError:
-            # another process started one between our read and our write
-            raise ShipRunning(
-                f"A ship of `{release_slug}` is already running; its progress is in the "
-                "release thread."
-            ) from None
-        log.info("ship run %s started release=%s by=%s", view.id, release_slug, actor.label)
-        return view
-
-    async def open_run(
+    async def open(
         self,
         session: Any,
         release: Release,
         kind: RunKind,
+        steps: Sequence[StepName],
         *,
         version: int,
         actor: Actor,
         restores_version: int | None = None,
         reason: str | None = None,
     ) -> RunView:
-        """Add a running run of ``release`` held by this process, its steps pending, in the
-        caller's unit of work (which has checked what may run). The partial unique index
-        refuses a second running run of the release at the flush (``IntegrityError``)."""
-        run = ShipRun(
+        """Add a running run of ``release`` held by this process, its ``steps`` pending, in the
+        caller's unit of work (which has admitted it). The partial unique index refuses a
+        second running run of the guild at the flush (``IntegrityError``)."""
+        run = Run(
             guild_id=release.guild_id,
             release_id=release.id,
             kind=kind,
-            status=ShipRunStatus.RUNNING,
+            status=RunStatus.RUNNING,
             version=version,
             restores_version=restores_version,
             reason=reason,
@@ -263,83 +233,73 @@ class ShipRuns:
             started_at=utcnow(),
             owner=self.owner,
             lease_until=self._until(),
-            steps=[ShipStep(name=n, status=ShipStepStatus.PENDING) for n in RUN_STEPS[kind]],
+            steps=[RunStep(name=n, status=StepStatus.PENDING) for n in steps],
         )
         session.add(run)
         await session.flush()
         return _run_view(run, release.slug)
 
-    @staticmethod
-    async def _refuse_running(session: Any, release: Release) -> None:
-        running = await running_ship(session, release.id)
-        if running is not None:
-            raise ShipRunning(
-                f"A ship of `{release.slug}` is already running (started by "
-                f"{running.started_by} at {running.started_at:%H:%M UTC}); its progress is in "
-                "the release thread."
-            )
-
     async def claim(self, run_id: int) -> bool:
-        """Take the run if nobody holds it (its lease ran out, or its owner was a process of
-        this host that is gone) or this process already does."""
+        """Take the run (a running one, or one that still owes its notice) if nobody holds it
+        (its lease ran out, or its owner was a process of this host that is gone) or this
+        process already does."""
         now = utcnow()
         async with self.db.write() as session:
-            holder = await session.scalar(select(ShipRun.owner).where(ShipRun.id == run_id))
-            free = (
-                (ShipRun.owner.is_(None))
-                | (ShipRun.owner == self.owner)
-                | (ShipRun.lease_until < now)
-            )
+            holder = await session.scalar(select(Run.owner).where(Run.id == run_id))
+            free = (Run.owner.is_(None)) | (Run.owner == self.owner) | (Run.lease_until < now)
             if holder is not None and holder != self.owner and owner_is_gone(holder):
-                log.info("ship run %s: its owner %s is gone; taking it up now", run_id, holder)
-                free = free | (ShipRun.owner == holder)
+                log.info("run %s: its owner %s is gone; taking it up now", run_id, holder)
+                free = free | (Run.owner == holder)
             result = await session.execute(
-                update(ShipRun)
-                .where(ShipRun.id == run_id, ShipRun.status == ShipRunStatus.RUNNING, free)
+                update(Run)
+                .where(Run.id == run_id, _unfinished(), free)
                 .values(owner=self.owner, lease_until=self._until())
                 .execution_options(synchronize_session=False)
             )
             claimed = bool(getattr(result, "rowcount", 0))
         if claimed:
-            log.info("ship run %s claimed by %s", run_id, self.owner)
+            self.let_go.discard(run_id)
+            log.info("run %s claimed by %s", run_id, self.owner)
         return claimed
 
     async def renew(self, run_id: int) -> bool:
         """Extend this process's lease; False when the run is no longer its own."""
         async with self.db.write() as session:
             result = await session.execute(
-                update(ShipRun)
-                .where(
-                    ShipRun.id == run_id,
-                    ShipRun.owner == self.owner,
-                    ShipRun.status == ShipRunStatus.RUNNING,
-                )
+                update(Run)
+                .where(Run.id == run_id, Run.owner == self.owner, _unfinished())
                 .values(lease_until=self._until())
                 .execution_options(synchronize_session=False)
             )
             return bool(getattr(result, "rowcount", 0))
 
-    async def _owned(self, session: Any, run_id: int) -> ShipRun:
-        run: ShipRun | None = await session.scalar(
-            select(ShipRun).where(ShipRun.id == run_id).options(selectinload(ShipRun.steps))
+    async def _owned(self, session: Any, run_id: int) -> Run:
+        run: Run | None = await session.scalar(
+            select(Run).where(Run.id == run_id).options(selectinload(Run.steps))
         )
         if run is None or run.owner != self.owner:
-            raise LeaseLost(f"ship run {run_id} is held by another process now")
+            raise LeaseLost(f"run {run_id} is held by another process now")
         return run
 
     async def mark(
         self,
         run_id: int,
         name: StepName,
-        status: ShipStepStatus,
+        status: StepStatus,
         outcome: dict[str, Any] | None = None,
+        *,
+        end: RunStatus | None = None,
+        error: str | None = None,
     ) -> RunView:
-        """Move one step (only while this process owns the run)."""
+        """Move one step (only while this process owns the run). ``end``: the run ends in the
+        same transaction (done; or failed or interrupted, with ``error``, owing its notice and
+        still held by this process until it is told), so no resume ever finds the step
+        failed or interrupted in a running run."""
         async with self.db.write() as session:
             run = await self._owned(session, run_id)
             step = next(s for s in run.steps if s.name == name)
             now = utcnow()
-            if status is ShipStepStatus.RUNNING:
+            if status is StepStatus.RUNNING:
                 step.started_at, step.finished_at = now, None
             else:
                 step.started_at = step.started_at or now
@@ -348,49 +308,61 @@ class ShipRuns:
             if outcome is not None:
                 step.outcome = outcome
             run.lease_until = self._until()
+            if end is not None:
+                run.status, run.error, run.finished_at = end, error, now
+                if end is RunStatus.DONE:  # nothing owed: let go
+                    run.told_at, run.owner, run.lease_until = now, None, None
+                    self.let_go.add(run_id)
+            release = await session.get(Release, run.release_id)
+            await session.flush()
+            view = _run_view(run, release.slug if release else "?")
+        if end is not None:
+            log.info("run %s %s%s", run_id, end.value, f": {error}" if error else "")
+        return view
+
+    async def noticing(self, run_id: int) -> RunView:
+        """The notice of an ended run is about to be sent (a retry looks for it first)."""
+        return await self._notice(run_id, told=False)
+
+    async def told(self, run_id: int) -> RunView:
+        """The notice and its ping went out: the run owes nothing more, and is let go."""
+        return await self._notice(run_id, told=True)
+
+    async def _notice(self, run_id: int, *, told: bool) -> RunView:
+        async with self.db.write() as session:
+            run = await self._owned(session, run_id)
+            now = utcnow()
+            if told:
+                run.told_at, run.owner, run.lease_until = now, None, None
+                self.let_go.add(run_id)
+            else:
+                run.notice_at = run.notice_at or now
+                run.lease_until = self._until()
             release = await session.get(Release, run.release_id)
             await session.flush()
             return _run_view(run, release.slug if release else "?")
 
-    async def finish(
-        self, run_id: int, status: ShipRunStatus, *, error: str | None = None
-    ) -> RunView:
-        """End the run (done, failed or interrupted) and let go of it."""
-        async with self.db.write() as session:
-            run = await self._owned(session, run_id)
-            run.status, run.error = status, error
-            run.finished_at, run.owner, run.lease_until = utcnow(), None, None
-            release = await session.get(Release, run.release_id)
-            await session.flush()
-            view = _run_view(run, release.slug if release else "?")
-        log.info("ship run %s %s%s", run_id, status.value, f": {error}" if error else "")
-        return view
-
     async def get(self, run_id: int) -> RunView:
         async with self.db.read() as session:
             run = await session.scalar(
-                select(ShipRun).where(ShipRun.id == run_id).options(selectinload(ShipRun.steps))
+                select(Run).where(Run.id == run_id).options(selectinload(Run.steps))
             )
             if run is None:
                 raise LookupError(run_id)
             release = await session.get(Release, run.release_id)
             return _run_view(run, release.slug if release else "?")
 
-    async def unfinished(self, guild_id: int, kind: RunKind = RunKind.SHIP) -> tuple[RunView, ...]:
-        """Runs of ``kind`` still marked running (their process may have died), oldest
-        first."""
+    async def unfinished(self, guild_id: int) -> tuple[RunView, ...]:
+        """The guild's runs still running (their process may have died) or still owing
+        their notice, oldest first."""
         async with self.db.read() as session:
             rows = (
                 await session.execute(
-                    select(ShipRun, Release.slug)
-                    .join(Release, Release.id == ShipRun.release_id)
-                    .where(
-                        ShipRun.guild_id == guild_id,
-                        ShipRun.status == ShipRunStatus.RUNNING,
-                        ShipRun.kind == kind,
-                    )
-                    .options(selectinload(ShipRun.steps))
-                    .order_by(ShipRun.id)
+                    select(Run, Release.slug)
+                    .join(Release, Release.id == Run.release_id)
+                    .where(Run.guild_id == guild_id, _unfinished())
+                    .options(selectinload(Run.steps))
+                    .order_by(Run.id)
                 )
             ).all()
             return tuple(_run_view(run, slug) for run, slug in rows)
@@ -413,6 +385,8 @@ class ShipRuns:
                     log.warning("could not renew the lease of run %s", run_id, exc_info=True)
                     continue
                 if not mine:
+                    if run_id in self.let_go:
+                        return  # ended or told here: nothing more to hold
                     lost = True
                     if task is not None:
                         task.cancel()
@@ -430,3 +404,11 @@ class ShipRuns:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
+
+
+def _unfinished() -> Any:
+    """Running, or ended failed or interrupted with the notice not sent."""
+    return or_(
+        Run.status == RunStatus.RUNNING,
+        Run.status.in_((RunStatus.FAILED, RunStatus.INTERRUPTED)) & Run.told_at.is_(None),
+    )
