@@ -22,6 +22,7 @@ SPEC = {
     "release lock",
     "release unlock",
     "release history",
+    "release redeploy",
     "task show",
     "task list",
     "conductor setup",

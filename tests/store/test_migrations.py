@@ -18,7 +18,7 @@ from store import migrate
 from store.db import Database
 from store.models import Base, Release
 
-HEAD = "0009_reminders"
+HEAD = "0010_one_run_per_guild"
 APP_TABLES = frozenset(Base.metadata.tables)
 ACTIVE_INDEX = "uq_releases_one_active_per_guild"
 
@@ -95,7 +95,10 @@ def columns(engine: Engine, table: str) -> set[str]:
 
 def test_default_downgrade_is_one_step(url: str, engine: Engine) -> None:
     migrate.upgrade(url)
-    migrate.downgrade(url)  # "-1": back to 0008, where nothing remembers reminders
+    migrate.downgrade(url)  # "-1": back to 0009, where no run owes a notice
+    assert migrate.current(url) == "0009_reminders"
+    assert "told_at" not in columns(engine, "ship_runs")
+    migrate.downgrade(url)  # and to 0008, where nothing remembers reminders
     assert migrate.current(url) == "0008_locks"
     assert "reminders" not in tables(engine)
     migrate.downgrade(url)  # and to 0007, where there is no lock and no held train
@@ -377,7 +380,7 @@ def test_0009_reminders_up_down_and_up_with_data(url: str, engine: Engine) -> No
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT kind, subject, count FROM reminders ORDER BY kind"))
         assert [tuple(r) for r in rows] == [("lock", "lock", 2), ("release", "open", 2)]
-    migrate.downgrade(url)
+    migrate.downgrade(url, "0008_locks")
     engine.dispose()
     assert "reminders" not in tables(engine)
     with engine.connect() as conn:
@@ -389,6 +392,49 @@ def test_0009_reminders_up_down_and_up_with_data(url: str, engine: Engine) -> No
     assert migrate.current(url) == HEAD
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM reminders")).scalar_one() == 0
+
+
+def test_0010_one_running_run_per_guild_and_the_notices_owed(url: str, engine: Engine) -> None:
+    """Runs ended before 0010 owe nothing (``told_at`` is their end); at head a second running
+    run of the guild is refused whatever its release and kind, a run of another guild is not;
+    down again, redeploys go (0009 cannot read them) and the rest stay."""
+    migrate.upgrade(url, "0009_reminders")
+    _insert_release(engine, 1, "one", "shipped", version=1)
+    _insert_release(engine, 1, "two", "assembled")
+    run = text(
+        "INSERT INTO ship_runs (guild_id, release_id, status, kind, version, started_by,"
+        " started_at, finished_at) VALUES (1, :release, :status, :kind, 1, 'olga',"
+        " '2026-12-01 10:00:00', :finished)"
+    )
+    with engine.begin() as conn:
+        conn.execute(run, {"release": 1, "status": "failed", "kind": "ship",
+                           "finished": "2026-12-01 10:05:00"})  # fmt: skip
+    migrate.upgrade(url)
+    engine.dispose()
+    with engine.connect() as conn:
+        told = conn.execute(text("SELECT told_at, finished_at FROM ship_runs")).one()
+        assert told[0] is not None and told[0] == told[1]  # owes nothing
+    with engine.begin() as conn:
+        conn.execute(run, {"release": 1, "status": "running", "kind": "redeploy", "finished": None})
+    with pytest.raises(IntegrityError), engine.begin() as conn:  # another release, same guild
+        conn.execute(run, {"release": 2, "status": "running", "kind": "ship", "finished": None})
+    _insert_release(engine, 2, "elsewhere", "assembled")
+    with engine.begin() as conn:  # another guild's run
+        conn.execute(
+            text(
+                "INSERT INTO ship_runs (guild_id, release_id, status, kind, version, started_by,"
+                " started_at) VALUES (2, 3, 'running', 'ship', 1, 'ana', '2026-12-01 10:00:00')"
+            )
+        )
+    migrate.downgrade(url)
+    engine.dispose()
+    assert migrate.current(url) == "0009_reminders"
+    assert "notice_at" not in columns(engine, "ship_runs")
+    with engine.connect() as conn:
+        kinds = conn.execute(text("SELECT kind FROM ship_runs ORDER BY id")).scalars().all()
+        assert kinds == ["ship", "ship"]  # the redeploy went
+    migrate.upgrade(url)
+    assert migrate.current(url) == HEAD
 
 
 def _insert_release(

@@ -352,7 +352,7 @@ async def test_a_conflicting_revert_is_reported_and_changes_nothing(
     assert await member_states(domain, "ui") == {"ui": (TaskState.SHIPPED, second)}
     [(_, [told], _)] = [p for p in notes.posts if "rollback of" in p[1][0]]
     assert told.startswith(
-        f"❌ The rollback of `{second}` v2 stopped at the revert step: Reverting"
+        f"❌ The rollback of `{second}` v2 (run 3) stopped at the revert step: Reverting"
     )
     assert "\nDone: nothing.\n" in told
     assert "Not done: the revert, the deploy, the health gate, the state change, the seal" in told
@@ -387,13 +387,15 @@ async def test_a_failing_deploy_is_reported_and_the_next_attempt_does_not_revert
     assert (await domain.releases.get(GUILD, second)).state is ReleaseState.SHIPPED
     assert await member_states(domain, "ui") == {"ui": (TaskState.SHIPPED, second)}
     [(_, [told], _)] = [p for p in notes.posts if "rollback of" in p[1][0]]
-    assert told.startswith(f"❌ The rollback of `{second}` v2 stopped at the deploy step")
+    assert told.startswith(f"❌ The rollback of `{second}` v2 (run 3) stopped at the deploy step")
     assert "no route to host" in told
     assert f"Done: `main` reverted by `{revert[:10]}` and pushed to `origin`." in told
     assert "Not done: the deploy, the health gate, the state change, the seal, the notes." in told
     assert f"Main has the revert `{revert[:10]}`" in told
     [(_, ping)] = notes.pings  # production may still run the bad release: the operator is pinged
-    assert ping.startswith(f"🚨 <@{OPERATOR.id}> {ROLE} ❌ The rollback of `{second}` v2 stopped")
+    assert ping.startswith(
+        f"🚨 <@{OPERATOR.id}> {ROLE} ❌ The rollback of `{second}` v2 (run 3) stopped"
+    )
 
     fixed = build(command=deploy_command(seen))
     again = await roll_back(fixed, reason="broken, deploy fixed")
@@ -622,5 +624,7 @@ async def test_a_step_the_domain_refuses_is_told_with_what_was_done(
     assert outcome.run.step("flip").status is StepStatus.FAILED
     assert (await build().releases.get(GUILD, second)).state is ReleaseState.SHIPPED
     [(_, [told], _)] = [p for p in notes.posts if "rollback of" in p[1][0]]
-    assert told.startswith(f"❌ The rollback of `{second}` v2 stopped at the flip step: Release")
+    assert told.startswith(
+        f"❌ The rollback of `{second}` v2 (run 3) stopped at the flip step: Release"
+    )
     assert "\nNot done: the state change, the seal, the notes.\n" in told

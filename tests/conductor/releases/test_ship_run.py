@@ -262,7 +262,7 @@ async def test_production_never_healthy_is_a_hard_stop_with_the_rollback_ping(
     assert (await domain.releases.get(GUILD, slug)).state is ReleaseState.ASSEMBLED
     assert runner.calls == []  # no seal: nothing shipped
     [(_, text)] = notes.pings
-    assert text.startswith(f"🚨 <@{OPERATOR.id}> {ROLE} ❌ The ship of `{slug}` v1 stopped")
+    assert text.startswith(f"🚨 <@{OPERATOR.id}> {ROLE} ❌ The ship of `{slug}` v1 (run 1) stopped")
     assert f"git revert -m 1 {head} && bin/deploy {slug} v1" in text
 
 
