@@ -55,8 +55,6 @@ async def test_a_red_ship_in_real_chromium_attaches_the_failed_page_and_keeps_it
         {"path": "/signin", "selector": "form input[type=password]", "timeout": 1},
     ]
     world.bot.sealer.runner = PlaywrightRunner()
-    # a real browser on a shared machine: the settle ceiling is the test's, not the seal's speed
-    world.env.settle_timeout = 30.0
     world.bot.sealer.app_table = sample_app_table(sample_app.url, smoke=checks)
     slug = await assembled(world)
 

@@ -173,8 +173,6 @@ async def test_a_malformed_check_config_is_an_error_seal_and_the_ship_completes(
 async def test_a_missing_chromium_with_the_real_runner_is_an_error_seal(world: World) -> None:
     slug = await assembled(world, "one", "core")
     world.bot.sealer.runner = PlaywrightRunner()
-    # a real browser on a shared machine: the settle ceiling is the test's, not the seal's speed
-    world.env.settle_timeout = 30.0
     world.bot.sealer.app_table = {**TEST_APP, "chromium_path": "/nonexistent/chromium"}
     await world.olga.slash(world.general, "release ship")
     notes, _ping = said(thread_of(world, slug))

@@ -16,6 +16,7 @@ for the cross-origin frames, popups and fetches.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -322,12 +323,20 @@ setInterval(() => fetch(to('tick'), tick).catch(shown), 5);
 #: what each leaver page must be reported for (``/w/leaver-<n>/<how>``)
 LEAVER_EXPECTED = ("tick", "pagehide", "keepalive-pagehide", "unload", "keepalive-unload")
 
-#: seconds ``/h/late-redirect`` takes to answer
-LATE_REDIRECT_S = 1.5
-# A page that shows its text late, to be still checking when another check's late answer comes.
+#: seconds ``/h/late-redirect`` waits at most for ``/h/slow-text`` to have loaded before it
+#: answers (an outer bound: it answers as soon as that page says so)
+LATE_REDIRECT_S = 60.0
+# A page that shows its text late, to be still checking when another check's late answer comes:
+# it tells the server it has loaded (a GET, read-only; ``/h/late-redirect`` answers then), and
+# shows its text 2.5 s later.
 _SLOW_TEXT = """
 <p id=status>working</p>
-<script>setTimeout(() => { document.getElementById('status').textContent = 'slow text'; }, 2500);</script>"""
+<script>
+addEventListener('load', () => {
+  fetch('/h/slow-text-loaded').catch(() => {});
+  setTimeout(() => { document.getElementById('status').textContent = 'slow text'; }, 2500);
+});
+</script>"""
 
 #: the checks, one per hostile page: (name, the text its page shows once it tried everything)
 PAGES: dict[str, str] = {
@@ -347,7 +356,12 @@ PAGES: dict[str, str] = {
 }
 
 
-def hostile_checks(timeout: float = 8.0) -> list[dict[str, Any]]:
+#: each hostile check's timeout: an outer bound, its page shows its text once it tried
+#: everything (a second or two; thirteen pages at once in a busy machine's Chromium take longer)
+CHECK_TIMEOUT = 60.0
+
+
+def hostile_checks(timeout: float = CHECK_TIMEOUT) -> list[dict[str, Any]]:
     return [
         {"path": f"/h/{name}", "expect_text": text, "timeout": timeout}
         for name, text in PAGES.items()
@@ -386,6 +400,8 @@ class HostileApp:
         self.port = 0
         self.udp_port = 0
         self.tcp_port = 0
+        #: set when ``/h/slow-text`` has loaded (it says so)
+        self.slow_text_loaded = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
@@ -490,8 +506,13 @@ class HostileApp:
                 text=self._script_globals() + scripts[name], content_type="text/javascript"
             )
         if name == "late-redirect":  # a redirect to another host, answered late
-            await asyncio.sleep(LATE_REDIRECT_S)
+            # late: once the next check's page (/h/slow-text) has loaded, whatever the clock
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.slow_text_loaded.wait(), LATE_REDIRECT_S)
             raise web.HTTPFound(f"{self.other_url}/h/blank")
+        if name == "slow-text-loaded":
+            self.slow_text_loaded.set()
+            return web.Response(text="noted")
         if name == "pixel.png":
             return web.Response(body=b"", content_type="image/png")
         bodies = {
