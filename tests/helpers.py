@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import sqlite3
@@ -214,6 +215,27 @@ async def plan_rollback(
 ) -> Plan:
     """What a rollback would do, or its refusal (read-only)."""
     return await domain.runs.plan(RunKind.ROLLBACK, GUILD, actor, RunRequest(release_slug))
+
+
+#: builds the domain of the runs' tests (``tests/conductor/releases/conftest.py``)
+Build = Callable[..., "Conductor"]
+#: what a ship's deploy command finds in its environment (a rollback adds ROLLBACK_OF)
+DEPLOY_KEYS = ("CONDUCTOR_RELEASE", "CONDUCTOR_VERSION", "CONDUCTOR_SHA")
+
+
+def deploy_command(seen: Path, then: str = "true", *, keys: Sequence[str] = DEPLOY_KEYS) -> str:
+    """A deploy command that writes down ``keys`` of its environment (a JSON line in
+    ``seen``), then runs ``then``."""
+    wanted = json.dumps(list(keys))
+    record = f"import json, os; print(json.dumps({{k: os.environ.get(k) for k in {wanted}}}))"
+    return f"echo deploying; python3 -c '{record}' >> {seen}; {then}"
+
+
+def deploys(seen: Path) -> list[dict[str, str | None]]:
+    """What each deploy saw, in order."""
+    if not seen.exists():
+        return []
+    return [json.loads(line) for line in seen.read_text().splitlines()]
 
 
 # -- the smoke seal: the [app] table and a runner that answers what the test says -------------

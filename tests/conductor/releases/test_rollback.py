@@ -7,15 +7,12 @@ in the thread with what was done and what was not, and leaving a consistent stat
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from conductor.bootstrap import Conductor, bootstrap
+from conductor.bootstrap import Conductor
 from conductor.errors import ConductorError, InvalidMove, NotFound
 from conductor.releases.git import REVERT_TRAILER
 from conductor.releases.runs.driver import Checkpoint
@@ -36,12 +33,14 @@ from tests.helpers import (
     GUILD,
     OPERATOR,
     ROLE,
-    TEST_APP,
+    Build,
     FakeNotes,
     FakeRunner,
     HealthServer,
     MakeReviewed,
     Origin,
+    deploy_command,
+    deploys,
     end_run,
     git,
     open_run,
@@ -56,70 +55,6 @@ SEEN = ("CONDUCTOR_RELEASE", "CONDUCTOR_VERSION", "CONDUCTOR_SHA", "CONDUCTOR_RO
 FAILS_ON_ROLLBACK = (
     'if [ -n "$CONDUCTOR_ROLLBACK_OF" ]; then echo "no route to host" >&2; exit 7; fi'
 )
-
-
-@pytest.fixture
-async def health() -> AsyncIterator[HealthServer]:
-    async with HealthServer() as server:
-        yield server
-
-
-@pytest.fixture
-def notes() -> FakeNotes:
-    return FakeNotes()
-
-
-@pytest.fixture
-def seen(tmp_path: Path) -> Path:
-    return tmp_path / "deploys.jsonl"
-
-
-def deploy_command(seen: Path, then: str = "true") -> str:
-    keys = json.dumps(list(SEEN))
-    record = f"import json, os; print(json.dumps({{k: os.environ.get(k) for k in {keys}}}))"
-    return f"echo deploying; python3 -c '{record}' >> {seen}; {then}"
-
-
-def deploys(seen: Path) -> list[dict[str, str | None]]:
-    if not seen.exists():
-        return []
-    return [json.loads(line) for line in seen.read_text().splitlines()]
-
-
-Build = Callable[..., Conductor]
-
-
-@pytest.fixture
-def build(
-    db: Database,
-    runner: FakeRunner,
-    notes: FakeNotes,
-    clone: Path,
-    health: HealthServer,
-    tmp_path: Path,
-) -> Build:
-    """The domain on the clone (``git=False``: none), the health server, the fake runner and
-    sink, with a ``[deploy]`` table from the keywords given."""
-
-    def _build(
-        *, with_git: bool = True, checkpoint: Checkpoint | None = None, **deploy: Any
-    ) -> Conductor:
-        return bootstrap(
-            database=db,
-            checkpoint=checkpoint,
-            runner=runner,
-            notes=notes,
-            app={**TEST_APP, "production_url": health.url},
-            git={"path": str(clone)} if with_git else None,
-            deploy={
-                "health_timeout": 5,
-                "health_interval": 0.05,
-                "log_dir": str(tmp_path / "deploy-logs"),
-                **deploy,
-            },
-        )
-
-    return _build
 
 
 async def shipped(
@@ -170,7 +105,7 @@ async def test_a_rollback_reverts_main_deploys_the_previous_version_gates_flips_
     health: HealthServer,
     seen: Path,
 ) -> None:
-    domain = build(command=deploy_command(seen))
+    domain = build(command=deploy_command(seen, keys=SEEN))
     first = await shipped(domain, make_reviewed, "first", "core", origin)
     runner.then({"/signin": "selector form input[type=password] not found"})  # v2 is red
     second = await shipped(domain, make_reviewed, "second", "ui", origin)
@@ -329,7 +264,7 @@ async def test_a_conflicting_revert_is_reported_and_changes_nothing(
     runner: FakeRunner,
     seen: Path,
 ) -> None:
-    domain = build(command=deploy_command(seen))
+    domain = build(command=deploy_command(seen, keys=SEEN))
     await shipped(domain, make_reviewed, "first", "core", origin)
     second = await shipped(domain, make_reviewed, "second", "ui", origin, {"app.txt": "v0\nui\n"})
     # a hotfix on main since: it edits the very line the release added
@@ -370,7 +305,7 @@ async def test_a_failing_deploy_is_reported_and_the_next_attempt_does_not_revert
     health: HealthServer,
     seen: Path,
 ) -> None:
-    domain = build(command=deploy_command(seen, FAILS_ON_ROLLBACK))
+    domain = build(command=deploy_command(seen, FAILS_ON_ROLLBACK, keys=SEEN))
     first = await shipped(domain, make_reviewed, "first", "core", origin)
     second = await shipped(domain, make_reviewed, "second", "ui", origin)
     checks = health.checks
@@ -397,7 +332,7 @@ async def test_a_failing_deploy_is_reported_and_the_next_attempt_does_not_revert
         f"🚨 <@{OPERATOR.id}> {ROLE} ❌ The rollback of `{second}` v2 (run 3) stopped"
     )
 
-    fixed = build(command=deploy_command(seen))
+    fixed = build(command=deploy_command(seen, keys=SEEN))
     again = await roll_back(fixed, reason="broken, deploy fixed")
 
     assert again.stopped is None and again.release.state is ReleaseState.ROLLED_BACK
@@ -420,7 +355,7 @@ async def test_production_never_healthy_after_the_rollback_is_a_hard_stop_with_a
     health: HealthServer,
     seen: Path,
 ) -> None:
-    domain = build(command=deploy_command(seen), health_timeout=0.5)
+    domain = build(command=deploy_command(seen, keys=SEEN), health_timeout=0.5)
     await shipped(domain, make_reviewed, "first", "core", origin)
     second = await shipped(domain, make_reviewed, "second", "ui", origin)
     health.then = 503
@@ -468,7 +403,7 @@ async def test_the_first_release_rolls_back_to_what_ran_before_it(
     """Nothing shipped before it: with git, the revert is what production goes back to (the
     deploy gets no release and no version, and main's SHA); the seal goes only into the
     release's history, whose own verdict stays."""
-    domain = build(command=deploy_command(seen))
+    domain = build(command=deploy_command(seen, keys=SEEN))
     only = await shipped(domain, make_reviewed, "only", "core", origin)
     plan = await plan_rollback(domain)
     assert plan.previous is None
@@ -530,7 +465,7 @@ async def test_without_git_nothing_is_reverted_and_it_is_said(
 async def test_without_git_a_deploy_command_has_nothing_to_go_back_to_before_the_first_release(
     build: Build, make_reviewed: MakeReviewed, seen: Path
 ) -> None:
-    domain = build(with_git=False, command=deploy_command(seen))
+    domain = build(with_git=False, command=deploy_command(seen, keys=SEEN))
     only = await shipped(domain, make_reviewed, "only", "core")
     with pytest.raises(
         InvalidMove,
@@ -582,10 +517,12 @@ def steal(db: Database, *, at: str) -> Checkpoint:
 async def test_a_rollback_taken_over_by_another_process_writes_nothing_more(
     build: Build, origin: Origin, make_reviewed: MakeReviewed, db: Database, seen: Path
 ) -> None:
-    domain = build(command=deploy_command(seen))
+    domain = build(command=deploy_command(seen, keys=SEEN))
     await shipped(domain, make_reviewed, "first", "core", origin)
     second = await shipped(domain, make_reviewed, "second", "ui", origin)
-    taken = build(command=deploy_command(seen), checkpoint=steal(db, at="rollback:revert:done"))
+    taken = build(
+        command=deploy_command(seen, keys=SEEN), checkpoint=steal(db, at="rollback:revert:done")
+    )
 
     outcome = await roll_back(taken)
 

@@ -5,7 +5,6 @@ is refused; the lease decides who drives a run."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sqlite3
@@ -13,9 +12,8 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -29,74 +27,19 @@ from tests.helpers import (
     OPERATOR,
     ROLE,
     TEST_APP,
+    Build,
     FakeNotes,
     FakeRunner,
     HealthServer,
     MakeReviewed,
     Origin,
+    deploy_command,
+    deploys,
     end_run,
     git,
     open_run,
     ship,
 )
-
-
-@pytest.fixture
-async def health() -> AsyncIterator[HealthServer]:
-    async with HealthServer() as server:
-        yield server
-
-
-@pytest.fixture
-def notes() -> FakeNotes:
-    return FakeNotes()
-
-
-@pytest.fixture
-def seen(tmp_path: Path) -> Path:
-    """Where the deploy command writes what it saw, one JSON line per run."""
-    return tmp_path / "deploys.jsonl"
-
-
-def deploy_command(seen: Path, then: str = "true") -> str:
-    record = (
-        "import json, os; print(json.dumps({k: os.environ.get(k) for k in "
-        "('CONDUCTOR_RELEASE', 'CONDUCTOR_VERSION', 'CONDUCTOR_SHA')}))"
-    )
-    return f'echo deploying; python3 -c "{record}" >> {seen}; {then}'
-
-
-Build = Callable[..., Conductor]
-
-
-@pytest.fixture
-def build(
-    db: Database,
-    runner: FakeRunner,
-    notes: FakeNotes,
-    clone: Path,
-    health: HealthServer,
-    tmp_path: Path,
-) -> Build:
-    """The domain on the clone, the health server and the fake runner and sink, with a
-    ``[deploy]`` table from the keywords given."""
-
-    def _build(**deploy: Any) -> Conductor:
-        return bootstrap(
-            database=db,
-            runner=runner,
-            notes=notes,
-            app={**TEST_APP, "production_url": health.url},
-            git={"path": str(clone)},
-            deploy={
-                "health_timeout": 5,
-                "health_interval": 0.05,
-                "log_dir": str(tmp_path / "deploy-logs"),
-                **deploy,
-            },
-        )
-
-    return _build
 
 
 async def assembled(domain: Conductor, origin: Origin, make_reviewed: MakeReviewed) -> str:
@@ -110,12 +53,6 @@ async def assembled(domain: Conductor, origin: Origin, make_reviewed: MakeReview
     outcome = await domain.assembly.assemble(GUILD, OPERATOR)
     assert outcome.assembled
     return slug
-
-
-def deploys(seen: Path) -> list[dict[str, str]]:
-    if not seen.exists():
-        return []
-    return [json.loads(line) for line in seen.read_text().splitlines()]
 
 
 async def test_a_ship_pushes_main_deploys_waits_for_health_then_flips_seals_and_notes(
