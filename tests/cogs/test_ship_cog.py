@@ -6,12 +6,14 @@ found there, not posted again."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.client import ConductorBot, create_bot
 from bot.sample import GUILD_ID, sample_settings
+from cogs.release import _runs
 from conductor.states import ReleaseState
 from store.db import Database
 from tests.helpers import TEST_APP, FakeRunner, HealthServer, Origin, World, git, reviewed
@@ -122,3 +124,32 @@ async def test_notes_found_in_the_thread_are_not_posted_again(world: World, orig
     release = await world.bot.releases.get(GUILD_ID, slug)
     notes_id = next(m.id for m in thread.history() if "Release notes" in m.content)
     assert release.notes_message_id == notes_id
+
+
+async def test_a_ship_that_outlives_its_interaction_token_keeps_its_progress_in_the_channel(
+    world: World, origin: Origin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long deploy and a long health gate outlive the interaction's token (15 minutes): the
+    progress goes on in a message of its own in the channel, edited to the end, instead of
+    failing to edit the answer."""
+    slug = await _assembled(world, origin)
+    monkeypatch.setattr(_runs, "TOKEN_MARGIN", timedelta(0))  # the token is spent
+
+    shipped = await world.olga.slash(world.general, "release ship")
+
+    # the answer was never edited into the progress (its token is spent) ...
+    answer = shipped.response
+    assert answer is None or "deploy" not in answer.content, answer
+    moved = [
+        m
+        for m in world.general.history()
+        if m.author.id == world.bot_id and f"`{slug}`" in m.content and "deploy" in m.content
+    ]
+    # ... the progress is a message of its own, edited to the end: one, not one a step
+    assert len(moved) == 1, [m.content for m in moved]
+    assert answer is None or moved[0].id != answer.id
+    lines = moved[0].content.splitlines()
+    assert lines[0] == f"🚀 `{slug}` v1 — shipped 🟢"
+    assert lines[1].startswith("✅ deploy: `main` fast-forwarded to ")
+    assert lines[5].startswith("📝 notes: https://discord.com/channels/")
+    assert (await world.bot.releases.get(GUILD_ID, slug)).state is ReleaseState.SHIPPED
