@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from smoke import BlockedRequest, SmokeResult, Verdict
+from smoke import BlockedRequest, SmokeResult, Verdict, readonly
 from smoke.config import FULL_CHROMIUM, HEADLESS_SHELL
 from smoke.readonly import PagePool
 from smoke.runner import LAUNCH_ARGS, PlaywrightRunner
@@ -235,6 +235,10 @@ async def test_a_reused_page_s_writes_stay_on_the_check_that_made_them(
         return page
 
     monkeypatch.setattr(PagePool, "take", spy)
+    # a page is reused once it arrived at about:blank; a leaver writing every 5 ms on a busy
+    # machine took longer than the runner's 5 s to get there (and was closed, a new page made
+    # in its place): here the lead-out waits for the arrival, with an outer bound
+    monkeypatch.setattr(readonly, "_CLOSE_TIMEOUT", 60.0)
     names = [f"leaver-{n}" for n in range(1, 7)]
     # each page's text comes once a tick was refused: at once, or (a busy machine's runner
     # refusing hundreds of ticks a second) later than the default 15 s: an outer bound
