@@ -6,7 +6,7 @@ driver owns the rest, the same for every kind:
 
 - **admission**: ``admit`` runs inside the transaction that opens the run, after the one rule
   every kind shares (one running run per guild, also held by a partial unique index);
-  :meth:`Driver.preflight` runs the same rule read-only, so the refusal an operator sees
+  :meth:`Driver.plan` runs the same rule read-only, so the refusal an operator sees
   before a confirmation has the same words;
 - **the loop**: each step recorded before and after it runs, by the one process holding the
   run's lease (renewed while it runs, fenced on every write); a resume goes on from the last
@@ -183,7 +183,7 @@ class Kind(ABC):
         self, session: Session, guild_id: int, actor: Actor, request: RunRequest
     ) -> Admission:
         """The refusal (a :class:`ConductorError`), or what the run acts on. Read-only: it
-        runs inside the transaction that opens the run, and alone for a preflight."""
+        runs inside the transaction that opens the run, and alone (read-only) for a plan."""
 
     @abstractmethod
     def step(self, name: StepName) -> Step:
@@ -284,14 +284,6 @@ class Driver:
             self.checkpoint(f"{prefix}{point}")
 
     # ------------------------------------------------------------------ admission
-
-    async def preflight(
-        self, kind: RunKind, guild_id: int, actor: Actor, request: RunRequest | None = None
-    ) -> Admission:
-        """Read-only: what a run of ``kind`` would act on, or the refusal its start would
-        give (the same rule, the same words)."""
-        async with self.parts.releases.db.read() as session:
-            return await self._admit(session, self.kinds[kind], guild_id, actor, request)
 
     async def plan(
         self, kind: RunKind, guild_id: int, actor: Actor, request: RunRequest | None = None
