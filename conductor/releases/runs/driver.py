@@ -134,12 +134,10 @@ class Plan:
 @dataclass(frozen=True, slots=True)
 class Words:
     """How a kind is said. ``noun``: "ship"; ``done``: "shipped" (nothing was …);
-    ``failed``: what to do after a failure; ``interrupted``: after an interruption;
-    ``command``: the command that starts one."""
+    ``failed``: what to do after a failure; ``interrupted``: after an interruption."""
 
     noun: str
     done: str
-    command: str
     failed: str
     interrupted: str
 

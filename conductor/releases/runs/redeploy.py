@@ -37,7 +37,6 @@ class Redeploy(Kind):
     words = Words(
         noun="redeploy",
         done="redeployed",
-        command="/release redeploy",
         failed="Fix it and `/release redeploy` again, or `/release rollback`.",
         interrupted="Check production, then `/release redeploy` again (the deploy runs again).",
     )

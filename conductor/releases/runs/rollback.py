@@ -69,7 +69,6 @@ class Rollback(Kind):
     words = Words(
         noun="rollback",
         done="rolled back",
-        command="/release rollback",
         failed="Fix it and `/release rollback` again (what was done is not done again), or keep "
         "production as it is.",
         interrupted="Check production, then `/release rollback` again (the revert is not "

@@ -45,7 +45,6 @@ class Ship(Kind):
     words = Words(
         noun="ship",
         done="shipped",
-        command="/release ship",
         failed="The release stays assembled: fix it and `/release ship` again, or "
         "`/release abandon`.",
         interrupted="The release stays assembled. Check production, then `/release ship` "
