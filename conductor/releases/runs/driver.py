@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy.exc import IntegrityError
 
-from conductor.errors import ConductorError
+from conductor.errors import ConductorError, InvalidInput
 from conductor.notes import production_line
 from conductor.queries import load_release_view, running_run
 from conductor.releases.deploy import DeployConfig
@@ -39,7 +39,7 @@ from conductor.releases.git import GitRepository
 from conductor.releases.publisher import Publisher
 from conductor.releases.runs.sink import NotesSink, PostedNotes
 from conductor.releases.runs.store import LeaseLost, RunRunning, Runs, RunView
-from conductor.releases.service import Releases
+from conductor.releases.service import MAX_REASON, Releases
 from conductor.seals.sealer import Sealer, SealOutcome
 from conductor.states import (
     ENDING_STEPS,
@@ -99,6 +99,16 @@ class RunRequest:
 
     release_slug: str | None = None
     reason: str | None = None
+
+    def why(self, default: str) -> str:
+        """The reason as it is kept (one line; ``default`` when none was given), or the
+        refusal of one too long."""
+        why = " ".join((self.reason or "").split()) or default
+        if len(why) > MAX_REASON:
+            raise InvalidInput(
+                f"That reason is too long ({len(why)} characters; at most {MAX_REASON})."
+            )
+        return why
 
 
 @dataclass(frozen=True, slots=True)

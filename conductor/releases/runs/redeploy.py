@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from conductor.errors import InvalidInput, Locked, NotConfigured, NotFound
+from conductor.errors import Locked, NotConfigured, NotFound
 from conductor.notes import seal_line
 from conductor.queries import current_lock, last_shipped, lock_view
 from conductor.releases.deploy import deploy_environment
@@ -19,7 +19,6 @@ from conductor.releases.runs.steps import (
     seal_once,
     stored_seal,
 )
-from conductor.releases.service import MAX_REASON
 from conductor.states import REDEPLOY, RunKind, StepName, StepStatus
 from conductor.text import clip, locked_refusal, mask_credentials, version
 from conductor.views import Actor
@@ -44,11 +43,7 @@ class Redeploy(Kind):
     async def admit(
         self, session: Session, guild_id: int, actor: Actor, request: RunRequest
     ) -> Admission:
-        why = " ".join((request.reason or "").split()) or DEFAULT_REASON
-        if len(why) > MAX_REASON:
-            raise InvalidInput(
-                f"That reason is too long ({len(why)} characters; at most {MAX_REASON})."
-            )
+        why = request.why(DEFAULT_REASON)
         lock = await current_lock(session, guild_id)
         if lock is not None and not lock_view(lock).is_holder(actor):
             held = lock_view(lock)

@@ -23,7 +23,7 @@ from typing import ClassVar
 
 from sqlalchemy import select
 
-from conductor.errors import InvalidInput, InvalidMove, NotFound
+from conductor.errors import InvalidMove, NotFound
 from conductor.notes import rollback_note
 from conductor.queries import last_shipped, load_release_view, release_members, require_release
 from conductor.releases.deploy import rollback_environment
@@ -47,7 +47,6 @@ from conductor.releases.runs.steps import (
     stored_seal,
 )
 from conductor.releases.runs.store import RunView
-from conductor.releases.service import MAX_REASON
 from conductor.states import ROLLBACK, ReleaseState, RunKind, StepName, StepStatus
 from conductor.text import clip, mask_credentials, short_sha, version
 from conductor.views import Actor, ReleaseView
@@ -82,11 +81,7 @@ class Rollback(Kind):
     ) -> Admission:
         """The release a rollback means (the named one, or the last shipped) and the one
         production goes back to; or the refusal, naming why."""
-        why = " ".join((request.reason or "").split()) or DEFAULT_REASON
-        if len(why) > MAX_REASON:
-            raise InvalidInput(
-                f"That reason is too long ({len(why)} characters; at most {MAX_REASON})."
-            )
+        why = request.why(DEFAULT_REASON)
         slug = request.release_slug
         last = await last_shipped(session, guild_id)
         if slug is None or not slug.strip():
