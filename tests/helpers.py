@@ -16,7 +16,7 @@ import subprocess
 import sys
 import zlib
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
@@ -27,7 +27,7 @@ import simcord
 from aiohttp import web
 from sqlalchemy import event
 
-from bot.sample import GUILD_ID
+from bot.sample import GUILD_ID, sample_settings
 from conductor.machines import Move, ReleaseFlow, TaskFlow
 from conductor.queries import release_members, require_release
 from conductor.releases.git import IDENTITY
@@ -35,19 +35,20 @@ from conductor.releases.runs.driver import Plan, RunOutcome, RunRequest
 from conductor.releases.runs.sink import AlertAction, PostedNotes
 from conductor.releases.runs.store import Runs, RunView
 from conductor.seals.evidence import Attachment
-from conductor.states import AuthorKind, RunKind, RunStatus, StepStatus
+from conductor.states import AuthorKind, ReleaseState, RunKind, RunStatus, StepStatus
 from conductor.views import Actor, IncomingMessage, Reactor, ReleaseView
 from smoke import AppConfig, CheckResult, SmokeResult, parse_app_config
-from smoke.protocol import OnCheck
+from smoke.protocol import OnCheck, SmokeRunner
 from smoke.sample_app import sample_app_table
 from smoke.screenshots import PNG_SIGNATURE
+from store.db import Database
 
 if TYPE_CHECKING:
     from bot.client import ConductorBot
     from conductor.bootstrap import Conductor
     from conductor.handoffs.apply import Handoffs
+    from conductor.reminders import Clock
     from conductor.reviews.service import Reviews
-    from store.db import Database
 
 # -- the domain tests: a guild, an operator, an agent, reviewers -----------------------------
 
@@ -416,6 +417,126 @@ def refused(env: simcord.Env, result: Any, text: str) -> None:
     assert result.ephemeral, result
     assert result.response is not None and text in result.response.content, result.response
     simcord.assert_error(env, contains=text)
+
+
+@contextlib.asynccontextmanager
+async def make_bot(
+    root: Path,
+    *,
+    app: Mapping[str, Any] | None = TEST_APP,
+    clone: Path | None = None,
+    tests: str | None = None,
+    deploy: str | None = None,
+    runner: Callable[[], SmokeRunner] | None = FakeRunner,
+    busy_timeout_ms: int | None = None,
+    clock: Clock | None = None,
+    **settings: Any,
+) -> AsyncIterator[ConductorBot]:
+    """What a ``simcord_bot`` fixture yields: a fresh, unstarted bot of the sample guild on its
+    own SQLite file (``root/bot.db``), closed on the way out.
+
+    - ``app``: the ``[app]`` table it seals against (None: unsealed);
+    - ``clone``: Conductor's clone of the origin (``[git]``), with ``tests`` as its test
+      command (60 s) when given;
+    - ``deploy``: the deploy command; production is then a ``HealthServer`` on 127.0.0.1 (the
+      ``[app]`` table's production URL), checked every 50 ms for 5 s, the logs in
+      ``root/logs``;
+    - ``runner``: makes the smoke runner (a fresh ``FakeRunner``; None: the bot's own,
+      Playwright in Chromium);
+    - ``busy_timeout_ms``: how long a write waits for a lock another process holds (None: the
+      database's default, 10 s);
+    - ``clock``: the reminders' sense of time (None: the database's clock);
+    - ``settings``: any other setting, as ``sample_settings`` takes it.
+    """
+    # imported here: the domain tests and the crash worker import this module and need no bot
+    from bot.client import create_bot  # noqa: PLC0415
+
+    url = f"sqlite+aiosqlite:///{root / 'bot.db'}"
+    database = (
+        Database(url) if busy_timeout_ms is None else Database(url, busy_timeout_ms=busy_timeout_ms)
+    )
+    await database.create_all()
+    table = None if app is None else dict(app)
+    async with contextlib.AsyncExitStack() as stack:
+        if clone is not None:
+            tested = {} if tests is None else {"test_command": tests, "test_timeout": 60}
+            settings["git"] = {"path": str(clone), **tested}
+        if deploy is not None:
+            health = await stack.enter_async_context(HealthServer())
+            if table is not None:
+                table["production_url"] = health.url
+            settings["deploy"] = {
+                "command": deploy,
+                "health_timeout": 5,
+                "health_interval": 0.05,
+                "log_dir": str(root / "logs"),
+            }
+        bot = create_bot(
+            sample_settings(url, app=table, **settings),
+            database=database,
+            smoke_runner=None if runner is None else runner(),
+            clock=clock,
+        )
+        try:
+            yield bot
+        finally:
+            await bot.close()
+
+
+async def release_by_commands(
+    world: World,
+    origin: Origin | None = None,
+    *,
+    name: str = "train",
+    tasks: Sequence[str] = ("core",),
+    depends_on: Mapping[str, str] | None = None,
+    until: Literal["assembling", "assembled", "shipped"] = "assembled",
+    seal: dict[str, str] | None = None,
+    already_open: bool = False,
+    over_held: bool = False,
+) -> str:
+    """A release of the cog tests' guild brought to ``until`` by an operator (olga) through
+    the slash commands; its slug. Each of ``tasks`` is brought to reviewed (through the
+    domain; ``depends_on``: task → the task it depends on), its branch ``feat/<task>`` first
+    pushed to ``origin`` when given; the release ``name`` is opened (unless ``already_open``,
+    e.g. confirmed over a held train) and the tasks added, in order:
+
+    - ``assembling``: no more (tasks may be empty);
+    - ``assembled``: ``/release assemble`` says it is assembled;
+    - ``shipped``: then ``/release ship``, its seal red with ``seal``'s failures (else green):
+      the progress says it shipped and links its notes, and it is the last shipped release.
+
+    ``over_held``: an open the held train asks about is asked again and confirmed with "Open
+    anyway" (where the test is not about the held train)."""
+    for task in tasks:
+        if origin is not None:
+            origin.commit(f"feat/{task}", {f"{task}.txt": f"{task}\n"})
+        await reviewed(world.bot, task, depends_on=(depends_on or {}).get(task))
+    if not already_open:
+        await world.olga.slash(world.general, "release open", name=name)
+        status = await world.bot.releases.status(GUILD_ID)
+        if over_held and status.active is None:  # the train is held: confirm over it
+            asked = await world.olga.slash(world.general, "release open", name=name)
+            await world.olga.click(asked.response, label="Open anyway")
+    for task in tasks:
+        await world.olga.slash(world.general, "release add", task=task)
+    if until != "assembling":
+        assembled = await world.olga.slash(world.general, "release assemble")
+        assert "is assembled." in assembled.response.content, assembled.response.content
+    active = (await world.bot.releases.status(GUILD_ID)).active
+    assert active is not None
+    slug = active.slug
+    if until == "shipped":
+        if seal is not None:
+            world.runner.then(seal)
+        shipped = await world.olga.slash(world.general, "release ship")
+        progress = shipped.response.content
+        assert f"`{slug}`" in progress and "— shipped" in progress, progress
+        assert "📝 notes: https://discord.com/channels/" in progress, progress
+        assert (await world.bot.releases.get(GUILD_ID, slug)).state is ReleaseState.SHIPPED
+        last = (await world.bot.releases.status(GUILD_ID)).last_shipped
+        assert last is not None and last.slug == slug
+    return slug
 
 
 # -- the command line in a subprocess -------------------------------------------------------

@@ -11,10 +11,9 @@ import pytest
 import simcord
 from simcord.http import router
 
-from bot.client import ConductorBot, create_bot
-from bot.sample import GUILD_ID, OPERATOR_ROLE, sample_settings
-from store.db import Database
-from tests.helpers import TEST_APP, FakeRunner, World
+from bot.client import ConductorBot
+from bot.sample import GUILD_ID, OPERATOR_ROLE
+from tests.helpers import World, make_bot
 
 
 @pytest.fixture(autouse=True)
@@ -46,14 +45,10 @@ def _history_after_as_discord_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def simcord_bot(tmp_path: Path) -> AsyncIterator[ConductorBot]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-    database = Database(url)
-    await database.create_all()
-    bot = create_bot(
-        sample_settings(url, app=TEST_APP), database=database, smoke_runner=FakeRunner()
-    )
-    yield bot
-    await bot.close()
+    """The bot of the sample guild sealing ``TEST_APP`` with a ``FakeRunner``; a test file
+    whose bot differs (git, a deploy, a short busy timeout…) says how with ``make_bot``."""
+    async with make_bot(tmp_path) as bot:
+        yield bot
 
 
 @pytest.fixture

@@ -9,26 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from bot.client import ConductorBot, create_bot
-from bot.sample import GUILD_ID, sample_settings
+from bot.client import ConductorBot
+from bot.sample import GUILD_ID
 from conductor.states import ReleaseState
-from store.db import Database
-from tests.helpers import TEST_APP, FakeRunner, Origin, World, reviewed
+from tests.helpers import Origin, World, make_bot, reviewed
 
 TESTS = "for f in *.txt; do grep -q BROKEN $f && echo FAIL $f && exit 1; done; echo 3 passed"
 
 
 @pytest.fixture
 async def simcord_bot(tmp_path: Path, clone: Path) -> AsyncIterator[ConductorBot]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-    database = Database(url)
-    await database.create_all()
-    settings = sample_settings(
-        url, app=TEST_APP, git={"path": str(clone), "test_command": TESTS, "test_timeout": 60}
-    )
-    bot = create_bot(settings, database=database, smoke_runner=FakeRunner())
-    yield bot
-    await bot.close()
+    async with make_bot(tmp_path, clone=clone, tests=TESTS) as bot:
+        yield bot
 
 
 async def test_assemble_builds_the_rc_and_edits_its_answer_in_place(

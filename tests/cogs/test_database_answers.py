@@ -11,17 +11,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.client import ConductorBot, create_bot
-from bot.sample import GUILD_ID, sample_settings
+from bot.client import ConductorBot
+from bot.sample import GUILD_ID
 from conductor.states import ReleaseState, TaskState
-from store.db import Database
 from store.models import Run
 from tests.helpers import (
-    TEST_APP,
     DatabaseFault,
-    FakeRunner,
     World,
+    make_bot,
     refused,
+    release_by_commands,
     reviewed,
     small_disk,
 )
@@ -52,25 +51,14 @@ async def simcord_bot(
     if "disk" in request.fixturenames:
         request.getfixturevalue("disk")
         where = tmp_path / "disk"
-    url = f"sqlite+aiosqlite:///{where / 'bot.db'}"
-    database = Database(url, busy_timeout_ms=200)
-    await database.create_all()
-    bot = create_bot(
-        sample_settings(url, app=TEST_APP), database=database, smoke_runner=FakeRunner()
-    )
-    yield bot
-    await bot.close()
+    async with make_bot(where, busy_timeout_ms=200) as bot:
+        yield bot
 
 
 async def assembling(world: World) -> str:
     """``train`` assembling with ``core`` aboard; ``api`` reviewed, waiting."""
-    await reviewed(world.bot, "core")
     await reviewed(world.bot, "api")
-    await world.olga.slash(world.general, "release open", name="train")
-    await world.olga.slash(world.general, "release add", task="core")
-    status = await world.bot.releases.status(GUILD_ID)
-    assert status.active is not None
-    return status.active.slug
+    return await release_by_commands(world, until="assembling")
 
 
 async def as_it_was(world: World, slug: str, state: ReleaseState) -> None:

@@ -12,29 +12,9 @@ import simcord
 
 from bot.sample import GUILD_ID
 from conductor.states import ReleaseState
-from tests.helpers import World, reviewed, roll_back_by_machine
+from tests.helpers import World, release_by_commands, roll_back_by_machine
 
 RED = {"/up": "status 503", "/signin": "selector form input[type=password] not found"}
-
-
-async def ship(world: World, name: str, task: str, seal: dict[str, str] | None = None) -> str:
-    """``name`` opened (no train held), assembled with ``task`` and shipped, its seal red with
-    ``seal``'s failures (else green)."""
-    await reviewed(world.bot, task)
-    await world.olga.slash(world.general, "release open", name=name)
-    return await assemble_and_ship(world, task, seal)
-
-
-async def assemble_and_ship(world: World, task: str, seal: dict[str, str] | None = None) -> str:
-    await world.olga.slash(world.general, "release add", task=task)
-    await world.olga.slash(world.general, "release assemble")
-    if seal is not None:
-        world.runner.then(seal)
-    shipped = await world.olga.slash(world.general, "release ship")
-    assert "— shipped" in shipped.response.content, shipped.response.content
-    status = await world.bot.releases.status(GUILD_ID)
-    assert status.last_shipped is not None
-    return status.last_shipped.slug
 
 
 def shown(world: World, result: Any) -> Any:
@@ -48,7 +28,7 @@ def thread_of(world: World, slug: str) -> Any:
 
 
 async def test_open_after_a_red_seal_asks_and_records_who_confirmed(world: World) -> None:
-    red = await ship(world, "first", "core", RED)
+    red = await release_by_commands(world, name="first", until="shipped", seal=RED)
     held = await world.bot.releases.get(GUILD_ID, red)
     assert held.seal_checked_at is not None
     checked = held.seal_checked_at.strftime("%Y-%m-%d %H:%M UTC")
@@ -95,8 +75,7 @@ async def test_open_after_a_red_seal_asks_and_records_who_confirmed(world: World
     ]
 
     # Its notes carry the confirmation under the seal line.
-    await reviewed(world.bot, "fix")
-    second = await assemble_and_ship(world, "fix")
+    second = await release_by_commands(world, tasks=("fix",), until="shipped", already_open=True)
     assert second == active.slug
     notes = thread_of(world, second).history()[0].content.splitlines()
     assert notes[1] == "🟢 Smoke seal: green — 6/6 checks passed"
@@ -104,7 +83,7 @@ async def test_open_after_a_red_seal_asks_and_records_who_confirmed(world: World
 
 
 async def test_not_opening_or_letting_it_expire_opens_nothing(world: World) -> None:
-    red = await ship(world, "first", "core", RED)
+    red = await release_by_commands(world, name="first", until="shipped", seal=RED)
     asked = await world.olga.slash(world.general, "release open", name="second")
     await world.olga.click(asked.response, label="Don't open")
     assert shown(world, asked).content == f"Nothing done: `{red}` still holds the train."
@@ -117,7 +96,7 @@ async def test_not_opening_or_letting_it_expire_opens_nothing(world: World) -> N
 
 
 async def test_a_demoted_operator_cannot_confirm_an_open_asked_before(world: World) -> None:
-    await ship(world, "first", "core", RED)
+    await release_by_commands(world, name="first", until="shipped", seal=RED)
     asked = await world.olga.slash(world.general, "release open", name="second")
     world.env.backend.remove_member_role(GUILD_ID, world.olga.id, world.operators.id)
     await world.env.settle()
@@ -127,7 +106,7 @@ async def test_a_demoted_operator_cannot_confirm_an_open_asked_before(world: Wor
 
 
 async def test_a_lock_taken_while_the_confirmation_waited_stops_the_open(world: World) -> None:
-    await ship(world, "first", "core", RED)
+    await release_by_commands(world, name="first", until="shipped", seal=RED)
     asked = await world.olga.slash(world.general, "release open", name="second")
     carl = world.guild.add_member(world.env.create_user("carl"), roles=[world.operators])
     await world.env.settle()
@@ -141,7 +120,7 @@ async def test_a_lock_taken_while_the_confirmation_waited_stops_the_open(world: 
 
 
 async def test_after_a_green_reseal_open_asks_nothing(world: World) -> None:
-    await ship(world, "first", "core", RED)
+    await release_by_commands(world, name="first", until="shipped", seal=RED)
     await world.olga.slash(world.general, "seal")  # green by default
     opened = await world.olga.slash(world.general, "release open", name="second")
     assert opened.response.content.startswith("🧩 Opened `")
@@ -151,7 +130,7 @@ async def test_after_a_green_reseal_open_asks_nothing(world: World) -> None:
 
 
 async def test_after_a_rollback_open_asks_nothing(world: World) -> None:
-    red = await ship(world, "first", "core", RED)
+    red = await release_by_commands(world, name="first", until="shipped", seal=RED)
     await roll_back_by_machine(world.bot.database, red, guild_id=GUILD_ID)
     assert (await world.bot.releases.get(GUILD_ID, red)).state is ReleaseState.ROLLED_BACK
     opened = await world.olga.slash(world.general, "release open", name="second")
@@ -161,7 +140,7 @@ async def test_after_a_rollback_open_asks_nothing(world: World) -> None:
 
 
 async def test_status_and_board_show_the_train_held_until_it_is_not(world: World) -> None:
-    red = await ship(world, "first", "core", RED)
+    red = await release_by_commands(world, name="first", until="shipped", seal=RED)
     release = await world.bot.releases.get(GUILD_ID, red)
     assert release.shipped_at is not None
     shipped = f"shipped by olga <t:{int(release.shipped_at.timestamp())}:f>"

@@ -6,24 +6,14 @@ from __future__ import annotations
 
 from bot.sample import GUILD_ID
 from conductor.views import Actor
-from tests.helpers import World, refused, reviewed, roll_back_by_machine
+from tests.helpers import World, refused, release_by_commands, roll_back_by_machine
 
 
-async def ship(world: World, name: str, seal: dict[str, str] | None = None) -> str:
-    await reviewed(world.bot, f"{name}-core")
-    await world.olga.slash(world.general, "release open", name=name)
-    status = await world.bot.releases.status(GUILD_ID)
-    if status.active is None:  # the train is held: confirm over it
-        asked = await world.olga.slash(world.general, "release open", name=name)
-        await world.olga.click(asked.response, label="Open anyway")
-    await world.olga.slash(world.general, "release add", task=f"{name}-core")
-    await world.olga.slash(world.general, "release assemble")
-    if seal is not None:
-        world.runner.then(seal)
-    await world.olga.slash(world.general, "release ship")
-    shipped = (await world.bot.releases.status(GUILD_ID)).last_shipped
-    assert shipped is not None
-    return shipped.slug
+async def shipped(world: World, name: str, seal: dict[str, str] | None = None) -> str:
+    """``name`` shipped with its one member ``<name>-core`` (confirmed over a held train)."""
+    return await release_by_commands(
+        world, name=name, tasks=(f"{name}-core",), until="shipped", seal=seal, over_held=True
+    )
 
 
 def stamp(at: object) -> str:
@@ -37,10 +27,10 @@ async def test_history_lists_the_last_shipped_releases_with_seals_and_rollbacks(
     empty = await world.bob.slash(world.general, "release history")
     assert empty.response.content == "Nothing has shipped yet."
 
-    one = await ship(world, "one")
-    two = await ship(world, "two", {"/": "status 500"})
+    one = await shipped(world, "one")
+    two = await shipped(world, "two", {"/": "status 500"})
     await world.olga.slash(world.general, "seal")  # two: red, then green
-    three = await ship(world, "three", {"/up": "status 503"})
+    three = await shipped(world, "three", {"/up": "status 503"})
     hostile = f"@everyone <@{world.bob.id}> checkout broke\nagain"
     await roll_back_by_machine(
         world.bot.database, three, Actor("carl", 502), reason=hostile, guild_id=GUILD_ID

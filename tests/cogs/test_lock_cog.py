@@ -12,17 +12,7 @@ import simcord
 
 from bot.sample import GUILD_ID
 from conductor.states import LockEventKind, ReleaseState
-from tests.helpers import World, refused, reviewed
-
-
-async def assembled(world: World, name: str = "train", task: str = "core") -> str:
-    await reviewed(world.bot, task)
-    await world.olga.slash(world.general, "release open", name=name)
-    await world.olga.slash(world.general, "release add", task=task)
-    await world.olga.slash(world.general, "release assemble")
-    active = (await world.bot.releases.status(GUILD_ID)).active
-    assert active is not None
-    return active.slug
+from tests.helpers import World, refused, release_by_commands
 
 
 def board(world: World) -> Any:
@@ -44,7 +34,7 @@ async def another_operator(world: World, name: str = "carl") -> Any:
 async def test_a_lock_stops_open_and_ship_naming_its_holder_and_shows_everywhere(
     world: World,
 ) -> None:
-    slug = await assembled(world)
+    slug = await release_by_commands(world)
     locked = await world.olga.slash(world.general, "release lock", reason="db migration tonight")
     assert not locked.ephemeral
     assert locked.response.content == (
@@ -106,7 +96,7 @@ async def test_a_lock_stops_open_and_ship_naming_its_holder_and_shows_everywhere
 
 
 async def test_seal_still_runs_while_locked(world: World) -> None:
-    slug = await assembled(world)
+    slug = await release_by_commands(world)
     world.runner.then({"/up": "status 503"})
     await world.olga.slash(world.general, "release ship")
     await world.olga.slash(world.general, "release lock", reason="production is red")

@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.client import ConductorBot, create_bot
-from bot.sample import GUILD_ID, sample_settings
+from bot.client import ConductorBot
+from bot.sample import GUILD_ID
 from cogs.handoffs._cog import BACK_NOTICE, WATCH_SECONDS
 from conductor.states import HandoffOutcome, TaskState
-from store.db import Database
 from store.models import HandoffCursor, HandoffMessage
-from tests.helpers import FAULTS, TEST_APP, DatabaseFault, FakeRunner, Fault, World
+from tests.helpers import FAULTS, DatabaseFault, FakeRunner, Fault, World, make_bot
 
 #: long enough to need a new page of the database (full: SQLite's pages are 4 KiB)
 LONG = "\n\n" + "長い記録。" * 300
@@ -28,14 +27,8 @@ LONG = "\n\n" + "長い記録。" * 300
 @pytest.fixture
 async def simcord_bot(tmp_path: Path) -> AsyncIterator[ConductorBot]:
     """The conftest's bot, waiting 200 ms (not 10 s) for a lock another process holds."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-    database = Database(url, busy_timeout_ms=200)
-    await database.create_all()
-    bot = create_bot(
-        sample_settings(url, app=TEST_APP), database=database, smoke_runner=FakeRunner()
-    )
-    yield bot
-    await bot.close()
+    async with make_bot(tmp_path, busy_timeout_ms=200) as bot:
+        yield bot
 
 
 def reactions(message: Any) -> dict[str, int]:

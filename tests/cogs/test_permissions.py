@@ -23,7 +23,7 @@ from bot.sample import GUILD_ID, OPERATOR_ROLE
 from cogs.setup._render import EMBED_LIMIT, permission_fields
 from conductor.states import ReleaseState
 from store.models import Release
-from tests.helpers import World, reviewed
+from tests.helpers import World, release_by_commands
 
 #: the README's list before this check, taken literally ("read" as View Channel and Read
 #: Message History): no Send Messages in Threads, no Embed Links, no Pin Messages
@@ -41,6 +41,8 @@ CHANNEL_OF: Mapping[ChannelKind, str] = {
     "notes": "release-notes",
     "deployments": "deployments",
 }
+#: the seal of the tests' ship: red, so the alert pings
+RED = {"/": "text Studio not found"}
 
 
 def full_list(kind: ChannelKind, *, role_ping: bool = True) -> discord.Permissions:
@@ -108,19 +110,6 @@ def pings(world: World, channel: Any) -> list[tuple[str, list[int], list[int]]]:
     return out
 
 
-async def _ship_red(world: World) -> str:
-    await reviewed(world.bot, "core")
-    await world.olga.slash(world.general, "release open", name="train")
-    await world.olga.slash(world.general, "release add", task="core")
-    await world.olga.slash(world.general, "release assemble")
-    active = (await world.bot.releases.status(GUILD_ID)).active
-    assert active is not None
-    world.runner.then({"/": "text Studio not found"})
-    shipped = await world.olga.slash(world.general, "release ship")
-    assert "📝 notes: https://discord.com/channels/" in shipped.response.content
-    return active.slug
-
-
 @pytest.mark.parametrize("mentionable", [False, True], ids=["role-not-mentionable", "mentionable"])
 async def test_with_the_old_list_the_notes_fall_back_to_the_channel_saying_why_and_once(
     simcord_env: simcord.Env, mentionable: bool
@@ -128,7 +117,7 @@ async def test_with_the_old_list_the_notes_fall_back_to_the_channel_saying_why_a
     world = await locked_world(
         simcord_env, dict.fromkeys(CHANNEL_OF, OLD_LIST), mentionable=mentionable
     )
-    slug = await _ship_red(world)
+    slug = await release_by_commands(world, until="shipped", seal=RED)
 
     [thread] = [t for t in world.notes.threads if t.name == slug]  # created: it may do that
     assert thread.history() == []  # …but not post in it
@@ -189,7 +178,7 @@ async def test_when_the_notes_channel_refuses_too_the_notes_go_where_the_command
     shut.send_messages = shut.send_messages_in_threads = False
     held = {kind: full_list(kind) for kind in CHANNEL_OF} | {"notes": shut}
     world = await locked_world(simcord_env, held, mentionable=False)
-    slug = await _ship_red(world)
+    slug = await release_by_commands(world, until="shipped", seal=RED)
 
     [thread] = [t for t in world.notes.threads if t.name == slug]
     assert thread.history() == []
@@ -251,7 +240,7 @@ async def test_the_full_list_is_enough_and_a_mentionable_role_needs_no_mention_e
     assert missing_fields(result) == {}
     [embed] = result.response.embeds
     assert embed.description.endswith("✅ Conductor has every permission it needs in its channels.")
-    slug = await _ship_red(world)
+    slug = await release_by_commands(world, until="shipped", seal=RED)
     [thread] = [t for t in world.notes.threads if t.name == slug]
     [(alert, users, roles)] = pings(world, thread)  # in the thread, pinging both
     assert alert.startswith("🚨 ")

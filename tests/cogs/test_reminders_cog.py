@@ -22,11 +22,10 @@ import pytest
 import simcord
 
 from bot.client import ConductorBot, create_bot
-from bot.sample import GUILD_ID, sample_settings
+from bot.sample import GUILD_ID
 from conductor.reminders import HeldLock
-from store.db import Database
 from store.types import utcnow
-from tests.helpers import TEST_APP, DatabaseFault, FakeRunner, World, reviewed
+from tests.helpers import DatabaseFault, FakeRunner, World, make_bot, release_by_commands
 
 #: an advance of hours is hundreds of rounds of the bot's timers (about 3.5 s of real time
 #: per virtual hour here), more than simcord's default 5 s to settle one advance
@@ -68,13 +67,8 @@ def clock() -> VirtualClock:
 async def simcord_bot(tmp_path: Path, clock: VirtualClock) -> AsyncIterator[ConductorBot]:
     """The conftest's bot with short intervals, on the virtual clock, giving up on a busy
     database after 200 ms."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-    database = Database(url, busy_timeout_ms=200)
-    await database.create_all()
-    settings = sample_settings(url, app=TEST_APP, reminders=REMINDERS)
-    bot = create_bot(settings, database=database, smoke_runner=FakeRunner(), clock=clock)
-    yield bot
-    await bot.close()
+    async with make_bot(tmp_path, busy_timeout_ms=200, clock=clock, reminders=REMINDERS) as bot:
+        yield bot
 
 
 @pytest.fixture
@@ -120,17 +114,6 @@ def pinged_nobody(world: World, message: Any) -> bool:
     return not (stored.ping_user_ids or stored.ping_role_ids or stored.mention_everyone)
 
 
-async def opened(world: World, *members: str) -> str:
-    for slug in members:
-        await reviewed(world.bot, slug)
-    await world.olga.slash(world.general, "release open", name="train")
-    for slug in members:
-        await world.olga.slash(world.general, "release add", task=slug)
-    active = (await world.bot.releases.status(GUILD_ID)).active
-    assert active is not None
-    return active.slug
-
-
 async def restart(world: World, clock: VirtualClock, *, away: timedelta = timedelta()) -> None:
     """Stop the bot; ``away`` passes; a new bot starts on the same database and clock."""
     old = world.bot
@@ -145,7 +128,7 @@ async def restart(world: World, clock: VirtualClock, *, away: timedelta = timede
 
 async def test_one_reminder_per_interval_and_none_once_the_release_ships(train: World) -> None:
     world = train
-    slug = await opened(world, "core")
+    slug = await release_by_commands(world, until="assembling")
     thread = thread_of(world, slug)
     await world.env.advance_time(59 * MINUTE)
     assert reminders_in(thread) == []
@@ -169,7 +152,7 @@ async def test_one_reminder_per_interval_and_none_once_the_release_ships(train: 
 
 async def test_a_red_seal_is_reminded_until_it_is_sealed_green(train: World) -> None:
     world = train
-    slug = await opened(world, "core")
+    slug = await release_by_commands(world, until="assembling")
     await world.olga.slash(world.general, "release assemble")
     world.runner.then({"/signin": "selector form input[type=password] not found"})
     await world.olga.slash(world.general, "release ship")
@@ -195,7 +178,7 @@ async def test_a_restart_repeats_nothing_and_an_absence_gives_one(
     train: World, clock: VirtualClock
 ) -> None:
     world = train
-    slug = await opened(world)
+    slug = await release_by_commands(world, tasks=(), until="assembling")
     await world.env.advance_time(90 * MINUTE)
     assert numbers(thread_of(world, slug)) == [1]  # at 1 h 1
     await restart(world, clock)  # its timer runs at once
@@ -229,7 +212,7 @@ async def test_a_lock_held_too_long_pings_nobody_and_stops_when_unlocked(train: 
     assert "“freeze for the audit”" in first.content
     assert "can take the lock over with `/release lock`" in first.content
     assert pinged_nobody(world, first)
-    slug = await opened(world)
+    slug = await release_by_commands(world, tasks=(), until="assembling")
     await world.env.advance_time(2 * HOUR)
     [second] = [m for m in reminders_in(thread_of(world, slug)) if "locked by" in m.content]
     assert second.content.startswith("⏰ **Reminder 2**: the train has been locked")
@@ -247,7 +230,7 @@ async def test_a_database_fault_is_logged_once_and_reminders_go_on_after_it(
     rounds that cannot record one send nothing and log one line (the database's); once it is
     writable again, one reminder, not one per interval missed."""
     world = train
-    slug = await opened(world)
+    slug = await release_by_commands(world, tasks=(), until="assembling")
     fault = DatabaseFault(world.bot.database)
     await world.env.advance_time(59 * MINUTE)
     fault.start("read-only")

@@ -7,7 +7,6 @@ and cancel, and the button still working after the bot restarted."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,24 +16,25 @@ import pytest
 import simcord
 
 from bot.client import ConductorBot, create_bot
-from bot.sample import GUILD_ID, sample_settings
+from bot.sample import GUILD_ID
 from conductor.queries import require_release
 from conductor.releases.git import REVERT_TRAILER
 from conductor.states import ReleaseState, RunKind, TaskState
 from conductor.views import Actor
-from store.db import Database
 from tests.helpers import (
-    TEST_APP,
+    DEPLOY_KEYS,
     FakeRunner,
-    HealthServer,
     Origin,
     World,
+    deploy_command,
+    deploys,
     git,
+    make_bot,
     refused,
-    reviewed,
+    release_by_commands,
 )
 
-SEEN = ("CONDUCTOR_RELEASE", "CONDUCTOR_VERSION", "CONDUCTOR_SHA", "CONDUCTOR_ROLLBACK_OF")
+SEEN = (*DEPLOY_KEYS, "CONDUCTOR_ROLLBACK_OF")
 RED = {"/signin": "selector form input[type=password] not found"}
 
 
@@ -52,49 +52,14 @@ def deploy_then() -> str:
 async def simcord_bot(
     tmp_path: Path, clone: Path, seen: Path, deploy_then: str
 ) -> AsyncIterator[ConductorBot]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-    database = Database(url)
-    await database.create_all()
-    keys = json.dumps(list(SEEN))
-    record = f"import json, os; print(json.dumps({{k: os.environ.get(k) for k in {keys}}}))"
-    async with HealthServer() as health:
-        settings = sample_settings(
-            url,
-            app={**TEST_APP, "production_url": health.url},
-            git={"path": str(clone)},
-            deploy={
-                "command": f"python3 -c '{record}' >> {seen}; {deploy_then}",
-                "health_timeout": 5,
-                "health_interval": 0.05,
-                "log_dir": str(tmp_path / "logs"),
-            },
-        )
-        bot = create_bot(settings, database=database, smoke_runner=FakeRunner())
+    deploy = deploy_command(seen, deploy_then, keys=SEEN)
+    async with make_bot(tmp_path, clone=clone, deploy=deploy) as bot:
         yield bot
-        await bot.close()
-
-
-def deploys(seen: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in seen.read_text().splitlines()] if seen.exists() else []
 
 
 async def ship(world: World, origin: Origin, name: str, task: str) -> str:
     """Release ``name`` with the member ``task``, shipped through the commands; its slug."""
-    origin.commit(f"feat/{task}", {f"{task}.txt": f"{task}\n"})
-    await reviewed(world.bot, task)
-    await world.olga.slash(world.general, "release open", name=name)
-    await world.olga.slash(world.general, "release add", task=task)
-    assert (
-        "is assembled."
-        in (await world.olga.slash(world.general, "release assemble")).response.content
-    )
-    status = await world.bot.releases.status(GUILD_ID)
-    assert status.active is not None
-    slug = status.active.slug
-    shipped = await world.olga.slash(world.general, "release ship")
-    assert f"`{slug}`" in shipped.response.content
-    assert (await world.bot.releases.get(GUILD_ID, slug)).state is ReleaseState.SHIPPED
-    return slug
+    return await release_by_commands(world, origin, name=name, tasks=(task,), until="shipped")
 
 
 def thread_of(world: World, slug: str) -> Any:

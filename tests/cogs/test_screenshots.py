@@ -15,17 +15,7 @@ from conductor.releases.runs.sink import PostedNotes
 from conductor.seals.evidence import Attachment
 from smoke.runner import PlaywrightRunner
 from smoke.sample_app import SampleApp, sample_app_table
-from tests.helpers import World, png, png_size, red_with_screenshots, reviewed
-
-
-async def assembled(world: World, name: str = "train") -> str:
-    await reviewed(world.bot, "core")
-    await world.olga.slash(world.general, "release open", name=name)
-    await world.olga.slash(world.general, "release add", task="core")
-    await world.olga.slash(world.general, "release assemble")
-    active = (await world.bot.releases.status(GUILD_ID)).active
-    assert active is not None
-    return active.slug
+from tests.helpers import World, png, png_size, red_with_screenshots, release_by_commands
 
 
 def thread_of(world: World, slug: str) -> Any:
@@ -56,7 +46,7 @@ async def test_a_red_ship_in_real_chromium_attaches_the_failed_page_and_keeps_it
     ]
     world.bot.sealer.runner = PlaywrightRunner()
     world.bot.sealer.app_table = sample_app_table(sample_app.url, smoke=checks)
-    slug = await assembled(world)
+    slug = await release_by_commands(world)
 
     await world.olga.slash(world.general, "release ship")
 
@@ -84,7 +74,7 @@ async def test_a_red_ship_in_real_chromium_attaches_the_failed_page_and_keeps_it
 async def test_thirteen_failed_pages_attach_ten_and_the_alert_says_where_the_rest_are(
     world: World,
 ) -> None:
-    slug = await assembled(world)
+    slug = await release_by_commands(world)
     result = red_with_screenshots([f"/page-{n}" for n in range(1, 14)])
     world.runner.then(result)
 
@@ -109,7 +99,7 @@ async def test_thirteen_failed_pages_attach_ten_and_the_alert_says_where_the_res
 
 
 async def test_a_red_reseal_attaches_its_screenshots(world: World) -> None:
-    slug = await assembled(world)
+    slug = await release_by_commands(world)
     await world.olga.slash(world.general, "release ship")  # green: no alert, no files
     assert [m for m in thread_of(world, slug).history() if m.attachments] == []
     world.runner.then(red_with_screenshots(["/tasks"]))
@@ -128,7 +118,7 @@ async def test_a_red_reseal_attaches_its_screenshots(world: World) -> None:
 
 
 async def test_an_upload_discord_refuses_still_lets_the_alert_ping(world: World) -> None:
-    slug = await assembled(world)
+    slug = await release_by_commands(world)
     await world.olga.slash(world.general, "release ship")
     thread = thread_of(world, slug)
     channel = world.bot.get_channel(thread.id)

@@ -11,27 +11,13 @@ from conductor.states import ReleaseState
 from conductor.views import Actor
 from smoke import SmokeResult
 from smoke.runner import PlaywrightRunner
-from tests.helpers import TEST_APP, World, refused, reviewed
+from tests.helpers import TEST_APP, World, refused, release_by_commands, reviewed
 
 SIGNIN_AND_UP = {"/signin": "selector form input[type=password] not found", "/up": "status 503"}
 RED_LINE = (
     "🔴 Smoke seal: red — 2 of 6 failed: /up (status 503), "
     "/signin (selector form input[type=password] not found)"
 )
-
-
-async def assembled(world: World, name: str = "train", *tasks: str) -> str:
-    """An assembled release with ``tasks`` (default: core, then ui depending on it)."""
-    tasks = tasks or ("core", "ui")
-    for i, slug in enumerate(tasks):
-        await reviewed(world.bot, slug, depends_on=tasks[0] if i else None)
-    await world.olga.slash(world.general, "release open", name=name)
-    for slug in tasks:
-        await world.olga.slash(world.general, "release add", task=slug)
-    await world.olga.slash(world.general, "release assemble")
-    active = (await world.bot.releases.status(GUILD_ID)).active
-    assert active is not None
-    return active.slug
 
 
 def thread_of(world: World, slug: str) -> Any:
@@ -51,7 +37,7 @@ def board_lines(world: World) -> str:
 
 
 async def test_green_ship_posts_notes_with_the_green_line_and_no_ping(world: World) -> None:
-    slug = await assembled(world)
+    slug = await release_by_commands(world, tasks=("core", "ui"), depends_on={"ui": "core"})
     shipped = await world.olga.slash(world.general, "release ship")
     progress = shipped.response.content
     assert "✅ state flip: 2 members shipped" in progress
@@ -90,7 +76,7 @@ async def test_green_ship_posts_notes_with_the_green_line_and_no_ping(world: Wor
 async def test_red_ship_posts_the_red_line_pings_the_operator_and_shows_the_rollback(
     world: World,
 ) -> None:
-    slug = await assembled(world)
+    slug = await release_by_commands(world, tasks=("core", "ui"), depends_on={"ui": "core"})
     world.runner.then(SIGNIN_AND_UP)
     shipped = await world.olga.slash(world.general, "release ship")
     assert RED_LINE in shipped.response.content
@@ -124,7 +110,7 @@ async def test_red_ship_posts_the_red_line_pings_the_operator_and_shows_the_roll
 
 
 async def test_a_runner_error_still_ships_posts_notes_and_pings(world: World) -> None:
-    slug = await assembled(world, "one", "core")
+    slug = await release_by_commands(world, name="one")
     world.runner.then(SmokeResult.failure("Chromium not found at /nope/chromium"))
     shipped = await world.olga.slash(world.general, "release ship")
     line = (
@@ -141,7 +127,7 @@ async def test_a_runner_error_still_ships_posts_notes_and_pings(world: World) ->
 
 
 async def test_a_runner_that_raises_is_an_error_seal_not_a_failed_ship(world: World) -> None:
-    slug = await assembled(world, "one", "core")
+    slug = await release_by_commands(world, name="one")
     world.runner.then(RuntimeError("browser exploded"))
     shipped = await world.olga.slash(world.general, "release ship")
     assert (
@@ -156,7 +142,7 @@ async def test_a_runner_that_raises_is_an_error_seal_not_a_failed_ship(world: Wo
 async def test_a_malformed_check_config_is_an_error_seal_and_the_ship_completes(
     world: World,
 ) -> None:
-    slug = await assembled(world, "one", "core")
+    slug = await release_by_commands(world, name="one")
     world.bot.sealer.app_table = {**TEST_APP, "smoke": [{"path": "no-slash"}]}
     shipped = await world.olga.slash(world.general, "release ship")
     assert "✅ state flip: 1 member shipped" in shipped.response.content
@@ -171,7 +157,7 @@ async def test_a_malformed_check_config_is_an_error_seal_and_the_ship_completes(
 
 
 async def test_a_missing_chromium_with_the_real_runner_is_an_error_seal(world: World) -> None:
-    slug = await assembled(world, "one", "core")
+    slug = await release_by_commands(world, name="one")
     world.bot.sealer.runner = PlaywrightRunner()
     world.bot.sealer.app_table = {**TEST_APP, "chromium_path": "/nonexistent/chromium"}
     await world.olga.slash(world.general, "release ship")
@@ -183,7 +169,7 @@ async def test_a_missing_chromium_with_the_real_runner_is_an_error_seal(world: W
 
 
 async def test_no_app_configured_ships_with_a_not_run_line_and_no_badge(world: World) -> None:
-    slug = await assembled(world, "one", "core")
+    slug = await release_by_commands(world, name="one")
     world.bot.sealer.app_table = None
     shipped = await world.olga.slash(world.general, "release ship")
     assert "⚪ smoke seal: not run" in shipped.response.content
@@ -194,7 +180,7 @@ async def test_no_app_configured_ships_with_a_not_run_line_and_no_badge(world: W
 
 
 async def test_seal_reseals_replaces_the_verdict_and_keeps_the_history(world: World) -> None:
-    slug = await assembled(world)
+    slug = await release_by_commands(world, tasks=("core", "ui"), depends_on={"ui": "core"})
     world.runner.then(SIGNIN_AND_UP)
     await world.olga.slash(world.general, "release ship")
     assert "v1 — shipped 🔴" in board_lines(world)
@@ -229,9 +215,9 @@ async def test_seal_reseals_replaces_the_verdict_and_keeps_the_history(world: Wo
 
 
 async def test_seal_picks_the_last_shipped_release_and_autocompletes(world: World) -> None:
-    first = await assembled(world, "first", "core")
+    first = await release_by_commands(world, name="first")
     await world.olga.slash(world.general, "release ship")
-    second = await assembled(world, "second", "api")
+    second = await release_by_commands(world, name="second", tasks=("api",))
     await world.olga.slash(world.general, "release ship")
     await world.olga.slash(world.general, "seal")
     assert len(await world.bot.seals.history(GUILD_ID, second)) == 2
@@ -247,7 +233,7 @@ async def test_seal_refusals(world: World) -> None:
         await world.olga.slash(world.general, "seal", release="nope"),
         "No release `nope`",
     )
-    slug = await assembled(world, "one", "core")
+    slug = await release_by_commands(world, name="one")
     refused(
         world.env,
         await world.olga.slash(world.general, "seal", release=slug),
@@ -259,7 +245,7 @@ async def test_seal_refusals(world: World) -> None:
 
 
 async def test_notes_that_fail_to_post_are_posted_later_exactly_once(world: World) -> None:
-    slug = await assembled(world, "one", "core")
+    slug = await release_by_commands(world, name="one")
     thread_id = (await world.bot.releases.get(GUILD_ID, slug)).notes_thread_id
     world.env.inject_error("POST", f"/channels/{thread_id}/messages", status=500, times=1)
     world.runner.then({"/up": "status 503"})
@@ -294,7 +280,7 @@ async def test_a_ship_interrupted_before_its_seal_is_sealed_and_noted_on_the_nex
 ) -> None:
     """The process stopped between the flip and the seal: the reconcile seals it, then posts
     the notes, pinging the operator who shipped when it is red."""
-    slug = await assembled(world, "one", "core")
+    slug = await release_by_commands(world, name="one")
     await world.bot.releases.ship(GUILD_ID, Actor("olga", world.olga.id))  # the flip alone
     assert said(thread_of(world, slug)) == []
     world.runner.then({"/": 'text "Studio" not found'})

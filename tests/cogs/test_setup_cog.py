@@ -11,11 +11,10 @@ import discord
 import pytest
 import simcord
 
-from bot.client import ConductorBot, create_bot
-from bot.sample import GUILD_ID, sample_settings
+from bot.client import ConductorBot
+from bot.sample import GUILD_ID
 from cogs.setup._cog import BOTH_REVIEWER_OPTIONS, NO_OPTIONS
-from store.db import Database
-from tests.helpers import World, refused
+from tests.helpers import World, make_bot, refused
 
 MANAGE_SERVER = (
     "Only members with the Manage Server permission can see or change Conductor's setup."
@@ -32,12 +31,8 @@ def config_file() -> dict[str, Any]:
 async def simcord_bot(tmp_path: Path, config_file: dict[str, Any]) -> AsyncIterator[ConductorBot]:
     """conftest's bot, with settings a test can change through ``config_file`` (no
     ``[app]``: unsealed)."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-    database = Database(url)
-    await database.create_all()
-    bot = create_bot(sample_settings(url, **config_file), database=database)
-    yield bot
-    await bot.close()
+    async with make_bot(tmp_path, app=None, runner=None, **config_file) as bot:
+        yield bot
 
 
 @pytest.fixture

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.client import ConductorBot, create_bot
-from bot.sample import GUILD_ID, sample_settings
+from bot.client import ConductorBot
+from bot.sample import GUILD_ID
 from cogs.release import _runs
 from conductor.states import ReleaseState
-from store.db import Database
-from tests.helpers import TEST_APP, FakeRunner, HealthServer, Origin, World, git, reviewed
+from tests.helpers import Origin, World, git, make_bot, release_by_commands
 
 
 @pytest.fixture
@@ -28,42 +27,14 @@ def deploy_command() -> str:
 async def simcord_bot(
     tmp_path: Path, clone: Path, deploy_command: str
 ) -> AsyncIterator[ConductorBot]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-    database = Database(url)
-    await database.create_all()
-    async with HealthServer() as health:
-        settings = sample_settings(
-            url,
-            app={**TEST_APP, "production_url": health.url},
-            git={"path": str(clone)},
-            deploy={
-                "command": deploy_command,
-                "health_timeout": 5,
-                "health_interval": 0.05,
-                "log_dir": str(tmp_path / "logs"),
-            },
-        )
-        bot = create_bot(settings, database=database, smoke_runner=FakeRunner())
+    async with make_bot(tmp_path, clone=clone, deploy=deploy_command) as bot:
         yield bot
-        await bot.close()
-
-
-async def _assembled(world: World, origin: Origin) -> str:
-    origin.commit("feat/core", {"core.txt": "core\n"})
-    await reviewed(world.bot, "core")
-    await world.olga.slash(world.general, "release open", name="train")
-    await world.olga.slash(world.general, "release add", task="core")
-    assembled = await world.olga.slash(world.general, "release assemble")
-    assert "is assembled." in assembled.response.content
-    active = (await world.bot.releases.status(GUILD_ID)).active
-    assert active is not None
-    return active.slug
 
 
 async def test_ship_edits_one_progress_message_through_every_step(
     world: World, origin: Origin
 ) -> None:
-    slug = await _assembled(world, origin)
+    slug = await release_by_commands(world, origin)
 
     shipped = await world.olga.slash(world.general, "release ship")
 
@@ -86,7 +57,7 @@ async def test_ship_edits_one_progress_message_through_every_step(
 
 @pytest.mark.parametrize("deploy_command", ["echo 'cannot reach the host' >&2; exit 4"])
 async def test_a_failing_deploy_is_shown_and_nothing_ships(world: World, origin: Origin) -> None:
-    slug = await _assembled(world, origin)
+    slug = await release_by_commands(world, origin)
 
     shipped = await world.olga.slash(world.general, "release ship")
 
@@ -102,7 +73,7 @@ async def test_a_failing_deploy_is_shown_and_nothing_ships(world: World, origin:
 
 
 async def test_notes_found_in_the_thread_are_not_posted_again(world: World, origin: Origin) -> None:
-    slug = await _assembled(world, origin)
+    slug = await release_by_commands(world, origin)
     await world.olga.slash(world.general, "release ship")
     [thread] = [t for t in world.notes.threads if t.name == slug]
     before = [m.content for m in thread.history()]
@@ -132,7 +103,7 @@ async def test_a_ship_that_outlives_its_interaction_token_keeps_its_progress_in_
     """A long deploy and a long health gate outlive the interaction's token (15 minutes): the
     progress goes on in a message of its own in the channel, edited to the end, instead of
     failing to edit the answer."""
-    slug = await _assembled(world, origin)
+    slug = await release_by_commands(world, origin)
     monkeypatch.setattr(_runs, "TOKEN_MARGIN", timedelta(0))  # the token is spent
 
     shipped = await world.olga.slash(world.general, "release ship")

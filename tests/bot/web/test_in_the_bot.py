@@ -15,10 +15,9 @@ import aiohttp
 import pytest
 import simcord
 
-from bot.client import ConductorBot, create_bot
-from bot.sample import GUILD_ID, OPERATOR_ROLE, sample_settings
-from store.db import Database
-from tests.helpers import TEST_APP, FakeRunner
+from bot.client import ConductorBot
+from bot.sample import GUILD_ID, OPERATOR_ROLE
+from tests.helpers import make_bot
 
 
 @pytest.fixture
@@ -44,13 +43,8 @@ def web(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 @pytest.fixture
 async def simcord_bot(tmp_path: Path, web: dict[str, Any]) -> AsyncIterator[ConductorBot]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-    database = Database(url)
-    await database.create_all()
-    settings = sample_settings(url, app=TEST_APP, web=web)
-    bot = create_bot(settings, database=database, smoke_runner=FakeRunner())
-    yield bot
-    await bot.close()
+    async with make_bot(tmp_path, web=web) as bot:
+        yield bot
 
 
 async def started(env: simcord.Env) -> tuple[ConductorBot, Any]:
