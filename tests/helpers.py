@@ -213,6 +213,13 @@ class FakeRunner:
         return green(app)
 
 
+#: the timeout of a smoke check that waits in vain (for a selector or a text its page lacks), in
+#: seconds: the page must have loaded within it for the check to fail for that reason and not
+#: time out, and each such check costs the test this long. A local page's check took at most
+#: 1.4 s with three Chromium runs and two CPU hogs on two cores (median 0.7 s).
+IN_VAIN = 5.0
+
+
 def suite(url: str, **overrides: Any) -> AppConfig:
     """The sample app's ``[app]`` table at ``url``, validated, with ``overrides``."""
     return parse_app_config(sample_app_table(url, **overrides))
