@@ -508,6 +508,14 @@ class HealthServer:
             await self._runner.cleanup()
 
 
+# -- engines racing on one SQLite file ------------------------------------------------------
+
+#: how long each engine of a race on one SQLite file (as separate processes would be) waits for
+#: another's write lock, in ms: an outer bound, the lock is taken as soon as it is free. Fifty
+#: engines queue in turn for it, a few seconds on a loaded machine, near the product's 10 s.
+RACE_BUSY_TIMEOUT_MS = 120_000
+
+
 # -- a database that cannot take writes: real faults on a real SQLite file -------------------
 
 Fault = Literal["busy", "full", "read-only", "deleted", "replaced"]

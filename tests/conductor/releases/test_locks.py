@@ -21,7 +21,16 @@ from conductor.states import LockEventKind, ReleaseState, SealStatus
 from conductor.views import Actor, LockView
 from store.db import Database
 from store.models import LockEvent, ReleaseLock, ShipRun
-from tests.helpers import GUILD, OPERATOR, TEST_APP, FakeNotes, FakeRunner, MakeReviewed, assembled
+from tests.helpers import (
+    GUILD,
+    OPERATOR,
+    RACE_BUSY_TIMEOUT_MS,
+    TEST_APP,
+    FakeNotes,
+    FakeRunner,
+    MakeReviewed,
+    assembled,
+)
 
 CARL = Actor("carl", 502)
 SINCE = datetime(2026, 12, 1, 14, 20, tzinfo=UTC)
@@ -216,7 +225,7 @@ async def test_a_takeover_of_a_lock_that_changed_meanwhile_takes_nothing(
 
 async def test_operators_locking_at_once_get_one_winner(db: Database, db_url: str) -> None:
     # Twenty engines on one file, like twenty processes.
-    databases = [Database(db_url) for _ in range(20)]
+    databases = [Database(db_url, busy_timeout_ms=RACE_BUSY_TIMEOUT_MS) for _ in range(20)]
     try:
         results = await asyncio.gather(
             *(
