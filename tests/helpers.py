@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import sqlite3
 import struct
@@ -17,6 +18,7 @@ import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import count
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -333,6 +335,16 @@ def refused(env: simcord.Env, result: Any, text: str) -> None:
     assert result.ephemeral, result
     assert result.response is not None and text in result.response.content, result.response
     simcord.assert_error(env, contains=text)
+
+
+def held_for(said: str, since: datetime, before: datetime, after: datetime) -> str:
+    """How long a refusal ``said`` the lock had been held (``3 min``), checked against the
+    wall clock: the minutes since ``since`` at some moment between ``before`` and ``after`` (the
+    refusal's start and end). ``0 min`` on a quick machine, and right however slow it is."""
+    [minutes] = re.findall(r"\((\d+) min ago\)", said)
+    low, high = (int((at - since).total_seconds() // 60) for at in (before, after))
+    assert low <= int(minutes) <= high, (said, low, high)
+    return f"{minutes} min"
 
 
 # -- the command line in a subprocess -------------------------------------------------------

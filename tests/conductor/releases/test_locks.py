@@ -21,6 +21,7 @@ from conductor.states import LockEventKind, ReleaseState, SealStatus
 from conductor.views import Actor, LockView
 from store.db import Database
 from store.models import LockEvent, ReleaseLock, ShipRun
+from store.types import utcnow
 from tests.helpers import (
     GUILD,
     OPERATOR,
@@ -30,6 +31,7 @@ from tests.helpers import (
     FakeRunner,
     MakeReviewed,
     assembled,
+    held_for,
 )
 
 CARL = Actor("carl", 502)
@@ -80,11 +82,13 @@ async def test_open_is_refused_while_locked_naming_holder_reason_and_since(
 ) -> None:
     lock = (await domain.locks.lock(GUILD, "db migration", OPERATOR)).lock
     since = lock.since.strftime("%Y-%m-%d %H:%M UTC")
+    before = utcnow()
     with pytest.raises(Locked) as refused:
         await domain.releases.open(GUILD, "train", CARL)
     said = str(refused.value)
+    held = held_for(said, lock.since, before, utcnow())
     assert said.startswith(
-        f"🔒 Can't open a release: the release train is locked by olga since {since} (0 min ago)"
+        f"🔒 Can't open a release: the release train is locked by olga since {since} ({held} ago)"
         " — db migration."
     )
     assert "Ask them to `/release unlock`, or take the lock over with `/release lock`" in said
