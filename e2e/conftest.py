@@ -145,7 +145,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                     "deploy": {
                         "command": str(deploy),
                         "timeout": 60,
-                        "health_timeout": 10,
+                        # an outer bound: production answers at once, unless a test holds the
+                        # ship in its health gate (503) to kill it there
+                        "health_timeout": 120,
                         "health_interval": 0.05,
                         "log_dir": str(root / "deploy-logs"),
                     },

@@ -23,6 +23,9 @@ T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
 #: how often a wait looks again
 POLL_S = 0.05
+#: how long a wait for the bot (an answer, a state, a message, its start) lasts at most, in
+#: seconds: an outer bound, each wait ends as soon as what it waits for is there
+WAIT_S = 120.0
 
 
 class Timeout(AssertionError):
@@ -314,7 +317,7 @@ class Driver:
 
     # ------------------------------------------------------------------ waiting
 
-    def wait_for(self, check: Callable[[], T | None], what: str, *, timeout: float = 15.0) -> T:
+    def wait_for(self, check: Callable[[], T | None], what: str, *, timeout: float = WAIT_S) -> T:
         """Poll ``check`` until it gives something truthy; :class:`Timeout` naming ``what``."""
         deadline = time.monotonic() + timeout
         while True:
@@ -326,7 +329,7 @@ class Driver:
             time.sleep(POLL_S)
 
     def wait_answer(
-        self, interaction_id: int, *, count: int = 1, timeout: float = 15.0
+        self, interaction_id: int, *, count: int = 1, timeout: float = WAIT_S
     ) -> list[Json]:
         def enough() -> list[Json] | None:
             found = self.answers(interaction_id)
@@ -374,7 +377,7 @@ class BotProcess:
         assert lines, "the bot did not start its board"
         return lines[-1].split(said, 1)[1].strip()
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = WAIT_S) -> None:
         deadline = time.monotonic() + timeout
         while "ready as " not in self.output():
             if self.proc is not None and self.proc.poll() is not None:

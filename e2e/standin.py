@@ -193,7 +193,7 @@ class StandIn:
 
         self._thread = threading.Thread(target=serve, name="discord-stand-in", daemon=True)
         self._thread.start()
-        ready.wait(10)
+        ready.wait(120)  # an outer bound: it is up in well under a second
         if errors:
             raise errors[0]
 
@@ -212,7 +212,7 @@ class StandIn:
 
     def run(self, coro: Awaitable[T]) -> T:
         assert self.loop is not None
-        return asyncio.run_coroutine_threadsafe(_as_coroutine(coro), self.loop).result(30)
+        return asyncio.run_coroutine_threadsafe(_as_coroutine(coro), self.loop).result(120)
 
     async def _start(self) -> None:
         self.gateway_gate = asyncio.Event()

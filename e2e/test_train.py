@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from e2e.conftest import BRANCHES, World
+from e2e.driver import WAIT_S
 from e2e.standin import Json
 
 GREEN = "🟢 Smoke seal: green — 6/6 checks passed"
@@ -41,8 +42,8 @@ def release_row(w: World, slug: str) -> dict[str, Any]:
     return dict(row) if row is not None else {}
 
 
-def wait_state(w: World, slug: str, state: str, timeout: float = 15.0) -> None:
-    w.d.wait_for(lambda: task_state(w, slug) == state, f"task {slug} {state}", timeout=timeout)
+def wait_state(w: World, slug: str, state: str) -> None:
+    w.d.wait_for(lambda: task_state(w, slug) == state, f"task {slug} {state}")
 
 
 def acked(w: World, message: Json) -> None:
@@ -91,7 +92,7 @@ def approve(w: World, slug: str) -> None:
 def slash(w: World, command: str, /, **options: Any) -> list[Json]:
     """Olga's ``/command``; her answers once the first is in."""
     iid = w.d.slash(w.people["olga"], w.channels["general"], command, **options)
-    return w.d.wait_answer(iid, timeout=30)
+    return w.d.wait_answer(iid)
 
 
 def active_slug(w: World) -> str:
@@ -133,9 +134,7 @@ def open_add_assemble(w: World, name: str, *tasks: str) -> str:
         slash(w, "release add", task=task)
         wait_state(w, task, "assembled")
     slash(w, "release assemble")
-    w.d.wait_for(
-        lambda: release_row(w, slug).get("state") == "assembled", f"{slug} assembled", timeout=30
-    )
+    w.d.wait_for(lambda: release_row(w, slug).get("state") == "assembled", f"{slug} assembled")
     return slug
 
 
@@ -166,9 +165,7 @@ def test_the_whole_train_ships_green(world: World) -> None:
 
     answers = slash(w, "release ship")
     assert answers[0]["flags"] & 64 == 0  # the progress is for everyone
-    w.d.wait_for(
-        lambda: any(GREEN in t for t in thread_texts(w, slug)), "the green notes", timeout=60
-    )
+    w.d.wait_for(lambda: any(GREEN in t for t in thread_texts(w, slug)), "the green notes")
     shipped = release_row(w, slug)
     assert shipped["state"] == "shipped"
     assert shipped["seal_status"] == "green"
@@ -199,12 +196,12 @@ def test_the_whole_train_ships_green(world: World) -> None:
     assert now["_edits"] > before.get("_edits", 0)
     # the web board of the same process says the same: production is this release, green
     page = w.bot.board_url()
-    data = httpx.get(f"{page}.json", timeout=10).json()
+    data = httpx.get(f"{page}.json", timeout=WAIT_S).json()
     assert data["production"]["slug"] == slug
     assert data["production"]["merge_sha"] == rc_head
     assert data["production"]["badge"] == "🟢 green"
     assert data["active"] is None
-    health = httpx.get(page.removesuffix("/deployments") + "/healthz", timeout=10)
+    health = httpx.get(page.removesuffix("/deployments") + "/healthz", timeout=WAIT_S)
     assert health.status_code == 200, health.text
     # nothing pinged anyone along the way
     for channel in w.channels.values():
@@ -219,12 +216,12 @@ def board_shows_red(w: World, slug: str, *, failed: list[str]) -> None:
     """The web board of the bot's process: ``slug`` in production, red, the screenshot of
     each failed check served as a PNG."""
     page = w.bot.board_url()
-    production = httpx.get(f"{page}.json", timeout=10).json()["production"]
+    production = httpx.get(f"{page}.json", timeout=WAIT_S).json()["production"]
     assert production["slug"] == slug and production["badge"] == "🔴 red"
     checks = [c for c in production["seal"]["checks"] if not c["ok"]]
     assert sorted(c["path"] for c in checks) == failed
     for check in checks:
-        png = httpx.get(page.removesuffix("/deployments") + check["screenshot"], timeout=10)
+        png = httpx.get(page.removesuffix("/deployments") + check["screenshot"], timeout=WAIT_S)
         assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -238,7 +235,7 @@ def test_a_red_seal_pings_the_operator_with_screenshots_and_rolls_back(world: Wo
     w.app.set_status("/tasks", 500)
     slash(w, "release ship")
     thread = thread_of(w, slug)
-    w.d.wait_for(lambda: any(RED in t for t in thread_texts(w, slug)), "the red notes", timeout=60)
+    w.d.wait_for(lambda: any(RED in t for t in thread_texts(w, slug)), "the red notes")
 
     def alert() -> Json | None:
         for m in w.d.messages(thread):
@@ -259,7 +256,7 @@ def test_a_red_seal_pings_the_operator_with_screenshots_and_rolls_back(world: Wo
     shots = ping["attachments"]
     assert len(shots) == 2, [a["filename"] for a in shots]
     for shot in shots:
-        body = httpx.get(shot["url"]).content
+        body = httpx.get(shot["url"], timeout=WAIT_S).content
         assert body[:8] == b"\x89PNG\r\n\x1a\n"
         width, height = struct.unpack(">II", body[16:24])
         assert (width, height) == (1280, 720)
@@ -284,14 +281,12 @@ def test_a_red_seal_pings_the_operator_with_screenshots_and_rolls_back(world: Wo
     w.d.wait_for(
         lambda: release_row(w, slug).get("state") == "rolled_back",
         f"{slug} rolled back",
-        timeout=60,
     )
     assert w.d.interaction(go).responded
     # the rollback's own run to its end: the seal of the production it restored, its notes
     w.d.wait_for(
         lambda: query(w, "SELECT status FROM ship_runs WHERE kind = 'rollback'") == [("done",)],
         "the rollback run done",
-        timeout=60,
     )
     row = release_row(w, slug)
     assert row["rollback_reason"] == "signin is broken"
@@ -386,16 +381,14 @@ def test_killed_in_the_middle_of_a_ship_it_resumes_and_deploys_once(world: World
         )
         return bool(rows) and rows[0][0] == "running"
 
-    w.d.wait_for(in_health, "the ship in its health gate", timeout=30)
+    w.d.wait_for(in_health, "the ship in its health gate")
     w.bot.kill()
     deployed = [line for line in w.deploys() if line.startswith(slug)]
     assert deployed == [f"{slug} v3 {rc_head}"]
     w.app.heal()
     # no waiting out the dead process's 30 s lease: the restarted bot sees its owner is gone
     restart(w)
-    w.d.wait_for(
-        lambda: any(GREEN in t for t in thread_texts(w, slug)), "the green notes", timeout=60
-    )
+    w.d.wait_for(lambda: any(GREEN in t for t in thread_texts(w, slug)), "the green notes")
     texts = thread_texts(w, slug)
     assert sum("took it up again" in t for t in texts) == 1
     assert any("from the health step" in t for t in texts)

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import struct
@@ -18,6 +19,7 @@ import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import count
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -304,6 +306,13 @@ class FakeRunner:
         return green(app)
 
 
+#: the timeout of a smoke check that waits in vain (for a selector or a text its page lacks), in
+#: seconds: the page must have loaded within it for the check to fail for that reason and not
+#: time out, and each such check costs the test this long. A local page's check took at most
+#: 1.4 s with three Chromium runs and two CPU hogs on two cores (median 0.7 s).
+IN_VAIN = 5.0
+
+
 def suite(url: str, **overrides: Any) -> AppConfig:
     """The sample app's ``[app]`` table at ``url``, validated, with ``overrides``."""
     return parse_app_config(sample_app_table(url, **overrides))
@@ -539,6 +548,16 @@ async def release_by_commands(
     return slug
 
 
+def held_for(said: str, since: datetime, before: datetime, after: datetime) -> str:
+    """How long a refusal ``said`` the lock had been held (``3 min``), checked against the
+    wall clock: the minutes since ``since`` at some moment between ``before`` and ``after`` (the
+    refusal's start and end). ``0 min`` on a quick machine, and right however slow it is."""
+    [minutes] = re.findall(r"\((\d+) min ago\)", said)
+    low, high = (int((at - since).total_seconds() // 60) for at in (before, after))
+    assert low <= int(minutes) <= high, (said, low, high)
+    return f"{minutes} min"
+
+
 # -- the command line in a subprocess -------------------------------------------------------
 
 
@@ -710,6 +729,14 @@ class HealthServer:
     async def __aexit__(self, *exc: object) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+# -- engines racing on one SQLite file ------------------------------------------------------
+
+#: how long each engine of a race on one SQLite file (as separate processes would be) waits for
+#: another's write lock, in ms: an outer bound, the lock is taken as soon as it is free. Fifty
+#: engines queue in turn for it, a few seconds on a loaded machine, near the product's 10 s.
+RACE_BUSY_TIMEOUT_MS = 120_000
 
 
 # -- a database that cannot take writes: real faults on a real SQLite file -------------------

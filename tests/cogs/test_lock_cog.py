@@ -12,7 +12,8 @@ import simcord
 
 from bot.sample import GUILD_ID
 from conductor.states import LockEventKind, ReleaseState
-from tests.helpers import World, refused, release_by_commands
+from store.types import utcnow
+from tests.helpers import World, held_for, refused, release_by_commands
 
 
 def board(world: World) -> Any:
@@ -56,11 +57,13 @@ async def test_a_lock_stops_open_and_ship_naming_its_holder_and_shows_everywhere
     # Ship refused before anything starts, naming the holder, why and since when; its holder
     # is stopped too.
     carl = await another_operator(world)
+    before = utcnow()
     shipped = await carl.slash(world.general, "release ship")
+    held = held_for(shipped.response.content, lock.since, before, utcnow())
     refused(
         world.env,
         shipped,
-        f"🔒 Can't ship: the release train is locked by olga since {since} (0 min ago) — db "
+        f"🔒 Can't ship: the release train is locked by olga since {since} ({held} ago) — db "
         "migration tonight. Ask them to `/release unlock`, or take the lock over with "
         "`/release lock` (it asks you to confirm).",
     )

@@ -15,7 +15,7 @@ from conductor.releases.runs.sink import PostedNotes
 from conductor.seals.evidence import Attachment
 from smoke.runner import PlaywrightRunner
 from smoke.sample_app import SampleApp, sample_app_table
-from tests.helpers import World, png, png_size, red_with_screenshots, release_by_commands
+from tests.helpers import IN_VAIN, World, png, png_size, red_with_screenshots, release_by_commands
 
 
 def thread_of(world: World, slug: str) -> Any:
@@ -42,7 +42,7 @@ async def test_a_red_ship_in_real_chromium_attaches_the_failed_page_and_keeps_it
     sample_app.break_signin()
     checks = [
         {"path": "/", "expect_text": "Studio"},
-        {"path": "/signin", "selector": "form input[type=password]", "timeout": 1},
+        {"path": "/signin", "selector": "form input[type=password]", "timeout": IN_VAIN},
     ]
     world.bot.sealer.runner = PlaywrightRunner()
     world.bot.sealer.app_table = sample_app_table(sample_app.url, smoke=checks)

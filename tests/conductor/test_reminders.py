@@ -33,7 +33,16 @@ from conductor.views import ReleaseView
 from store.db import Database
 from store.models import Release, Reminder, StageEvent, Task
 from store.types import utcnow
-from tests.helpers import GUILD, OPERATOR, TEST_APP, FakeRunner, MakeReviewed, assembled, ship
+from tests.helpers import (
+    GUILD,
+    OPERATOR,
+    RACE_BUSY_TIMEOUT_MS,
+    TEST_APP,
+    FakeRunner,
+    MakeReviewed,
+    assembled,
+    ship,
+)
 
 HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
@@ -630,7 +639,7 @@ async def test_two_processes_on_one_database_send_one_reminder(
     await assembling(domain, make_reviewed)
     clock.reset()
     clock.at(24 * HOUR)
-    databases = [Database(db_url) for _ in range(4)]
+    databases = [Database(db_url, busy_timeout_ms=RACE_BUSY_TIMEOUT_MS) for _ in range(4)]
     try:
         sent = await asyncio.gather(
             *(Reminders(d, CONFIG, sink, clock=clock).tick(GUILD) for d in databases)

@@ -235,9 +235,10 @@ async def test_a_reused_page_s_writes_stay_on_the_check_that_made_them(
         return page
 
     monkeypatch.setattr(PagePool, "take", spy)
-    # a page is reused once it arrived at about:blank; a leaver writing every 5 ms on a busy
-    # machine took longer than the runner's 5 s to get there (and was closed, a new page made
-    # in its place): here the lead-out waits for the arrival, with an outer bound
+    # A page is kept for the next check once it has been led out to about:blank, within the
+    # runner's 5 s (else it is closed, and the next check gets a new one). Through hundreds of
+    # refused ticks a second a busy machine takes seconds to lead one out (4 s seen): here the
+    # lead-out is waited for, so the pages are reused however busy the machine.
     monkeypatch.setattr(readonly, "_CLOSE_TIMEOUT", 60.0)
     names = [f"leaver-{n}" for n in range(1, 7)]
     # each page's text comes once a tick was refused: at once, or (a busy machine's runner

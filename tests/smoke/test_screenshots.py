@@ -7,15 +7,18 @@ import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
+from playwright.async_api import Page
 
 from smoke import CheckResult, SmokeCheck, SmokeResult, Verdict
+from smoke import runner as smoke_runner
 from smoke.runner import PlaywrightRunner, check_page, chromium
 from smoke.sample_app import SampleApp
 from smoke.screenshots import screenshot_name, write_screenshots
-from tests.helpers import png, png_size, suite
+from tests.helpers import IN_VAIN, png, png_size, suite
 
 #: Playwright's default viewport: the screenshot is of the viewport, not the full page
 VIEWPORT = (1280, 720)
@@ -29,9 +32,9 @@ async def test_each_failed_page_has_a_screenshot_of_the_viewport_and_passing_one
     checks = [
         {"path": "/", "expect_text": "Studio"},
         {"path": "/tasks", "expect_text": "Faster task list"},
-        # the page loads, then its text is waited for in vain (3 s: a loaded machine still
-        # gets the page there first, so the failure is the text's and the page is shown)
-        {"path": "/changelog", "expect_text": "Nowhere to be seen", "timeout": 3},
+        # the page loads, then its text is waited for in vain (a loaded machine still gets
+        # the page there first, so the failure is the text's and the page is shown)
+        {"path": "/changelog", "expect_text": "Nowhere to be seen", "timeout": IN_VAIN},
     ]
     result = await PlaywrightRunner().run(suite(sample_app.url, smoke=checks))
 
@@ -56,16 +59,26 @@ async def test_checks_that_never_got_a_page_have_none(dead_url: str) -> None:
     assert all(check.screenshot is None for check in result.checks)
 
 
-async def test_a_page_that_never_arrived_has_none_and_costs_no_wait(sample_app: SampleApp) -> None:
-    """Its navigation still pending, the page is blank: no screenshot is waited for."""
+async def test_a_page_that_never_arrived_has_none_and_costs_no_wait(
+    sample_app: SampleApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its navigation still pending, the page is blank: no screenshot is waited for (Chromium is
+    never asked for one, which would wait its whole 2 s)."""
+    sample_app.slow_seconds = 60.0  # far past the check's 1 s, however loaded the machine
+    asked: list[Page] = []
+    take = Page.screenshot
+
+    async def counted(page: Page, **kwargs: Any) -> bytes:
+        asked.append(page)
+        return await take(page, **kwargs)
+
+    monkeypatch.setattr(Page, "screenshot", counted)
     app = suite(sample_app.url)
     async with chromium(app.chromium_path) as browser:
-        started = time.perf_counter()
         slow = await check_page(browser, app, SmokeCheck(path="/slow", timeout=1))
-        elapsed = time.perf_counter() - started
 
     assert slow.reason == "timed out after 1.0 s" and slow.screenshot is None
-    assert elapsed < 1 + 1.5  # a screenshot attempt would wait its whole 2 s on top
+    assert asked == []
 
 
 # -- a page that will not be photographed -------------------------------------------------------
@@ -98,21 +111,37 @@ async def busy_url() -> AsyncIterator[str]:
 
 
 async def test_a_screenshot_that_cannot_be_had_costs_two_seconds_not_the_verdict(
-    busy_url: str,
+    busy_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    checks = [{"path": "/busy", "expect_text": "never there", "timeout": 1}]
-    started = time.perf_counter()
+    # when the check began, and when its screenshot was tried and given up
+    at: dict[str, float] = {}
+    check, shoot = smoke_runner.check_page, smoke_runner.screenshot
+
+    async def timed_check(*args: Any, **kwargs: Any) -> CheckResult:
+        at["check"] = time.perf_counter()
+        return await check(*args, **kwargs)
+
+    async def timed_shot(page: Page) -> bytes | None:
+        at["shot"] = time.perf_counter()
+        try:
+            return await shoot(page)
+        finally:
+            at["shot over"] = time.perf_counter()
+
+    monkeypatch.setattr(smoke_runner, "check_page", timed_check)
+    monkeypatch.setattr(smoke_runner, "screenshot", timed_shot)
+    checks = [{"path": "/busy", "expect_text": "never there", "timeout": IN_VAIN}]
     result = await PlaywrightRunner().run(suite(busy_url, smoke=checks))
-    elapsed = time.perf_counter() - started
 
     assert result.verdict is Verdict.RED
     busy = result.checks[1]
     assert busy.reason == 'text "never there" not found'  # the check's own reason
     assert busy.screenshot is None
-    assert busy.duration_ms < 2_500  # the check's time: not the screenshot's
-    # the check, ~2.5 s for the screenshot, the close; never a hang (Playwright's own
-    # screenshot timeout is 30 s: a run that waited for it would take longer than this)
-    assert elapsed < 25
+    # the check's time: not the screenshot's (it was over before the screenshot was tried)
+    assert at["check"] + busy.duration_ms / 1000 <= at["shot"] + 0.001, (at, busy.duration_ms)
+    # ~2.5 s for the screenshot; never a hang (Playwright's own screenshot timeout is 30 s: an
+    # attempt that waited for it would take longer than this)
+    assert at["shot over"] - at["shot"] < 25
 
 
 # -- file names and writing ------------------------------------------------------------------

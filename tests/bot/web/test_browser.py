@@ -29,6 +29,9 @@ from tests.helpers import (
 )
 
 CHROMIUM = "/usr/bin/chromium"
+#: how long the page is waited for (a load, an element, the board swapping itself in: it asks
+#: every 2 s), in ms: an outer bound, each wait ends as soon as what it waits for is there
+WAIT_MS = 60_000
 HOSTILE = "<script>alert(1)</script>"
 
 pytestmark = [
@@ -109,6 +112,7 @@ class Watched:
 @pytest_asyncio.fixture(loop_scope="module")
 async def page(browser: Browser) -> AsyncIterator[Watched]:
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(WAIT_MS)
     try:
         yield Watched(await context.new_page())
     finally:
@@ -172,7 +176,7 @@ async def test_the_board_follows_a_ship_without_reloading_the_page(
     await page.page.wait_for_function(
         "(slug) => document.querySelector('#production .slug')?.textContent === slug",
         arg=shipped.slug,
-        timeout=10_000,
+        timeout=WAIT_MS,
     )
     assert await page.page.locator("#production .badge").get_attribute("data-seal") == "red"
     assert page.navigations == loaded  # no navigation: the board was swapped in place
@@ -203,7 +207,7 @@ async def test_a_script_in_a_title_is_shown_as_text(
     await page.page.wait_for_timeout(300)  # time for a script to have run, had it been one
     # and again once the board has swapped itself in after a change
     await domain.locks.lock(GUILD, HOSTILE, OPERATOR)
-    await page.page.locator("#lock").wait_for(timeout=10_000)
+    await page.page.locator("#lock").wait_for(timeout=WAIT_MS)
     assert HOSTILE in await page.page.locator("#lock").inner_text()
     assert await title.inner_text() == HOSTILE
     assert await page.page.locator("#board script").count() == 0
@@ -226,6 +230,7 @@ async def test_a_phone_sized_viewport_has_no_horizontal_scroll(
     context = await browser.new_context(
         viewport={"width": 375, "height": 812}, device_scale_factor=2, is_mobile=True
     )
+    context.set_default_timeout(WAIT_MS)
     try:
         phone = Watched(await context.new_page())
         await open_board(phone, served)

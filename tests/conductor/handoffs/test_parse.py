@@ -469,12 +469,14 @@ def test_parsed_handoff_is_frozen_hashable_and_copies_metadata() -> None:
     ids=lambda t: repr(t[:30]),
 )
 def test_large_adversarial_messages_are_fast(text: str) -> None:
-    started = time.perf_counter()
+    # the parser's own work: this thread's CPU time, which other work on the machine does not
+    # lengthen (its wall time does)
+    started = time.thread_time()
     try:
         parse_handoff(text)
     except HandoffParseError as error:
         assert len(str(error)) < 400
-    assert time.perf_counter() - started < 0.25
+    assert time.thread_time() - started < 0.25
 
 
 # --- hypothesis ---------------------------------------------------------------------------

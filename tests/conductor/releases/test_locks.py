@@ -21,14 +21,17 @@ from conductor.states import LockEventKind, ReleaseState, RunKind, SealStatus
 from conductor.views import Actor, LockView
 from store.db import Database
 from store.models import LockEvent, ReleaseLock, Run
+from store.types import utcnow
 from tests.helpers import (
     GUILD,
     OPERATOR,
+    RACE_BUSY_TIMEOUT_MS,
     TEST_APP,
     FakeNotes,
     FakeRunner,
     MakeReviewed,
     assembled,
+    held_for,
     open_run,
     ship,
 )
@@ -81,11 +84,13 @@ async def test_open_is_refused_while_locked_naming_holder_reason_and_since(
 ) -> None:
     lock = (await domain.locks.lock(GUILD, "db migration", OPERATOR)).lock
     since = lock.since.strftime("%Y-%m-%d %H:%M UTC")
+    before = utcnow()
     with pytest.raises(Locked) as refused:
         await domain.releases.open(GUILD, "train", CARL)
     said = str(refused.value)
+    held = held_for(said, lock.since, before, utcnow())
     assert said.startswith(
-        f"🔒 Can't open a release: the release train is locked by olga since {since} (0 min ago)"
+        f"🔒 Can't open a release: the release train is locked by olga since {since} ({held} ago)"
         " — db migration."
     )
     assert "Ask them to `/release unlock`, or take the lock over with `/release lock`" in said
@@ -226,7 +231,7 @@ async def test_a_takeover_of_a_lock_that_changed_meanwhile_takes_nothing(
 
 async def test_operators_locking_at_once_get_one_winner(db: Database, db_url: str) -> None:
     # Twenty engines on one file, like twenty processes.
-    databases = [Database(db_url) for _ in range(20)]
+    databases = [Database(db_url, busy_timeout_ms=RACE_BUSY_TIMEOUT_MS) for _ in range(20)]
     try:
         results = await asyncio.gather(
             *(

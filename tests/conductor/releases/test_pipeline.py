@@ -91,7 +91,7 @@ async def test_the_reconcile_leaves_a_ship_in_flight_alone(
     runner.gate = asyncio.Event()
     runner.started.clear()
     shipping = asyncio.create_task(ship(domain))
-    await asyncio.wait_for(runner.started.wait(), 5)  # flipped, sealing, no notes yet
+    await asyncio.wait_for(runner.started.wait(), 60)  # flipped, sealing, no notes yet
     shipped = await domain.releases.get(GUILD, (await domain.seals.target(GUILD, None)).slug)
     assert shipped.notes_posted_at is None
     # Not owed while its run is running (here or in any process): the run posts them.

@@ -15,12 +15,12 @@ from conductor.releases.service import Releases
 from conductor.states import ReleaseState, TaskState
 from conductor.views import Actor, ReleaseView
 from store.db import Database
-from tests.helpers import GUILD, OPERATOR, MakeReviewed
+from tests.helpers import GUILD, OPERATOR, RACE_BUSY_TIMEOUT_MS, MakeReviewed
 
 
 async def test_fifty_concurrent_opens_one_winner(db: Database, db_url: str) -> None:
     # Fifty engines on one file: no shared pool, no shared connection, like fifty processes.
-    databases = [Database(db_url) for _ in range(50)]
+    databases = [Database(db_url, busy_timeout_ms=RACE_BUSY_TIMEOUT_MS) for _ in range(50)]
     try:
         services = [Releases(d) for d in databases]
         results = await asyncio.gather(
@@ -75,7 +75,7 @@ async def test_ship_against_abandon_exactly_one_wins(
             await domain.releases.add_task(GUILD, slug, OPERATOR)
         await domain.releases.assemble(GUILD, OPERATOR)
         # Two separate handles, as two operators' commands in two processes.
-        a, b = Database(db_url), Database(db_url)
+        a, b = (Database(db_url, busy_timeout_ms=RACE_BUSY_TIMEOUT_MS) for _ in range(2))
         try:
             ship, abandon = await asyncio.gather(
                 Releases(a).ship(GUILD, Actor("olga", 1), release_slug=release.slug),
@@ -112,7 +112,7 @@ async def test_two_ships_one_wins(
     release = await domain.releases.open(GUILD, "twice", OPERATOR)
     await domain.releases.add_task(GUILD, "x", OPERATOR)
     await domain.releases.assemble(GUILD, OPERATOR)
-    handles = [Database(db_url) for _ in range(2)]
+    handles = [Database(db_url, busy_timeout_ms=RACE_BUSY_TIMEOUT_MS) for _ in range(2)]
     try:
         outcomes = await asyncio.gather(
             *(Releases(h).ship(GUILD, OPERATOR, release_slug=release.slug) for h in handles),

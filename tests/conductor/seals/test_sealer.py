@@ -153,7 +153,7 @@ async def test_one_seal_per_release_at_a_time(
     runner.gate = asyncio.Event()
     runner.started.clear()
     first = asyncio.create_task(domain.sealer.seal(GUILD, target, trigger=RESEAL))
-    await asyncio.wait_for(runner.started.wait(), 5)
+    await asyncio.wait_for(runner.started.wait(), 60)
     assert domain.sealer.running(GUILD, target.slug)
     with pytest.raises(SealRunning, match="already running"):
         await domain.sealer.seal(GUILD, target, trigger=RESEAL)
