@@ -56,7 +56,7 @@ def build(
             app={**TEST_APP, "production_url": health.url},
             git={"path": str(clone)} if with_git else None,
             deploy={
-                "health_timeout": 5,
+                "health_timeout": 60,  # an outer bound: healthy at the first check
                 "health_interval": 0.05,
                 "log_dir": str(tmp_path / "deploy-logs"),
                 **deploy,

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -108,11 +109,13 @@ def build(config: dict[str, Any], *, checkpoint: Any = None) -> Conductor:
         git={"path": config["clone"]},
         deploy={
             "command": config["deploy"],
-            "health_timeout": config.get("health_timeout", 10),
+            "health_timeout": config.get("health_timeout", 60),
             "health_interval": 0.05,
             "log_dir": config["logs"],
         },
-        runs=Runs(db, lease_s=config.get("lease_s", 1.0)),
+        # a killed worker's runs are taken up at once (its owner is gone), whatever the lease;
+        # a live one keeps its run however busy the machine
+        runs=Runs(db, lease_s=config.get("lease_s", 30.0)),
         checkpoint=checkpoint,
     )
 
@@ -141,7 +144,8 @@ async def main(config: dict[str, Any]) -> dict[str, Any]:
                 return {"refused": str(refused)}
             return {"stopped": outcome.stopped, "state": outcome.release.state.value}
         taken = 0
-        for _ in range(200):  # until the dead process's lease runs out, at most ~20 s
+        deadline = time.monotonic() + 120  # an outer bound on the dead process's lease
+        while time.monotonic() < deadline:
             taken += await domain.runs.resume(GUILD)
             if taken or not await domain.runs.runs.unfinished(GUILD):
                 break

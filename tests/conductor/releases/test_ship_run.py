@@ -152,13 +152,14 @@ async def test_a_deploy_past_its_timeout_is_killed_with_its_children(
     seen: Path,
 ) -> None:
     pids = tmp_path / "child.pid"
-    hang = deploy_command(seen, f"sleep 300 & echo $! > {pids}; wait")
-    domain = build(command=hang, timeout=1)
+    # the child first (its pid written before anything slower), then the record, then the wait
+    hang = f"sleep 300 & echo $! > {pids}; " + deploy_command(seen, "wait")
+    domain = build(command=hang, timeout=2)
     slug = await assembled(domain, origin, make_reviewed)
 
     outcome = await ship(domain)
 
-    assert outcome.stopped == "the deploy command was killed after 1 s"
+    assert outcome.stopped == "the deploy command was killed after 2 s"
     child = int(pids.read_text())
     assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text()
     assert (await domain.releases.get(GUILD, slug)).state is ReleaseState.ASSEMBLED
@@ -188,7 +189,8 @@ async def test_production_never_healthy_is_a_hard_stop_with_the_rollback_ping(
     notes: FakeNotes,
     health: HealthServer,
 ) -> None:
-    domain = build(health_timeout=0.5)
+    # a few checks, each answered 503 (a single check under load could time out instead)
+    domain = build(health_timeout=3)
     slug = await assembled(domain, origin, make_reviewed)
     head = (await domain.releases.get(GUILD, slug)).rc_head
     health.then = 503
@@ -263,12 +265,13 @@ async def test_one_running_ship_per_release_and_the_lease_decides_who_drives(
 @pytest.fixture
 def processes() -> Iterator[dict[str, int]]:
     """Pids of this host: a process alive, one that exited, one killed and not yet reaped."""
-    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     exited = subprocess.Popen([sys.executable, "-c", "pass"])
     exited.wait()
-    zombie = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    zombie = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     zombie.kill()
-    for _ in range(500):  # killed, not reaped: /proc shows it as a zombie
+    deadline = time.monotonic() + 60  # an outer bound: a loaded machine takes its time
+    while time.monotonic() < deadline:  # killed, not reaped: /proc shows it as a zombie
         if Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
             break
         time.sleep(0.01)
