@@ -61,8 +61,8 @@ log = logging.getLogger(__name__)
 
 #: called after each step of a run changes, with the run as it stands
 Progress = Callable[[RunView], Awaitable[None]]
-#: called at each step boundary ("deploy:done", "notes:sent", ``rollback:`` before a
-#: rollback's, …): tracing, and the tests that kill the process there
+#: called at each step boundary, named by the kind ("ship:deploy:done", "rollback:notes:sent",
+#: …): tracing, and the tests that kill the process there
 Checkpoint = Callable[[str], None]
 
 #: each step in words, for "Done: …; Not done: …"
@@ -288,8 +288,7 @@ class Driver:
 
     def at(self, kind: Kind, point: str) -> None:
         if self.checkpoint is not None:
-            prefix = "" if kind.kind is RunKind.SHIP else f"{kind.kind.value}:"
-            self.checkpoint(f"{prefix}{point}")
+            self.checkpoint(f"{kind.kind.value}:{point}")
 
     # ------------------------------------------------------------------ admission
 
@@ -577,9 +576,8 @@ def _v(run: RunView) -> str:
 
 
 def _of(kind: Kind, name: StepName) -> str:
-    """``the deploy``, ``the rollback's deploy``: a step as the notices name it."""
-    word = STEP_WORDS[name]
-    return word if kind.kind is RunKind.SHIP else f"the {kind.words.noun}'s {word[4:]}"
+    """``the ship's deploy``, ``the rollback's deploy``: a step as the notices name it."""
+    return f"the {kind.words.noun}'s {STEP_WORDS[name].removeprefix('the ')}"
 
 
 def _marker(kind: Kind, run: RunView, release: ReleaseView) -> str:

@@ -269,7 +269,7 @@ async def test_killed_at_each_point_the_run_is_taken_up_and_everything_happens_o
 ) -> None:
     case = KINDS[kind]
     slug = await target(world, kind)
-    prefix = "" if kind is RunKind.SHIP else f"{kind.value}:"
+    prefix = f"{kind.value}:"
     point = kill_at if kill_at == "pushed" else prefix + kill_at
 
     await stage.killed(kind.value, point, red=True)
@@ -304,7 +304,7 @@ async def test_killed_again_while_resuming_everything_still_happens_once(
 ) -> None:
     case = KINDS[kind]
     slug = await target(world, kind)
-    prefix = "" if kind is RunKind.SHIP else f"{kind.value}:"
+    prefix = f"{kind.value}:"
     await stage.killed(kind.value, prefix + first, red=True)
     await stage.killed("resume", prefix + second, red=True)
 
@@ -338,7 +338,7 @@ async def test_a_failed_deploy_killed_before_it_was_told_is_told_once_and_never_
 ) -> None:
     case = KINDS[kind]
     slug = await target(world, kind)
-    prefix = "" if kind is RunKind.SHIP else f"{kind.value}:"
+    prefix = f"{kind.value}:"
     stage.failing.touch()
     await stage.killed(kind.value, prefix + kill_at)
     stage.failing.unlink()  # the deploy would pass now: a resume must still not run it
@@ -365,7 +365,7 @@ async def test_an_unhealthy_production_killed_before_it_was_told_is_told_once(
     kind: RunKind, stage: Stage, world: Conductor, db: Database
 ) -> None:
     slug = await target(world, kind)
-    prefix = "" if kind is RunKind.SHIP else f"{kind.value}:"
+    prefix = f"{kind.value}:"
     stage.health.then = 503
     await stage.killed(kind.value, prefix + "health:failed", health_timeout=3)
     stage.health.then = 200
@@ -388,7 +388,7 @@ async def test_killed_inside_the_deploy_then_while_telling_it_the_deploy_never_r
     deploy interrupted (before telling anyone); a third process: the deploy is not run a
     second time, and the thread is told once, with its ping once."""
     slug = await target(world, kind)
-    prefix = "" if kind is RunKind.SHIP else f"{kind.value}:"
+    prefix = f"{kind.value}:"
     await stage.killed_inside_the_deploy(kind.value)
     await stage.killed("resume", prefix + "deploy:interrupted")
 
@@ -408,7 +408,7 @@ async def test_killed_inside_the_deploy_then_while_telling_it_the_deploy_never_r
 async def test_killed_between_the_interrupted_notice_and_its_ping_the_ping_is_sent_once(
     kind: RunKind, stage: Stage, world: Conductor
 ) -> None:
-    prefix = "" if kind is RunKind.SHIP else f"{kind.value}:"
+    prefix = f"{kind.value}:"
     await stage.killed(kind.value, prefix + "deploy:running")
     await stage.killed("resume", prefix + "notice:sent")
 
@@ -460,7 +460,7 @@ async def test_two_processes_racing_to_take_up_one_run_one_drives_it(
 ) -> None:
     case = KINDS[kind]
     slug = await target(world, kind)
-    prefix = "" if kind is RunKind.SHIP else f"{kind.value}:"
+    prefix = f"{kind.value}:"
     await stage.killed(kind.value, prefix + "health:done", red=True)
 
     results = await asyncio.gather(stage.resume(red=True), stage.resume(red=True))

@@ -352,7 +352,7 @@ async def test_a_ship_taken_over_by_another_process_stops_and_writes_nothing_mor
     left to the new owner."""
 
     def stolen(point: str) -> None:
-        if point == "deploy:done":
+        if point == "ship:deploy:done":
             assert db.path is not None
             with sqlite3.connect(db.path) as conn:
                 conn.execute(
