@@ -194,6 +194,8 @@ async def open_run(
     runs: Runs | None = None,
     actor: Actor = OPERATOR,
     guild_id: int = GUILD,
+    restores_version: int | None = None,
+    reason: str | None = None,
 ) -> RunView:
     """A run of ``kind`` opened, as its process does once admitted, and never driven (a run in
     flight, or one whose process died: ``runs`` with a lease already out)."""
@@ -201,7 +203,16 @@ async def open_run(
     async with domain.db.write() as session:
         row = await require_release(session, guild_id, release_slug)
         steps = domain.runs.kind(kind).steps
-        return await store.open(session, row, kind, steps, version=row.version or 1, actor=actor)
+        return await store.open(
+            session,
+            row,
+            kind,
+            steps,
+            version=row.version or 1,
+            actor=actor,
+            restores_version=restores_version,
+            reason=reason,
+        )
 
 
 async def end_run(domain: Conductor, run: RunView, *, runs: Runs | None = None) -> None:

@@ -17,7 +17,6 @@ import simcord
 
 from bot.client import ConductorBot, create_bot
 from bot.sample import GUILD_ID
-from conductor.queries import require_release
 from conductor.releases.git import REVERT_TRAILER
 from conductor.states import ReleaseState, RunKind, TaskState
 from conductor.views import Actor
@@ -30,6 +29,7 @@ from tests.helpers import (
     deploys,
     git,
     make_bot,
+    open_run,
     refused,
     release_by_commands,
 )
@@ -310,18 +310,15 @@ async def test_a_rollback_whose_process_died_is_taken_up_by_the_reconcile(
     first = await ship(world, origin, "first", "core")
     second = await ship(world, origin, "second", "ui")
     # As if a process had started the rollback and died before its first step:
-    async with world.bot.database.write() as session:
-        row = await require_release(session, GUILD_ID, second)
-        await world.bot.runs.runs.open(
-            session,
-            row,
-            RunKind.ROLLBACK,
-            world.bot.runs.kind(RunKind.ROLLBACK).steps,
-            version=2,
-            actor=Actor("olga", world.olga.id),
-            restores_version=1,
-            reason="the process died",
-        )
+    await open_run(
+        world.bot.conductor,
+        RunKind.ROLLBACK,
+        second,
+        actor=Actor("olga", world.olga.id),
+        guild_id=GUILD_ID,
+        restores_version=1,
+        reason="the process died",
+    )
     cog = world.bot.get_cog("RunsCog")
     assert cog is not None
 
@@ -397,16 +394,8 @@ async def test_redeploy_is_refused_to_a_non_operator_and_while_another_run_runs(
     result = await world.bob.slash(world.general, "release redeploy")
     refused(world.env, result, "Only operators can do this")
 
-    async with world.bot.database.write() as session:  # a rollback in flight
-        row = await require_release(session, GUILD_ID, slug)
-        await world.bot.runs.runs.open(
-            session,
-            row,
-            RunKind.ROLLBACK,
-            world.bot.runs.kind(RunKind.ROLLBACK).steps,
-            version=1,
-            actor=Actor("olga", world.olga.id),
-        )
+    actor = Actor("olga", world.olga.id)  # a rollback in flight
+    await open_run(world.bot.conductor, RunKind.ROLLBACK, slug, actor=actor, guild_id=GUILD_ID)
     result = await world.olga.slash(world.general, "release redeploy", reason="drift")
     refused(world.env, result, f"A rollback of `{slug}` is already running")
     assert "nothing was redeployed" in result.response.content

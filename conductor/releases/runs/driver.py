@@ -388,7 +388,9 @@ class Driver:
         progress: Progress | None = None,
     ) -> RunOutcome:
         kind = self.kinds[run.kind]
-        drive = Drive(self, kind, run, actor, reply_to, progress, step=kind.steps[0])
+        ended = run.ended_by  # a run taken up only for its notice is where it stopped
+        step = ended.name if ended is not None else kind.steps[0]
+        drive = Drive(self, kind, run, actor, reply_to, progress, step=step)
         self.driving.add(run.id)
         stopped: str | None = None
         try:
