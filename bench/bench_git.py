@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +65,16 @@ class TimedRepository(GitRepository):
         self.git_seconds = 0.0
         self.commands = 0
 
-    async def git(self, *args: str, cwd: Path | None = None, check: bool = True) -> Any:
+    async def git(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
+    ) -> Any:
         started = time.perf_counter()
         try:
-            return await super().git(*args, cwd=cwd, check=check)
+            return await super().git(*args, cwd=cwd, check=check, env=env)
         finally:
             self.git_seconds += time.perf_counter() - started
             self.commands += 1

@@ -25,6 +25,7 @@ from conductor.releases.runs.driver import Checkpoint, Driver, RunParts
 from conductor.releases.runs.kinds import KINDS
 from conductor.releases.runs.sink import NotesSink
 from conductor.releases.runs.store import Runs
+from conductor.releases.sandbox import Sandbox, SandboxMode
 from conductor.releases.service import Releases
 from conductor.reminders import (
     Clock,
@@ -120,7 +121,10 @@ def bootstrap(
     )
     sealer = Sealer(seals, runner, app, evidence)
     publisher = Publisher(releases, sealer, notes)
-    parts = RunParts(releases, sealer, publisher, repo, deploy_config)
+    sandbox = Sandbox(
+        deploy_config.sandbox or (repo.config.sandbox if repo is not None else SandboxMode.BWRAP)
+    )
+    parts = RunParts(releases, sealer, publisher, repo, deploy_config, sandbox)
     driver = Driver(parts, runs or Runs(db), KINDS, checkpoint=checkpoint)
     locks = Locks(db)
     return Conductor(

@@ -237,6 +237,48 @@ Build = Callable[..., "Conductor"]
 DEPLOY_KEYS = ("CONDUCTOR_RELEASE", "CONDUCTOR_VERSION", "CONDUCTOR_SHA")
 
 
+def outbox(root: Path) -> Path:
+    """A directory a sandboxed command may write (granted it: ``"write": [outbox]``): open to
+    the sandbox's user (``nobody`` when the tests run as root)."""
+    box = root / "outbox"
+    box.mkdir(exist_ok=True)
+    box.chmod(0o777)
+    for parent in box.parents:  # pytest's directories are 0700: let it find the way in
+        if parent == Path(parent.anchor) or parent.stat().st_mode & 0o001:
+            break
+        parent.chmod(parent.stat().st_mode | 0o001)
+    return box
+
+
+async def gone(token: str, *, within: float = 60.0) -> bool:
+    """Whether no process whose command line holds ``token`` is left (waiting up to
+    ``within`` seconds for them to be reaped)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        if not processes_holding(token):
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(0.05)
+
+
+def processes_holding(token: str) -> list[int]:
+    """The live (not zombie) processes whose command line holds ``token``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if token in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
 def deploy_command(seen: Path, then: str = "true", *, keys: Sequence[str] = DEPLOY_KEYS) -> str:
     """A deploy command that writes down ``keys`` of its environment (a JSON line in
     ``seen``), then runs ``then``."""

@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from conductor.releases.git import CommandRun, GitRepository, RcBuild
+from conductor.releases.git import GitRepository, RcBuild
+from conductor.releases.sandbox import CommandRun
 from conductor.releases.service import Releases
 from conductor.states import ReleaseState
 from conductor.views import Actor, ReleaseView

@@ -4,8 +4,12 @@ in its environment and under a timeout, and the app's health URL polled until it
 The ``[deploy]`` table::
 
     [deploy]
-    command = "bin/deploy"      # run through the shell in the clone (or the working directory)
+    command = "bin/deploy"      # run through the shell in a checkout of the deployed commit
     timeout = 600               # seconds; past it the command is killed with its children
+    network = "host"            # the host's network; "none" (the default): its own loopback
+    env = ["AWS_PROFILE"]       # the bot's environment variables it is given, by name
+    read = ["/etc/deploy"]      # paths it may read (credentials), beside the system
+    write = []                  # paths it may write, beside its own checkout
     health_timeout = 120        # seconds the health gate waits for a 200
     health_interval = 0.5       # the first wait between two checks; it doubles up to 5 s
     log_dir = "deploy-logs"     # where each deploy's whole output is kept
@@ -23,6 +27,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from conductor.releases.sandbox import Grant, Limits, Network, SandboxMode, absolute_paths
 from conductor.text import clip, one_line
 
 #: the longest wait between two health checks
@@ -42,6 +47,38 @@ class DeployConfig(BaseModel):
     health_timeout: float = Field(default=120.0, gt=0)
     health_interval: float = Field(default=0.5, gt=0)
     log_dir: str = "deploy-logs"
+    #: "off": not sandboxed (else ``[git]``'s choice, bubblewrap by default)
+    sandbox: SandboxMode | None = None
+    network: Network = "none"
+    env: tuple[str, ...] = ()
+    read: tuple[str, ...] = ()
+    write: tuple[str, ...] = ()
+    #: the deploy's CPU, memory, processes, files and output
+    limits: Limits = Limits()
+
+    @property
+    def grant(self) -> Grant:
+        return Grant(env=self.env, read=self.read, write=self.write, network=self.network)
+
+    @field_validator("network", mode="before")
+    @classmethod
+    def _network(cls, value: object) -> object:
+        return {False: "none", True: "host"}.get(value, value) if isinstance(value, bool) else value
+
+    @field_validator("env")
+    @classmethod
+    def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not name or "=" in name or name.upper().startswith("CONDUCTOR_"):
+                raise ValueError(
+                    f"{name!r}: a variable's name, and never one of Conductor's own (CONDUCTOR_*)"
+                )
+        return value
+
+    @field_validator("read", "write")
+    @classmethod
+    def _paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return absolute_paths(value)
 
     @field_validator("command")
     @classmethod

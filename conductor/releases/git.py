@@ -22,7 +22,6 @@ import re
 import shutil
 import signal
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,14 +31,28 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from conductor.branches import branch_problem
 from conductor.errors import ConductorError
+from conductor.releases.sandbox import (
+    CommandRun,
+    Grant,
+    Limits,
+    Network,
+    Sandbox,
+    SandboxMode,
+    absolute_paths,
+    scrubbed_environment,
+)
 from conductor.text import clip
 
 log = logging.getLogger(__name__)
 
 _REMOTE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-#: the lines of a command's output kept on the release (the whole output is on disk)
-TAIL_LINES = 20
-TAIL_CHARS = 1500
+#: what git never takes from anywhere but Conductor: hooks (a release may have planted one in
+#: the clone), the file-system monitor (a program the config names)
+HARDENED = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
+#: the system's and the user's git config are not read: only the clone's own (the operator's:
+#: no command of the release can reach it), so a filter, a merge driver or a hook a release's
+#: ``.gitattributes`` names is defined nowhere
+ISOLATED = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
 #: who Conductor's merge commits are by
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Conductor",
@@ -65,6 +78,14 @@ class GitConfig(BaseModel):
     remote: str | None = "origin"
     test_command: str | None = None
     test_timeout: float = Field(default=1800.0, gt=0)
+    #: how the test and deploy commands run: in bubblewrap, or (written explicitly) not
+    sandbox: SandboxMode = SandboxMode.BWRAP
+    #: the test command's network: none (its own loopback only), or the host's
+    test_network: Network = "none"
+    #: paths the test command may read besides the system (a toolchain outside /usr)
+    test_read: tuple[str, ...] = ()
+    #: the test command's CPU, memory, processes, files and output
+    limits: Limits = Limits()
     #: each git command (a fetch, a push)
     timeout: float = Field(default=120.0, gt=0)
 
@@ -81,6 +102,16 @@ class GitConfig(BaseModel):
         if value is not None and not _REMOTE.fullmatch(value):
             raise ValueError("a remote's name: letters, digits, '.', '_', '-'")
         return value
+
+    @field_validator("test_network", mode="before")
+    @classmethod
+    def _network(cls, value: object) -> object:
+        return {False: "none", True: "host"}.get(value, value) if isinstance(value, bool) else value
+
+    @field_validator("test_read")
+    @classmethod
+    def _paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return absolute_paths(value)
 
     @field_validator("test_command")
     @classmethod
@@ -153,88 +184,10 @@ class RcBuild:
 
 
 @dataclass(frozen=True, slots=True)
-class CommandRun:
-    """A command Conductor ran for a release (the test command, the deploy)."""
-
-    passed: bool
-    duration_ms: int
-    #: the output's last lines
-    tail: str
-    #: where the whole output is
-    log: str
-    timed_out: bool = False
-    returncode: int | None = None
-
-
-def scrubbed_environment() -> dict[str, str]:
-    """This process's environment without Conductor's own settings: the commands it runs (the
-    test command runs the agents' code) never see the Discord token or the database URL."""
-    return {k: v for k, v in os.environ.items() if not k.upper().startswith("CONDUCTOR_")}
-
-
-@dataclass(frozen=True, slots=True)
 class _Done:
     returncode: int
     out: str
     err: str
-
-
-def tail_of(text: str) -> str:
-    lines = [line.rstrip() for line in text.strip().splitlines()][-TAIL_LINES:]
-    out = "\n".join(lines)
-    return out if len(out) <= TAIL_CHARS else "…" + out[-(TAIL_CHARS - 1) :]
-
-
-def _read_end(path: Path, size: int = 64 * 1024) -> str:
-    """The end of a file that may be large (a test suite's whole output)."""
-    with path.open("rb") as source:
-        source.seek(0, os.SEEK_END)
-        source.seek(max(0, source.tell() - size))
-        return source.read().decode("utf-8", errors="replace")
-
-
-async def run_logged(
-    command: str, *, cwd: Path, log_path: Path, limit_s: float, env: Mapping[str, str]
-) -> CommandRun:
-    """Run the operator's ``command`` through the shell in ``cwd``, its output (stdout and
-    stderr) to ``log_path``; past ``limit_s`` seconds it is killed with its whole process
-    group."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    timed_out = False
-    with log_path.open("wb") as sink:
-        process = await asyncio.create_subprocess_shell(
-            command,
-            cwd=cwd,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=sink,
-            stderr=asyncio.subprocess.STDOUT,
-            env={**scrubbed_environment(), **env},
-            start_new_session=True,  # its own process group: a timeout kills its children too
-        )
-        try:
-            await asyncio.wait_for(process.wait(), limit_s)
-        except TimeoutError:
-            timed_out = True
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
-        except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            raise
-    duration = round((time.perf_counter() - started) * 1000)
-    tail = tail_of(await asyncio.to_thread(_read_end, log_path))
-    if timed_out:
-        tail = (tail + "\n" if tail else "") + f"(killed after {limit_s:g} s)"
-    return CommandRun(
-        passed=not timed_out and process.returncode == 0,
-        duration_ms=duration,
-        tail=tail,
-        log=str(log_path),
-        timed_out=timed_out,
-        returncode=process.returncode,
-    )
 
 
 class GitRepository:
@@ -243,20 +196,33 @@ class GitRepository:
     def __init__(self, config: GitConfig) -> None:
         self.config = config
         self.path = Path(config.path)
+        self.sandbox = Sandbox(config.sandbox)
         self._lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ git itself
 
-    async def git(self, *args: str, cwd: Path | None = None, check: bool = True) -> _Done:
-        env = {**scrubbed_environment(), **IDENTITY, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    async def git(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
+    ) -> _Done:
+        """``git args`` in the clone (or ``cwd``): no hook, no config but the clone's, no
+        prompt; :class:`GitFailed` naming git's words when it fails (unless not ``check``)."""
+        environment = {
+            **scrubbed_environment(), **IDENTITY, **ISOLATED, **(env or {}),
+            "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C",
+        }  # fmt: skip
         process = await asyncio.create_subprocess_exec(
             shutil.which("git") or "git",
+            *HARDENED,
             *args,
             cwd=cwd or self.path,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=env,
+            env=environment,
             start_new_session=True,
         )
         try:
@@ -380,19 +346,45 @@ class GitRepository:
         return RcBuild(rc_branch, base, head, merges)
 
     async def run_tests(self, release: str, head: str) -> CommandRun | None:
-        """The test command on ``head`` in a clean worktree; None when none is configured."""
+        """The test command on ``head``, in the sandbox, in an export of ``head`` of its own
+        (no ``.git``: nothing it writes reaches the clone); None when none is configured."""
         command = self.config.test_command
         if command is None:
             return None
         async with self._lock:
             log_path = (await self._logs()) / f"{release}-tests.log"
-            async with self._worktree(head) as tree:
-                env = {"CONDUCTOR_RELEASE": release, "CONDUCTOR_SHA": head}
-                run = await run_logged(
-                    command, cwd=tree, log_path=log_path, limit_s=self.config.test_timeout, env=env
-                )
+        config = self.config
+        grant = Grant(read=config.test_read, network=config.test_network)
+        async with self.exported(head) as tree:
+            env = {"CONDUCTOR_RELEASE": release, "CONDUCTOR_SHA": head}
+            run = await self.sandbox.run(
+                command, tree=tree, log_path=log_path, limit_s=config.test_timeout, env=env,
+                grant=grant, limits=config.limits,
+            )  # fmt: skip
         log.info("rc tests release=%s passed=%s in %d ms", release, run.passed, run.duration_ms)
         return run
+
+    @contextlib.asynccontextmanager
+    async def exported(self, commit: str, sandbox: Sandbox | None = None) -> Any:
+        """A private directory holding exactly ``commit``'s files and nothing of git's,
+        given to the sandbox's user; removed afterwards. Written by ``git checkout-index``
+        from an index of its own (the clone's index and work tree are untouched)."""
+        where = Path(tempfile.mkdtemp(prefix="conductor-tree-"))
+        try:
+            async with self._lock:
+                index = where.with_name(where.name + ".index")
+                try:
+                    env = {"GIT_INDEX_FILE": str(index)}
+                    await self.git("read-tree", f"{commit}^{{tree}}", env=env)
+                    await self.git(
+                        "checkout-index", "--all", "--force", f"--prefix={where}/", env=env
+                    )
+                finally:
+                    index.unlink(missing_ok=True)
+            (sandbox or self.sandbox).own(where)
+            yield where
+        finally:
+            shutil.rmtree(where, ignore_errors=True)
 
     # ------------------------------------------------------------------ the ship
 

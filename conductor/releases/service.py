@@ -41,7 +41,8 @@ from conductor.queries import (
     require_task,
     running_run,
 )
-from conductor.releases.git import CommandRun, RcBuild
+from conductor.releases.git import RcBuild
+from conductor.releases.sandbox import CommandRun
 from conductor.states import TRAIN_HOLDING_SEALS, RcTestsStatus, ReleaseState, RunKind, TaskState
 from conductor.text import held_train_text, locked_refusal
 from conductor.text import utc as _when

@@ -39,6 +39,7 @@ from conductor.releases.git import GitRepository
 from conductor.releases.publisher import Publisher
 from conductor.releases.runs.sink import NotesSink, PostedNotes
 from conductor.releases.runs.store import LeaseLost, RunRunning, Runs, RunView
+from conductor.releases.sandbox import Sandbox
 from conductor.releases.service import MAX_REASON, Releases
 from conductor.seals.sealer import Sealer, SealOutcome
 from conductor.states import (
@@ -87,6 +88,8 @@ class RunParts:
     publisher: Publisher
     repo: GitRepository | None = None
     deploy: DeployConfig = field(default_factory=DeployConfig)
+    #: where the deploy command runs (bubblewrap unless the operator wrote "off")
+    sandbox: Sandbox = field(default_factory=Sandbox)
 
     @property
     def notes(self) -> NotesSink | None:

@@ -3,14 +3,19 @@ of production recorded once, and an outcome posted in the thread once with its a
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from conductor.releases.deploy import health_gate, log_path
-from conductor.releases.git import run_logged
+from conductor.releases.git import GitFailed, GitRepository
 from conductor.releases.runs.driver import Drive, StepFailed
 from conductor.releases.runs.sink import PostedNotes
+from conductor.releases.sandbox import Sandbox, SandboxError
 from conductor.seals.sealer import SealOutcome
 from conductor.states import SealTrigger, StepStatus
 from conductor.views import ReleaseView
@@ -26,16 +31,19 @@ async def deploy_command(
     named after the release, the version and ``what``; the step is marked running first.
     Returns what it found (its last lines, the log, how long); a failure ends the run."""
     parts, run = drive.parts, drive.run
-    command = parts.deploy.command
+    command, config, sandbox = parts.deploy.command, parts.deploy, parts.sandbox
     if command is None:  # the kinds skip the step without one
         raise StepFailed("no deploy command is configured")
-    ran = await run_logged(
-        command,
-        cwd=parts.repo.path if parts.repo is not None else Path.cwd(),
-        log_path=log_path(parts.deploy, run.release_slug, run.version, what=what),
-        limit_s=parts.deploy.timeout,
-        env=env,
-    )
+    sha = env.get("CONDUCTOR_SHA") or None
+    try:
+        async with _checkout(parts.repo, sha, sandbox) as tree:
+            ran = await sandbox.run(
+                command, tree=tree, limit_s=config.timeout, env=env,
+                log_path=log_path(config, run.release_slug, run.version, what=what),
+                grant=config.grant, limits=config.limits,
+            )  # fmt: skip
+    except (GitFailed, SandboxError) as error:
+        raise StepFailed(f"the deploy command could not run: {error}", alert=alert) from None
     outcome: dict[str, Any] = {"tail": ran.tail, "log": ran.log, "duration_ms": ran.duration_ms}
     if not ran.passed:
         why = (
@@ -45,6 +53,24 @@ async def deploy_command(
         )
         raise StepFailed(why, outcome, alert=alert)
     return outcome
+
+
+@contextlib.asynccontextmanager
+async def _checkout(
+    repo: GitRepository | None, sha: str | None, sandbox: Sandbox
+) -> AsyncIterator[Path]:
+    """Where the deploy runs: a clean checkout of exactly the commit it deploys (its
+    ``bin/deploy`` is that commit's); without ``[git]`` or a commit, an empty directory."""
+    if repo is not None and sha is not None:
+        async with repo.exported(sha, sandbox) as tree:
+            yield tree
+        return
+    where = Path(tempfile.mkdtemp(prefix="conductor-deploy-"))
+    try:
+        sandbox.own(where)
+        yield where
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
 
 
 async def health(drive: Drive, *, failing: str) -> None:

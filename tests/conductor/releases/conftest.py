@@ -13,7 +13,7 @@ import pytest
 from conductor.bootstrap import Conductor, bootstrap
 from conductor.releases.runs.driver import Checkpoint
 from store.db import Database
-from tests.helpers import TEST_APP, Build, FakeNotes, FakeRunner, HealthServer
+from tests.helpers import TEST_APP, Build, FakeNotes, FakeRunner, HealthServer, outbox
 
 
 @pytest.fixture
@@ -29,8 +29,9 @@ def notes() -> FakeNotes:
 
 @pytest.fixture
 def seen(tmp_path: Path) -> Path:
-    """Where the deploy command writes what it saw, one JSON line per run."""
-    return tmp_path / "deploys.jsonl"
+    """Where the deploy command writes what it saw, one JSON line per run (in the outbox the
+    sandboxed deploy is granted)."""
+    return outbox(tmp_path) / "deploys.jsonl"
 
 
 @pytest.fixture
@@ -59,6 +60,7 @@ def build(
                 "health_timeout": 60,  # an outer bound: healthy at the first check
                 "health_interval": 0.05,
                 "log_dir": str(tmp_path / "deploy-logs"),
+                "write": [str(outbox(tmp_path))],
                 **deploy,
             },
         )

@@ -112,6 +112,7 @@ def build(config: dict[str, Any], *, checkpoint: Any = None) -> Conductor:
             "health_timeout": config.get("health_timeout", 60),
             "health_interval": 0.05,
             "log_dir": config["logs"],
+            "write": [config["outbox"]] if config.get("outbox") else [],
         },
         # a killed worker's runs are taken up at once (its owner is gone), whatever the lease;
         # a live one keeps its run however busy the machine

@@ -17,8 +17,8 @@ from conductor.releases.git import (
     GitRepository,
     MergeConflict,
     parse_git_config,
-    run_logged,
 )
+from conductor.releases.sandbox import run_logged
 from conductor.states import RcTestsStatus, ReleaseState, TaskState
 from store.db import Database
 from tests.helpers import GUILD, OPERATOR, FakeRunner, MakeReviewed, Origin, git

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import stat
 import sys
@@ -32,7 +31,16 @@ from conductor.states import ReleaseState, RunKind, RunStatus, StepName, TaskSta
 from store.db import Database
 from store.models import Run
 from tests.conductor.releases.ship_worker import build
-from tests.helpers import GUILD, OPERATOR, HealthServer, Origin, bring_to_reviewed, git
+from tests.helpers import (
+    GUILD,
+    OPERATOR,
+    HealthServer,
+    Origin,
+    bring_to_reviewed,
+    git,
+    gone,
+    outbox,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKER = "tests.conductor.releases.ship_worker"
@@ -106,10 +114,11 @@ class Stage:
         git(tmp_path, "clone", "--quiet", str(self.origin.bare), str(self.clone))
         self.db_url = db_url
         self.notes = tmp_path / "thread.jsonl"
-        self.deploys = tmp_path / "deploys.txt"
-        self.marker = tmp_path / "deploying"
-        self.failing = tmp_path / "fail-deploy"
-        self.slow = tmp_path / "slow-deploy"
+        self.outbox = outbox(tmp_path)  # what the sandboxed deploy may write
+        self.deploys = self.outbox / "deploys.txt"
+        self.marker = self.outbox / "deploying"
+        self.failing = self.outbox / "fail-deploy"
+        self.slow = self.outbox / "slow-deploy"
         self.pidfile = tmp_path / "worker.pid"
         self.kill_on_push = tmp_path / "kill-on-push"
         self.health = health
@@ -131,6 +140,7 @@ class Stage:
             "mode": mode, "kill_at": kill_at, "db_url": self.db_url, "clone": str(self.clone),
             "notes": str(self.notes), "production_url": self.health.url, "deploy": deploy,
             "logs": str(self.root / "logs"), "pidfile": str(self.pidfile),
+            "outbox": str(self.outbox),
             **extra,
         }  # fmt: skip
 
@@ -159,7 +169,7 @@ class Stage:
         return result
 
     async def killed_inside_the_deploy(self, mode: str) -> None:
-        """The worker killed while its deploy runs; then the orphaned deploy too."""
+        """The worker killed while its deploy runs: its sandbox goes with it."""
         self.slow.write_text("60")
         process = await self.worker(self.config(mode))
         async with asyncio.timeout(120):
@@ -167,7 +177,7 @@ class Stage:
                 await asyncio.sleep(0.05)
         process.kill()
         await process.wait()
-        os.killpg(int(self.deploy_lines()[-1].split(":")[0]), signal.SIGKILL)
+        assert await gone(str(self.marker)), "the deploy outlived the process that ran it"
         self.slow.unlink()
 
     def deploy_lines(self) -> list[str]:

@@ -37,6 +37,7 @@ from tests.helpers import (
     deploys,
     end_run,
     git,
+    gone,
     open_run,
     ship,
 )
@@ -151,17 +152,17 @@ async def test_a_deploy_past_its_timeout_is_killed_with_its_children(
     tmp_path: Path,
     seen: Path,
 ) -> None:
-    pids = tmp_path / "child.pid"
-    # the child first (its pid written before anything slower), then the record, then the wait
-    hang = f"sleep 300 & echo $! > {pids}; " + deploy_command(seen, "wait")
+    token = f"{tmp_path}/hanging-child"  # on the child's command line: found in /proc by it
+    # the child first, then the record, then the wait
+    hang = f"python3 -c 'import time; time.sleep(300)' {token} & " + deploy_command(seen, "wait")
     domain = build(command=hang, timeout=2)
     slug = await assembled(domain, origin, make_reviewed)
 
     outcome = await ship(domain)
 
     assert outcome.stopped == "the deploy command was killed after 2 s"
-    child = int(pids.read_text())
-    assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text()
+    assert deploys(seen)  # it ran
+    assert await gone(token), "the deploy's child outlived its timeout"
     assert (await domain.releases.get(GUILD, slug)).state is ReleaseState.ASSEMBLED
 
 
