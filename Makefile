@@ -23,19 +23,22 @@ run: $(STAMP)
 
 ## demo: the whole release train offline, no token: the real bot against simcord (a local
 ## stand-in for Discord), sealing a local sample app in Debian's Chromium (its headless shell,
-## installed when no Chromium is)
+## installed when no Chromium is), its test and deploy commands in bubblewrap (installed too)
 CHROMIUM := /usr/bin/chromium-headless-shell
 FULL_CHROMIUM := /usr/bin/chromium
 demo: $(STAMP)
-	@if [ ! -x $(CHROMIUM) ] && [ ! -x $(FULL_CHROMIUM) ]; then \
-	  echo "no Chromium at $(CHROMIUM) or $(FULL_CHROMIUM): installing Debian's chromium-headless-shell with apt-get"; \
+	@need=; \
+	  { [ -x $(CHROMIUM) ] || [ -x $(FULL_CHROMIUM) ]; } || need="chromium-headless-shell"; \
+	  command -v bwrap >/dev/null 2>&1 || need="$$need bubblewrap"; \
+	  if [ -n "$$need" ]; then \
+	  echo "missing for the demo (Chromium for the seal, bubblewrap for the sandbox): installing Debian's$$need with apt-get"; \
 	  if [ "$$(id -u)" = 0 ]; then sudo=; \
 	  elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
-	  else echo "error: Chromium is missing and installing it needs root: run 'apt-get install chromium-headless-shell' as root, then make demo" >&2; exit 2; fi; \
-	  command -v apt-get >/dev/null 2>&1 || { echo "error: Chromium is missing and apt-get is not available: install Chromium at $(CHROMIUM) or $(FULL_CHROMIUM), then make demo" >&2; exit 2; }; \
-	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell \
-	    || { echo "error: apt-get could not install chromium-headless-shell; install Debian's chromium-headless-shell ($(CHROMIUM)), then make demo" >&2; exit 2; }; \
-	  test -x $(CHROMIUM) || { echo "error: chromium-headless-shell was installed but $(CHROMIUM) is still missing" >&2; exit 2; }; \
+	  else echo "error: installing$$need needs root: run 'apt-get install$$need' as root, then make demo" >&2; exit 2; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "error: apt-get is not available: install$$need yourself, then make demo" >&2; exit 2; }; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need \
+	    || { echo "error: apt-get could not install$$need; install it, then make demo" >&2; exit 2; }; \
+	  { [ -x $(CHROMIUM) ] || [ -x $(FULL_CHROMIUM) ]; } || { echo "error: chromium-headless-shell was installed but $(CHROMIUM) is still missing" >&2; exit 2; }; \
 	fi
 	$(BIN)/conductor demo
 

@@ -227,23 +227,50 @@ def _check_tables(settings: Settings) -> None:
         _fail(f"error: {config_file()}: {error}", 2)
 
 
+def _check_sandbox(settings: Settings) -> None:
+    """With a test or deploy command to run, the sandbox must work here (bubblewrap present
+    and allowed), unless the operator wrote ``sandbox = "off"``: else the start stops (exit
+    2) in one line saying what to do."""
+    import asyncio  # noqa: PLC0415
+
+    from bot.config_file import config_file  # noqa: PLC0415
+    from conductor.releases.deploy import parse_deploy_config  # noqa: PLC0415
+    from conductor.releases.git import parse_git_config  # noqa: PLC0415
+    from conductor.releases.sandbox import Sandbox, SandboxMode  # noqa: PLC0415
+
+    git = parse_git_config(settings.git) if settings.git is not None else None
+    deploy = parse_deploy_config(settings.deploy)
+    modes = set()
+    if git is not None and git.test_command is not None:
+        modes.add(git.sandbox)
+    if deploy.command is not None:
+        modes.add(deploy.sandbox or (git.sandbox if git is not None else SandboxMode.BWRAP))
+    for mode in sorted(modes):
+        if (problem := asyncio.run(Sandbox(mode).probe())) is not None:
+            _fail(f"error: {config_file()}: {problem}", 2)
+
+
 @app.command("run")
 def run() -> None:
     """Migrate the database and run the Discord bot.
 
     Needs CONDUCTOR_DISCORD_TOKEN; the rest comes from CONDUCTOR_* and conductor.toml.
     """
+    from conductor.releases.sandbox import close_process, forget_secrets  # noqa: PLC0415
     from store import migrate  # noqa: PLC0415
 
+    close_process()  # its environment (the token) and memory: out of its children's reach
     settings = load_settings()
     token = settings.discord_token
     if token is None or not token.get_secret_value().strip():
         _fail(MISSING_CREDENTIAL, 2)
     _check_tables(settings)
+    _check_sandbox(settings)
     try:
         migrate.upgrade(settings.database_url)
     except Exception as error:
         _fail(f"error: database migration failed: {_one_line(error)}")
+    forget_secrets()  # read once, kept in the settings: in nothing handed to a child
     from cli.run import run_bot  # noqa: PLC0415 - discord.py loads here
 
     run_bot(settings)

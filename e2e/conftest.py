@@ -24,7 +24,7 @@ from smoke.sample_app import (
     sample_checks,
     serve_in_thread,
 )
-from tests.helpers import git
+from tests.helpers import git, outbox
 
 GUILD_ID = 515_151
 #: each smoke check's timeout: the local pages answer in milliseconds; a broken one costs it
@@ -62,7 +62,7 @@ class World:
         return git(self.origin, "rev-parse", "main")
 
     def deploys(self) -> list[str]:
-        path = self.root / "deploys.txt"
+        path = self.root / "outbox" / "deploys.txt"
         return path.read_text().splitlines() if path.exists() else []
 
 
@@ -102,7 +102,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     standin.start()
     d = Driver(standin)
     try:
-        with serve_in_thread(SampleApp(version_file=root / "VERSION")) as app:
+        production = outbox(root)  # what the sandboxed deploy is granted to write
+        with serve_in_thread(SampleApp(version_file=production / "VERSION")) as app:
             standin.call(lambda: standin.create_guild(GUILD_ID, "Release Train"))
             channels = {
                 name: d.channel(name)
@@ -122,9 +123,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             deploy.write_text(
                 "#!/bin/sh\n"
                 # a ship the test wants to stop mid-way waits here for the file to go
-                f"while [ -e {root}/hold-deploy ]; do sleep 0.05; done\n"
-                f'echo "$CONDUCTOR_RELEASE $CONDUCTOR_VERSION $CONDUCTOR_SHA" >> {root}/deploys.txt\n'
-                f'echo "$CONDUCTOR_VERSION ($CONDUCTOR_SHA)" > {root}/VERSION\n'
+                f"while [ -e {production}/hold-deploy ]; do sleep 0.05; done\n"
+                f'echo "$CONDUCTOR_RELEASE $CONDUCTOR_VERSION $CONDUCTOR_SHA" >> {production}/deploys.txt\n'
+                f'echo "$CONDUCTOR_VERSION ($CONDUCTOR_SHA)" > {production}/VERSION\n'
             )
             deploy.chmod(0o755)
             config = root / "conductor.toml"
@@ -150,6 +151,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                         "health_timeout": 120,
                         "health_interval": 0.05,
                         "log_dir": str(root / "deploy-logs"),
+                        # the sandbox: the script itself, and where it writes production
+                        "read": [str(deploy)],
+                        "write": [str(production)],
                     },
                 },
             )

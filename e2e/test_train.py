@@ -6,8 +6,10 @@ each takes up the train where the one before left it.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import struct
+import subprocess
 from typing import Any
 
 import httpx
@@ -144,6 +146,37 @@ def test_the_bot_logs_in_syncs_its_commands_and_pins_its_board(world: World) -> 
     world.d.wait_for(lambda: board(world)["pinned"], "the board, pinned")
     # the first connection went to the gateway the setting pointed at
     assert world.standin.identified == 1
+
+
+def test_the_bot_process_is_closed_to_its_children(world: World) -> None:
+    """``conductor run`` is not dumpable: a process of its user without privileges cannot
+    read its environment, where the token came in. As root, the commands it runs are
+    ``nobody``'s: such a reader is refused, and reads a process of its own."""
+    assert world.bot.proc is not None
+    pid = world.bot.proc.pid
+    root = os.geteuid() == 0
+    # A reader the way a command is one: as root, nobody; otherwise the bot's own user with
+    # no capabilities (a dumpable process of that user would be open to it).
+    as_command = ["runuser", "-u", "nobody", "--"] if root else []
+    read = subprocess.run(  # noqa: S603
+        [*as_command, "cat", f"/proc/{pid}/environ"], capture_output=True, check=False
+    )
+    assert read.returncode != 0 and b"Permission denied" in read.stderr
+    assert world.token.encode() not in read.stdout
+    # the control: the same reader reads a dumpable process of the user it runs as
+    uid = 65534 if root else None  # nobody, in nogroup alone (as runuser makes it)
+    other = subprocess.Popen(
+        ["sleep", "60"], env={"MARK": "readable"},  # noqa: S607
+        user=uid, group=uid, extra_groups=[] if root else None,
+    )  # fmt: skip
+    try:
+        control = subprocess.run(  # noqa: S603
+            [*as_command, "cat", f"/proc/{other.pid}/environ"], capture_output=True, check=False
+        )
+    finally:
+        other.kill()
+        other.wait()
+    assert control.returncode == 0 and b"MARK=readable" in control.stdout
 
 
 def test_the_whole_train_ships_green(world: World) -> None:

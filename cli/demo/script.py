@@ -46,6 +46,7 @@ from bot.sample import GUILD_ID, sample_settings
 from bot.settings import Settings
 from cli.demo.transcript import Transcript
 from conductor.releases.git import IDENTITY
+from conductor.releases.sandbox import Sandbox
 from conductor.states import TaskState
 from smoke.config import default_chromium
 from smoke.runner import PlaywrightRunner, chromium_problem
@@ -118,6 +119,17 @@ class DemoRepo:
         return self._git(self.origin, "rev-parse", "main")
 
 
+def production(tmp: Path) -> Path:
+    """The sample production's directory, which the sandboxed deploy is granted to write: its
+    own user's (``nobody`` when the demo runs as root), reachable through ``tmp``."""
+    where = tmp / "production"
+    if not where.exists():
+        where.mkdir()
+        Sandbox().own(where)
+        tmp.chmod(0o711)  # the sandbox's user finds its way in, and lists nothing
+    return where
+
+
 def demo_settings(
     database_url: str, production_url: str, repo: DemoRepo, version_file: Path
 ) -> Settings:
@@ -132,7 +144,8 @@ def demo_settings(
             "timeout": 30,
             "health_timeout": CHECK_TIMEOUT,
             "health_interval": 0.1,
-            "log_dir": str(version_file.parent / "deploy-logs"),
+            "log_dir": str(version_file.parent.parent / "deploy-logs"),
+            "write": [str(version_file.parent)],
         },
     )
 
@@ -454,13 +467,13 @@ async def play(console: Console) -> float:
     started = time.perf_counter()
     with (
         tempfile.TemporaryDirectory(prefix="conductor-demo-") as tmp,
-        serve_in_thread(SampleApp(version_file=Path(tmp) / "VERSION")) as app,
+        serve_in_thread(SampleApp(version_file=production(Path(tmp)) / "VERSION")) as app,
     ):
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'demo.db'}"
         database = Database(url)
         await database.create_all()
         repo = DemoRepo(Path(tmp) / "git")
-        settings = demo_settings(url, app.url, repo, Path(tmp) / "VERSION")
+        settings = demo_settings(url, app.url, repo, production(Path(tmp)) / "VERSION")
         bot = create_bot(settings, database=database, smoke_runner=PlaywrightRunner())
         env = simcord.Env(bot, settle_timeout=SETTLE_SECONDS)
         env.backend.edit_bot_profile("Conductor")
@@ -520,6 +533,9 @@ def main(console: Console | None = None) -> int:
         return 2
     if shutil.which("git") is None:
         _error("error: the demo assembles and ships with git, which is missing: install git")
+        return 2
+    if (sandboxed := asyncio.run(Sandbox().probe())) is not None:
+        _error(f"error: the demo runs its test and deploy commands in the sandbox: {sandboxed}")
         return 2
     started = time.perf_counter()
     try:

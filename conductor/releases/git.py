@@ -37,6 +37,7 @@ from conductor.releases.sandbox import (
     Limits,
     Network,
     Sandbox,
+    SandboxError,
     SandboxMode,
     absolute_paths,
     scrubbed_environment,
@@ -355,12 +356,15 @@ class GitRepository:
             log_path = (await self._logs()) / f"{release}-tests.log"
         config = self.config
         grant = Grant(read=config.test_read, network=config.test_network)
-        async with self.exported(head) as tree:
-            env = {"CONDUCTOR_RELEASE": release, "CONDUCTOR_SHA": head}
-            run = await self.sandbox.run(
-                command, tree=tree, log_path=log_path, limit_s=config.test_timeout, env=env,
-                grant=grant, limits=config.limits,
-            )  # fmt: skip
+        try:
+            async with self.exported(head) as tree:
+                env = {"CONDUCTOR_RELEASE": release, "CONDUCTOR_SHA": head}
+                run = await self.sandbox.run(
+                    command, tree=tree, log_path=log_path, limit_s=config.test_timeout,
+                    env=env, grant=grant, limits=config.limits,
+                )  # fmt: skip
+        except SandboxError as error:
+            raise GitFailed(f"The test command could not run: {error}.") from None
         log.info("rc tests release=%s passed=%s in %d ms", release, run.passed, run.duration_ms)
         return run
 

@@ -179,10 +179,14 @@ def close_process() -> bool:
         return False
 
 
+#: what Conductor keeps of its settings only in memory once read
+SECRETS = ("CONDUCTOR_DISCORD_TOKEN", "CONDUCTOR_DATABASE_URL")
+
+
 def forget_secrets() -> None:
-    """Drop Conductor's own settings (the token, the database URL) from this process's
+    """Drop the token and the database URL (it may hold a password) from this process's
     environment once they are read: nothing started later inherits them, whatever it is."""
-    for name in [k for k in os.environ if k.upper().startswith("CONDUCTOR_")]:
+    for name in SECRETS:
         os.environ.pop(name, None)
 
 

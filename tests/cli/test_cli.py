@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -122,7 +123,7 @@ def test_run_with_a_broken_app_table_stops_before_anything_naming_it(
         },
     )
     assert result.returncode == 2
-    assert result.stderr.splitlines() == [
+    assert errors == [
         f"error: {config}: app.rollback_command: uses unknown placeholder {{sha}}; "
         "allowed: {merge_sha}, {release}, {version}"
     ]
@@ -489,3 +490,39 @@ def test_run_with_a_loopback_discord_api_url_goes_there(
     assert f"127.0.0.1:{port}" in errors[0]
     assert "Traceback" not in result.stderr
     assert SECRET not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("sandbox", ["", 'sandbox = "off"\n'], ids=["default", "off"])
+def test_run_without_bubblewrap_refuses_to_run_commands_unless_the_sandbox_is_off(
+    tmp_path: Path, db_path: Path, db_url: str, sandbox: str
+) -> None:
+    """bubblewrap missing (a PATH without it) and a test command to run: ``conductor run``
+    stops in one line saying what to do; with ``sandbox = "off"`` written it goes on."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    for tool in ("prlimit", "git"):
+        (bin_ / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
+    config = tmp_path / "conductor.toml"
+    config.write_text(f'[git]\npath = "{tmp_path}"\ntest_command = "make test"\n{sandbox}')
+    result = run_cli(
+        tmp_path,
+        "run",
+        env={
+            "CONDUCTOR_CONFIG": str(config),
+            "CONDUCTOR_DISCORD_TOKEN": SECRET,
+            "CONDUCTOR_DATABASE_URL": db_url,
+            "PATH": str(bin_),
+        },
+    )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    if sandbox:  # it went on: migrated, then on to Discord (unreachable or refusing here)
+        assert tables(db_path) == APP_TABLES | {"alembic_version"}
+        assert len(errors) == 1 and "bubblewrap" not in errors[0]
+        return
+    assert result.returncode == 2
+    assert errors == [
+        f"error: {config}: bubblewrap is missing, so the test and deploy commands cannot be "
+        'sandboxed: install it (apt-get install bubblewrap), or write sandbox = "off" in '
+        "[git] to run them unsandboxed"
+    ]
+    assert not db_path.exists()  # stopped before the migrations
