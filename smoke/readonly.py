@@ -269,6 +269,9 @@ class ReadOnlyGuard:
         self.stray: list[BlockedRequest] = []
         #: how many checks each page has served (a pooled page serves several, one at a time)
         self.tenures: dict[Page, int] = {}
+        #: when the check of each watched page (and of its popups) ends, on ``perf_counter``:
+        #: nothing the page loads is fetched past it (a page that streams forever is let go)
+        self.deadlines: dict[Page, float] = {}
         #: the popup listener each watched page has for its present check
         self._listeners: dict[Page, Callable[[Page], None]] = {}
         self._ambiguous: set[str] = set()
@@ -289,11 +292,16 @@ class ReadOnlyGuard:
     # -- which check a page belongs to -------------------------------------------------------
 
     async def watch(
-        self, page: Page, blocked: list[BlockedRequest] | None = None
+        self,
+        page: Page,
+        blocked: list[BlockedRequest] | None = None,
+        *,
+        until: float | None = None,
     ) -> list[BlockedRequest]:
         """Start reporting ``page``'s writes (and its popups') into ``blocked`` (a new list by
         default). The list goes on filling after the check reported, until the browser closed:
-        what a page sends late is not lost.
+        what a page sends late is not lost. With ``until`` (on ``time.perf_counter``), every
+        fetch the page and its popups make ends by then (:attr:`deadlines`).
 
         A pooled page (:class:`PagePool`) is watched again for each check it serves, after the
         previous check released it (led out to ``about:blank``, no popup): from here on its
@@ -305,6 +313,10 @@ class ReadOnlyGuard:
         for known in (self.offsite, self.redirected, self.landed, self.failures):
             known.pop(page, None)
         self.checks[page] = blocked
+        if until is None:
+            self.deadlines.pop(page, None)
+        else:
+            self.deadlines[page] = until
         await self._adopt(page, blocked)
         return blocked
 
@@ -317,6 +329,8 @@ class ReadOnlyGuard:
                 return
             self.children[page].append(child)
             self.owners[child] = blocked
+            if (until := self.deadlines.get(page)) is not None:
+                self.deadlines[child] = until
             self.children[child] = []
             asyncio.get_running_loop().create_task(self._watch_popup(child, blocked))
 
@@ -446,7 +460,11 @@ class ReadOnlyGuard:
         has no network; Playwright never routes a redirect's next hop), so a navigation that
         was redirected is answered with a page that moves on to where the redirects led
         (``location.replace``): that navigation is routed and fetched like the first, and the
-        page ends up at the right URL."""
+        page ends up at the right URL.
+
+        Each fetch of a check's page ends with the check (:attr:`deadlines`): Playwright's
+        fetch reads a whole body before it hands it over, and a page that streams forever
+        would otherwise be read by the driver past its check, until the run ends."""
         request = route.request
         navigation = request.is_navigation_request()
         # the page's check now (a route that finishes after its check released a pooled page
@@ -462,7 +480,9 @@ class ReadOnlyGuard:
             if navigation and (early := self._prefetched.pop(url, None)) is not None:
                 response = early  # where a redirect led, fetched once already
             else:
-                response = await route.fetch(max_redirects=0 if navigation else None)
+                response = await route.fetch(
+                    max_redirects=0 if navigation else None, timeout=self._time_left(tenure)
+                )
             hops = 0
             while navigation and 300 <= response.status < 400 and response.headers.get("location"):
                 url = urljoin(url, response.headers["location"])
@@ -475,7 +495,12 @@ class ReadOnlyGuard:
                         self._note(self.failures, request, tenure, "too many redirects")
                     return
                 hops += 1
-                response = await self.api.get(url, max_redirects=0, fail_on_status_code=False)
+                response = await self.api.get(
+                    url,
+                    max_redirects=0,
+                    fail_on_status_code=False,
+                    timeout=self._time_left(tenure),
+                )
         except PlaywrightError as error:
             code, reason = fetch_failure(error)
             if navigation:
@@ -502,6 +527,15 @@ class ReadOnlyGuard:
         except PlaywrightError:  # a worker's request, a popup's first navigation: no frame
             return None
         return page, self.tenures.get(page, 0)
+
+    def _time_left(self, tenure: tuple[Page, int] | None) -> float | None:
+        """Milliseconds left of the check of the page a request came from (never 0: that is
+        Playwright's "no timeout"), or None when no check's deadline is known (a worker's
+        request: the driver's own default)."""
+        until = self.deadlines.get(tenure[0]) if tenure is not None else None
+        if until is None:
+            return None
+        return max((until - time.perf_counter()) * 1000, 1.0)
 
     def _note(
         self,
@@ -690,10 +724,11 @@ class ReadOnlySession:
     def __post_init__(self) -> None:
         self.pool = PagePool(self.context)
 
-    async def take_page(self, blocked: list[BlockedRequest]) -> Page:
-        """A page for a check (a pooled one: :class:`PagePool`), watched into ``blocked``."""
+    async def take_page(self, blocked: list[BlockedRequest], *, until: float | None = None) -> Page:
+        """A page for a check (a pooled one: :class:`PagePool`), watched into ``blocked``,
+        its fetches ending by ``until`` (:meth:`ReadOnlyGuard.watch`)."""
         page = await self.pool.take()
-        await self.guard.watch(page, blocked)
+        await self.guard.watch(page, blocked, until=until)
         return page
 
     async def release(self, page: Page) -> None:

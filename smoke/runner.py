@@ -29,7 +29,6 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urljoin
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import (
@@ -41,6 +40,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from smoke.config import AppConfig, SmokeCheck
 from smoke.driver import spawned, start_driver, stop_driver, take_early
+from smoke.health import ask_health, offsite_reason, status_reason
 from smoke.protocol import OnCheck
 from smoke.readonly import LaunchError, ReadOnlyGuard, ReadOnlySession, read_only_browser
 from smoke.result import NOT_RUN_UNREACHABLE, BlockedRequest, CheckResult, SmokeResult
@@ -64,8 +64,6 @@ LAUNCH_ARGS: tuple[str, ...] = (
 READ_METHODS = frozenset({"GET", "HEAD"})
 #: how the health check introduces itself (the pages keep Chromium's own user agent)
 USER_AGENT = "ConductorSmoke/1 (health check)"
-#: the health check expects this status
-HEALTH_STATUS = 200
 #: checks at once by default, and so the pages a run makes (:class:`smoke.readonly.PagePool`):
 #: measured on two cores, three pages reused beat a page per check (up to 8 at once)
 MAX_PARALLEL = 3
@@ -78,8 +76,6 @@ _HEALTH_SLACK = 0.25
 _LAUNCH_TIMEOUT = 30.0
 #: seconds to wait when closing a context or the browser
 _CLOSE_TIMEOUT = 5.0
-#: redirects followed before a check gives up
-_MAX_REDIRECTS = 10
 #: seconds a failed page's screenshot may take (on top of the check; it never costs a verdict)
 _SCREENSHOT_TIMEOUT = 2.0
 
@@ -121,14 +117,6 @@ def _first_line(error: BaseException, limit: int = 200) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     text = lines[0] if lines else type(error).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _status_reason(status: int, expected: int) -> str:
-    """Why a status is wrong: ``status 500`` when 200 was expected (nearly always), else
-    ``status 200, expected 404``."""
-    if expected == 200:
-        return f"status {status}"
-    return f"status {status}, expected {expected}"
 
 
 def _timed_out(seconds: float) -> str:
@@ -198,9 +186,10 @@ def _connect_reason(error: httpx.HTTPError) -> str:
 
 
 async def check_health(app: AppConfig) -> tuple[CheckResult, bool]:
-    """GET the health URL (expects 200). Returns the result and whether production is
-    unreachable (nothing answered at all: refused, DNS, connect timeout), in which case the
-    pages are not worth a browser."""
+    """GET the health URL (expects 200; :func:`smoke.health.ask_health`: redirects only to
+    production or an allowed host, at most 64 KiB of body read), the whole request within the
+    health timeout. Returns the result and whether production is unreachable (nothing answered
+    at all: refused, DNS, connect timeout), in which case the pages are not worth a browser."""
     import httpx  # noqa: PLC0415 - ~50 ms, loaded here while Playwright's driver starts
 
     started = time.perf_counter()
@@ -209,31 +198,17 @@ async def check_health(app: AppConfig) -> tuple[CheckResult, bool]:
     unreachable = False
     headers = {"user-agent": USER_AGENT}
     try:
-        # httpx times each phase (connect, each read); the outer bound caps the whole request,
-        # a little later so that a connect that hangs is told apart (unreachable) by httpx.
+        # httpx times each phase (connect, each read); the outer bound caps the whole request
+        # (a header trickled a byte at a time never trips a read timeout), a little later so
+        # that a connect that hangs is told apart (unreachable) by httpx.
         async with (
             asyncio.timeout(app.health_timeout + _HEALTH_SLACK),
             httpx.AsyncClient(
                 timeout=app.health_timeout, follow_redirects=False, headers=headers
             ) as client,
         ):
-            # Redirects are followed by hand: never to another host (production stays
-            # production), unless ``allowed_hosts`` lists it.
-            url = app.health_url
-            for _ in range(_MAX_REDIRECTS + 1):
-                response = await client.get(url)
-                location = response.headers.get("location")
-                if not response.is_redirect or not location:
-                    break
-                url = urljoin(url, location)
-                if (host := app.offsite(url)) is not None:
-                    reason = offsite_reason(host)
-                    break
-            else:
-                raise httpx.TooManyRedirects("too many redirects")
-        status = response.status_code
-        if reason is None and status != HEALTH_STATUS:
-            reason = _status_reason(status, HEALTH_STATUS)
+            answer = await ask_health(client, app.health_url, offsite=app.offsite)
+        status, reason = answer.status, answer.reason
     except httpx.ConnectTimeout:
         reason, unreachable = f"connect {_timed_out(app.health_timeout)}", True
     except (TimeoutError, httpx.TimeoutException):
@@ -242,8 +217,6 @@ async def check_health(app: AppConfig) -> tuple[CheckResult, bool]:
         reason = _connect_reason(error)
         # A TLS failure means something answered: the pages get their own (specific) verdicts.
         unreachable = not reason.startswith("TLS error")
-    except httpx.TooManyRedirects:
-        reason = "too many redirects"
     except httpx.HTTPError as error:
         reason = f"request failed: {_one_line(error)}"
     result = CheckResult(
@@ -317,10 +290,6 @@ async def _settle(driver: asyncio.Task[Playwright]) -> None:
     await stop_driver(driver, start_timeout=_LAUNCH_TIMEOUT, stop_timeout=_CLOSE_TIMEOUT)
 
 
-def offsite_reason(host: str) -> str:
-    return f"redirected to another host: {host} (not production, not in allowed_hosts)"
-
-
 def _navigation_reason(error: PlaywrightError) -> str:
     message = str(error)
     match = _NET_ERROR.search(message)
@@ -383,7 +352,7 @@ async def _visit(
             return None, _timed_out(budget.seconds)
         status = guard.landed.get(page, status)
     if status != check.expect_status:
-        return status, _status_reason(status, check.expect_status)
+        return status, status_reason(status, check.expect_status)
 
     if check.selector is not None:
         matches = page.locator(check.selector)
@@ -441,7 +410,7 @@ async def check_page(
     blocked = [] if blocked is None else blocked
     try:
         async with asyncio.timeout(check.timeout + _GRACE):
-            page = await session.take_page(blocked)
+            page = await session.take_page(blocked, until=budget.deadline)
             status, reason = await _visit(page, app, check, budget, guard)
             if page in guard.offsite:
                 status, reason = None, offsite_reason(guard.offsite[page])

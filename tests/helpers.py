@@ -784,6 +784,41 @@ class HealthServer:
             await self._runner.cleanup()
 
 
+# -- memory: how far the process's resident size rose --------------------------------------------
+
+#: how much a bounded read may grow the process's memory (the issue's bound)
+MEMORY_BOUND = 20 * 1024 * 1024
+
+
+class MemoryPeak:
+    """For a ``with`` block: the most the process's resident memory rose in it (:attr:`growth`,
+    in bytes), from the kernel's high-water mark, reset on the way in (a body read whole and
+    freed again before the end of the block would not show in the resident size after it)."""
+
+    def __init__(self) -> None:
+        self.before = 0
+        self.growth = 0
+
+    def __enter__(self) -> MemoryPeak:
+        Path("/proc/self/clear_refs").write_text("5")  # VmHWM back to the present RSS
+        self.before = _resident("VmRSS")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.growth = _resident("VmHWM") - self.before
+
+    @property
+    def mib(self) -> str:
+        return f"{self.growth / 2**20:+.1f} MiB"
+
+
+def _resident(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {field} in /proc/self/status")
+
+
 # -- engines racing on one SQLite file ------------------------------------------------------
 
 #: how long each engine of a race on one SQLite file (as separate processes would be) waits for

@@ -1,6 +1,11 @@
 """The deploy and the health gate of a ship: the operator's deploy command, run with the release
 in its environment and under a timeout, and the app's health URL polled until it answers 200.
 
+The gate has a real deadline: it ends by ``health_timeout`` whatever production does (a header
+trickled a byte at a time, a body that never ends), reads at most 64 KiB of each answer, and
+follows a redirect only to production's host or one in ``app.allowed_hosts``; one anywhere else
+fails the gate at once, naming the host.
+
 The ``[deploy]`` table::
 
     [deploy]
@@ -10,7 +15,7 @@ The ``[deploy]`` table::
     env = ["AWS_PROFILE"]       # the bot's environment variables it is given, by name
     read = ["/etc/deploy"]      # paths it may read (credentials), beside the system
     write = []                  # paths it may write, beside its own checkout
-    health_timeout = 120        # seconds the health gate waits for a 200
+    health_timeout = 120        # seconds the whole health gate may take
     health_interval = 0.5       # the first wait between two checks; it doubles up to 5 s
     log_dir = "deploy-logs"     # where each deploy's whole output is kept
 """
@@ -23,15 +28,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from conductor.releases.sandbox import Grant, Limits, Network, SandboxMode, absolute_paths
 from conductor.text import clip, one_line
+from smoke.health import Offsite, ask_health
 
 #: the longest wait between two health checks
 MAX_HEALTH_INTERVAL = 5.0
+#: the longest one health check may take (the gate's own end comes first when it is nearer)
+MAX_HEALTH_CHECK = 10.0
 USER_AGENT = "Conductor/1 (health gate)"
 
 
@@ -100,7 +109,8 @@ class HealthResult:
     healthy: bool
     attempts: int
     duration_ms: int
-    #: the last answer: ``200``, ``status 503``, ``cannot connect: …``
+    #: the last answer: ``200``, ``status 503``, ``cannot connect: …``, ``no complete answer
+    #: in 3.0 s``, ``redirected to another host: …``
     last: str
 
     @property
@@ -112,38 +122,81 @@ class HealthResult:
 
 
 async def health_gate(
-    url: str, *, limit_s: float, interval: float = 0.5, client: httpx.AsyncClient | None = None
+    url: str,
+    *,
+    limit_s: float,
+    interval: float = 0.5,
+    client: httpx.AsyncClient | None = None,
+    offsite: Offsite | None = None,
 ) -> HealthResult:
-    """GET ``url`` until it answers 200 (redirects are not followed), waiting ``interval``
-    between checks, doubling up to 5 s, for at most ``limit_s`` seconds."""
+    """GET ``url`` until it answers 200, waiting ``interval`` between checks, doubling up to
+    5 s. The whole gate (every check: connect, headers, body) ends by ``limit_s`` whatever
+    production does, and each check by :data:`MAX_HEALTH_CHECK` or what is left of the gate,
+    if sooner. Each reads at most 64 KiB of body (:func:`smoke.health.ask_health`: a 200 with
+    a longer body is not healthy) and follows redirects only where ``offsite`` finds nothing
+    wrong (:meth:`smoke.config.AppConfig.offsite`; by default, ``url``'s own host); a
+    redirect anywhere else ends the gate at once, naming the host."""
     started = time.perf_counter()
-    deadline = started + limit_s
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    where = offsite or _other_than(url)
     attempts, last, wait = 0, "not checked", interval
+    checking: float | None = None  # the bound of the check under way
     own = client is None
-    http = client or httpx.AsyncClient(follow_redirects=False, headers={"User-Agent": USER_AGENT})
+    http = client or httpx.AsyncClient(
+        follow_redirects=False, timeout=MAX_HEALTH_CHECK, headers={"User-Agent": USER_AGENT}
+    )
     try:
-        while True:
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                break
-            attempts += 1
-            try:
-                answer = await http.get(url, timeout=min(10.0, max(left, 0.1)))
-            except httpx.HTTPError as error:
-                last = clip(f"cannot connect: {one_line(error)}", 200)
-            else:
-                if answer.status_code == 200:
-                    return HealthResult(True, attempts, _ms(started), "200")
-                last = f"status {answer.status_code}"
-            pause = min(wait, deadline - time.perf_counter())
-            if pause <= 0:
-                break
-            await asyncio.sleep(pause)
-            wait = min(wait * 2, MAX_HEALTH_INTERVAL)
+        async with asyncio.timeout_at(deadline):
+            while (left := deadline - loop.time()) > 0:
+                attempts += 1
+                checking = min(MAX_HEALTH_CHECK, left)
+                try:
+                    async with asyncio.timeout(checking):
+                        answer = await ask_health(http, url, offsite=where)
+                except (TimeoutError, httpx.TimeoutException):
+                    last = _no_answer(checking)
+                except (httpx.HTTPError, httpx.InvalidURL) as error:
+                    last = _failure(error)
+                else:
+                    if answer.healthy:
+                        return HealthResult(True, attempts, _ms(started), "200")
+                    last = answer.reason or ""
+                    if answer.offsite is not None:  # no point asking again
+                        break
+                checking = None
+                await asyncio.sleep(min(wait, max(deadline - loop.time(), 0)))
+                wait = min(wait * 2, MAX_HEALTH_INTERVAL)
+    except TimeoutError:  # the gate's own deadline, in the middle of a check or a wait
+        if checking is not None:
+            last = _no_answer(checking)
     finally:
         if own:
             await http.aclose()
     return HealthResult(False, attempts, _ms(started), last)
+
+
+def _no_answer(seconds: float) -> str:
+    return f"no complete answer in {seconds:.1f} s"
+
+
+def _failure(error: Exception) -> str:
+    what = "cannot connect" if isinstance(error, httpx.ConnectError) else "request failed"
+    return clip(f"{what}: {one_line(error)}", 200)
+
+
+def _other_than(url: str) -> Offsite:
+    """The default ``offsite`` of a gate: any host but ``url``'s own."""
+    home = urlsplit(url).netloc.rsplit("@", 1)[-1].lower()
+
+    def offsite(target: str) -> str | None:
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https"):
+            return parts.scheme or target
+        there = parts.netloc.rsplit("@", 1)[-1].lower()
+        return None if there == home else there or target
+
+    return offsite
 
 
 def _ms(started: float) -> int:

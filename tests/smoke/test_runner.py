@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +16,10 @@ from playwright.async_api import async_playwright
 
 from smoke import CheckResult, SmokeCheck, Verdict
 from smoke.protocol import SmokeRunner
-from smoke.runner import LAUNCH_ARGS, PlaywrightRunner, check_page, chromium
+from smoke.runner import _GRACE, LAUNCH_ARGS, PlaywrightRunner, check_page, chromium
 from smoke.sample_app import SampleApp, serve_in_thread
 from tests.helpers import IN_VAIN, suite
+from tests.hostile_http import HostileServer
 
 #: a check's timeout when its config names none
 DEFAULT_TIMEOUT = SmokeCheck(path="/").timeout
@@ -373,3 +376,40 @@ async def test_a_health_check_sent_to_another_host_fails_naming_it(sample_app: S
         "(not production, not in allowed_hosts)"
     )
     assert ("GET", "/up") not in sample_app.requests  # not followed
+
+
+# -- a page that streams forever ---------------------------------------------------------------
+
+
+async def test_a_page_that_streams_forever_fails_on_time_and_is_let_go() -> None:
+    # its head at once, then a chunk every 100 ms, never ending: the load event never comes
+    checks = [
+        {"path": "/stream", "timeout": 3},
+        # answers once nothing reads /stream any more (an outer bound of 60 s)
+        {"path": "/when-let-go", "expect_text": "let go", "timeout": 60},
+    ]
+    with HostileServer() as hostile:
+        app = suite(hostile.url, health_path="/up", smoke=checks)
+        started = time.perf_counter()
+        result = await PlaywrightRunner(max_parallel=1).run(app)  # the checks one after the other
+        took = time.perf_counter() - started
+        async with httpx.AsyncClient() as client:
+            lasted = float((await client.get(f"{hostile.url}/lasted/stream")).text)
+
+    health, stream, after = result.checks
+    assert health.ok
+    assert (stream.ok, stream.status, stream.reason) == (False, None, "timed out after 3.0 s")
+    # failed by its own timeout, well within the runner's grace past it
+    assert 3000 <= stream.duration_ms < (3 + _GRACE) * 1000
+    # the rest of the suite ran after it
+    assert after.ok, after.reason
+    assert result.summary == "1 of 3 failed: /stream (timed out after 3.0 s)"
+    # production stopped streaming it as its check ended (Playwright's fetch reads a whole body
+    # before it hands it over: it went on reading until its own 30 s, past the check)
+    assert lasted < 3 + _GRACE
+    logging.getLogger(__name__).info(
+        "the streaming page failed in %d ms, was read for %.2f s; the run took %.2f s",
+        stream.duration_ms,
+        lasted,
+        took,
+    )

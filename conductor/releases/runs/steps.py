@@ -93,7 +93,10 @@ async def health(drive: Drive, *, failing: str) -> None:
         return
     await drive.mark(StepStatus.RUNNING)
     result = await health_gate(
-        app.health_url, limit_s=deploy.health_timeout, interval=deploy.health_interval
+        app.health_url,
+        limit_s=deploy.health_timeout,
+        interval=deploy.health_interval,
+        offsite=app.offsite,
     )
     if not result.healthy:
         raise StepFailed(f"{failing}: {result.summary}", {"attempts": result.attempts}, alert=True)
