@@ -123,7 +123,7 @@ def test_run_with_a_broken_app_table_stops_before_anything_naming_it(
         },
     )
     assert result.returncode == 2
-    assert errors == [
+    assert result.stderr.splitlines() == [
         f"error: {config}: app.rollback_command: uses unknown placeholder {{sha}}; "
         "allowed: {merge_sha}, {release}, {version}"
     ]
