@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from conductor.views import LockView, ReleaseView
+    from conductor.views import Hold, LockView
 
 
 class ConductorError(Exception):
@@ -73,9 +73,10 @@ class LockHeld(ConductorError):
 
 
 class HeldTrain(ConductorError):
-    """Production's last ship is red or error, neither re-sealed green nor rolled back: a new
-    release opens over it only once an operator confirms (and that is recorded)."""
+    """Production's last ship is red or error, neither re-sealed green nor rolled back, or a
+    rollback of it stopped half way: a new release opens over it only once an operator
+    confirms (and that is recorded)."""
 
-    def __init__(self, message: str, held: ReleaseView) -> None:
+    def __init__(self, message: str, held: Hold) -> None:
         super().__init__(message)
         self.held = held

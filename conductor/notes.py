@@ -14,10 +14,12 @@ from conductor.text import (
     SEAL_BADGE,
     clip,
     fenced,
+    flat,
     held_over_line,
     member_line,
     rc_line,
     rc_tests_line,
+    short_sha,
     version,
 )
 from conductor.views import ReleaseView
@@ -176,6 +178,70 @@ def production_line(previous: ReleaseView | None) -> str:
     return f"Production is `{previous.slug}`{version(previous)} again"
 
 
+#: the commits pushed onto main since a release that a rollback's words name (the rest counted)
+KEPT_SHOWN = 3
+
+
+def kept_commits(kept: Sequence[Sequence[str]], count: int) -> str:
+    """```1a2b3c4d5e` hotfix: the checkout, `…` … and 2 more``: commits that stay on main."""
+    shown = [
+        f"`{short_sha(sha)}` {flat(subject, 100).replace('`', chr(39)) or '(no subject)'}"
+        for sha, subject in kept[:KEPT_SHOWN]
+    ]
+    more = count - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def since_shipped(release: ReleaseView, previous: ReleaseView | None, count: int) -> str:
+    """```x` v1's code plus 2 commits pushed since `y` v2 shipped``."""
+    code = f"`{previous.slug}`{version(previous)}'s code" if previous else "the code before it"
+    commits = f"{count} commit{'s' if count != 1 else ''}"
+    return f"{code} plus {commits} pushed since `{release.slug}`{version(release)} shipped"
+
+
+def after_revert(
+    release: ReleaseView,
+    previous: ReleaseView | None,
+    *,
+    kept: Sequence[Sequence[str]],
+    count: int,
+    main: str,
+    at: str | None = None,
+    stale: str | None = None,
+) -> str | None:
+    """What production runs after the revert of ``release`` on ``main``, by commit, when
+    that is not simply ``previous`` again: commits pushed onto main since the release shipped
+    (``kept``, ``count`` in all) stay. ``at``: main after the revert (known once it is made);
+    ``stale``: why main is as the clone last fetched it. None: nothing was pushed since, as
+    far as a fresh fetch tells (``previous`` again)."""
+    where = f"`{main}` at `{short_sha(at)}`" if at else f"`{main}`"
+    head = f"{where} with `{release.slug}`{version(release)} reverted"
+    seen = f" (as Conductor's clone last fetched `{main}`: {stale})" if stale else ""
+    if count:
+        stays = "which stays" if count == 1 else "which stay"
+        return (
+            f"{head}: {since_shipped(release, previous, count)}, {stays}: "
+            f"{kept_commits(kept, count)}{seen}"
+        )
+    if stale:
+        was = f"`{previous.slug}`{version(previous)}" if previous else "what ran before it"
+        return (
+            f"{head}: {was} again as far as Conductor can tell{seen}; anything pushed onto "
+            f"`{main}` since `{release.slug}`{version(release)} shipped stays too"
+        )
+    return None
+
+
+def after_revert_unknown(release: ReleaseView, *, main: str, why: str) -> str:
+    """What production runs after the revert when main could not be read: not said to be
+    the previous release again."""
+    return (
+        f"`{main}` with `{release.slug}`{version(release)} reverted, and whatever else it holds: "
+        f"Conductor could not read `{main}` ({flat(why, 200)}), so it cannot say whether "
+        f"commits were pushed onto it since `{release.slug}`{version(release)} shipped"
+    )
+
+
 def rollback_note(
     release: ReleaseView,
     *,
@@ -183,11 +249,13 @@ def rollback_note(
     steps: Sequence[str],
     seal: str | None,
     members: Sequence[str],
+    after: str | None = None,
     limit: int = MESSAGE_LIMIT,
 ) -> str:
-    """The outcome of a rollback in the release's thread: who, why, what production runs now,
-    what each step did, the seal of the production it left, and the members back to
-    reviewed. ``steps``: one line per step that did something (or said why not)."""
+    """The outcome of a rollback in the release's thread: who, why, what production runs now
+    (``after``: by commit, when it is not ``previous`` again), what each step did, the seal
+    of the production it left, and the members back to reviewed. ``steps``: one line per
+    step that did something (or said why not)."""
     who = f" by {release.rolled_back_by}" if release.rolled_back_by else ""
     when = (
         f" <t:{int(release.rolled_back_at.timestamp())}:f>"
@@ -196,7 +264,8 @@ def rollback_note(
     )
     head = f"⏪ **Rolled back `{release.slug}`{version(release)}**{who}{when}"
     why = f"Why: {clip(' '.join((release.rollback_reason or 'no reason given').split()), 400)}"
-    lines = [clip(head, 300), why, f"{production_line(previous)}."]
+    now = f"Production runs {clip(after, 600)}." if after else f"{production_line(previous)}."
+    lines = [clip(head, 300), why, now]
     lines += [clip(step, 300) for step in steps]
     lines.append(clip(seal, SEAL_LINE_LIMIT) if seal else NOT_SEALED)
     if members:

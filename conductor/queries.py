@@ -4,7 +4,8 @@ slug, the active release, the last shipped one, the release that holds the train
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,14 +15,20 @@ from conductor.errors import NotFound
 from conductor.ordering import merge_order
 from conductor.states import (
     ACTIVE_RELEASE_STATES,
+    ENDING_STEPS,
     TRAIN_HOLDING_SEALS,
     ReleaseState,
+    RunKind,
     RunStatus,
+    StepName,
+    StepStatus,
     TaskState,
 )
 from conductor.views import (
     Approver,
     DependencyView,
+    HalfRollback,
+    Hold,
     LockEventView,
     LockView,
     RcTestsView,
@@ -144,6 +151,7 @@ def release_view(
         held_confirmed_by=release.held_confirmed_by,
         held_confirmed_by_id=release.held_confirmed_by_id,
         held_confirmed_at=release.held_confirmed_at,
+        held_over_revert=release.held_over_revert,
     )
 
 
@@ -235,15 +243,84 @@ async def last_shipped(session: AsyncSession, guild_id: int) -> Release | None:
     )
 
 
-async def held_by(session: AsyncSession, guild_id: int) -> ReleaseView | None:
-    """The release that holds the train: the last shipped one (production's), when its seal is
-    red or error. A green re-seal clears it (the seal on the release is the newest), and so
-    does a rollback (a rolled-back release is no longer the last shipped). None: the train
-    runs free."""
+async def held_by(session: AsyncSession, guild_id: int) -> Hold | None:
+    """What holds the train: the last shipped release (production's), when its seal is red or
+    error, or a rollback of it stopped half way (:func:`half_rollback`). A green re-seal
+    clears the first; a rollback that ends done clears both (a rolled-back release is no
+    longer the last shipped), and so does the next ship. None: the train runs free."""
     release = await last_shipped(session, guild_id)
-    if release is None or release.seal_status not in TRAIN_HOLDING_SEALS:
+    if release is None:
         return None
-    return await load_release_view(session, release)
+    sealed = release.seal_status in TRAIN_HOLDING_SEALS
+    half = await half_rollback(session, release)
+    if not sealed and half is None:
+        return None
+    return Hold(await load_release_view(session, release), sealed, half)
+
+
+async def half_rollback(session: AsyncSession, release: Release) -> HalfRollback | None:
+    """The newest rollback run of ``release`` (still shipped) that ended failed or
+    interrupted after its revert put the revert on main; None when there is none."""
+    if release.state is not ReleaseState.SHIPPED:
+        return None
+    runs = await session.scalars(
+        select(Run)
+        .where(
+            Run.release_id == release.id,
+            Run.kind == RunKind.ROLLBACK,
+            Run.status.in_((RunStatus.FAILED, RunStatus.INTERRUPTED)),
+        )
+        .options(selectinload(Run.steps))
+        .order_by(Run.id.desc())
+    )
+    for run in runs:
+        steps = [(s.name, s.status, s.outcome or {}) for s in sorted(run.steps, key=lambda s: s.id)]
+        half = half_rollback_of(
+            release.slug,
+            release.version,
+            run_id=run.id,
+            interrupted=run.status is RunStatus.INTERRUPTED,
+            started_by=run.started_by,
+            error=run.error,
+            steps=steps,  # type: ignore[arg-type]
+        )
+        if half is not None:
+            return half
+    return None
+
+
+def half_rollback_of(
+    release_slug: str,
+    version: int | None,
+    *,
+    run_id: int,
+    interrupted: bool,
+    started_by: str,
+    error: str | None,
+    steps: Sequence[tuple[StepName, StepStatus, Mapping[str, Any]]],
+) -> HalfRollback | None:
+    """The rule, on one ended rollback run: its revert step done with the revert on main
+    (made, or found from an earlier attempt), and a later step that ended it."""
+    revert = next((outcome for name, status, outcome in steps
+                   if name == "revert" and status is StepStatus.DONE), None)  # fmt: skip
+    if revert is None:
+        return None
+    sha = revert.get("revert") or (revert.get("sha") if revert.get("created") else None)
+    ended = next(((name, outcome) for name, status, outcome in steps
+                  if status in ENDING_STEPS), None)  # fmt: skip
+    if not sha or ended is None:
+        return None
+    name, outcome = ended
+    return HalfRollback(
+        release_slug=release_slug,
+        version=version,
+        run=f"run {run_id}",
+        started_by=started_by,
+        revert=str(sha),
+        step=name,
+        interrupted=interrupted,
+        why=error or str(outcome.get("summary") or "stopped"),
+    )
 
 
 async def current_lock(session: AsyncSession, guild_id: int) -> ReleaseLock | None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from conductor.states import ReleaseState, SealStatus, TaskState
 
 if TYPE_CHECKING:  # annotations only: the CLI loads this module without the views (~16 ms)
-    from conductor.views import LockView, ReleaseView, TaskView
+    from conductor.views import HalfRollback, Hold, LockView, ReleaseView, TaskView
 
 SEAL_BADGE = {SealStatus.GREEN: "🟢", SealStatus.RED: "🔴", SealStatus.ERROR: "⚠️"}
 STATE_ICON = {
@@ -234,9 +234,58 @@ def held_train_text(held: ReleaseView) -> str:
     return "\n".join([head, "Failing checks:", *failing_checks(held)])
 
 
+def half_rollback_text(half: HalfRollback) -> str:
+    """What a rollback stopped half way left, by where it stopped: ```main` and production
+    disagree: `main` was reverted (`1a2b3c4d5e`) but production still runs `x` v2: the
+    rollback's deploy failed (run 3: …).``"""
+    what = f"`{half.release_slug}`{f' v{half.version}' if half.version is not None else ''}"
+    sha = f"`{short_sha(half.revert)}`"
+    run = f"{half.run}: {flat(half.why, 200)}"
+    if half.step == "deploy" and half.interrupted:
+        return (
+            f"`main` and production may disagree: `main` was reverted ({sha}) but production "
+            f"may still run {what}: the rollback's deploy was interrupted ({half.run})."
+        )
+    if half.step == "deploy":
+        return (
+            f"`main` and production disagree: `main` was reverted ({sha}) but production still "
+            f"runs {what}: the rollback's deploy failed ({run})."
+        )
+    if half.step == "health":
+        return (
+            f"`main` was reverted ({sha}) and deployed, but production is not healthy and "
+            f"{what} still reads shipped: the rollback stopped at its health gate ({run})."
+        )
+    return (
+        f"`main` was reverted ({sha}) and deployed, but {what} still reads shipped: the "
+        f"rollback stopped at its {half.step} step ({run})."
+    )
+
+
+def hold_text(hold: Hold) -> str:
+    """What holds the train, in full: the red or error seal (:func:`held_train_text`), the
+    rollback stopped half way, or both."""
+    lines = [held_train_text(hold.release)] if hold.sealed else []
+    half = hold.half
+    if half is not None:
+        what = f"`{hold.slug}`{version(hold.release)}"
+        head = (
+            f"⚠️ The train is held: the rollback of {what} stopped half way."
+            if not hold.sealed
+            else f"And the rollback of {what} stopped half way."
+        )
+        lines += [
+            f"{head} {half_rollback_text(half)}",
+            f"A release opened now is assembled on the reverted `main`: it would ship without "
+            f"{what}'s changes, while {what} still reads shipped.",
+        ]
+    return "\n".join(lines)
+
+
 def held_over_line(release: ReleaseView) -> str | None:
-    """``⚠️ Opened over 🔴 red `slug` — confirmed by olga <t:…:f>``, or None for a release
-    not opened over a held train."""
+    """``⚠️ Opened over 🔴 red `slug` — confirmed by olga <t:…:f>`` (and, over a rollback
+    stopped half way, the revert main had), or None for a release not opened over a held
+    train."""
     if release.held_over_slug is None:
         return None
     seal = (
@@ -244,6 +293,12 @@ def held_over_line(release: ReleaseView) -> str | None:
         if release.held_over_seal is not None
         else ""
     )
+    half = (
+        f" half rolled back (`main` had its revert `{short_sha(release.held_over_revert)}`; "
+        "the rollback never finished)"
+        if release.held_over_revert
+        else ""
+    )
     by = clip(release.held_confirmed_by or "?", NAME_LIMIT)
     at = f" {stamp(release.held_confirmed_at)}" if release.held_confirmed_at else ""
-    return f"⚠️ Opened over {seal}`{release.held_over_slug}` — confirmed by {by}{at}"
+    return f"⚠️ Opened over {seal}`{release.held_over_slug}`{half} — confirmed by {by}{at}"

@@ -15,6 +15,7 @@ from conductor.states import (
     ReleaseState,
     ReviewStatus,
     SealStatus,
+    StepName,
     TaskState,
 )
 
@@ -127,6 +128,8 @@ class ReleaseView:
     held_confirmed_by: str | None = None
     held_confirmed_by_id: int | None = None
     held_confirmed_at: datetime | None = None
+    #: opened over a rollback stopped half way: the revert on main then
+    held_over_revert: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +193,43 @@ class StatusView:
     #: the train is held: production's release is red or error, neither re-sealed green nor
     #: rolled back (``/release open`` asks for a confirmation)
     held: bool = False
+    #: a rollback of production's release stopped half way: main reverted, the release still
+    #: shipped (it holds the train too)
+    half: HalfRollback | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HalfRollback:
+    """A rollback of production's release (the last shipped, still shipped) that stopped half
+    way: main carries its revert, but the run ended failed or interrupted at ``step`` (the
+    deploy, the health gate, the flip), so main and what production runs, or what the
+    release says, disagree. Until a rollback of it ends done, or a release is opened over it
+    (confirmed), it holds the train."""
+
+    release_slug: str
+    version: int | None
+    #: the run's tag (``run 3``), who started it, why it stopped
+    run: str
+    started_by: str
+    #: the revert commit on main
+    revert: str
+    step: StepName
+    interrupted: bool
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """What holds the train: production's release, when its seal is red or error
+    (``sealed``) or a rollback of it stopped half way (``half``), or both."""
+
+    release: ReleaseView
+    sealed: bool
+    half: HalfRollback | None = None
+
+    @property
+    def slug(self) -> str:
+        return self.release.slug
 
 
 @dataclass(frozen=True, slots=True)

@@ -295,6 +295,8 @@ class Release(Base):
     held_confirmed_by: Mapped[str | None] = mapped_column(String(100))
     held_confirmed_by_id: Mapped[int | None] = mapped_column(BigInteger)
     held_confirmed_at: Mapped[datetime | None] = mapped_column()
+    #: opened over a rollback of that release stopped half way: the revert on main then
+    held_over_revert: Mapped[str | None] = mapped_column(String(64))
     #: the deploy counter (v1, v2, …), given when the release ships
     version: Mapped[int | None] = mapped_column(Integer)
     rc_branch: Mapped[str | None] = mapped_column(String(255))

@@ -668,7 +668,13 @@ class Origin:
         self.commit("main", {"README": "studio\n", "app.txt": "v0\n"}, new=False, first=True)
 
     def commit(
-        self, branch: str, files: Mapping[str, str], *, new: bool = True, first: bool = False
+        self,
+        branch: str,
+        files: Mapping[str, str],
+        *,
+        new: bool = True,
+        first: bool = False,
+        message: str | None = None,
     ) -> str:
         if not first:
             git(self.agent, "checkout", "--quiet", "main")
@@ -679,9 +685,16 @@ class Origin:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
         git(self.agent, "add", "--all")
-        git(self.agent, "commit", "--quiet", "-m", f"work on {branch}")
+        git(self.agent, "commit", "--quiet", "-m", message or f"work on {branch}")
         git(self.agent, "push", "--quiet", "--force", "origin", f"HEAD:refs/heads/{branch}")
         return git(self.agent, "rev-parse", "HEAD")
+
+    def hotfix(self, files: Mapping[str, str], message: str) -> str:
+        """A commit pushed onto main by hand, on top of what main is on the origin now (the
+        releases shipped since the agent last looked included)."""
+        git(self.agent, "fetch", "--quiet", "origin")
+        git(self.agent, "checkout", "--quiet", "-B", "main", "origin/main")
+        return self.commit("main", files, new=False, message=message)
 
 
 # -- the notes: a sink that keeps what it was asked to post -------------------------------------

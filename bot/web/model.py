@@ -11,7 +11,14 @@ from typing import Any
 from urllib.parse import quote
 
 from conductor.states import TERMINAL_RELEASE_STATES, SealStatus
-from conductor.text import SEAL_BADGE, STATE_ICON, TASK_ICON, seal_badge, short_sha
+from conductor.text import (
+    SEAL_BADGE,
+    STATE_ICON,
+    TASK_ICON,
+    half_rollback_text,
+    seal_badge,
+    short_sha,
+)
 from conductor.views import BoardView, LockView, ReleaseView, TaskView
 
 #: where a seal's screenshot is served: this prefix, then the path its record names
@@ -123,6 +130,8 @@ def board_data(view: BoardView, guild: GuildRef, guilds: tuple[GuildRef, ...]) -
         "lock": lock_data(status.lock) if status.lock is not None else None,
         "production": release_data(production, in_production=True) if production else None,
         "held": status.held,
+        #: a rollback of production's release stopped half way: what main and production are
+        "half_rollback": half_rollback_text(status.half) if status.half is not None else None,
         "active": release_data(status.active) if status.active is not None else None,
         "blockers": list(status.blockers),
         "releases": [

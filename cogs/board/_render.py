@@ -6,7 +6,14 @@ from __future__ import annotations
 import discord
 
 from conductor.states import ReleaseState
-from conductor.text import clip, lock_line, member_line, production_line, release_line
+from conductor.text import (
+    clip,
+    half_rollback_text,
+    lock_line,
+    member_line,
+    production_line,
+    release_line,
+)
 from conductor.views import ReleaseView, StatusView
 
 TITLE = "🚂 Deployments"
@@ -39,6 +46,8 @@ def board_embed(status: StatusView, recent: tuple[ReleaseView, ...]) -> discord.
         tail = f"\n\n**Production:** {production_line(status.last_shipped)}"
         if status.held:
             tail += "\n⚠️ Held: neither re-sealed green nor rolled back."
+        if status.half is not None:
+            tail += f"\n⚠️ Held: {half_rollback_text(status.half)}"
     body = head + clip(body, DESCRIPTION_LIMIT - len(head) - len(tail)) + tail
     embed = discord.Embed(title=TITLE, description=body)
     done = [r for r in recent if r.state in FINISHED]

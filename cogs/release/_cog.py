@@ -38,7 +38,7 @@ from conductor.releases.runs.driver import RunRequest
 from conductor.releases.service import HISTORY_DEFAULT, HISTORY_MAX, Releases
 from conductor.states import ReleaseState, RunKind, TaskState
 from conductor.text import NAME_LIMIT, clip, version
-from conductor.views import Actor, LockView, ReleaseView
+from conductor.views import Actor, Hold, LockView, ReleaseView
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class ReleaseCog(commands.Cog):
     async def open_(self, interaction: discord.Interaction[ConductorBot], name: str) -> None:
         try:
             view = await self.releases.open(guild_id(interaction), name, actor(interaction))
-        except HeldTrain as held:  # production's last ship is red: ask first
+        except HeldTrain as held:  # production's last ship is red, or half rolled back: ask
             await self._open_over_held(interaction, name, held.held)
             return
         self.bot.release_changed(guild_id(interaction))
@@ -302,11 +302,10 @@ class ReleaseCog(commands.Cog):
     # ---------------------------------------------------------------- helpers
 
     async def _open_over_held(
-        self, interaction: discord.Interaction[ConductorBot], name: str, held: ReleaseView
+        self, interaction: discord.Interaction[ConductorBot], name: str, held: Hold
     ) -> None:
-        """Ask the operator to confirm opening over the release that holds the train (public:
-        the team sees it asked; only the asker can press), then open, recording who
-        confirmed."""
+        """Ask the operator to confirm opening over what holds the train (public: the team
+        sees it asked; only the asker can press), then open, recording who confirmed."""
         gid = guild_id(interaction)
         if not await Confirm.ask(
             interaction,

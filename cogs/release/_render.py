@@ -17,8 +17,9 @@ from conductor.text import (
     clip,
     fenced,
     flat,
+    half_rollback_text,
     held_over_line,
-    held_train_text,
+    hold_text,
     lock_line,
     member_line,
     production_line,
@@ -31,7 +32,7 @@ from conductor.text import (
     stamp,
     version,
 )
-from conductor.views import LockView, ReleaseView, ShippedView, StatusView
+from conductor.views import Hold, LockView, ReleaseView, ShippedView, StatusView
 
 #: Discord's limit on one message's content
 MESSAGE_LIMIT = 2000
@@ -71,7 +72,8 @@ def status_embed(status: StatusView) -> discord.Embed:
 
 
 def production_text(status: StatusView) -> str | None:
-    """What production runs (the last shipped release), and whether it holds the train."""
+    """What production runs (the last shipped release), and whether it holds the train: its
+    seal, or a rollback of it stopped half way (main and production disagree)."""
     shipped = status.last_shipped
     if shipped is None:
         return None
@@ -80,6 +82,11 @@ def production_text(status: StatusView) -> str | None:
         text += (
             "\n⚠️ The train is held: neither re-sealed green nor rolled back; `/release open` "
             "asks for a confirmation."
+        )
+    if status.half is not None:
+        text += (
+            f"\n⚠️ {half_rollback_text(status.half)} The train is held until the rollback is "
+            "finished (`/release rollback` again); `/release open` asks for a confirmation."
         )
     return text
 
@@ -252,11 +259,11 @@ def unlock_text(released: LockView, by: str) -> str:
 # -- the held train ------------------------------------------------------------------------
 
 
-def held_prompt(asker: str, name: str, held: ReleaseView) -> str:
-    """The question before opening over a held train: the release, its verdict, its failing
-    checks."""
+def held_prompt(asker: str, name: str, held: Hold) -> str:
+    """The question before opening over a held train: the release, its verdict and failing
+    checks, or the rollback of it that stopped half way."""
     ask = f"{asker} asks to open `{flat(name, 80).replace('`', '')}` over it. Open anyway?"
-    return clip(f"{held_train_text(held)}\n{ask}", MESSAGE_LIMIT)
+    return clip(f"{hold_text(held)}\n{ask}", MESSAGE_LIMIT)
 
 
 def opened_text(view: ReleaseView) -> str:

@@ -67,14 +67,16 @@ def _release(release: ReleaseView) -> str:
 
 
 def confirmation_text(plan: Plan, reason: str, asker: str) -> str:
-    """What the operator confirms: the release, production now and after, the exact
-    commands, the other steps, the reason."""
+    """What the operator confirms: the release, production now and after (by commit when
+    main moved since the release shipped), the exact commands, the other steps, the
+    reason."""
     release, previous = plan.release, plan.previous
-    after = (
-        _release(previous)
-        if previous is not None
-        else "what ran before it (no release shipped before it)"
-    )
+    if plan.after is not None:  # main moved since the release shipped: by commit
+        after = plan.after
+    elif previous is not None:
+        after = _release(previous)
+    else:
+        after = "what ran before it (no release shipped before it)"
     head = (
         f"⏪ {asker} asks to roll back `{release.slug}`{version(release)}.\n"
         f"Production now: {_release(release)}\n"

@@ -89,6 +89,9 @@ class GitConfig(BaseModel):
     limits: Limits = Limits()
     #: each git command (a fetch, a push)
     timeout: float = Field(default=120.0, gt=0)
+    #: how long a confirmation waits for its fetch (Discord wants an answer within 3 s);
+    #: past it, it speaks from the clone as last fetched, and says so
+    look_timeout: float = Field(default=2.0, gt=0)
 
     @field_validator("main")
     @classmethod
@@ -133,27 +136,83 @@ class GitFailed(ConductorError):
     """A git step could not be done; the text says what and what to do."""
 
 
+def _files(files: Sequence[str]) -> str:
+    shown = ", ".join(f"`{f}`" for f in files[:10]) or "(git named no file)"
+    return shown + (f" and {len(files) - 10} more" if len(files) > 10 else "")
+
+
 class MergeConflict(GitFailed):
-    def __init__(self, task: str, branch: str, files: Sequence[str]) -> None:
-        shown = ", ".join(f"`{f}`" for f in files[:10]) or "(git named no file)"
-        more = f" and {len(files) - 10} more" if len(files) > 10 else ""
+    """A member's branch conflicts: with main itself (``main``: the files; main moved since
+    the branch was made), with members merged before it (``members``: each with the files
+    its merge touched), or both. Neither known: with what was merged before it."""
+
+    def __init__(
+        self,
+        task: str,
+        branch: str,
+        files: Sequence[str],
+        *,
+        main: str = "main",
+        with_main: Sequence[str] = (),
+        members: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        members = dict(members or {})
+        said: list[str] = []
+        if with_main:
+            said.append(
+                f"with `{main}` (it moved since the branch was made) in {_files(with_main)}"
+            )
+        if members:
+            named = ", ".join(f"`{m}`" for m in members)
+            touched = sorted({f for fs in members.values() for f in fs})
+            said.append(
+                f"with task{'s' if len(members) != 1 else ''} {named} merged before it in "
+                f"{_files(touched)}"
+            )
+        if not said:
+            said.append(f"with what was merged before it, in {_files(files)}")
+        rebase = f"Rebase the branch on `{main}`" if with_main else "Rebase the branch"
         super().__init__(
-            f"Task `{task}` (`{branch}`) conflicts with the members merged before it, in "
-            f"{shown}{more}. Nothing was assembled; the release stays assembling. Rebase the "
-            "branch, or `/release remove` the task."
+            f"Task `{task}` (`{branch}`) conflicts {', and '.join(said)}. Nothing was "
+            f"assembled; the release stays assembling. {rebase}, or `/release remove` the task."
         )
         self.task, self.branch, self.files = task, branch, tuple(files)
+        self.with_main, self.members = tuple(with_main), {m: tuple(f) for m, f in members.items()}
 
 
 class RevertConflict(GitFailed):
     def __init__(self, sha: str, main: str, files: Sequence[str]) -> None:
-        shown = ", ".join(f"`{f}`" for f in files[:10]) or "(git named no file)"
-        more = f" and {len(files) - 10} more" if len(files) > 10 else ""
         super().__init__(
-            f"Reverting `{sha[:10]}` conflicts with what `{main}` has since, in {shown}{more}. "
+            f"Reverting `{sha[:10]}` conflicts with what `{main}` has since, in {_files(files)}. "
             f"`{main}` was not changed."
         )
         self.sha, self.files = sha, tuple(files)
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    sha: str
+    subject: str
+
+
+#: the commits a reading of main keeps, newest first (the rest are counted)
+SINCE_KEPT = 10
+
+
+@dataclass(frozen=True, slots=True)
+class MainSince:
+    """What main has after a release's merge commit: its head, and the commits on it since
+    (first parents, newest first, Conductor's own revert of that merge left out): pushed by
+    hand, they stay whatever the revert undoes."""
+
+    head: str
+    #: at most :data:`SINCE_KEPT` of them; ``count``: how many in all
+    commits: tuple[Commit, ...]
+    count: int
+    #: Conductor's revert of the merge, when main has it (an earlier attempt)
+    revert: str | None = None
+    #: None: fetched just now; else why this is main as the clone last fetched it
+    stale: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +226,11 @@ class Reverted:
     created: bool
     #: what happened, in words
     summary: str
+    #: the revert commit on main (made now, or by an earlier attempt); None: none was needed
+    revert: str | None = None
+    #: the commits pushed onto main since the release's merge, which the revert keeps
+    kept: tuple[Commit, ...] = ()
+    kept_count: int = 0
 
 
 #: the trailer that marks a rollback's revert commit, so a repeated attempt finds it on main
@@ -199,6 +263,7 @@ class GitRepository:
         self.path = Path(config.path)
         self.sandbox = Sandbox(config.sandbox)
         self._lock = asyncio.Lock()
+        self._fetching: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ git itself
 
@@ -332,7 +397,12 @@ class GitRepository:
                             f"Merging task `{task}` (`{branch}`) failed: "
                             f"{clip(' '.join((merged.err or merged.out).split()), 300)}"
                         )
-                    raise MergeConflict(task, branch, files)
+                    with_main = await self._conflicts_alone(tree, base, ref)
+                    rest = [f for f in files if f not in with_main]
+                    raise MergeConflict(
+                        task, branch, files, main=self.config.main, with_main=with_main,
+                        members=await self._touching(merges, rest) if rest else None,
+                    )  # fmt: skip
                 merges[task] = (await self.git("rev-parse", "HEAD", cwd=tree)).out.strip()
             chain = (await self.git("rev-parse", "HEAD", cwd=tree)).out.strip()
             await self.git("checkout", "--detach", base, cwd=tree)
@@ -345,6 +415,33 @@ class GitRepository:
         await self.git("branch", "--force", rc_branch, head)
         log.info("rc built release=%s head=%s members=%d", release, head[:12], len(refs))
         return RcBuild(rc_branch, base, head, merges)
+
+    async def _conflicts_alone(self, tree: Path, base: str, ref: str) -> list[str]:
+        """The files ``ref`` conflicts in when merged alone onto ``base`` (main as the RC
+        grows from it): none when it merges cleanly. The worktree is left at ``base``."""
+        await self.git("checkout", "--quiet", "--detach", base, cwd=tree)
+        merged = await self.git("merge", "--no-commit", "--no-ff", ref, cwd=tree, check=False)
+        files: list[str] = []
+        if merged.returncode != 0:
+            conflicted = await self.git(
+                "diff", "--name-only", "--diff-filter=U", cwd=tree, check=False
+            )
+            files = [f for f in conflicted.out.splitlines() if f.strip()]
+        await self.git("merge", "--abort", cwd=tree, check=False)
+        return files
+
+    async def _touching(
+        self, merges: Mapping[str, str], files: Sequence[str]
+    ) -> dict[str, list[str]]:
+        """Of the members merged so far (task: its merge commit), those whose merge touched
+        any of ``files``, with those files, in merge order."""
+        out: dict[str, list[str]] = {}
+        for task, merge in merges.items():
+            changed = await self.git("diff", "--name-only", f"{merge}^1", merge, check=False)
+            touched = set(changed.out.splitlines())
+            if hit := [f for f in files if f in touched]:
+                out[task] = hit
+        return out
 
     async def run_tests(self, release: str, head: str) -> CommandRun | None:
         """The test command on ``head``, in the sandbox, in an export of ``head`` of its own
@@ -436,32 +533,18 @@ class GitRepository:
     async def _revert_main(self, merge_sha: str, *, title: str, body: str) -> Reverted:
         main, remote = self.config.main, self.config.remote
         await self.fetch()
-        ref = self._ref(main)
-        head = await self._rev(ref)
-        if head is None:
-            where = f"on `{remote}`" if remote else "in the clone"
-            raise GitFailed(f"The main branch `{main}` does not exist {where}.")
-        trailer = f"{REVERT_TRAILER}: {merge_sha}"
-        if await self._rev(merge_sha) is None:
-            raise GitFailed(
-                f"The release's merge commit `{merge_sha[:10]}` is not in the clone: nothing "
-                "was reverted."
-            )
-        on_main = await self.git("merge-base", "--is-ancestor", merge_sha, head, check=False)
-        if on_main.returncode != 0:
-            raise GitFailed(
-                f"The release's merge commit `{merge_sha[:10]}` is not on `{main}`: nothing "
-                "was reverted."
-            )
-        found = await self.git(
-            "log", "--format=%H", "-n", "1", "--fixed-strings", f"--grep={trailer}",
-            f"{merge_sha}..{head}",
-        )  # fmt: skip
-        if found.out.strip():
-            sha = found.out.strip()
+        since = await self._since(merge_sha, then="nothing was reverted")
+        head = since.head
+        if since.revert is not None:
             return Reverted(
-                head, False, f"`{main}` already has the revert `{sha[:10]}` (an earlier attempt)"
+                head,
+                False,
+                f"`{main}` already has the revert `{since.revert[:10]}` (an earlier attempt)",
+                since.revert,
+                since.commits,
+                since.count,
             )
+        trailer = f"{REVERT_TRAILER}: {merge_sha}"
         async with self._worktree(head) as tree:
             reverted = await self.git(
                 "revert", "--no-commit", "-m", "1", merge_sha, cwd=tree, check=False
@@ -483,6 +566,9 @@ class GitRepository:
                     head,
                     False,
                     f"`{main}` has none of `{merge_sha[:10]}`'s changes left: nothing to revert",
+                    None,
+                    since.commits,
+                    since.count,
                 )
             message = f"{title}\n\n{body}\n\n{trailer}\n"
             await self.git("commit", "--no-verify", "--quiet", "-m", message, cwd=tree)
@@ -502,4 +588,78 @@ class GitRepository:
             await self.fetch()
         where = f" and pushed to `{remote}`" if remote else ""
         log.info("main reverted merge=%s revert=%s", merge_sha[:12], new[:12])
-        return Reverted(new, True, f"`{main}` reverted by `{new[:10]}`{where}")
+        return Reverted(
+            new, True, f"`{main}` reverted by `{new[:10]}`{where}", new, since.commits, since.count
+        )
+
+    # ------------------------------------------------------------------ reading main
+
+    async def commits_since(self, merge_sha: str) -> MainSince:
+        """Read-only (main is not changed): what main has after the release merge
+        ``merge_sha``, fetched first. A fetch that fails or does not answer within
+        ``look_timeout`` (it goes on in the background) leaves main as the clone last fetched
+        it, and ``stale`` says so. Raises :class:`GitFailed` when main cannot be read (no
+        main, the merge not in the clone or not on main)."""
+        stale = await self._fetch_within(self.config.look_timeout)
+        return await self._since(merge_sha, then="Conductor cannot read it", stale=stale)
+
+    async def _fetch_within(self, limit: float) -> str | None:
+        """Fetch (in turn with every other use of the clone), waiting at most ``limit``
+        seconds: None when fetched, else why not."""
+
+        async def fetch() -> None:
+            async with self._lock:
+                await self.fetch()
+
+        def ended(task: asyncio.Task[None]) -> None:
+            self._fetching.discard(task)
+            if not task.cancelled() and (error := task.exception()) is not None:
+                log.info("a fetch of main ended: %s", error)  # said by the one who waited
+
+        task = asyncio.create_task(fetch())
+        self._fetching.add(task)  # kept until it ends: a fetch outlives a short wait
+        task.add_done_callback(ended)
+        try:
+            await asyncio.wait_for(asyncio.shield(task), limit)
+        except TimeoutError:
+            return f"its fetch did not answer within {limit:g} s"
+        except GitFailed as failed:
+            return f"its fetch failed: {clip(str(failed), 200)}"
+        return None
+
+    async def _since(self, merge_sha: str, *, then: str, stale: str | None = None) -> MainSince:
+        """Main as the clone has it after ``merge_sha``; ``then``: the refusals' end."""
+        main, remote = self.config.main, self.config.remote
+        head = await self._rev(self._ref(main))
+        if head is None:
+            where = f"on `{remote}`" if remote else "in the clone"
+            raise GitFailed(f"The main branch `{main}` does not exist {where}.")
+        if await self._rev(merge_sha) is None:
+            raise GitFailed(
+                f"The release's merge commit `{merge_sha[:10]}` is not in the clone: {then}."
+            )
+        on_main = await self.git("merge-base", "--is-ancestor", merge_sha, head, check=False)
+        if on_main.returncode != 0:
+            raise GitFailed(
+                f"The release's merge commit `{merge_sha[:10]}` is not on `{main}`: {then}."
+            )
+        found = await self.git(
+            "log", "--format=%H", "-n", "1", "--fixed-strings",
+            f"--grep={REVERT_TRAILER}: {merge_sha}", f"{merge_sha}..{head}",
+        )  # fmt: skip
+        revert = found.out.strip() or None
+        listed = await self.git(
+            "log", "--first-parent",
+            f"--format=%H%x09%(trailers:key={REVERT_TRAILER},valueonly,separator=%x20)%x09%s",
+            f"{merge_sha}..{head}",
+        )  # fmt: skip
+        rows = [line.split("\t", 2) for line in listed.out.splitlines() if line.count("\t") >= 2]
+        shas = {sha for sha, _, _ in rows}
+        # a later release's merge and Conductor's revert of it, both since: they cancel out
+        undone = {target for _, targets, _ in rows for target in targets.split() if target in shas}
+        commits = [
+            Commit(sha, subject)
+            for sha, targets, subject in rows
+            if sha != revert and sha not in undone and not set(targets.split()) & undone
+        ]
+        return MainSince(head, tuple(commits[:SINCE_KEPT]), len(commits), revert, stale)

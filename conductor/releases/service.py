@@ -31,6 +31,7 @@ from conductor.queries import (
     active_release,
     current_lock,
     dependency_views,
+    half_rollback,
     held_by,
     last_shipped,
     load_release_view,
@@ -44,7 +45,7 @@ from conductor.queries import (
 from conductor.releases.git import RcBuild
 from conductor.releases.sandbox import CommandRun
 from conductor.states import TRAIN_HOLDING_SEALS, RcTestsStatus, ReleaseState, RunKind, TaskState
-from conductor.text import held_train_text, locked_refusal
+from conductor.text import half_rollback_text, hold_text, locked_refusal
 from conductor.text import utc as _when
 from conductor.views import (
     Actor,
@@ -116,9 +117,10 @@ class Releases:
     ) -> ReleaseView:
         """Open the guild's assembling release. Refused while the train is locked and while
         another release is active. While the train is held (production's last ship red or
-        error, neither re-sealed green nor rolled back), it opens only over that release
-        named in ``over_held`` (the operator confirmed it; who and when are recorded on the
-        new release); else :class:`HeldTrain` names the release and its failing checks."""
+        error, neither re-sealed green nor rolled back; or a rollback of it stopped half way,
+        main reverted), it opens only over that release named in ``over_held`` (the operator
+        confirmed it; who and when, and the revert main had, are recorded on the new
+        release); else :class:`HeldTrain` says what holds it."""
         now = utcnow()
         base = release_slug_for(name, on or now.date())
         try:
@@ -129,10 +131,14 @@ class Releases:
                     raise self._already_active(active)
                 held = await held_by(session, guild_id)
                 if held is not None and held.slug != over_held:
+                    first = (
+                        "finish the rollback first (`/release rollback` again)"
+                        if held.half is not None
+                        else "`/seal` it green again, or roll it back, first"
+                    )
                     raise HeldTrain(
-                        held_train_text(held) + "\nOpening a release over it needs an "
-                        "operator's confirmation (`/release open` asks for it); or `/seal` it "
-                        "green again, or roll it back, first.",
+                        hold_text(held) + "\nOpening a release over it needs an operator's "
+                        f"confirmation (`/release open` asks for it); or {first}.",
                         held,
                     )
                 taken = set(
@@ -158,7 +164,9 @@ class Releases:
                     opened_at=now,
                 )
                 if held is not None:
-                    release.held_over_slug, release.held_over_seal = held.slug, held.seal_status
+                    release.held_over_slug = held.slug
+                    release.held_over_seal = held.release.seal_status if held.sealed else None
+                    release.held_over_revert = held.half.revert if held.half else None
                     release.held_confirmed_by, release.held_confirmed_by_id = actor.label, actor.id
                     release.held_confirmed_at = now
                 session.add(release)
@@ -306,13 +314,33 @@ class Releases:
     ) -> tuple[Release, int]:
         """The ship's admission, in the caller's unit of work: the active release, assembled,
         with the next version, or the refusal (the lock first: it stops its holder too; the
-        release ``expected`` gone; the wrong state)."""
+        release ``expected`` gone; the wrong state; a rollback stopped half way that it was
+        not opened over)."""
         await self._refuse_locked(session, guild_id, "ship", actor)
         release = await self._require_active(session, guild_id, for_what="ship", expected=expected)
         refusal = ReleaseFlow.refusal_for(release.slug, release.state, "ship")
         if refusal is not None:
             raise InvalidMove(refusal)
+        await self._refuse_half_rollback(session, guild_id, release)
         return release, await next_version(session, guild_id)
+
+    @staticmethod
+    async def _refuse_half_rollback(session: Session, guild_id: int, release: Release) -> None:
+        """A release opened before a rollback stopped half way (main reverted, production's
+        release still shipped) does not ship past it unawares: opened over it (confirmed) it
+        does; else the refusal says why and what to do."""
+        shipped = await last_shipped(session, guild_id)
+        half = await half_rollback(session, shipped) if shipped is not None else None
+        if half is None or release.held_over_revert == half.revert:
+            return
+        what = f"`{half.release_slug}`{f' v{half.version}' if half.version else ''}"
+        raise InvalidMove(
+            f"Can't ship `{release.slug}`: {half_rollback_text(half)} `{release.slug}` was "
+            f"opened before that, so it would ship `main` without {what}'s changes while "
+            f"{what} still reads shipped. Finish the rollback first (`/release rollback` "
+            f"again), or abandon `{release.slug}` and open a new release over {what} "
+            "(`/release open` asks to confirm)."
+        )
 
     async def ship(
         self,
@@ -438,6 +466,7 @@ class Releases:
             shipped_view,
             lock_view(lock) if lock is not None else None,
             held=shipped is not None and shipped.seal_status in TRAIN_HOLDING_SEALS,
+            half=await half_rollback(session, shipped) if shipped is not None else None,
         )
 
     async def board(self, guild_id: int, recent: int = BOARD_RECENT) -> BoardView:

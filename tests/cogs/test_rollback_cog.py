@@ -17,8 +17,10 @@ import simcord
 
 from bot.client import ConductorBot, create_bot
 from bot.sample import GUILD_ID
+from bot.web.model import GuildRef, board_data
 from conductor.releases.git import REVERT_TRAILER
 from conductor.states import ReleaseState, RunKind, TaskState
+from conductor.text import production_line
 from conductor.views import Actor
 from tests.helpers import (
     DEPLOY_KEYS,
@@ -49,10 +51,22 @@ def deploy_then() -> str:
 
 
 @pytest.fixture
+def broken(tmp_path: Path) -> Path:
+    """While this file exists, :data:`BROKEN_WHILE_MARKED` fails a rollback's deploy."""
+    return tmp_path / "rollback-deploy-broken"
+
+
+#: a ``deploy_then`` failing a rollback's deploy while the ``broken`` file exists
+BROKEN_WHILE_MARKED = (
+    'if [ -n "$CONDUCTOR_ROLLBACK_OF" ] && [ -e @broken@ ]; then echo "no route" >&2; exit 7; fi'
+)
+
+
+@pytest.fixture
 async def simcord_bot(
-    tmp_path: Path, clone: Path, seen: Path, deploy_then: str
+    tmp_path: Path, clone: Path, seen: Path, deploy_then: str, broken: Path
 ) -> AsyncIterator[ConductorBot]:
-    deploy = deploy_command(seen, deploy_then, keys=SEEN)
+    deploy = deploy_command(seen, deploy_then.replace("@broken@", str(broken)), keys=SEEN)
     async with make_bot(tmp_path, clone=clone, deploy=deploy) as bot:
         yield bot
 
@@ -275,6 +289,134 @@ async def test_a_failing_rollback_deploy_is_shown_and_told_in_the_thread(
     assert "no route" in told and "Not done: the deploy, the health gate" in told
     [ping] = [m for m in thread_of(world, second).history() if m.content.startswith("🚨")]
     assert f"<@{world.olga.id}>" in ping.content
+
+
+async def test_a_rollback_over_a_hotfix_names_it_and_never_says_v1_again(
+    world: World, origin: Origin, seen: Path
+) -> None:
+    """Someone pushed a hotfix onto main after v2 shipped: the confirmation, the progress and
+    the notes say production runs main with v2 reverted, the hotfix kept, by commit."""
+    first = await ship(world, origin, "first", "core")
+    second = await ship(world, origin, "second", "ui")
+    hotfix = origin.hotfix({"fix.txt": "fixed\n"}, "hotfix: the checkout button")
+    stays = (
+        f"`{first}` v1's code plus 1 commit pushed since `{second}` v2 shipped, which stays: "
+        f"`{hotfix[:10]}` hotfix: the checkout button"
+    )
+
+    asked = await world.olga.slash(world.general, "release rollback", reason="checkout")
+
+    assert asked.response is not None
+    text = asked.response.content
+    assert f"\nProduction after: `main` with `{second}` v2 reverted: {stays}\n" in text
+    assert "v1 again" not in text
+    await world.olga.click(asked.response, label="Roll back")
+
+    [revert] = git(origin.bare, "log", "--format=%H", f"--grep={REVERT_TRAILER}", "main").split()
+    lines = asked.response.content.splitlines()
+    assert lines[0] == (
+        f"⏪ `{second}` v2 — rolled_back 🟢 · Production runs `main` with `{second}` v2 "
+        f"reverted: {stays}"
+    )
+    assert lines[2].startswith(
+        f"✅ deploy: deployed `main` at `{revert[:10]}`: `{first}` v1's code plus 1 commit "
+        f"pushed since `{second}` v2 shipped · "
+    )
+    assert deploys(seen)[-1]["CONDUCTOR_SHA"] == revert == git(origin.bare, "rev-parse", "main")
+    assert git(origin.bare, "rev-parse", "main^") == hotfix
+    [outcome] = [
+        m.content for m in thread_of(world, second).history() if "Rolled back" in m.content
+    ]
+    assert (
+        f"\nProduction runs `main` at `{revert[:10]}` with `{second}` v2 reverted: {stays}.\n"
+        in outcome
+    )
+    assert "v1 again" not in outcome
+
+
+@pytest.mark.parametrize("deploy_then", [BROKEN_WHILE_MARKED])
+async def test_a_rollback_whose_deploy_failed_holds_the_train_until_it_is_finished(
+    world: World, origin: Origin, seen: Path, broken: Path
+) -> None:
+    """The rollback's deploy fails after main was reverted: the thread, `/release status`,
+    the pinned board and the web board's data say main and production disagree; `/release
+    open` asks to confirm, naming it, and records who; `/release rollback` again finishes it
+    and nothing holds the train any more."""
+    first = await ship(world, origin, "first", "core")
+    second = await ship(world, origin, "second", "ui")
+    production = production_line(await world.bot.releases.get(GUILD_ID, second))
+    broken.touch()
+
+    asked = await world.olga.slash(world.general, "release rollback", reason="bad")
+    await world.olga.click(asked.response, label="Roll back")
+
+    [revert] = git(origin.bare, "log", "--format=%H", f"--grep={REVERT_TRAILER}", "main").split()
+    half = (
+        f"`main` and production disagree: `main` was reverted (`{revert[:10]}`) but production "
+        f"still runs `{second}` v2: the rollback's deploy failed (run 3: the deploy command "
+        "failed (exit 7))."
+    )
+    assert asked.response is not None
+    assert "❌ deploy: the deploy command failed (exit 7)" in asked.response.content
+    [told] = [
+        m.content
+        for m in thread_of(world, second).history()
+        if m.content.startswith(f"❌ The rollback of `{second}`")
+    ]
+    assert f"\n⚠️ {half} The train is held until the rollback is finished" in told
+
+    status = (await world.bob.slash(world.general, "release status")).response.embeds[0]
+    [field] = [f for f in status.fields if f.name == "Production"]
+    assert field.value == (
+        f"{production}\n⚠️ {half} The train is held until the rollback is finished (`/release "
+        "rollback` again); `/release open` asks for a confirmation."
+    )
+    [pinned] = world.deployments.pinned_messages()
+    assert pinned.embeds[0].description.endswith(f"**Production:** {production}\n⚠️ Held: {half}")
+    board = board_data(await world.bot.releases.board(GUILD_ID), GuildRef(GUILD_ID, "x"), ())
+    assert board["half_rollback"] == half
+
+    opening = await world.olga.slash(world.general, "release open", name="third")
+    assert not opening.ephemeral
+    assert opening.response.content == (
+        f"⚠️ The train is held: the rollback of `{second}` v2 stopped half way. {half}\n"
+        f"A release opened now is assembled on the reverted `main`: it would ship without "
+        f"`{second}` v2's changes, while `{second}` v2 still reads shipped.\n"
+        f"<@{world.olga.id}> asks to open `third` over it. Open anyway?"
+    )
+    assert (await world.bot.releases.status(GUILD_ID)).active is None  # asked, not opened
+    await world.olga.click(opening.response, label="Open anyway")
+    active = (await world.bot.releases.status(GUILD_ID)).active
+    assert active is not None and active.held_confirmed_at is not None
+    assert (active.held_over_slug, active.held_over_revert, active.held_confirmed_by_id) == (
+        second,
+        revert,
+        world.olga.id,
+    )
+    held_line = (
+        f"⚠️ Opened over `{second}` half rolled back (`main` had its revert `{revert[:10]}`; "
+        f"the rollback never finished) — confirmed by olga "
+        f"<t:{int(active.held_confirmed_at.timestamp())}:f>"
+    )
+    opened = world.env.backend.messages[opening.response.channel_id][opening.response.id]
+    assert opened.content.startswith(
+        f"🧩 Opened `{active.slug}`. Add reviewed tasks with `/release add`.\n{held_line}\n"
+    )
+
+    broken.unlink()  # the deploy fixed: the rollback again finishes what was left
+    again = await world.olga.slash(world.general, "release rollback", reason="deploy fixed")
+    assert again.response is not None
+    assert f"Production after: `{first}` v1, merge `" in again.response.content
+    await world.olga.click(again.response, label="Roll back")
+
+    assert (await world.bot.releases.get(GUILD_ID, second)).state is ReleaseState.ROLLED_BACK
+    status = (await world.bob.slash(world.general, "release status")).response.embeds[0]
+    [field] = [f for f in status.fields if f.name == "Production"]
+    assert field.value == production_line(await world.bot.releases.get(GUILD_ID, first))
+    [pinned] = world.deployments.pinned_messages()
+    assert "disagree" not in pinned.embeds[0].description
+    board = board_data(await world.bot.releases.board(GUILD_ID), GuildRef(GUILD_ID, "x"), ())
+    assert board["half_rollback"] is None
 
 
 async def test_the_roll_back_button_still_works_after_a_restart(

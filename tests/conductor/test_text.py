@@ -10,13 +10,15 @@ from conductor.states import ReleaseState, SealStatus
 from conductor.text import (
     ago,
     failing_checks,
+    half_rollback_text,
     held_over_line,
     held_train_text,
+    hold_text,
     lock_line,
     locked_refusal,
     production_line,
 )
-from conductor.views import LockView, ReleaseView
+from conductor.views import HalfRollback, Hold, LockView, ReleaseView
 
 SINCE = datetime(2026, 12, 1, 14, 20, tzinfo=UTC)
 TS = int(SINCE.timestamp())
@@ -113,4 +115,56 @@ def test_the_held_train_and_the_line_of_a_release_opened_over_it() -> None:
     )
     assert held_over_line(over) == (
         f"⚠️ Opened over 🔴 red `2026-11-30-red` — confirmed by carl <t:{TS}:f>"
+    )
+
+
+def half(step: str, *, interrupted: bool = False) -> HalfRollback:
+    return HalfRollback(
+        release_slug="2026-12-01-train",
+        version=3,
+        run="run 9",
+        started_by="olga",
+        revert="1a2b3c4d5e6f",
+        step=step,  # type: ignore[arg-type]
+        interrupted=interrupted,
+        why="it stopped",
+    )
+
+
+def test_a_rollback_stopped_half_way_says_main_and_production_by_where_it_stopped() -> None:
+    train = "`2026-12-01-train` v3"
+    assert half_rollback_text(half("deploy")) == (
+        "`main` and production disagree: `main` was reverted (`1a2b3c4d5e`) but production "
+        f"still runs {train}: the rollback's deploy failed (run 9: it stopped)."
+    )
+    assert half_rollback_text(half("deploy", interrupted=True)) == (
+        "`main` and production may disagree: `main` was reverted (`1a2b3c4d5e`) but production "
+        f"may still run {train}: the rollback's deploy was interrupted (run 9)."
+    )
+    assert half_rollback_text(half("health")) == (
+        "`main` was reverted (`1a2b3c4d5e`) and deployed, but production is not healthy and "
+        f"{train} still reads shipped: the rollback stopped at its health gate (run 9: it "
+        "stopped)."
+    )
+    assert half_rollback_text(half("flip")) == (
+        f"`main` was reverted (`1a2b3c4d5e`) and deployed, but {train} still reads shipped: "
+        "the rollback stopped at its flip step (run 9: it stopped)."
+    )
+    both = hold_text(
+        Hold(release(seal_status=SealStatus.RED, seal_checked_at=SINCE), True, half("deploy"))
+    ).splitlines()
+    assert both[0].startswith("⚠️ The train is held: production runs `2026-12-01-train` v3")
+    assert both[-2] == f"And the rollback of {train} stopped half way. " + half_rollback_text(
+        half("deploy")
+    )
+    over = release(
+        held_over_slug="2026-11-30-red",
+        held_over_seal=SealStatus.RED,
+        held_over_revert="1a2b3c4d5e6f",
+        held_confirmed_by="carl",
+        held_confirmed_at=SINCE,
+    )
+    assert held_over_line(over) == (
+        "⚠️ Opened over 🔴 red `2026-11-30-red` half rolled back (`main` had its revert "
+        f"`1a2b3c4d5e`; the rollback never finished) — confirmed by carl <t:{TS}:f>"
     )

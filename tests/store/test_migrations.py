@@ -18,7 +18,7 @@ from store import migrate
 from store.db import Database
 from store.models import Base, Release
 
-HEAD = "0010_one_run_per_guild"
+HEAD = "0011_held_over_revert"
 APP_TABLES = frozenset(Base.metadata.tables)
 ACTIVE_INDEX = "uq_releases_one_active_per_guild"
 
@@ -95,7 +95,11 @@ def columns(engine: Engine, table: str) -> set[str]:
 
 def test_default_downgrade_is_one_step(url: str, engine: Engine) -> None:
     migrate.upgrade(url)
-    migrate.downgrade(url)  # "-1": back to 0009, where no run owes a notice
+    migrate.downgrade(url)  # "-1": back to 0010, where no release was opened over a revert
+    assert migrate.current(url) == "0010_one_run_per_guild"
+    assert "held_over_revert" not in columns(engine, "releases")
+    assert "held_over_slug" in columns(engine, "releases")
+    migrate.downgrade(url)  # and to 0009, where no run owes a notice
     assert migrate.current(url) == "0009_reminders"
     assert "told_at" not in columns(engine, "ship_runs")
     migrate.downgrade(url)  # and to 0008, where nothing remembers reminders
@@ -426,13 +430,43 @@ def test_0010_one_running_run_per_guild_and_the_notices_owed(url: str, engine: E
                 " started_at) VALUES (2, 3, 'running', 'ship', 1, 'ana', '2026-12-01 10:00:00')"
             )
         )
-    migrate.downgrade(url)
+    migrate.downgrade(url, "0009_reminders")
     engine.dispose()
     assert migrate.current(url) == "0009_reminders"
     assert "notice_at" not in columns(engine, "ship_runs")
     with engine.connect() as conn:
         kinds = conn.execute(text("SELECT kind FROM ship_runs ORDER BY id")).scalars().all()
         assert kinds == ["ship", "ship"]  # the redeploy went
+    migrate.upgrade(url)
+    assert migrate.current(url) == HEAD
+
+
+def test_0011_a_release_opened_over_a_half_rollback_keeps_its_revert(
+    url: str, engine: Engine
+) -> None:
+    """Up: every release kept, none opened over a revert; down: the revert goes, who
+    confirmed stays; up again."""
+    migrate.upgrade(url, "0010_one_run_per_guild")
+    _insert_release(engine, 1, "held", "shipped", version=1)
+    migrate.upgrade(url)
+    engine.dispose()
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT held_over_revert FROM releases")).scalar_one() is None
+        conn.execute(
+            text(
+                "INSERT INTO releases (guild_id, slug, name, state, opened_by, opened_at,"
+                " row_version, held_over_slug, held_confirmed_by, held_over_revert) VALUES"
+                " (1, 'next', 'next', 'assembling', 'olga', '2026-12-01 10:00:00', 1, 'held',"
+                " 'carl', 'abc123')"
+            )
+        )
+    migrate.downgrade(url)
+    engine.dispose()
+    assert "held_over_revert" not in columns(engine, "releases")
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT held_over_slug, held_confirmed_by FROM releases"
+                                 " WHERE slug = 'next'")).one()  # fmt: skip
+        assert tuple(kept) == ("held", "carl")
     migrate.upgrade(url)
     assert migrate.current(url) == HEAD
 

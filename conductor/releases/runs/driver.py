@@ -128,8 +128,8 @@ class Admission:
 @dataclass(frozen=True, slots=True)
 class Plan:
     """What a run would do, for the operator to confirm: the release it acts on, the one
-    production runs afterwards, the members it moves, the exact commands it runs, and the
-    other steps in words."""
+    production runs afterwards (``after``: by commit, when not that release again), the
+    members it moves, the exact commands it runs, and the other steps in words."""
 
     release: ReleaseView
     previous: ReleaseView | None = None
@@ -138,10 +138,13 @@ class Plan:
     steps: tuple[str, ...] = ()
     #: why, as it will be kept
     reason: str | None = None
+    #: what production runs afterwards, by commit, when it is not simply ``previous`` again
+    #: (a rollback over a main that moved since the release shipped)
+    after: str | None = None
 
     @property
     def production(self) -> str:
-        return production_line(self.previous)
+        return f"Production runs {self.after}" if self.after else production_line(self.previous)
 
 
 @dataclass(frozen=True, slots=True)

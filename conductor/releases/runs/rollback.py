@@ -24,8 +24,14 @@ from typing import ClassVar
 from sqlalchemy import select
 
 from conductor.errors import InvalidMove, NotFound
-from conductor.notes import rollback_note
-from conductor.queries import last_shipped, load_release_view, release_members, require_release
+from conductor.notes import after_revert, after_revert_unknown, rollback_note, since_shipped
+from conductor.queries import (
+    half_rollback_of,
+    last_shipped,
+    load_release_view,
+    release_members,
+    require_release,
+)
 from conductor.releases.deploy import rollback_environment
 from conductor.releases.git import GitFailed
 from conductor.releases.runs.driver import (
@@ -47,8 +53,8 @@ from conductor.releases.runs.steps import (
     stored_seal,
 )
 from conductor.releases.runs.store import RunView
-from conductor.states import ROLLBACK, ReleaseState, RunKind, StepName, StepStatus
-from conductor.text import clip, mask_credentials, short_sha, version
+from conductor.states import ROLLBACK, ReleaseState, RunKind, RunStatus, StepName, StepStatus
+from conductor.text import clip, half_rollback_text, mask_credentials, short_sha, version
 from conductor.views import Actor, ReleaseView
 from smoke import SmokeConfigError
 from store.db import Session
@@ -165,6 +171,28 @@ class Rollback(Kind):
             self._commands(release, previous),
             self._words(release, previous, members),
             admission.reason,
+            await self._after(release, previous),
+        )
+
+    async def _after(self, release: ReleaseView, previous: ReleaseView | None) -> str | None:
+        """What production will run after the revert, by commit, when main moved since the
+        release shipped (or cannot be read); None: ``previous`` again. Read-only: a fetch and
+        a log, main untouched."""
+        repo = self.parts.repo
+        if repo is None or not release.merge_sha:
+            return None  # nothing is reverted: the previous release's own commit is deployed
+        main = repo.config.main
+        try:
+            since = await repo.commits_since(release.merge_sha)
+        except GitFailed as failed:
+            return after_revert_unknown(release, main=main, why=str(failed))
+        return after_revert(
+            release,
+            previous,
+            kept=[(c.sha, c.subject) for c in since.commits],
+            count=since.count,
+            main=main,
+            stale=since.stale,
         )
 
     def _commands(self, release: ReleaseView, previous: ReleaseView | None) -> tuple[str, ...]:
@@ -228,17 +256,31 @@ class Rollback(Kind):
         return tuple(out)
 
     def account(self, run: RunView, release: ReleaseView) -> list[str]:
-        lines = []
-        if release.state is ReleaseState.SHIPPED:
-            lines.append(f"`{release.slug}` is still shipped: production may still run it.")
-        revert = run.step("revert")
-        if revert.status is StepStatus.DONE and revert.outcome.get("created"):
-            sha = short_sha(str(revert.outcome.get("sha") or ""))
-            lines.append(
-                f"Main has the revert `{sha}`: to keep `{release.slug}` after all, revert that "
-                "commit on main by hand."
+        half = (
+            half_rollback_of(
+                run.release_slug,
+                run.version,
+                run_id=run.id,
+                interrupted=run.status is RunStatus.INTERRUPTED,
+                started_by=run.started_by,
+                error=run.error,
+                steps=[(s.name, s.status, s.outcome) for s in run.steps],
             )
-        return lines
+            if release.state is ReleaseState.SHIPPED
+            else None
+        )
+        if half is None:
+            lines = []
+            if release.state is ReleaseState.SHIPPED:
+                lines.append(f"`{release.slug}` is still shipped: production may still run it.")
+            return lines
+        return [
+            f"⚠️ {half_rollback_text(half)} The train is held until the rollback is finished "
+            "(`/release rollback` again) or an operator opens a release over it (`/release "
+            "open` asks to confirm).",
+            f"Main has the revert `{short_sha(half.revert)}`: to keep `{release.slug}` after "
+            "all, revert that commit on main by hand.",
+        ]
 
     # ------------------------------------------------------------------ the steps
 
@@ -286,7 +328,17 @@ class Rollback(Kind):
             raise StepFailed(str(failed)) from None
         await drive.mark(
             StepStatus.DONE,
-            {"summary": reverted.summary, "sha": reverted.sha, "created": reverted.created},
+            {
+                "summary": reverted.summary,
+                "sha": reverted.sha,
+                "created": reverted.created,
+                # main carries it (made now or found): until the rollback ends done, main
+                # and production's release disagree
+                "revert": reverted.revert,
+                # pushed onto main since the release shipped: they stay, and are named
+                "kept": [[c.sha, c.subject] for c in reverted.kept],
+                "kept_count": reverted.kept_count,
+            },
         )
 
     async def _deploy(self, drive: Drive) -> None:
@@ -316,10 +368,18 @@ class Rollback(Kind):
         except StepFailed as failed:
             failed.outcome["sha"] = sha
             raise
-        target = f"`{previous.slug}`{version(previous)}" if previous else "the commit before it"
-        await drive.mark(
-            StepStatus.DONE, {**outcome, "sha": sha, "summary": f"deployed {target} again"}
-        )
+        kept = int(revert.outcome.get("kept_count") or 0) if revert.status is StepStatus.DONE else 0
+        if kept and self.parts.repo is not None:
+            release = await drive.current()
+            main = self.parts.repo.config.main
+            said = (
+                f"deployed `{main}` at `{short_sha(str(sha))}`: "
+                f"{since_shipped(release, previous, kept)}"
+            )
+        else:
+            target = f"`{previous.slug}`{version(previous)}" if previous else "the commit before it"
+            said = f"deployed {target} again"
+        await drive.mark(StepStatus.DONE, {**outcome, "sha": sha, "summary": said})
 
     async def _health(self, drive: Drive) -> None:
         await health(drive, failing="the rollback's deploy went out but production is not healthy")
@@ -365,6 +425,7 @@ class Rollback(Kind):
             steps=_step_lines(run),
             seal=seal.line if seal is not None else None,
             members=list(run.step("flip").outcome.get("members") or []),
+            after=self._after_run(run, release, previous),
         )
         await post_outcome(
             drive,
@@ -373,6 +434,24 @@ class Rollback(Kind):
             marker=f"⏪ **Rolled back `{release.slug}`",
             seal=seal,
             after=f"after the rollback of `{release.slug}`{version(release)}",
+        )
+
+    def _after_run(
+        self, run: RunView, release: ReleaseView, previous: ReleaseView | None
+    ) -> str | None:
+        """What production runs after this run's revert, by commit, when commits pushed
+        onto main since the release shipped stayed (None: ``previous`` again)."""
+        revert, repo = run.step("revert"), self.parts.repo
+        if revert.status is not StepStatus.DONE or repo is None:
+            return None
+        kept = revert.outcome.get("kept") or []
+        return after_revert(
+            release,
+            previous,
+            kept=[(str(sha), str(subject)) for sha, subject in kept],
+            count=int(revert.outcome.get("kept_count") or 0),
+            main=repo.config.main,
+            at=str(revert.outcome.get("sha") or "") or None,
         )
 
 

@@ -16,6 +16,7 @@ from yarl import URL
 
 from bot.web.app import CSP, _inline_code
 from conductor.bootstrap import Conductor, bootstrap
+from conductor.states import RunKind, RunStatus, StepStatus
 from conductor.views import Actor
 from store.db import Database
 from tests.bot.web.conftest import GUILD_NAME, Served, Ship, serve
@@ -33,6 +34,7 @@ from tests.helpers import (
     git,
     handoff,
     next_message_id,
+    open_run,
     png,
     png_size,
     red_with_screenshots,
@@ -164,6 +166,41 @@ async def test_a_rollback_shows_the_release_rolled_back_and_production_before_it
     assert rolled["rolled_back_at"] and rolled["seal"]["status"] == "red"
     _, body = await get(served, "/deployments")
     assert "⏪ Rolled back by rita" in body.decode() and "signin broke" in body.decode()
+
+
+async def test_a_rollback_stopped_half_way_says_main_and_production_disagree(
+    served: Served, domain: Conductor, ship: Ship
+) -> None:
+    """A rollback whose revert reached main and whose deploy failed (the run as the driver
+    records it): production is still v2, and the board says main and production disagree
+    until a rollback of it ends done."""
+    await ship("first")
+    second = await ship("second")
+    run = await open_run(domain, RunKind.ROLLBACK, second.slug, restores_version=1)
+    revert = "1a2b3c4d5e" + "0" * 30
+    done = {"summary": "reverted", "sha": revert, "created": True, "revert": revert}
+    await domain.runs.runs.mark(run.id, "revert", StepStatus.DONE, done)
+    failed = "the deploy command failed (exit 7)"
+    await domain.runs.runs.mark(
+        run.id, "deploy", StepStatus.FAILED, {"summary": failed}, end=RunStatus.FAILED,
+        error=failed,
+    )  # fmt: skip
+    said = (
+        f"`main` and production disagree: `main` was reverted (`1a2b3c4d5e`) but production "
+        f"still runs `{second.slug}` v2: the rollback's deploy failed (run 3: {failed})."
+    )
+    data = await board_json(served)
+    assert data["production"]["slug"] == second.slug and data["held"] is False
+    assert data["half_rollback"] == said
+    _, body = await get(served, "/deployments")
+    assert (
+        '<p class="problem half-rollback">⚠️ Held: <code>main</code> and production disagree: '
+        "<code>main</code> was reverted (<code>1a2b3c4d5e</code>) but production still runs "
+        f"<code>{second.slug}</code> v2: the rollback&#39;s deploy failed"
+    ) in body.decode()
+
+    await roll_back_by_machine(domain.db, second.slug)  # a rollback that ended done
+    assert (await board_json(served))["half_rollback"] is None
 
 
 async def test_an_unsealed_and_an_error_seal_keep_their_own_badges(

@@ -132,11 +132,51 @@ async def test_a_conflict_names_the_task_and_files_and_leaves_the_clone_clean(
     with pytest.raises(MergeConflict) as conflict:
         await domain.assembly.assemble(GUILD, OPERATOR)
     assert conflict.value.task == "two" and conflict.value.files == ("app.txt",)
-    assert "Task `two` (`feat/two`) conflicts" in str(conflict.value)
-    assert "`app.txt`" in str(conflict.value)
+    assert (conflict.value.with_main, conflict.value.members) == ((), {"one": ("app.txt",)})
+    assert str(conflict.value) == (
+        "Task `two` (`feat/two`) conflicts with task `one` merged before it in `app.txt`. "
+        "Nothing was assembled; the release stays assembling. Rebase the branch, or "
+        "`/release remove` the task."
+    )
     release = await domain.releases.get(GUILD, slug)
     assert release.state is ReleaseState.ASSEMBLING and release.rc_head is None
     assert git(clone, "branch", "--list", f"release/{slug}") == ""
+    clean(clone)
+
+
+async def test_a_conflict_with_main_itself_says_main_moved_not_an_earlier_member(
+    domain: Conductor, origin: Origin, clone: Path, make_reviewed: MakeReviewed
+) -> None:
+    """The first member conflicts with nothing merged before it: main moved since its branch
+    was made. A later one conflicting with main and with an earlier member names both."""
+    origin.commit("feat/one", {"app.txt": "v1 by one\n"})
+    origin.commit("feat/two", {"two.txt": "2 by two\n", "app.txt": "v0\n", "lib.txt": "two\n"})
+    origin.commit("feat/three", {"lib.txt": "three\n", "app.txt": "v1 by three\n"})
+    origin.hotfix({"app.txt": "v0, fixed by hand\n"}, "hotfix: app")
+    slug = await _open_with(domain, make_reviewed, "one")
+    with pytest.raises(MergeConflict) as conflict:
+        await domain.assembly.assemble(GUILD, OPERATOR)
+    assert (conflict.value.with_main, conflict.value.members) == (("app.txt",), {})
+    assert str(conflict.value) == (
+        "Task `one` (`feat/one`) conflicts with `main` (it moved since the branch was made) in "
+        "`app.txt`. Nothing was assembled; the release stays assembling. Rebase the branch on "
+        "`main`, or `/release remove` the task."
+    )
+    clean(clone)
+
+    await domain.releases.remove_task(GUILD, "one", OPERATOR)
+    for task in ("two", "three"):
+        await make_reviewed(task)
+        await domain.releases.add_task(GUILD, task, OPERATOR)
+    with pytest.raises(MergeConflict) as both:
+        await domain.assembly.assemble(GUILD, OPERATOR)
+    assert both.value.task == "three"
+    assert str(both.value).startswith(
+        "Task `three` (`feat/three`) conflicts with `main` (it moved since the branch was made) "
+        "in `app.txt`, and with task `two` merged before it in `lib.txt`. Nothing was "
+        "assembled"
+    )
+    assert (await domain.releases.get(GUILD, slug)).state is ReleaseState.ASSEMBLING
     clean(clone)
 
 

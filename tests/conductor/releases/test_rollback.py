@@ -7,13 +7,15 @@ in the thread with what was done and what was not, and leaving a consistent stat
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from conductor.bootstrap import Conductor
-from conductor.errors import ConductorError, InvalidMove, NotFound
+from conductor.errors import ConductorError, HeldTrain, InvalidMove, NotFound
+from conductor.queries import held_by, require_release
 from conductor.releases.git import REVERT_TRAILER
 from conductor.releases.runs.driver import Checkpoint
 from conductor.releases.runs.rollback import Rollback
@@ -27,6 +29,7 @@ from conductor.states import (
     StepStatus,
     TaskState,
 )
+from conductor.text import half_rollback_text, held_over_line
 from conductor.views import Actor
 from store.db import Database
 from tests.helpers import (
@@ -51,6 +54,7 @@ from tests.helpers import (
 
 #: the environment the deploy command writes down, each run one JSON line
 SEEN = ("CONDUCTOR_RELEASE", "CONDUCTOR_VERSION", "CONDUCTOR_SHA", "CONDUCTOR_ROLLBACK_OF")
+CARL = Actor("carl", 502)
 #: fails only when it deploys a rollback
 FAILS_ON_ROLLBACK = (
     'if [ -n "$CONDUCTOR_ROLLBACK_OF" ]; then echo "no route to host" >&2; exit 7; fi'
@@ -115,6 +119,7 @@ async def test_a_rollback_reverts_main_deploys_the_previous_version_gates_flips_
 
     plan = await plan_rollback(domain)
     assert (plan.release.slug, plan.previous and plan.previous.slug) == (second, first)
+    assert plan.after is None and plan.production == f"Production is `{first}` v1 again"
     assert plan.members == ("ui",)
     assert f"git revert -m 1 {v2.merge_sha}" in plan.commands[0]
     assert plan.commands[1].startswith("git push origin HEAD:refs/heads/main")
@@ -185,6 +190,101 @@ async def test_a_rollback_reverts_main_deploys_the_previous_version_gates_flips_
     assert lines[7] == "👀 Back to reviewed, ready for another train: `ui`"
     assert len(notes.pings) == 1  # v2's red alert; the rollback's green seal pings nobody
     assert notes.actions == [AlertAction("rollback", second)]  # the alert offered Roll back
+
+
+HOTFIX = "hotfix: the checkout button"
+
+
+async def test_a_rollback_over_a_hotfix_pushed_by_hand_says_the_hotfix_stays_never_v1_again(
+    build: Build, origin: Origin, make_reviewed: MakeReviewed, notes: FakeNotes, seen: Path
+) -> None:
+    """Main moved past v2's merge (a hotfix pushed by hand): the revert undoes v2 and keeps the
+    hotfix, so production runs v1's code plus the hotfix. The plan, the deploy's summary and
+    the notes say so, by commit, and none of them calls it v1 again."""
+    domain = build(command=deploy_command(seen, keys=SEEN))
+    first = await shipped(domain, make_reviewed, "first", "core", origin)
+    second = await shipped(domain, make_reviewed, "second", "ui", origin)
+    v2 = await domain.releases.get(GUILD, second)
+    hotfix = origin.hotfix({"fix.txt": "fixed\n"}, HOTFIX)
+    stays = (
+        f"`{first}` v1's code plus 1 commit pushed since `{second}` v2 shipped, which stays: "
+        f"`{hotfix[:10]}` {HOTFIX}"
+    )
+
+    plan = await plan_rollback(domain)
+
+    assert plan.after == f"`main` with `{second}` v2 reverted: {stays}"
+    assert plan.production == f"Production runs `main` with `{second}` v2 reverted: {stays}"
+    assert "again" not in plan.production
+    assert git(origin.bare, "rev-parse", "main") == hotfix  # the plan changed nothing
+
+    outcome = await roll_back(domain, reason="checkout is broken")
+
+    assert outcome.stopped is None and outcome.release.state is ReleaseState.ROLLED_BACK
+    [revert] = reverts(origin)
+    assert git(origin.bare, "rev-parse", "main^") == hotfix  # reverted on top of the hotfix
+    assert files_on(origin, "main") == {"README", "app.txt", "core.txt", "fix.txt"}  # no ui.txt
+    assert deploys(seen)[-1]["CONDUCTOR_SHA"] == revert == git(origin.bare, "rev-parse", "main")
+    assert v2.merge_sha is not None and outcome.run is not None
+    assert outcome.run.step("revert").outcome["kept"] == [[hotfix, HOTFIX]]
+    [(_, [text], _)] = [p for p in notes.posts if "Rolled back" in p[1][0]]
+    lines = text.splitlines()
+    assert lines[2] == (
+        f"Production runs `main` at `{revert[:10]}` with `{second}` v2 reverted: {stays}."
+    )
+    assert lines[3] == f"↩️ `main` reverted by `{revert[:10]}` and pushed to `origin`"
+    assert lines[4] == (
+        f"🚚 deployed `main` at `{revert[:10]}`: `{first}` v1's code plus 1 commit pushed "
+        f"since `{second}` v2 shipped"
+    )
+    assert "v1 again" not in text
+
+
+async def test_what_main_holds_is_said_honestly_when_git_cannot_tell(
+    build: Build, origin: Origin, make_reviewed: MakeReviewed, db: Database, clone: Path
+) -> None:
+    """The plan reads main with a fetch; when the fetch fails, does not answer in time, or
+    main cannot be read at all, the confirmation says so instead of "v1 again"."""
+    domain = build()
+    first = await shipped(domain, make_reviewed, "first", "core", origin)
+    second = await shipped(domain, make_reviewed, "second", "ui", origin)
+    origin.hotfix({"fix.txt": "fixed\n"}, HOTFIX)  # not yet fetched by the clone
+    repo = domain.runs.parts.repo
+    assert repo is not None
+    reverted = f"`main` with `{second}` v2 reverted"
+    anything = f"anything pushed onto `main` since `{second}` v2 shipped stays too"
+
+    # the fetch cannot answer in time (the clone is busy): main as last fetched, said so
+    repo.config = repo.config.model_copy(update={"look_timeout": 0.01})
+    async with repo._lock:
+        busy = await plan_rollback(domain)
+    await asyncio.gather(*repo._fetching)  # the fetch goes on once the clone is free
+    assert busy.after == (
+        f"{reverted}: `{first}` v1 again as far as Conductor can tell (as Conductor's clone last "
+        f"fetched `main`: its fetch did not answer within 0.01 s); {anything}"
+    )
+
+    # the fetch fails: the same, with why
+    git(clone, "remote", "set-url", "origin", str(clone.parent / "gone.git"))
+    origin.hotfix({"more.txt": "more\n"}, "hotfix: another one")
+    failed = await plan_rollback(domain)
+    assert failed.after is not None
+    assert failed.after.startswith(f"{reverted}: `{first}` v1's code plus 1 commit pushed since")
+    assert "(as Conductor's clone last fetched `main`: its fetch failed: `git fetch` failed" in (
+        failed.after
+    )
+    assert "v1 again" not in failed.production
+
+    # main cannot be read at all (the merge commit is not in the clone)
+    async with db.write() as session:
+        row = await require_release(session, GUILD, second)
+        row.merge_sha = "0" * 40
+    unknown = await plan_rollback(domain)
+    assert unknown.after == (
+        f"{reverted}, and whatever else it holds: Conductor could not read `main` (The "
+        f"release's merge commit `0000000000` is not in the clone: Conductor cannot read it.), "
+        f"so it cannot say whether commits were pushed onto it since `{second}` v2 shipped"
+    )
 
 
 async def test_only_the_last_shipped_release_rolls_back_and_only_once(
@@ -345,6 +445,103 @@ async def test_a_failing_deploy_is_reported_and_the_next_attempt_does_not_revert
     assert deploys(seen)[-1]["CONDUCTOR_VERSION"] == "v1"
     assert deploys(seen)[-1]["CONDUCTOR_RELEASE"] == first
     assert await member_states(domain, "ui") == {"ui": (TaskState.REVIEWED, None)}
+
+
+async def test_a_rollback_whose_deploy_failed_holds_the_train_until_it_is_finished(
+    build: Build,
+    origin: Origin,
+    make_reviewed: MakeReviewed,
+    notes: FakeNotes,
+    db: Database,
+    seen: Path,
+) -> None:
+    """Main reverted, production still v2, v2 still shipped: the run's notice and the status
+    say main and production disagree; a release opened before does not ship past it; opening
+    one asks to confirm and records who; a second rollback that ends done clears it all."""
+    domain = build(command=deploy_command(seen, FAILS_ON_ROLLBACK, keys=SEEN))
+    first = await shipped(domain, make_reviewed, "first", "core", origin)
+    second = await shipped(domain, make_reviewed, "second", "ui", origin)
+    origin.commit("feat/api", {"api.txt": "api\n"})
+    await make_reviewed("api")
+    early = (await domain.releases.open(GUILD, "early", OPERATOR)).slug  # before the rollback
+    await domain.releases.add_task(GUILD, "api", OPERATOR)
+
+    outcome = await roll_back(domain, reason="broken")
+
+    assert outcome.stopped == "the deploy command failed (exit 7)"
+    [revert] = reverts(origin)
+    half = (
+        f"`main` and production disagree: `main` was reverted (`{revert[:10]}`) but production "
+        f"still runs `{second}` v2: the rollback's deploy failed (run 3: the deploy command "
+        "failed (exit 7))."
+    )
+    [(_, [told], _)] = [p for p in notes.posts if "rollback of" in p[1][0]]
+    assert (
+        f"\n⚠️ {half} The train is held until the rollback is finished (`/release rollback` "
+        "again) or an operator opens a release over it (`/release open` asks to confirm).\n"
+    ) in told
+    status = await domain.releases.status(GUILD)
+    assert status.half is not None and half_rollback_text(status.half) == half
+    assert not status.held  # v2's seal is green: the rollback holds the train, not the seal
+    async with db.read() as session:
+        hold = await held_by(session, GUILD)
+    assert hold is not None and (hold.slug, hold.sealed, hold.half) == (second, False, status.half)
+
+    # the release opened before it is assembled on the reverted main: it does not ship past it
+    assert (await domain.assembly.assemble(GUILD, OPERATOR)).assembled
+    with pytest.raises(InvalidMove) as refused:
+        await ship(domain)
+    assert str(refused.value) == (
+        f"Can't ship `{early}`: {half} `{early}` was opened before that, so it would ship "
+        f"`main` without `{second}` v2's changes while `{second}` v2 still reads shipped. "
+        "Finish the rollback first (`/release rollback` again), or abandon "
+        f"`{early}` and open a new release over `{second}` v2 (`/release open` asks to "
+        "confirm)."
+    )
+    assert len(deploys(seen)) == 3  # two ships, the failed rollback: nothing more
+    await domain.releases.abandon(GUILD, "opened before the rollback", OPERATOR)
+
+    # a new release opens only over it, confirmed, and that is recorded
+    with pytest.raises(HeldTrain) as asked:
+        await domain.releases.open(GUILD, "next", CARL)
+    assert str(asked.value) == (
+        f"⚠️ The train is held: the rollback of `{second}` v2 stopped half way. {half}\n"
+        f"A release opened now is assembled on the reverted `main`: it would ship without "
+        f"`{second}` v2's changes, while `{second}` v2 still reads shipped.\n"
+        "Opening a release over it needs an operator's confirmation (`/release open` asks for "
+        "it); or finish the rollback first (`/release rollback` again)."
+    )
+    opened = await domain.releases.open(GUILD, "next", CARL, over_held=second)
+    assert (opened.held_over_slug, opened.held_over_seal, opened.held_over_revert) == (
+        second,
+        None,
+        revert,
+    )
+    assert (opened.held_confirmed_by, opened.held_confirmed_by_id) == ("carl", 502)
+    assert opened.held_confirmed_at is not None
+    assert held_over_line(opened) == (
+        f"⚠️ Opened over `{second}` half rolled back (`main` had its revert `{revert[:10]}`; "
+        f"the rollback never finished) — confirmed by carl "
+        f"<t:{int(opened.held_confirmed_at.timestamp())}:f>"
+    )
+    origin.commit("feat/web", {"web.txt": "web\n"})
+    await make_reviewed("web")
+    await domain.releases.add_task(GUILD, "web", OPERATOR)
+    assert (await domain.assembly.assemble(GUILD, OPERATOR)).assembled
+    cleared = await domain.runs.plan(RunKind.SHIP, GUILD, OPERATOR)  # opened over it: it may
+    assert cleared.release.slug == opened.slug
+
+    # the rollback finished: main and production agree, nothing holds the train
+    fixed = build(command=deploy_command(seen, keys=SEEN))
+    again = await roll_back(fixed, reason="broken, deploy fixed")
+
+    assert again.stopped is None and again.release.state is ReleaseState.ROLLED_BACK
+    assert reverts(origin) == [revert]
+    status = await domain.releases.status(GUILD)
+    assert status.half is None and status.last_shipped is not None
+    assert status.last_shipped.slug == first
+    async with db.read() as session:
+        assert await held_by(session, GUILD) is None
 
 
 async def test_production_never_healthy_after_the_rollback_is_a_hard_stop_with_a_ping(
