@@ -502,7 +502,7 @@ async def make_bot(
       command (60 s) when given;
     - ``deploy``: the deploy command; production is then a ``HealthServer`` on 127.0.0.1 (the
       ``[app]`` table's production URL), checked every 50 ms for 5 s, the logs in
-      ``root/logs``;
+      ``root/logs``; it may write :func:`outbox` ``(root)``;
     - ``runner``: makes the smoke runner (a fresh ``FakeRunner``; None: the bot's own,
       Playwright in Chromium);
     - ``busy_timeout_ms``: how long a write waits for a lock another process holds (None: the
@@ -532,6 +532,7 @@ async def make_bot(
                 "health_timeout": 5,
                 "health_interval": 0.05,
                 "log_dir": str(root / "logs"),
+                "write": [str(outbox(root))],  # what the sandboxed deploy may leave for the test
             }
         bot = create_bot(
             sample_settings(url, app=table, **settings),

@@ -81,7 +81,8 @@ Network = Literal["none", "host"]
 
 class Limits(BaseModel):
     """What one command may use; 0 means no limit. The defaults fit a test suite of a
-    medium project; an operator raises them in ``[git]`` (``test_*``) or ``[deploy]``."""
+    medium project; an operator changes them in ``[git.limits]`` (the test command) or
+    ``[deploy.limits]``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

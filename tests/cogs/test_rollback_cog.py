@@ -32,6 +32,7 @@ from tests.helpers import (
     git,
     make_bot,
     open_run,
+    outbox,
     refused,
     release_by_commands,
 )
@@ -42,7 +43,7 @@ RED = {"/signin": "selector form input[type=password] not found"}
 
 @pytest.fixture
 def seen(tmp_path: Path) -> Path:
-    return tmp_path / "deploys.jsonl"
+    return outbox(tmp_path) / "deploys.jsonl"
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def deploy_then() -> str:
 @pytest.fixture
 def broken(tmp_path: Path) -> Path:
     """While this file exists, :data:`BROKEN_WHILE_MARKED` fails a rollback's deploy."""
-    return tmp_path / "rollback-deploy-broken"
+    return outbox(tmp_path) / "rollback-deploy-broken"
 
 
 #: a ``deploy_then`` failing a rollback's deploy while the ``broken`` file exists
