@@ -98,7 +98,8 @@ async def test_inside_the_test_command_nothing_of_the_bot_is_reachable(
     db: Database, origin: Origin, clone: Path, make_reviewed: MakeReviewed,
     secrets: dict[str, Path],
 ) -> None:  # fmt: skip
-    command = probe(secrets, clone) + f"; cat /proc/{os.getpid()}/environ | grep -c . ; true"
+    token = f"{secrets['db'].parent}/left-by-tests"
+    command = f"{probe(secrets, clone)}; {leave_children(token)}; {connect(9)}; true"
     domain = bootstrap(
         database=db, runner=FakeRunner(), git={"path": str(clone), "test_command": command}
     )
@@ -112,19 +113,25 @@ async def test_inside_the_test_command_nothing_of_the_bot_is_reachable(
     assert "probed" in log and outcome.tests.passed, log
     assert leaks(log) == []
     assert TOKEN not in log and "pw-of-the-db" not in log
+    assert "children started" in log and await gone(token), "a child outlived the tests"
+    assert "192.0.2.1 unreachable" in log and "reached" not in log
 
 
 async def test_inside_the_deploy_command_nothing_of_the_bot_is_reachable(
     db: Database, origin: Origin, clone: Path, make_reviewed: MakeReviewed,
     secrets: dict[str, Path], health: HealthServer, tmp_path: Path,
 ) -> None:  # fmt: skip
-    domain = deploying(db, clone, health, tmp_path, probe(secrets, clone))
+    token = f"{tmp_path}/left-by-the-deploy"
+    command = f"{probe(secrets, clone)}; {leave_children(token)}; {connect(9)}"
+    domain = deploying(db, clone, health, tmp_path, command)
     await assembled(domain, origin, make_reviewed)
     outcome = await ship(domain)
     assert outcome.release.state is ReleaseState.SHIPPED, outcome.stopped
     log = deploy_log(tmp_path)
     assert "probed" in log and leaks(log) == []
     assert TOKEN not in log and "pw-of-the-db" not in log
+    assert "children started" in log and await gone(token), "a child outlived the deploy"
+    assert "192.0.2.1 unreachable" in log and "reached" not in log
 
 
 async def test_the_deploy_runs_in_a_checkout_of_the_commit_it_deploys(
@@ -203,6 +210,14 @@ SLEEPER = "python3 -c 'import sys, time; open(sys.argv[1], \"w\"); time.sleep(30
 
 def started(*names: str) -> str:
     return f"for f in {' '.join(names)}; do while [ ! -e $f ]; do sleep 0.05; done; done"
+
+
+def leave_children(token: str) -> str:
+    """Start a child in the background and one in a new session, both running when it ends."""
+    return (
+        f"{SLEEPER} bg {token}-background & setsid {SLEEPER} ss {token}-setsid & "
+        f"{started('bg', 'ss')}; echo children started"
+    )
 
 
 @pytest.mark.parametrize("times_out", [False, True], ids=["when-it-ends", "when-it-times-out"])
