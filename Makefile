@@ -75,6 +75,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_smoke
 	$(BIN)/python -m bench.bench_cli
 	$(BIN)/python -m bench.bench_git
+	$(BIN)/python -m bench.bench_sandbox
 	$(BIN)/python -m bench.bench_playwright_test
 
 clean:
