@@ -110,7 +110,7 @@ class HealthResult:
     attempts: int
     duration_ms: int
     #: the last answer: ``200``, ``status 503``, ``cannot connect: …``, ``no complete answer
-    #: in 3.0 s``, ``redirected to another host: …``
+    #: within the gate's 3.0 s``, ``redirected to another host: …``
     last: str
 
     @property
@@ -142,6 +142,7 @@ async def health_gate(
     where = offsite or _other_than(url)
     attempts, last, wait = 0, "not checked", interval
     checking: float | None = None  # the bound of the check under way
+    last_check = False  # whether that bound is the gate's own end
     own = client is None
     http = client or httpx.AsyncClient(
         follow_redirects=False, timeout=MAX_HEALTH_CHECK, headers={"User-Agent": USER_AGENT}
@@ -150,12 +151,12 @@ async def health_gate(
         async with asyncio.timeout_at(deadline):
             while (left := deadline - loop.time()) > 0:
                 attempts += 1
-                checking = min(MAX_HEALTH_CHECK, left)
+                checking, last_check = min(MAX_HEALTH_CHECK, left), left <= MAX_HEALTH_CHECK
                 try:
                     async with asyncio.timeout(checking):
                         answer = await ask_health(http, url, offsite=where)
                 except (TimeoutError, httpx.TimeoutException):
-                    last = _no_answer(checking)
+                    last = _no_answer(checking, limit_s if last_check else None)
                 except (httpx.HTTPError, httpx.InvalidURL) as error:
                     last = _failure(error)
                 else:
@@ -169,14 +170,18 @@ async def health_gate(
                 wait = min(wait * 2, MAX_HEALTH_INTERVAL)
     except TimeoutError:  # the gate's own deadline, in the middle of a check or a wait
         if checking is not None:
-            last = _no_answer(checking)
+            last = _no_answer(checking, limit_s if last_check else None)
     finally:
         if own:
             await http.aclose()
     return HealthResult(False, attempts, _ms(started), last)
 
 
-def _no_answer(seconds: float) -> str:
+def _no_answer(seconds: float, gate: float | None) -> str:
+    """A check that did not end: cut by its own bound, or (``gate``) by the gate's end, which
+    is named rather than the moment the check began within it."""
+    if gate is not None:
+        return f"no complete answer within the gate's {gate:.1f} s"
     return f"no complete answer in {seconds:.1f} s"
 
 
