@@ -372,6 +372,12 @@ class ReadOnlyGuard:
 
     async def _owner(self, route: Route) -> list[BlockedRequest] | None:
         request = route.request
+        # The document that sent it, where it says: a pooled page may already serve the next
+        # check when what its last document sent on its way out (a beacon on pagehide) is
+        # routed, and that document's check is the one to tell.
+        referrer = request.headers.get("referer")
+        if referrer is not None and referrer in self.documents:
+            return self._touch(self.documents[referrer])
         try:
             page: Page | None = request.frame.page
         except PlaywrightError:  # a popup's first navigation, a service worker: no frame yet
@@ -385,9 +391,6 @@ class ReadOnlyGuard:
                 self._document(page.url, owner)
                 return self._touch(owner)
             page = await page.opener()
-        referrer = request.headers.get("referer")
-        if referrer is not None and referrer in self.documents:
-            return self._touch(self.documents[referrer])
         return None
 
     def unattributed(self, blocked: BlockedRequest) -> None:

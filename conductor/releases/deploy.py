@@ -136,6 +136,12 @@ async def health_gate(
     a longer body is not healthy) and follows redirects only where ``offsite`` finds nothing
     wrong (:meth:`smoke.config.AppConfig.offsite`; by default, ``url``'s own host); a
     redirect anywhere else ends the gate at once, naming the host."""
+    own = client is None
+    # made before the clock starts: its TLS context (the CA bundle read) is the gate's own
+    # cost, not production's, and took a busy machine past a short limit before any check
+    http = client or httpx.AsyncClient(
+        follow_redirects=False, timeout=MAX_HEALTH_CHECK, headers={"User-Agent": USER_AGENT}
+    )
     started = time.perf_counter()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit_s
@@ -143,10 +149,6 @@ async def health_gate(
     attempts, last, wait = 0, "not checked", interval
     checking: float | None = None  # the bound of the check under way
     last_check = False  # whether that bound is the gate's own end
-    own = client is None
-    http = client or httpx.AsyncClient(
-        follow_redirects=False, timeout=MAX_HEALTH_CHECK, headers={"User-Agent": USER_AGENT}
-    )
     try:
         async with asyncio.timeout_at(deadline):
             while (left := deadline - loop.time()) > 0:
