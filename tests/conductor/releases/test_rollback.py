@@ -264,7 +264,9 @@ async def test_what_main_holds_is_said_honestly_when_git_cannot_tell(
         f"fetched `main`: its fetch did not answer within 0.01 s); {anything}"
     )
 
-    # the fetch fails: the same, with why
+    # the fetch fails: the same, with why (waited for as long as a loaded machine needs: its
+    # failure ends the wait)
+    repo.config = repo.config.model_copy(update={"look_timeout": 60.0})
     git(clone, "remote", "set-url", "origin", str(clone.parent / "gone.git"))
     origin.hotfix({"more.txt": "more\n"}, "hotfix: another one")
     failed = await plan_rollback(domain)
