@@ -21,7 +21,7 @@ from conductor.bootstrap import Conductor, bootstrap
 from smoke.sample_app import SampleApp, serve_in_thread
 from store.db import Database
 from tests.helpers import GUILD, FakeRunner, MakeReviewed, Origin, bring_to_reviewed, git
-from tests.postgres import Cluster, Unavailable
+from tests.postgres import Cluster, Unavailable, bin_dir
 
 # -- the backends: every test that takes a database runs on each ------------------------------
 
@@ -54,9 +54,46 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" not in metafunc.fixturenames:
         return
     marker = metafunc.definition.get_closest_marker("backends")
-    names = marker.args if marker is not None else BACKENDS
-    wanted = [name for name in names if name in _backends_wanted()]
-    metafunc.parametrize("backend", wanted, indirect=True, ids=wanted)
+    names = list(marker.args if marker is not None else BACKENDS)
+    metafunc.parametrize("backend", names, indirect=True, ids=names)
+
+
+def _not_run() -> dict[str, str]:
+    """The backends this run leaves out, and why: not asked for, or PostgreSQL not installed
+    (under ``CI`` it must be: its tests then fail, see :func:`postgres`)."""
+    why: dict[str, str] = {}
+    wanted = _backends_wanted()
+    for name in BACKENDS:
+        if name not in wanted:
+            why[name] = "not asked for (CONDUCTOR_TEST_BACKENDS)"
+    if "postgresql" not in why and not os.environ.get("CI"):
+        try:
+            bin_dir()
+        except Unavailable as error:
+            why["postgresql"] = str(error)
+    return why
+
+
+def _backend_of_item(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "backend" in callspec.params:
+        return str(callspec.params["backend"])
+    return "postgresql" if "postgres" in getattr(item, "fixturenames", ()) else None
+
+
+def _leave_out_backends(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests of a backend this run leaves out are deselected (one line in the summary
+    says why), not skipped one by one."""
+    not_run = _not_run()
+    if not not_run:
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        (drop if _backend_of_item(item) in not_run else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture
@@ -68,16 +105,15 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Cluster]:
     """This worker's PostgreSQL cluster, started at its first PostgreSQL test and removed at
-    the end of the session. Where PostgreSQL cannot be had, its tests are skipped with one
-    line; under CI (``CI`` set) they fail instead."""
+    the end of the session. Where PostgreSQL is not installed its tests are left out (one
+    line says so); under CI (``CI`` set) they fail instead, as they do wherever the cluster
+    cannot start."""
     try:
         cluster = Cluster()
         cluster.start()
     except Unavailable as error:
-        message = f"PostgreSQL tests not run: {error}"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message} (CI must run them)", pytrace=False)
-        pytest.skip(message)
+        # not installed: its tests were left out, unless under CI; here it must run
+        pytest.fail(f"PostgreSQL: {error}", pytrace=False)
     try:
         yield cluster
     finally:
@@ -119,10 +155,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
                 continue
             seen.add(nodeid)
             counts[name][outcome] += 1
-    if not any(counts.values()):
+    not_run = _not_run()
+    if not any(counts.values()) and not not_run:
         return
     parts = []
     for name in BACKENDS:
+        if name in not_run:
+            parts.append(f"{name} not run: {not_run[name]}")
+            continue
         ended = counts[name]
         words = [f"{ended['passed']} passed"] + [
             f"{ended[outcome]} {outcome}" for outcome in sorted(ended) if outcome != "passed"
@@ -170,11 +210,13 @@ def make_reviewed(domain: Conductor) -> MakeReviewed:
 SETTLE_TIMEOUT = 60.0
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that drives the bot through simcord (``simcord_env``) gets
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests of a backend this run leaves out are deselected (:func:`_leave_out_backends`).
+    Every test that drives the bot through simcord (``simcord_env``) gets
     :data:`SETTLE_TIMEOUT` as its ``settle_timeout``, through simcord's own marker; a test
     that asks for more (``@pytest.mark.simcord(settle_timeout=300)``, on itself or its module)
     keeps it, and its other options with it."""
+    _leave_out_backends(config, items)
     for item in items:
         if "simcord_env" not in getattr(item, "fixturenames", ()):
             continue

@@ -53,9 +53,19 @@ class Unavailable(RuntimeError):
     """PostgreSQL cannot be had here: the message says why, in one line."""
 
 
+#: names the directory of PostgreSQL's programs, over the search below
+BIN_ENV_VAR = "CONDUCTOR_TEST_PG_BIN"
+
+
 def bin_dir() -> Path:
-    """The directory of ``initdb``, ``pg_ctl`` and ``postgres``: the newest Debian version
-    installed, else ``pg_config --bindir``, else the ``PATH``."""
+    """The directory of ``initdb``, ``pg_ctl`` and ``postgres``: ``CONDUCTOR_TEST_PG_BIN``,
+    else the newest Debian version installed, else ``pg_config --bindir``, else the
+    ``PATH``."""
+    given = os.environ.get(BIN_ENV_VAR)
+    if given:
+        if not (Path(given) / "initdb").is_file():
+            raise Unavailable(f"{BIN_ENV_VAR}={given} has no initdb")
+        return Path(given)
     if _DEBIAN.is_dir():
         versions = sorted(
             (p for p in _DEBIAN.iterdir() if (p / "bin" / "initdb").is_file()),
