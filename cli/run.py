@@ -14,6 +14,7 @@ from bot.client import create_bot
 from bot.endpoint import point_discord_at
 from bot.settings import Settings
 from store.db import SchemaNotAtHead
+from store.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ def run_bot(settings: Settings) -> None:
     except SchemaNotAtHead as error:
         sys.stderr.write(f"error: {error}\n")
         raise SystemExit(EXIT_CONFIG) from None
+    except DatabaseUnavailable as error:  # before OSError: it is not Discord that failed
+        sys.stderr.write(f"error: {error.problem}: {error.detail}\n")
+        raise SystemExit(EXIT_UNREACHABLE) from None
     except discord.LoginFailure:
         sys.stderr.write("error: Discord refused CONDUCTOR_DISCORD_TOKEN; check the bot token\n")
         raise SystemExit(EXIT_CONFIG) from None

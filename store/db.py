@@ -2,15 +2,18 @@
 
 SQLite gets WAL, a busy timeout, foreign keys and — for units of work that read and then
 write — ``BEGIN IMMEDIATE``, so two writers never both read the old state and then collide.
+PostgreSQL (``postgresql+asyncpg://``) gets the same rule from a transaction-scoped advisory
+lock every write unit takes first (:data:`WRITE_LOCK_KEY`), waited for at most the busy
+timeout (``lock_timeout``), and reads in one snapshot (``REPEATABLE READ``).
 A unit of work that meets a busy, full, read-only or broken database raises one of
 ``store.errors``; so does one whose file was deleted or replaced while the process runs
-(SQLite would go on writing into the orphaned file, or create an empty one).
+(SQLite would go on writing into the orphaned file, or create an empty one), and one whose
+server cannot be reached.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -18,7 +21,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.request import pathname2url
 
-from sqlalchemy import event, insert, text
+from sqlalchemy import event, insert, inspect, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -30,14 +33,19 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from store.errors import DatabaseGone, DatabaseUnavailable, Reason, unavailable
+from store.errors import DatabaseGone, DatabaseUnavailable, Reason, unavailable, unreachable
 from store.models import Base
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///conductor.db"
-#: how long a SQLite writer waits for the lock before giving up
+#: how long a writer waits for the lock before giving up (SQLite's busy_timeout,
+#: PostgreSQL's lock_timeout)
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: PostgreSQL: the advisory lock every write unit takes first, so that units of work that read
+#: and then write run one at a time across every process, as SQLite's BEGIN IMMEDIATE makes
+#: them ("cond" in ASCII)
+WRITE_LOCK_KEY = 0x636F6E64
 _IMMEDIATE = "conductor_begin_immediate"
 
 
@@ -159,7 +167,15 @@ class Database:
     ) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        self.engine = create_async_engine(self.url, echo=echo)
+        self.is_postgresql = self.url.get_backend_name() == "postgresql"
+        options: dict[str, Any] = {}
+        if self.is_postgresql:
+            # the busy timeout: how long a statement waits for a lock (the write lock first)
+            settings = {"lock_timeout": f"{int(busy_timeout_ms)}ms"}
+            options["connect_args"] = {"server_settings": settings}
+            # a connection the server dropped (restarted) is found before it is handed out
+            options["pool_pre_ping"] = True
+        self.engine = create_async_engine(self.url, echo=echo, **options)
         #: the SQLite file, watched: deleted or replaced, it is refused (see :meth:`check`)
         self.path = _sqlite_file(self.url)
         self._identity: tuple[int, int] | None = None
@@ -171,12 +187,12 @@ class Database:
             if self.path is not None:
                 self._watch_file(self.path)
         self.sessions = async_sessionmaker(self.engine, class_=Session, expire_on_commit=False)
-        # SQLite has one writer. Writers of this process queue here, in order, instead of
-        # meeting in SQLite's busy handler, which backs off by sleeping (up to 100 ms a try)
-        # and collapses throughput under concurrency. Other processes still get busy_timeout.
-        self._writer: asyncio.Lock | contextlib.nullcontext[None] = (
-            asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
-        )
+        # One writer at a time (SQLite's lock, PostgreSQL's advisory lock). Writers of this
+        # process queue here, in order, instead of meeting in SQLite's busy handler, which
+        # backs off by sleeping (up to 100 ms a try) and collapses throughput under
+        # concurrency, or each holding a pooled connection while they wait. Other processes
+        # still get the busy timeout.
+        self._writer = asyncio.Lock()
 
     def _watch_file(self, path: str) -> None:
         engine = self.engine.sync_engine
@@ -231,10 +247,8 @@ class Database:
         """What a failed unit of work means (a failed write may be the file gone); logged
         once per outage."""
         down = self.check() or unavailable(error)
-        if down is not None and down.reason != self._down:
-            if down.reason != "gone":  # check() said so already
-                log.error("the database cannot take writes: %s (%s)", down.reason, down.detail)
-            self._down = down.reason
+        if down is not None:
+            self._went_down(down)
         return down
 
     @asynccontextmanager
@@ -244,7 +258,11 @@ class Database:
         self._usable()
         try:
             async with self._writer, self.sessions() as session:
-                await session.connection(execution_options={_IMMEDIATE: True})
+                await self._begin(session, execution_options={_IMMEDIATE: True})
+                if self.is_postgresql:
+                    await session.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY}
+                    )
                 try:
                     yield session
                     # A deleted or replaced file takes writes without a word: look first.
@@ -269,12 +287,34 @@ class Database:
         self._usable()
         try:
             async with self.sessions() as session:
+                if self.is_postgresql:
+                    options = {"isolation_level": "REPEATABLE READ"}
+                    await self._begin(session, execution_options=options)
                 yield session
         except DBAPIError as error:
             down = self._unavailable(error)
             if down is None:
                 raise
             raise down from error
+
+    async def _begin(self, session: Session, *, execution_options: dict[str, Any]) -> None:
+        """Open the unit's connection and transaction. A server that refuses the connection
+        (the driver's ``OSError``) is :class:`~store.errors.DatabaseUnreachable`; only here, so
+        an ``OSError`` of the unit's own work is never taken for the database's."""
+        try:
+            await session.connection(execution_options=execution_options)
+        except OSError as error:
+            if self.is_sqlite:
+                raise
+            down = unreachable(error)
+            self._went_down(down)
+            raise down from error
+
+    def _went_down(self, down: DatabaseUnavailable) -> None:
+        if down.reason != self._down:
+            if down.reason != "gone":  # check() said so already
+                log.error("the database cannot take writes: %s (%s)", down.reason, down.detail)
+            self._down = down.reason
 
     async def ping(self) -> None:
         """One trivial read: returns when the database answers, raises
@@ -307,12 +347,22 @@ class Database:
             )
 
     async def revision(self) -> str | None:
-        """The migration the schema is at (alembic's record), or None when there is none."""
+        """The migration the schema is at (alembic's record), or None when there is none.
+        Raises :class:`~store.errors.DatabaseUnavailable` when the database cannot be read."""
         try:
             async with self.engine.connect() as conn:
+                if not await conn.run_sync(lambda c: inspect(c).has_table("alembic_version")):
+                    return None  # never migrated
                 rows = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
-        except DBAPIError:
-            return None  # no alembic_version table: never migrated
+        except DBAPIError as error:
+            down = unavailable(error)
+            if down is None:
+                raise
+            raise down from error
+        except OSError as error:
+            if self.is_sqlite:
+                raise
+            raise unreachable(error) from error
         return ", ".join(sorted(str(row[0]) for row in rows)) or None
 
     async def dispose(self) -> None:

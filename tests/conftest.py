@@ -1,10 +1,13 @@
-"""Shared fixtures: a real SQLite file per test and the domain built on it, and one sample
+"""Shared fixtures: a real database per test on each backend (a SQLite file, and a fresh
+database in this run's throwaway PostgreSQL cluster) and the domain built on it, and one sample
 "production" app for the smoke and CLI tests; simcord's bound on a settle for every test that
 drives the bot through it. The builders they share are in ``helpers``."""
 
 from __future__ import annotations
 
+import os
 import socket
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,17 +21,161 @@ from conductor.bootstrap import Conductor, bootstrap
 from smoke.sample_app import SampleApp, serve_in_thread
 from store.db import Database
 from tests.helpers import GUILD, FakeRunner, MakeReviewed, Origin, bring_to_reviewed, git
+from tests.postgres import Cluster, Unavailable, bin_dir
+
+# -- the backends: every test that takes a database runs on each ------------------------------
+
+#: the backends a test that takes ``backend`` (``db_url``, ``db``, ``domain``…) runs on, each a
+#: test of its own (``test_x[sqlite]``, ``test_x[postgresql]``);
+#: ``@pytest.mark.backends("sqlite")`` keeps a test about SQLite itself (its file, its locks)
+#: to it. ``CONDUCTOR_TEST_BACKENDS=sqlite`` runs the SQLite half alone.
+BACKENDS = ("sqlite", "postgresql")
+
+
+def _backends_wanted() -> tuple[str, ...]:
+    wanted = os.environ.get("CONDUCTOR_TEST_BACKENDS")
+    if not wanted:
+        return BACKENDS
+    names = tuple(name.strip() for name in wanted.split(",") if name.strip())
+    unknown = set(names) - set(BACKENDS)
+    if unknown:
+        raise pytest.UsageError(f"CONDUCTOR_TEST_BACKENDS: unknown backend(s) {sorted(unknown)}")
+    return names
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "backends(*names): run this database test on these backends only (default: all)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("backends")
+    names = list(marker.args if marker is not None else BACKENDS)
+    metafunc.parametrize("backend", names, indirect=True, ids=names)
+
+
+def _not_run() -> dict[str, str]:
+    """The backends this run leaves out, and why: not asked for, or PostgreSQL not installed
+    (under ``CI`` it must be: its tests then fail, see :func:`postgres`)."""
+    why: dict[str, str] = {}
+    wanted = _backends_wanted()
+    for name in BACKENDS:
+        if name not in wanted:
+            why[name] = "not asked for (CONDUCTOR_TEST_BACKENDS)"
+    if "postgresql" not in why and not os.environ.get("CI"):
+        try:
+            bin_dir()
+        except Unavailable as error:
+            why["postgresql"] = str(error)
+    return why
+
+
+def _backend_of_item(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "backend" in callspec.params:
+        return str(callspec.params["backend"])
+    return "postgresql" if "postgres" in getattr(item, "fixturenames", ()) else None
+
+
+def _leave_out_backends(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests of a backend this run leaves out are deselected (one line in the summary
+    says why), not skipped one by one."""
+    not_run = _not_run()
+    if not not_run:
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        (drop if _backend_of_item(item) in not_run else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'conductor.db'}"
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database this test runs on: ``sqlite`` or ``postgresql``."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """This worker's PostgreSQL cluster, started at its first PostgreSQL test and removed at
+    the end of the session. Where PostgreSQL is not installed its tests are left out (one
+    line says so); under CI (``CI`` set) they fail instead, as they do wherever the cluster
+    cannot start."""
+    try:
+        cluster = Cluster()
+        cluster.start()
+    except Unavailable as error:
+        # not installed: its tests were left out, unless under CI; here it must run
+        pytest.fail(f"PostgreSQL: {error}", pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty database of the test's backend: a SQLite file in ``tmp_path``, or a
+    database of its own in the PostgreSQL cluster (dropped after the test)."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'conductor.db'}"
+        return
+    cluster: Cluster = request.getfixturevalue("postgres")
+    # A test that takes ``db`` gets its tables from the cluster's template (much quicker than
+    # creating them): the same tables ``Database.create_all`` makes, as it made them.
+    with cluster.database(schema="db" in request.fixturenames) as url:
+        yield url
+
+
+def _backend_of(nodeid: str) -> str | None:
+    if not nodeid.endswith("]") or "[" not in nodeid:
+        return None
+    ids = nodeid[nodeid.rindex("[") + 1 : -1].split("-")
+    return next((name for name in BACKENDS if name in ids), None)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line: how many tests ran on each backend, and how each ended."""
+    counts: dict[str, Counter[str]] = {name: Counter() for name in BACKENDS}
+    for outcome in ("passed", "failed", "error", "skipped", "xfailed", "xpassed"):
+        seen: set[str] = set()
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            name = _backend_of(nodeid)
+            if name is None or nodeid in seen:
+                continue
+            if outcome == "passed" and getattr(report, "when", "call") != "call":
+                continue
+            seen.add(nodeid)
+            counts[name][outcome] += 1
+    not_run = _not_run()
+    if not any(counts.values()) and not not_run:
+        return
+    parts = []
+    for name in BACKENDS:
+        if name in not_run:
+            parts.append(f"{name} not run: {not_run[name]}")
+            continue
+        ended = counts[name]
+        words = [f"{ended['passed']} passed"] + [
+            f"{ended[outcome]} {outcome}" for outcome in sorted(ended) if outcome != "passed"
+        ]
+        parts.append(f"{name} {', '.join(words)}")
+    terminalreporter.write_line("backends: " + "; ".join(parts))
 
 
 @pytest.fixture
 async def db(db_url: str) -> AsyncIterator[Database]:
     database = Database(db_url)
-    await database.create_all()
+    if not database.is_postgresql or await database.revision() is None:
+        await database.create_all()  # (a PostgreSQL test database may have them already)
     yield database
     await database.dispose()
 
@@ -63,11 +210,13 @@ def make_reviewed(domain: Conductor) -> MakeReviewed:
 SETTLE_TIMEOUT = 60.0
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that drives the bot through simcord (``simcord_env``) gets
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests of a backend this run leaves out are deselected (:func:`_leave_out_backends`).
+    Every test that drives the bot through simcord (``simcord_env``) gets
     :data:`SETTLE_TIMEOUT` as its ``settle_timeout``, through simcord's own marker; a test
     that asks for more (``@pytest.mark.simcord(settle_timeout=300)``, on itself or its module)
     keeps it, and its other options with it."""
+    _leave_out_backends(config, items)
     for item in items:
         if "simcord_env" not in getattr(item, "fixturenames", ()):
             continue

@@ -27,7 +27,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import pytest
 import simcord
 from aiohttp import web
-from sqlalchemy import event
+from sqlalchemy import Connection, create_engine, event
+from sqlalchemy import text as sql_text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import NullPool
 
 from bot.sample import GUILD_ID, sample_settings
 from conductor.machines import Move, ReleaseFlow, TaskFlow
@@ -843,6 +846,32 @@ RACE_BUSY_TIMEOUT_MS = 120_000
 
 # -- a database that cannot take writes: real faults on a real SQLite file -------------------
 
+
+#: what SQLite and PostgreSQL each say of a unique index or a CHECK refusing a row
+UNIQUE_VIOLATION = r"UNIQUE constraint failed|violates unique constraint"
+CHECK_VIOLATION = r"CHECK constraint failed|violates check constraint"
+
+
+def sync_url(url: str | URL) -> str:
+    """The same database through a synchronous driver (SQLite's own, psycopg for
+    PostgreSQL): for a test that acts as another process, or inspects the schema."""
+    parsed = make_url(url)
+    driver = "sqlite" if parsed.get_backend_name() == "sqlite" else "postgresql+psycopg"
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def write_aside(db: Database, sql: str, params: Mapping[str, Any] | None = None) -> None:
+    """Run ``sql`` (``:name`` parameters) on the test's database through a connection of its
+    own and commit it, as another process would, whichever the backend; synchronous, so a
+    checkpoint can call it."""
+    engine = create_engine(sync_url(db.url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(sql_text(sql), dict(params or {}))
+    finally:
+        engine.dispose()
+
+
 Fault = Literal["busy", "full", "read-only", "deleted", "replaced"]
 FAULTS: tuple[Fault, ...] = ("busy", "full", "read-only", "deleted", "replaced")
 
@@ -858,13 +887,25 @@ class DatabaseFault:
       SQLITE_READONLY, "attempt to write a readonly database";
     - ``deleted``: the file unlinked (a hard link keeps its data aside, to put back);
     - ``replaced``: another SQLite file moved into its place (the original kept aside).
+
+    On PostgreSQL, ``busy`` and ``read-only`` (the others are about a file):
+
+    - ``busy``: another connection holds the write lock (the advisory lock every write unit
+      takes first, ``store.db.WRITE_LOCK_KEY``), so a write waits its ``lock_timeout`` out;
+    - ``read-only``: the database made read-only (``default_transaction_read_only``, as a
+      standby is) for every connection, the ones open dropped so that they reconnect into it.
     """
 
     def __init__(self, database: Database) -> None:
+        self.kind: Fault | None = None
+        self.postgres: str | None = None
+        if database.is_postgresql:
+            self.postgres = sync_url(database.url)
+            self._pg_holder: Connection | None = None
+            return
         assert database.path is not None, "a file-backed SQLite database"
         self.path = Path(database.path)
         self.aside = self.path.with_name(self.path.name + ".aside")
-        self.kind: Fault | None = None
         self._holder: sqlite3.Connection | None = None
         self._pages_limit: int | None = None
         event.listen(database.engine.sync_engine, "checkout", self._on_checkout)
@@ -884,9 +925,47 @@ class DatabaseFault:
         finally:
             cursor.close()
 
+    def _pg_read_only(self, on: bool) -> None:
+        assert self.postgres is not None
+        url = make_url(self.postgres)
+        name = url.database
+        # from the cluster's own database: a read-only one cannot be made writable from inside
+        engine = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                setting = "SET default_transaction_read_only = on" if on else "RESET ALL"
+                conn.execute(sql_text(f'ALTER DATABASE "{name}" {setting}'))
+                conn.execute(
+                    sql_text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": name},
+                )
+        finally:
+            engine.dispose()
+
+    def _pg_start(self, kind: Fault) -> None:
+        assert self.postgres is not None
+        if kind == "busy":
+            from store.db import WRITE_LOCK_KEY  # noqa: PLC0415
+
+            engine = create_engine(self.postgres, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+            self._pg_holder = engine.connect()
+            self._pg_holder.execute(
+                sql_text("SELECT pg_advisory_lock(:key)"), {"key": WRITE_LOCK_KEY}
+            )
+        elif kind == "read-only":
+            self._pg_read_only(True)
+        else:
+            raise AssertionError(f"{kind}: a fault of a SQLite file")
+
     def start(self, kind: Fault) -> None:
         assert self.kind is None, f"already {self.kind}"
         self.kind = kind
+        if self.postgres is not None:
+            self._pg_start(kind)
+            return
         if kind == "busy":
             self._holder = sqlite3.connect(self.path, isolation_level=None, timeout=0)
             self._holder.execute("BEGIN IMMEDIATE")
@@ -904,6 +983,14 @@ class DatabaseFault:
 
     def stop(self) -> None:
         """The fault is over: the lock released, the pragmas lifted, the file put back."""
+        if self.postgres is not None:
+            if self.kind == "busy" and self._pg_holder is not None:
+                self._pg_holder.close()
+                self._pg_holder = None
+            elif self.kind == "read-only":
+                self._pg_read_only(False)
+            self.kind = None
+            return
         if self.kind == "busy" and self._holder is not None:
             self._holder.rollback()
             self._holder.close()

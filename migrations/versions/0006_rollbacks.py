@@ -7,10 +7,13 @@ Revision ID: 0006_rollbacks
 Revises: 0005_handoff_cursors
 Create Date: 2026-12-01 14:20:00
 
-Written by hand: SQLite changes the state CHECK only by rebuilding the table.
+Written by hand: SQLite changes the state CHECK only by rebuilding the table; PostgreSQL
+alters it in place (a rebuild there would have to move every foreign key that points at
+``releases``).
 """
 
 from collections.abc import Sequence
+from typing import Literal
 
 import sqlalchemy as sa
 from alembic import op
@@ -91,10 +94,15 @@ def _releases(states: str) -> sa.Table:
     )
 
 
+def _recreate() -> Literal["always", "never"]:
+    """SQLite rebuilds the table (from ``copy_from``); any other database alters it in place."""
+    return "always" if op.get_context().dialect.name == "sqlite" else "never"
+
+
 def upgrade() -> None:
     """Upgrade schema."""
     with op.batch_alter_table(
-        "releases", copy_from=_releases(_OLD_STATES), recreate="always"
+        "releases", copy_from=_releases(_OLD_STATES), recreate=_recreate()
     ) as batch_op:
         batch_op.add_column(sa.Column("rolled_back_at", store.types.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column("rolled_back_by", sa.String(length=100), nullable=True))
@@ -116,7 +124,7 @@ def downgrade() -> None:
         ("rollback_reason", sa.Text()),
     ):
         new.append_column(sa.Column(name, kind, nullable=True))
-    with op.batch_alter_table("releases", copy_from=new, recreate="always") as batch_op:
+    with op.batch_alter_table("releases", copy_from=new, recreate=_recreate()) as batch_op:
         batch_op.drop_constraint(op.f("ck_releases_release_state"), type_="check")
         batch_op.create_check_constraint(op.f("ck_releases_release_state"), sa.text(_OLD_STATES))
         batch_op.drop_column("rollback_reason")

@@ -45,9 +45,9 @@ def test_the_spec_entry_point_bot_create_bot_is_the_client_s() -> None:
 
 @pytest.mark.parametrize("revision", [None, "0003_rc_assembly"])
 async def test_a_bot_on_a_database_not_at_head_refuses_to_start(
-    tmp_path: Path, revision: str | None
+    db_url: str, revision: str | None
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}"
+    url = db_url
     if revision is not None:
         await asyncio.to_thread(migrate.upgrade, url, revision)
     bot = create_bot(sample_settings(url), smoke_runner=FakeRunner())
@@ -63,8 +63,8 @@ async def test_a_bot_on_a_database_not_at_head_refuses_to_start(
         await bot.close()
 
 
-async def test_a_bot_on_a_database_at_head_starts(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'head.db'}"
+async def test_a_bot_on_a_database_at_head_starts(db_url: str) -> None:
+    url = db_url
     await asyncio.to_thread(migrate.upgrade, url)
     bot = create_bot(sample_settings(url), smoke_runner=FakeRunner())
     try:

@@ -1,5 +1,6 @@
-"""The alembic migrations against real SQLite files: round trips, the partial unique index,
-no drift between the models and the migrations, and the from-code entry points."""
+"""The alembic migrations against real databases, on each backend (a SQLite file, a fresh
+PostgreSQL database): round trips, the partial unique indexes, no drift between the models
+and the migrations, and the from-code entry points."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from store import migrate
 from store.db import Database
 from store.models import Base, Release
+from tests.helpers import CHECK_VIOLATION, UNIQUE_VIOLATION, sync_url
 
 HEAD = "0011_held_over_revert"
 APP_TABLES = frozenset(Base.metadata.tables)
@@ -30,20 +32,54 @@ def _no_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
+    """Where the SQLite tests' file is (``db_url``'s, for the ``sqlite`` backend)."""
     return tmp_path / "conductor.db"
 
 
 @pytest.fixture
-def url(db_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{db_path}"
+def url(db_url: str) -> str:
+    """A fresh, empty database of the test's backend."""
+    return db_url
 
 
 @pytest.fixture
-def engine(db_path: Path) -> Iterator[Engine]:
-    """A plain synchronous engine on the same file, for inspection and raw SQL."""
-    sync_engine = create_engine(f"sqlite:///{db_path}")
+def engine(url: str) -> Iterator[Engine]:
+    """A plain synchronous engine on the same database, for inspection and raw SQL."""
+    sync_engine = create_engine(sync_url(url))
     yield sync_engine
     sync_engine.dispose()
+
+
+#: a partial index's WHERE as each backend keeps it (PostgreSQL in its own normal form)
+WHERE_ACTIVE = {
+    "sqlite": "state IN ('assembling', 'assembled')",
+    "postgresql": "((state)::text = ANY ((ARRAY['assembling'::character varying, "
+    "'assembled'::character varying])::text[]))",
+}
+WHERE_RUNNING = {
+    "sqlite": "status = 'running'",
+    "postgresql": "((status)::text = 'running'::text)",
+}
+
+
+def index_where(engine: Engine, name: str) -> str:
+    """The WHERE of the partial index ``name``, as the database keeps it."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            ddl = conn.execute(
+                text("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name"),
+                {"name": name},
+            ).scalar_one()
+            return str(ddl).split(" WHERE ", 1)[1]
+        return str(
+            conn.execute(
+                text(
+                    "SELECT pg_get_expr(i.indpred, i.indrelid) FROM pg_index i"
+                    " JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = :name"
+                ),
+                {"name": name},
+            ).scalar_one()
+        )
 
 
 def tables(engine: Engine) -> set[str]:
@@ -265,13 +301,8 @@ def test_0007_makes_every_run_a_ship_and_keeps_rollbacks_apart(url: str, engine:
     with engine.connect() as conn:
         assert conn.execute(text("SELECT id FROM ship_runs")).scalars().all() == [1]
         assert conn.execute(text("SELECT count(*) FROM ship_steps")).scalar_one() == 0
-        ddl = conn.execute(
-            text(
-                "SELECT sql FROM sqlite_master WHERE type = 'index'"
-                " AND name = 'uq_ship_runs_one_running_per_release'"
-            )
-        ).scalar_one()
-    assert "WHERE status = 'running'" in ddl
+    where = index_where(engine, "uq_ship_runs_one_running_per_release")
+    assert where == WHERE_RUNNING[engine.dialect.name]
     _insert_run(engine, run_id=4, release_id=2, status="running")
     with pytest.raises(IntegrityError):
         _insert_run(engine, run_id=5, release_id=2, status="running")
@@ -322,14 +353,14 @@ def test_0008_keeps_every_release_and_the_rules_of_the_table_and_goes_back(
             )
         )
     # one lock per guild
-    with pytest.raises(IntegrityError, match="UNIQUE"), engine.begin() as conn:
+    with pytest.raises(IntegrityError, match=UNIQUE_VIOLATION), engine.begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO release_locks (guild_id, holder, reason, since)"
                 " VALUES (1, 'bob', 'mine', '2025-01-02 00:00:01')"
             )
         )
-    with pytest.raises(IntegrityError, match="CHECK"), engine.begin() as conn:
+    with pytest.raises(IntegrityError, match=CHECK_VIOLATION), engine.begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO lock_events (guild_id, kind, actor, at, reason)"
@@ -349,9 +380,9 @@ def test_0008_keeps_every_release_and_the_rules_of_the_table_and_goes_back(
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT slug, state, version FROM releases ORDER BY id")).all()
     assert [tuple(r) for r in rows] == [("red", "shipped", 1), ("now", "assembling", None)]
-    with pytest.raises(IntegrityError, match="CHECK"):
+    with pytest.raises(IntegrityError, match=CHECK_VIOLATION):
         _insert_release(engine, 1, "bogus", "exploded")
-    with pytest.raises(IntegrityError, match="UNIQUE"):
+    with pytest.raises(IntegrityError, match=UNIQUE_VIOLATION):
         _insert_release(engine, 1, "second", "assembled")  # still one active per guild
 
     migrate.upgrade(url)
@@ -492,12 +523,7 @@ def test_partial_unique_index_exists(url: str, engine: Engine) -> None:
     assert ACTIVE_INDEX in indexes
     assert indexes[ACTIVE_INDEX]["unique"]
     assert indexes[ACTIVE_INDEX]["column_names"] == ["guild_id"]
-    with engine.connect() as conn:
-        ddl = conn.execute(
-            text("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name"),
-            {"name": ACTIVE_INDEX},
-        ).scalar_one()
-    assert "WHERE state IN ('assembling', 'assembled')" in ddl
+    assert index_where(engine, ACTIVE_INDEX) == WHERE_ACTIVE[engine.dialect.name]
 
 
 def test_partial_unique_index_allows_one_active_release_per_guild(url: str, engine: Engine) -> None:
@@ -506,7 +532,7 @@ def test_partial_unique_index_allows_one_active_release_per_guild(url: str, engi
     _insert_release(engine, guild_id=1, slug="r1", state="assembling")
     # A second active release in the same guild, whichever active state: refused.
     for state in ("assembling", "assembled"):
-        with pytest.raises(IntegrityError, match="UNIQUE constraint failed"):
+        with pytest.raises(IntegrityError, match=UNIQUE_VIOLATION):
             _insert_release(engine, guild_id=1, slug=f"r-{state}", state=state)
     # Another guild has its own slot.
     _insert_release(engine, guild_id=2, slug="r1", state="assembled")
@@ -537,7 +563,7 @@ def test_partial_unique_index_allows_one_active_release_per_guild(url: str, engi
 
 def test_check_constraints_hold(url: str, engine: Engine) -> None:
     migrate.upgrade(url)
-    with pytest.raises(IntegrityError, match="CHECK constraint failed"):
+    with pytest.raises(IntegrityError, match=CHECK_VIOLATION):
         _insert_release(engine, guild_id=1, slug="bad", state="exploded")
 
 
@@ -598,9 +624,19 @@ def _schema(engine: Engine) -> dict[str, dict[str, Any]]:
     return schema
 
 
-def test_create_all_and_the_migration_build_the_same_schema(url: str, tmp_path: Path) -> None:
-    models_engine = create_engine(f"sqlite:///{tmp_path / 'models.db'}")
-    migrated_engine = create_engine(url.replace("sqlite+aiosqlite", "sqlite"))
+@pytest.fixture
+def other_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A second fresh database of the test's backend (synchronous driver)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'models.db'}"
+        return
+    with request.getfixturevalue("postgres").database() as url:
+        yield sync_url(url)
+
+
+def test_create_all_and_the_migration_build_the_same_schema(url: str, other_url: str) -> None:
+    models_engine = create_engine(other_url)
+    migrated_engine = create_engine(sync_url(url))
     try:
         Base.metadata.create_all(models_engine)
         migrate.upgrade(url)
@@ -641,14 +677,23 @@ def test_a_given_connection_is_used(url: str, engine: Engine) -> None:
 
 
 def test_url_comes_from_the_environment(
-    db_path: Path, url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+    url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(migrate.URL_ENV_VAR, url)
     assert migrate.resolve_url() == url
     assert migrate.resolve_url("sqlite:///other.db") == "sqlite:///other.db"
     migrate.upgrade()
-    assert db_path.is_file()
+    assert tables(engine) == APP_TABLES | {"alembic_version"}
     assert migrate.current() == HEAD
+
+
+@pytest.mark.backends("sqlite")  # SQLite makes the file
+def test_a_url_from_the_environment_makes_the_sqlite_file(
+    db_path: Path, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(migrate.URL_ENV_VAR, url)
+    migrate.upgrade()
+    assert db_path.is_file()
 
 
 def test_default_url() -> None:
@@ -667,8 +712,8 @@ def test_without_alembic_ini_the_config_is_built_in_code(
     migrate.check(url)
 
 
-def test_a_plain_sync_url_works_too(db_path: Path, engine: Engine) -> None:
-    migrate.upgrade(f"sqlite:///{db_path}")
+def test_a_plain_sync_url_works_too(url: str, engine: Engine) -> None:
+    migrate.upgrade(sync_url(url))  # sqlite:///…, postgresql+psycopg://…
     assert tables(engine) == APP_TABLES | {"alembic_version"}
 
 

@@ -225,6 +225,7 @@ async def test_an_unsealed_and_an_error_seal_keep_their_own_badges(
     assert data["production"]["slug"] == broken.slug
 
 
+@pytest.mark.backends("sqlite")  # the database's fault here is its file deleted
 async def test_healthz_is_200_when_all_is_well_and_503_naming_what_is_wrong(
     served: Served, domain: Conductor
 ) -> None:

@@ -7,7 +7,11 @@ at most once, nothing that failed was retried, the release, its members, main an
 agree, and the notes, the alert with its ping and the notice with its ping were each sent
 exactly once. And processes starting runs of one guild at the same instant: exactly one runs.
 
-The kinds are listed once (``KINDS``): a new kind gets every test here by being listed."""
+The kinds are listed once (``KINDS``): a new kind gets every test here by being listed.
+
+Here on SQLite; ``test_crash_postgresql.py`` runs the same tests on PostgreSQL, as a file of
+its own so that ``--dist loadfile`` gives each half a worker (the matrix is the suite's longest
+file)."""
 
 from __future__ import annotations
 
@@ -41,6 +45,8 @@ from tests.helpers import (
     gone,
     outbox,
 )
+
+pytestmark = pytest.mark.backends("sqlite")  # PostgreSQL: test_crash_postgresql.py
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKER = "tests.conductor.releases.ship_worker"

@@ -15,7 +15,7 @@ from conductor.releases.service import Releases
 from conductor.states import ReleaseState, TaskState
 from conductor.views import Actor, ReleaseView
 from store.db import Database
-from tests.helpers import GUILD, OPERATOR, RACE_BUSY_TIMEOUT_MS, MakeReviewed
+from tests.helpers import GUILD, OPERATOR, RACE_BUSY_TIMEOUT_MS, UNIQUE_VIOLATION, MakeReviewed
 
 
 async def test_fifty_concurrent_opens_one_winner(db: Database, db_url: str) -> None:
@@ -57,7 +57,7 @@ async def test_the_database_itself_refuses_a_second_active_release(db: Database)
         await session.execute(insert, {"g": GUILD, "s": "a", "state": "assembling"})
         await session.execute(insert, {"g": GUILD, "s": "old", "state": "shipped"})
         await session.execute(insert, {"g": GUILD, "s": "old2", "state": "abandoned"})
-    with pytest.raises(IntegrityError, match="UNIQUE"):
+    with pytest.raises(IntegrityError, match=UNIQUE_VIOLATION):
         async with db.write() as session:
             await session.execute(insert, {"g": GUILD, "s": "b", "state": "assembled"})
 

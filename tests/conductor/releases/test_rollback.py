@@ -8,7 +8,6 @@ in the thread with what was done and what was not, and leaving a consistent stat
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -50,6 +49,7 @@ from tests.helpers import (
     plan_rollback,
     roll_back,
     ship,
+    write_aside,
 )
 
 #: the environment the deploy command writes down, each run one JSON line
@@ -264,8 +264,9 @@ async def test_what_main_holds_is_said_honestly_when_git_cannot_tell(
         f"fetched `main`: its fetch did not answer within 0.01 s); {anything}"
     )
 
-    # the fetch fails: the same, with why (waited for as long as it takes to fail)
-    repo.config = repo.config.model_copy(update={"look_timeout": 60})
+    # the fetch fails: the same, with why (waited for as long as a loaded machine needs: its
+    # failure ends the wait)
+    repo.config = repo.config.model_copy(update={"look_timeout": 60.0})
     git(clone, "remote", "set-url", "origin", str(clone.parent / "gone.git"))
     origin.hotfix({"more.txt": "more\n"}, "hotfix: another one")
     failed = await plan_rollback(domain)
@@ -700,17 +701,16 @@ async def test_a_long_reason_is_refused_before_anything_runs(
 
 def steal(db: Database, *, at: str) -> Checkpoint:
     """A checkpoint that, at ``point``, has another process take the running run over (as if
-    this one had stalled past its lease), straight in the SQLite file."""
+    this one had stalled past its lease), straight in the database."""
 
     def checkpoint(reached: str) -> None:
         if reached != at:
             return
-        assert db.path is not None
-        with sqlite3.connect(db.path) as conn:
-            conn.execute(
-                "UPDATE ship_runs SET owner = 'thief', lease_until = '2999-01-01 00:00:00'"
-                " WHERE status = 'running'"
-            )
+        write_aside(
+            db,
+            "UPDATE ship_runs SET owner = 'thief', lease_until = '2999-01-01 00:00:00'"
+            " WHERE status = 'running'",
+        )
 
     return checkpoint
 
@@ -745,14 +745,13 @@ async def test_a_step_the_domain_refuses_is_told_with_what_was_done(
 
     def sneak(reached: str) -> None:
         if reached == "rollback:health:skipped":
-            assert db.path is not None
-            with sqlite3.connect(db.path) as conn:
-                conn.execute(
-                    "INSERT INTO releases (guild_id, slug, name, state, opened_by, opened_at,"
-                    " version, row_version) VALUES (?, 'sneaky', 'sneaky', 'shipped', 'x',"
-                    " '2025-01-01 00:00:00', 9, 1)",
-                    (GUILD,),
-                )
+            write_aside(
+                db,
+                "INSERT INTO releases (guild_id, slug, name, state, opened_by, opened_at,"
+                " version, row_version) VALUES (:guild, 'sneaky', 'sneaky', 'shipped', 'x',"
+                " '2025-01-01 00:00:00', 9, 1)",
+                {"guild": GUILD},
+            )
 
     outcome = await roll_back(build(checkpoint=sneak))
 

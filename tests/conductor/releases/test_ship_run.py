@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from tests.helpers import (
     gone,
     open_run,
     ship,
+    write_aside,
 )
 
 
@@ -354,11 +354,9 @@ async def test_a_ship_taken_over_by_another_process_stops_and_writes_nothing_mor
 
     def stolen(point: str) -> None:
         if point == "ship:deploy:done":
-            assert db.path is not None
-            with sqlite3.connect(db.path) as conn:
-                conn.execute(
-                    "UPDATE ship_runs SET owner = 'thief', lease_until = '2999-01-01 00:00:00'"
-                )
+            write_aside(
+                db, "UPDATE ship_runs SET owner = 'thief', lease_until = '2999-01-01 00:00:00'"
+            )
 
     domain = bootstrap(
         database=db,

@@ -88,6 +88,7 @@ async def test_a_red_seal_keeps_each_screenshot_with_its_record_and_attaches_the
     assert text.endswith("\n📸 2 screenshots of the failed pages attached.")
 
 
+@pytest.mark.backends("sqlite")  # where the SQLite file is
 async def test_without_a_setting_they_go_beside_the_sqlite_file(
     db: Database, runner: FakeRunner, make_reviewed: MakeReviewed, tmp_path: Path
 ) -> None:
