@@ -22,7 +22,6 @@ from store.copy import count_rows, tables
 from store.db import Database
 from tests.helpers import FakeRunner, clean_env, run_conductor
 
-
 #: this checkout, first on the subprocess's path (the venv's editable install may point elsewhere)
 ROOT = Path(__file__).resolve().parents[2]
 
