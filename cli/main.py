@@ -10,6 +10,7 @@ settings, alembic, Playwright, discord.py), so ``conductor --help`` answers at o
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -197,6 +198,54 @@ def db_check(url: UrlOption = None) -> None:
         _fail(f"error: check failed: {_one_line(error)}")
 
 
+@db_app.command("copy")
+def db_copy(
+    source: Annotated[str, typer.Argument(help="The database to copy from (its URL).")],
+    target: Annotated[
+        str, typer.Argument(help="The database to copy into: empty, or migrated and empty.")
+    ],
+) -> None:
+    """Copy every table from one database to another (SQLite to PostgreSQL, and back), in one
+    transaction on the target; the counts are checked after."""
+    import asyncio  # noqa: PLC0415
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn  # noqa: PLC0415
+
+    from store.copy import CopyRefused, copy_database, count_rows  # noqa: PLC0415
+
+    shown = Progress(
+        TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(),
+        console=_out, transient=True,
+    )  # fmt: skip
+    bars: dict[str, object] = {}
+
+    def told(table: str, done: int, total: int) -> None:
+        if total < 5 * 1000:  # a bar only where there is time to see it
+            return
+        if table not in bars:
+            bars[table] = shown.add_task(table, total=total)
+        shown.update(bars[table], completed=done)  # type: ignore[arg-type]
+
+    try:
+        with shown:
+            copied = asyncio.run(copy_database(source, target, progress=told))
+        after = asyncio.run(count_rows(target))
+    except CopyRefused as refused:
+        _fail(f"error: nothing was copied: {_shown(str(refused))}", 2)
+    except Exception as error:
+        _fail(f"error: the copy failed, nothing was written: {_one_line(error)}")
+    for table in copied:
+        _out.print(f"{table.table:<20} {table.rows:>9,} row{'' if table.rows == 1 else 's'}")
+    wrong = [t.table for t in copied if after.get(t.table) != t.rows]
+    if wrong:
+        _fail(f"error: after the copy the target's counts differ in: {', '.join(wrong)}")
+    rows = sum(t.rows for t in copied)
+    _out.print(
+        f"copied {rows:,} rows in {len(copied)} tables to {_shown(target)}; the counts match",
+        style="green",
+    )
+
+
 # -- conductor run ----------------------------------------------------------------------------
 
 
@@ -337,7 +386,16 @@ def smoke(
 
 
 @app.command("demo")
-def demo() -> None:
+def demo(
+    keep_database: Annotated[
+        Path | None,
+        typer.Option(
+            "--keep-database",
+            help="Save the demo's database (SQLite) at this path once it has played.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
     """Play a whole release train offline.
 
     No token, no network: the real bot against a local stand-in for Discord (simcord),
@@ -350,7 +408,7 @@ def demo() -> None:
         if error.name != "simcord":
             raise
         _fail(DEMO_NEEDS_SIMCORD, 2)
-    raise typer.Exit(script.main())
+    raise typer.Exit(script.main(keep=keep_database))
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ import contextlib
 import logging
 import os
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -462,8 +463,9 @@ def _quiet_logs() -> Iterator[None]:
         root.removeHandler(handler)
 
 
-async def play(console: Console) -> float:
-    """Play the whole script; returns its wall time in seconds. Raises :class:`DemoFailure`."""
+async def play(console: Console, keep: Path | None = None) -> float:
+    """Play the whole script; returns its wall time in seconds. Raises :class:`DemoFailure`.
+    ``keep``: where its database is saved once it has played (a SQLite file)."""
     started = time.perf_counter()
     with (
         tempfile.TemporaryDirectory(prefix="conductor-demo-") as tmp,
@@ -517,10 +519,20 @@ async def play(console: Console) -> float:
             raise DemoFailure(
                 f"the bot raised {len(errors)} error(s); the first: {type(first).__name__}: {first}"
             )
+        if keep is not None:
+            await database.dispose()
+            await asyncio.to_thread(_save, Path(tmp) / "demo.db", keep)
     return time.perf_counter() - started
 
 
-def main(console: Console | None = None) -> int:
+def _save(database: Path, to: Path) -> None:
+    """A consistent copy of the SQLite file ``database`` at ``to`` (its WAL folded in)."""
+    to.unlink(missing_ok=True)
+    with contextlib.closing(sqlite3.connect(database)) as source:
+        source.execute(f"VACUUM INTO '{str(to).replace(chr(39), chr(39) * 2)}'")
+
+
+def main(console: Console | None = None, keep: Path | None = None) -> int:
     """Run the demo; 0 when the whole story played, 1 when a step failed, 2 when something
     the demo needs is missing. Prints its wall time."""
     out = console or Console(highlight=False, soft_wrap=True, emoji=False)
@@ -540,7 +552,7 @@ def main(console: Console | None = None) -> int:
     started = time.perf_counter()
     try:
         with _quiet_logs():
-            asyncio.run(play(out))
+            asyncio.run(play(out, keep))
     except DemoFailure as failure:
         _error(f"error: demo failed: {' '.join(str(failure).split())}")
         return 1
