@@ -16,11 +16,12 @@ from sqlalchemy import select
 from bot.sample import GUILD_ID
 from cli.demo import script as demo
 from conductor.bootstrap import bootstrap
+from conductor.views import ReleaseView
 from smoke.config import default_chromium
 from store import migrate
 from store.copy import count_rows, tables
 from store.db import Database
-from tests.helpers import FakeRunner, clean_env, run_conductor
+from tests.helpers import OPERATOR, FakeRunner, clean_env, run_conductor
 
 #: this checkout, first on the subprocess's path (the venv's editable install may point elsewhere)
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,10 +93,12 @@ def copy(tmp_path: Path, source: str, target: str) -> Any:
 
 
 def test_a_demos_history_copied_and_back_is_the_same_row_for_row(
-    demo_database: Path, tmp_path: Path
+    demo_database: Path, tmp_path: Path, db_url: str
 ) -> None:
+    """From the demo's SQLite file to an empty database of each backend (PostgreSQL: SQLite
+    to PostgreSQL and back), migrated by the copy; then the bot goes on there."""
     source = sqlite_url(demo_database)
-    there, back = sqlite_url(tmp_path / "there.db"), sqlite_url(tmp_path / "back.db")
+    there, back = db_url, sqlite_url(tmp_path / "back.db")
     before = rows(source)
     assert before["releases"] and before["stage_events"] and before["release_seals"]
 
@@ -107,8 +110,24 @@ def test_a_demos_history_copied_and_back_is_the_same_row_for_row(
     assert rows(there) == before
     assert copy(tmp_path, there, back).returncode == 0
     assert rows(back) == before
+    assert what_the_bot_shows(there) == what_the_bot_shows(source)
     assert what_the_bot_shows(back) == what_the_bot_shows(source)
-    assert migrate.current(back) == migrate.head()
+    assert migrate.current(there) == migrate.current(back) == migrate.head()
+    # the bot goes on where the history moved: its next rows take new ids (PostgreSQL's
+    # sequences were moved past the copied ones)
+    opened = asyncio.run(open_release(there, "after-the-move"))
+    assert opened.name == "after-the-move"
+    assert len(rows(there)["releases"]) == len(before["releases"]) + 1
+
+
+async def open_release(url: str, name: str) -> ReleaseView:
+    database = Database(url)
+    try:
+        return await bootstrap(database=database, runner=FakeRunner()).releases.open(
+            GUILD_ID, name, OPERATOR
+        )
+    finally:
+        await database.dispose()
 
 
 def test_a_target_with_data_or_at_another_head_is_refused_and_left_as_it_was(
