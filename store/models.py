@@ -86,7 +86,11 @@ class Task(Base):
     __table_args__ = (
         UniqueConstraint("guild_id", "slug"),
         Index(None, "release_id"),
-        Index(None, "guild_id", "state"),
+        # /task list and the autocomplete read a page in these, newest first (0012)
+        Index(None, "guild_id", "updated_at", "id"),
+        Index(None, "guild_id", "state", "updated_at", "id"),
+        # /release add's autocomplete: reviewed tasks by a slug's prefix (0012)
+        Index(None, "guild_id", "state", "slug"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -382,6 +386,8 @@ class Run(Base):
             postgresql_where=_RUNNING,
         ),
         Index(None, "guild_id", "status"),
+        # a release's runs (a rollback stopped half way, for /release status) (0012)
+        Index(None, "release_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
