@@ -140,6 +140,7 @@ GROWTH_INDEXES = {
         "ix_tasks_guild_id_state_slug",
     },
     "ship_runs": {"ix_ship_runs_release_id"},
+    "releases": {"ix_releases_guild_id_id"},
 }
 
 
