@@ -12,8 +12,9 @@ For each backend (PostgreSQL: a throwaway cluster, ``tests.postgres.Cluster``):
    first page, a page from the middle, a page of one state), the autocomplete of
    ``/task show`` and ``/release add`` (``Tasks.suggest``: nothing typed, a slug's prefix, a
    word found nowhere) and the board over real HTTP on 127.0.0.1 (``/deployments.json``,
-   ``/deployments``), each timed in turn, round after round, so a noisy moment costs all
-   alike; then handoffs applied one at a time (``Handoffs.apply``) among those N tasks;
+   ``/deployments``); every size's database is open at once and each operation is timed on
+   each size in turn, round after round, so a noisy moment costs every size alike; then
+   handoffs applied one at a time (``Handoffs.apply``) among those N tasks, sizes in turn;
 2. the ship flip (``Releases.ship``: the release and its members to shipped, a stage event
    each) of 10 … 10,000 members, the sizes alternated round after round.
 
@@ -479,63 +480,90 @@ async def board(domain: Conductor) -> AsyncIterator[str]:
         await server.stop()
 
 
+@dataclass
+class Guild:
+    """One seeded database, its domain and its board, for one size."""
+
+    n: int
+    db: Database
+    seeded: Seeded
+    domain: Conductor
+    ops: list[Op] = field(default_factory=list)
+
+
 async def bench_reads(
-    url: str, n: int, rounds: int, figures: Figures, *, plans: bool, handoffs: int
+    urls: dict[int, str], rounds: int, figures: Figures, *, plans: bool, handoffs: int
 ) -> None:
-    db = Database(url)
-    await db.create_all()
-    seeded = await seed(db, n)
-    figures.seeded_s[n] = seeded.seconds
-    domain = bootstrap(database=db)
-    async with board(domain) as base, aiohttp.ClientSession() as http:
-        ops = operations(domain, seeded, base, http)
-        for op in ops:  # warm up, and the plans of what each ran
-            with capture(db) as seen:
-                await op.call()
-            if plans:
-                figures.plans[op.name] = await explain(db, seen)
-        times: dict[str, list[float]] = {op.name: [] for op in ops}
-        for _ in range(rounds):
-            for op in ops:
-                t0 = time.perf_counter()
-                await op.call()
-                times[op.name].append((time.perf_counter() - t0) * 1000)
-        for op in ops:
-            figures.reads.setdefault(op.name, {})[n] = (
-                statistics.median(times[op.name]),
-                percentile(times[op.name], 0.99),
+    """Every size's database open at once, each operation timed on each size in turn, the
+    order of the sizes reversed every other round: a noisy moment costs every size alike."""
+    guilds = []
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        for n, url in urls.items():
+            db = Database(url)
+            stack.push_async_callback(db.dispose)
+            await db.create_all()
+            seeded = await seed(db, n)
+            figures.seeded_s[n] = seeded.seconds
+            print(f"  {n:,} tasks seeded in {seeded.seconds:.1f} s", file=sys.stderr, flush=True)
+            domain = bootstrap(database=db)
+            base = await stack.enter_async_context(board(domain))
+            guilds.append(Guild(n, db, seeded, domain, operations(domain, seeded, base, http)))
+        largest = max(urls)
+        for guild in guilds:
+            for op in guild.ops:  # warm up, and the plans of what each ran
+                with capture(guild.db) as seen:
+                    await op.call()
+                if plans and guild.n == largest:
+                    figures.plans[op.name] = await explain(guild.db, seen)
+        times: dict[tuple[str, int], list[float]] = {}
+        for r in range(rounds):
+            for i in range(len(guilds[0].ops)):
+                for guild in guilds if r % 2 == 0 else reversed(guilds):
+                    op = guild.ops[i]
+                    t0 = time.perf_counter()
+                    await op.call()
+                    times.setdefault((op.name, guild.n), []).append(
+                        (time.perf_counter() - t0) * 1000
+                    )
+        for (name, n), values in times.items():
+            figures.reads.setdefault(name, {})[n] = (
+                statistics.median(values),
+                percentile(values, 0.99),
             )
-            if op.held:
-                figures.held.add(op.name)
-    # the path before step 11: /task list and the autocomplete read every task
-    before = []
-    for _ in range(3 if n >= 50_000 else max(3, rounds // 20)):
-        t0 = time.perf_counter()
-        await domain.tasks.find(GUILD)
-        before.append((time.perf_counter() - t0) * 1000)
-    figures.reads.setdefault("(before: every task, `Tasks.find`)", {})[n] = (
-        statistics.median(before),
-        percentile(before, 0.99),
-    )
-    # handoffs among N tasks: new tasks and moves of open ones, one at a time
-    latencies = []
-    message_id = seeded.next_message_id
-    for i in range(handoffs):
-        slug, state = (f"new-{i // 3}", ("designed", "building", "submitted")[i % 3])
-        text = (
-            f"**handoff** `{slug}` → {state}\ntitle: New {i}\nbranch: feat/new-{i // 3}\n"
-            f"kind: feature\nmodel: claude-opus-4-8\ntokens: 1,000\n\nstep {i}"
-        )
-        message = IncomingMessage(GUILD, CHANNEL, message_id + i, 77, "machoke", "bot", text)
-        t0 = time.perf_counter()
-        result = await domain.handoffs.apply(message)
-        latencies.append((time.perf_counter() - t0) * 1000)
-        assert result.error is None, result
-    figures.reads.setdefault("handoff applied (one at a time)", {})[n] = (
-        statistics.median(latencies),
-        percentile(latencies, 0.99),
-    )
-    await db.dispose()
+        figures.held.update(op.name for op in guilds[0].ops if op.held)
+        # handoffs among N tasks: new tasks and moves of them, one at a time, sizes in turn
+        latencies: dict[int, list[float]] = {}
+        for i in range(handoffs):
+            slug, state = (f"new-{i // 3}", ("designed", "building", "submitted")[i % 3])
+            text = (
+                f"**handoff** `{slug}` → {state}\ntitle: New {i}\nbranch: feat/new-{i // 3}\n"
+                f"kind: feature\nmodel: claude-opus-4-8\ntokens: 1,000\n\nstep {i}"
+            )
+            for guild in guilds if i % 2 == 0 else reversed(guilds):
+                message = IncomingMessage(
+                    GUILD, CHANNEL, guild.seeded.next_message_id + i, 77, "machoke", "bot", text
+                )
+                t0 = time.perf_counter()
+                result = await guild.domain.handoffs.apply(message)
+                latencies.setdefault(guild.n, []).append((time.perf_counter() - t0) * 1000)
+                assert result.error is None, result
+        for n, values in latencies.items():
+            figures.reads.setdefault("handoff applied (one at a time)", {})[n] = (
+                statistics.median(values),
+                percentile(values, 0.99),
+            )
+        # the path before step 11: /task list and the autocomplete read every task
+        for guild in guilds:
+            before = []
+            for _ in range(3 if guild.n >= 50_000 else max(3, rounds // 20)):
+                t0 = time.perf_counter()
+                await guild.domain.tasks.find(GUILD)
+                before.append((time.perf_counter() - t0) * 1000)
+            figures.reads.setdefault("(before: every task, `Tasks.find`)", {})[guild.n] = (
+                statistics.median(before),
+                percentile(before, 0.99),
+            )
 
 
 async def bench_ship(url: str, members: tuple[int, ...], rounds: int, figures: Figures) -> None:
@@ -631,23 +659,15 @@ class GrowthRun:
 def measure(run: GrowthRun, cluster: Cluster | None = None) -> None:
     for backend in run.backends:
         figures = run.results.setdefault(backend, Figures())
-        with databases(backend, cluster) as fresh:
-            for n in run.sizes:
-                with fresh() as url:
-                    asyncio.run(
-                        bench_reads(
-                            url, n, run.rounds, figures,
-                            plans=run.plans and n == max(run.sizes), handoffs=run.handoffs,
-                        )
-                    )  # fmt: skip
-                print(
-                    f"[{backend}] {n:,} tasks measured (seeded in {figures.seeded_s[n]:.1f} s)",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            with fresh() as url:
-                asyncio.run(bench_ship(url, run.members, run.ship_rounds, figures))
-            print(f"[{backend}] ship flips measured", file=sys.stderr, flush=True)
+        with databases(backend, cluster) as fresh, contextlib.ExitStack() as stack:
+            urls = {n: stack.enter_context(fresh()) for n in run.sizes}
+            asyncio.run(
+                bench_reads(urls, run.rounds, figures, plans=run.plans, handoffs=run.handoffs)
+            )
+            print(f"[{backend}] reads and handoffs measured", file=sys.stderr, flush=True)
+        with databases(backend, cluster) as fresh, fresh() as url:
+            asyncio.run(bench_ship(url, run.members, run.ship_rounds, figures))
+        print(f"[{backend}] ship flips measured", file=sys.stderr, flush=True)
 
 
 # -- the report ---------------------------------------------------------------------------------
