@@ -20,7 +20,7 @@ from store.db import Database
 from store.models import Base, Release
 from tests.helpers import CHECK_VIOLATION, UNIQUE_VIOLATION, sync_url
 
-HEAD = "0011_held_over_revert"
+HEAD = "0012_shard_leases"
 APP_TABLES = frozenset(Base.metadata.tables)
 ACTIVE_INDEX = "uq_releases_one_active_per_guild"
 
@@ -91,6 +91,7 @@ def test_the_app_has_the_tables_we_expect() -> None:
         "guild_configs",
         "handoff_cursors",
         "handoff_messages",
+        "identify_slots",
         "lock_events",
         "release_locks",
         "release_seals",
@@ -98,6 +99,7 @@ def test_the_app_has_the_tables_we_expect() -> None:
         "reminders",
         "review_approvals",
         "review_requests",
+        "shard_leases",
         "ship_runs",
         "ship_steps",
         "stage_events",
@@ -131,7 +133,10 @@ def columns(engine: Engine, table: str) -> set[str]:
 
 def test_default_downgrade_is_one_step(url: str, engine: Engine) -> None:
     migrate.upgrade(url)
-    migrate.downgrade(url)  # "-1": back to 0010, where no release was opened over a revert
+    migrate.downgrade(url)  # "-1": back to 0011, where no process leased a shard
+    assert migrate.current(url) == "0011_held_over_revert"
+    assert not {"shard_leases", "identify_slots"} & tables(engine)
+    migrate.downgrade(url)  # and to 0010, where no release was opened over a revert
     assert migrate.current(url) == "0010_one_run_per_guild"
     assert "held_over_revert" not in columns(engine, "releases")
     assert "held_over_slug" in columns(engine, "releases")
@@ -491,7 +496,7 @@ def test_0011_a_release_opened_over_a_half_rollback_keeps_its_revert(
                 " 'carl', 'abc123')"
             )
         )
-    migrate.downgrade(url)
+    migrate.downgrade(url, "0010_one_run_per_guild")
     engine.dispose()
     assert "held_over_revert" not in columns(engine, "releases")
     with engine.connect() as conn:

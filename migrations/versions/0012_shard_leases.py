@@ -1,0 +1,51 @@
+"""Several processes on one database: a lease per gateway shard, and the identify slots.
+
+``shard_leases``: one owner per shard at a time, with an expiry it renews and a fencing token
+that goes up at each take. ``identify_slots``: the next moment a process may IDENTIFY in a
+rate-limit bucket (Discord's ``max_concurrency`` per 5 s), shared by every process.
+
+Revision ID: 0012_shard_leases
+Revises: 0011_held_over_revert
+Create Date: 2026-12-07 15:00:00
+
+Written by hand: two new tables, nothing else touched.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import store.types
+
+# revision identifiers, used by Alembic.
+revision: str = "0012_shard_leases"
+down_revision: str | Sequence[str] | None = "0011_held_over_revert"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+    op.create_table(
+        "shard_leases",
+        sa.Column("shard_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("shard_count", sa.Integer(), nullable=False),
+        sa.Column("owner", sa.String(length=120), nullable=False),
+        sa.Column("token", sa.Integer(), nullable=False),
+        sa.Column("expires_at", store.types.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("shard_id", name=op.f("pk_shard_leases")),
+    )
+    op.create_table(
+        "identify_slots",
+        sa.Column("bucket", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("next_at", store.types.UTCDateTime(), nullable=False),
+        sa.Column("taken_by", sa.String(length=120), nullable=False),
+        sa.PrimaryKeyConstraint("bucket", name=op.f("pk_identify_slots")),
+    )
+
+
+def downgrade() -> None:
+    """Downgrade schema: the leases and slots go (held only while processes run)."""
+    op.drop_table("identify_slots")
+    op.drop_table("shard_leases")
