@@ -328,6 +328,9 @@ class Release(Base):
     #: when posting the notes began: a post after it may have reached Discord unrecorded, so
     #: the next attempt looks for it before posting again
     notes_intent_at: Mapped[datetime | None] = mapped_column()
+    #: the process that began posting them (a process identity): another process leaves a
+    #: fresh intent to it while it runs (added after the table)
+    notes_intent_by: Mapped[str | None] = mapped_column(String(120))
     #: when the release notes reached its thread: they are posted exactly once
     notes_posted_at: Mapped[datetime | None] = mapped_column()
     notes_message_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -3,12 +3,15 @@
 ``shard_leases``: one owner per shard at a time, with an expiry it renews and a fencing token
 that goes up at each take. ``identify_slots``: the next moment a process may IDENTIFY in a
 rate-limit bucket (Discord's ``max_concurrency`` per 5 s), shared by every process.
+``releases.notes_intent_by``: which process began posting a release's notes, so another
+process leaves them alone while it runs.
 
 Revision ID: 0012_shard_leases
 Revises: 0011_held_over_revert
 Create Date: 2026-12-07 15:00:00
 
-Written by hand: two new tables, nothing else touched.
+Written by hand: two new tables and a plain ADD COLUMN (DROP COLUMN in place on the way down,
+SQLite 3.35+, as 0011), so ``releases`` is never rebuilt.
 """
 
 from collections.abc import Sequence
@@ -44,8 +47,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("bucket", name=op.f("pk_identify_slots")),
     )
 
+    op.add_column("releases", sa.Column("notes_intent_by", sa.String(length=120), nullable=True))
+
 
 def downgrade() -> None:
-    """Downgrade schema: the leases and slots go (held only while processes run)."""
+    """Downgrade schema: the leases and slots go (held only while processes run), and who
+    began posting notes (only read while they are posted)."""
+    op.drop_column("releases", "notes_intent_by")
     op.drop_table("identify_slots")
     op.drop_table("shard_leases")
