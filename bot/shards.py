@@ -76,6 +76,7 @@ class ShardedConductorBot(ConductorBot, commands.AutoShardedBot):
         self._confirmed = 0.0  # loop time the held leases were last known renewed
         self._keeper: asyncio.Task[None] | None = None
         self._launches: set[asyncio.Task[None]] = set()
+        self._connecting: set[int] = set()
 
     # -- discord.py's side ---------------------------------------------------------------------
 
@@ -191,9 +192,13 @@ class ShardedConductorBot(ConductorBot, commands.AutoShardedBot):
                 return got
             if not told:
                 told = True
+                try:
+                    found = await self.shard_leases.holders()
+                except Exception:
+                    found = []  # the claim said why already
                 holders = [
                     f"{h.shard_id}: {h.owner} until {h.expires_at:%H:%M:%S}"
-                    for h in await self.shard_leases.holders()
+                    for h in found
                     if h.shard_id in self.wanted
                 ]
                 log.info(
@@ -209,7 +214,11 @@ class ShardedConductorBot(ConductorBot, commands.AutoShardedBot):
         if shard_id not in ids:
             self._connection.shard_ids = sorted([*ids, shard_id])
             self.shard_ids = self._connection.shard_ids
-        await self.launch_shard(DiscordWebSocket.DEFAULT_GATEWAY, shard_id, initial=initial)
+        self._connecting.add(shard_id)
+        try:
+            await self.launch_shard(DiscordWebSocket.DEFAULT_GATEWAY, shard_id, initial=initial)
+        finally:
+            self._connecting.discard(shard_id)
         if shard_id not in self.held:  # lost while it connected
             await self._drop({shard_id}, "lease lost while connecting")
 
@@ -240,7 +249,8 @@ class ShardedConductorBot(ConductorBot, commands.AutoShardedBot):
                 self._confirmed = started
                 if lost:
                     await self._drop(lost, "lease taken by another process")
-            missing = [s for s in self.wanted if s not in self.held]
+            # (a shard still connecting from an earlier take is not taken twice)
+            missing = [s for s in self.wanted if s not in self.held and s not in self._connecting]
             if missing:
                 for shard_id in sorted(await self._claim(missing)):
                     # its own task: the renewals go on while it waits for its identify slot

@@ -172,3 +172,62 @@ def test_a_rolling_restart_on_the_same_shards_does_nothing_twice(
     assert d.failures() == []  # no second answer, no second live session on a shard
     for bot in bots:
         assert bot.errors() == [], bot.output()[-3000:]
+
+
+def _sql(url: str, statement: str) -> None:
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def test_a_shard_whose_lease_was_taken_is_disconnected_then_taken_back_when_free(
+    cluster: Cluster, standin: StandIn, tmp_path: Path
+) -> None:
+    """The fence: another owner writes itself into shard 1's lease (its token moved); the
+    process disconnects shard 1 at its next renewal, keeps shard 0, and connects shard 1
+    again once that lease runs out."""
+    d = Driver(standin)
+    general = d.channel("general")
+    operators = d.role("Operators")
+    olga = d.user("olga", roles=(operators,))
+    config = tmp_path / "conductor.toml"
+    config.write_text(f'guild_id = {GUILD_ID}\noperator_role = "Operators"\n')
+    with cluster.database(schema=True) as url:
+        bot = BotProcess(
+            tmp_path,
+            {
+                "CONDUCTOR_DISCORD_TOKEN": standin.token,
+                "CONDUCTOR_DISCORD_API_URL": standin.url,
+                "CONDUCTOR_DATABASE_URL": url,
+                "CONDUCTOR_CONFIG": str(config),
+                "CONDUCTOR_WEB_ENABLED": "false",
+                "CONDUCTOR_SHARD_COUNT": "2",
+                "CONDUCTOR_SHARD_LEASE_SECONDS": str(LEASE_S),
+            },
+        )
+        bot.start()
+        try:
+            bot.wait_ready()
+            _sql(
+                url,
+                "UPDATE shard_leases SET owner = 'intruder', token = token + 1,"
+                " expires_at = expires_at + interval '1 hour' WHERE shard_id = 1",
+            )
+            _wait_log(bot, "shard 1: lease taken by another process; disconnected", d)
+            d.wait_for(
+                lambda: standin.call(lambda: standin.shard_sessions[1].ws is None),
+                "shard 1's session closed",
+            )
+            assert standin.call(lambda: standin.shard_sessions[0].ws is not None)
+            _sql(url, "UPDATE shard_leases SET expires_at = '2000-01-01' WHERE shard_id = 1")
+            _wait_log(bot, "shard 1 taken (token 3)", d)
+            d.wait_for(lambda: len(standin.identifies) == 3, "shard 1 identified again")
+            status = d.slash(olga, general, "release status")
+            assert _said(d, status)
+        finally:
+            bot.stop()
+        assert bot.errors() == [], bot.output()[-3000:]
+    assert d.failures() == []
