@@ -37,9 +37,9 @@ log = logging.getLogger(__name__)
 
 #: how long a lease lasts without a renewal; renewed every third of it
 DEFAULT_SHARD_LEASE_S = 30.0
-#: Discord's window is 5 s; the half second covers the time between taking a slot and the
-#: IDENTIFY reaching Discord
-IDENTIFY_SPACING_S = 5.5
+#: Discord's window is 5 s; the extra second covers the time between taking a slot and the
+#: IDENTIFY reaching Discord on a loaded host
+IDENTIFY_SPACING_S = 6.0
 
 
 @dataclass(frozen=True, slots=True)
