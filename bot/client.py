@@ -199,7 +199,12 @@ class ConductorBot(commands.Bot):
             await self.board_server.stop()
         await self.handoffs.drain()
         await super().close()
+        await self._gateway_closed()
         await self.conductor.close()
+
+    async def _gateway_closed(self) -> None:
+        """After the gateway closed, before the database: the sharded bot lets go of its
+        shard leases (``bot.shards``)."""
 
 
 def create_bot(
@@ -211,5 +216,12 @@ def create_bot(
 ) -> ConductorBot:
     """The configured bot, cogs loaded when it starts (``setup_hook``); no network here.
     ``smoke_runner`` defaults to Playwright in Chromium; ``clock`` (the reminders' sense of
-    time) to the database's clock."""
+    time) to the database's clock. With ``CONDUCTOR_SHARD_COUNT`` set, the sharded bot
+    (``bot.shards``): on the shards whose lease this process holds."""
+    if settings.shards is not None:
+        from bot.shards import ShardedConductorBot  # noqa: PLC0415 - it imports this module
+
+        return ShardedConductorBot(
+            settings, database=database, smoke_runner=smoke_runner, clock=clock
+        )
     return ConductorBot(settings, database=database, smoke_runner=smoke_runner, clock=clock)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -110,6 +117,13 @@ class Settings(BaseSettings):
     discord_api_url: str | None = None
     #: the ``[web]`` table: the ``/deployments`` board (on 127.0.0.1:8080 unless told)
     web: WebSettings = Field(default_factory=WebSettings)
+    #: several processes: the bot's shard count (None: one process, one gateway session, as
+    #: without sharding) and this process's shards (None: all of them). Each shard is held
+    #: through a lease in the database (``conductor.shards``)
+    shard_count: int | None = Field(default=None, ge=1, le=1024)
+    shard_ids: Annotated[list[int] | None, NoDecode] = None
+    #: how long a shard's lease lasts unrenewed: a process that died is replaced after it
+    shard_lease_seconds: float = Field(default=30.0, ge=1.0, le=600.0)
 
     @field_validator("database_url")
     @classmethod
@@ -128,6 +142,39 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         return loopback_api_url(value)
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _shard_list(cls, value: Any) -> Any:
+        # "0,1" or "0 1" in the environment; a real list in TOML.
+        if isinstance(value, str):
+            parts = value.replace(",", " ").split()
+            return parts or None
+        return value
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shards_within_count(cls, value: list[int] | None, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        count = info.data.get("shard_count")
+        if count is None:
+            raise ValueError("needs CONDUCTOR_SHARD_COUNT (the bot's total number of shards)")
+        if not value:
+            raise ValueError("names no shard")
+        outside = sorted({i for i in value if not 0 <= i < count})
+        if outside:
+            raise ValueError(f"shards are 0 to {count - 1} with {count} shards, got {outside}")
+        if len(set(value)) != len(value):
+            raise ValueError("names a shard twice")
+        return sorted(value)
+
+    @property
+    def shards(self) -> tuple[int, ...] | None:
+        """This process's shards (None: not sharded)."""
+        if self.shard_count is None:
+            return None
+        return tuple(self.shard_ids or range(self.shard_count))
 
     @field_validator("handoff_channels", mode="before")
     @classmethod

@@ -120,12 +120,13 @@ def bootstrap(
         else default_screenshots_dir(db)
     )
     sealer = Sealer(seals, runner, app, evidence)
-    publisher = Publisher(releases, sealer, notes)
+    runs = runs or Runs(db)
+    publisher = Publisher(releases, sealer, notes, owner=runs.owner)
     sandbox = Sandbox(
         deploy_config.sandbox or (repo.config.sandbox if repo is not None else SandboxMode.BWRAP)
     )
     parts = RunParts(releases, sealer, publisher, repo, deploy_config, sandbox)
-    driver = Driver(parts, runs or Runs(db), KINDS, checkpoint=checkpoint)
+    driver = Driver(parts, runs, KINDS, checkpoint=checkpoint)
     locks = Locks(db)
     return Conductor(
         db=db,

@@ -50,6 +50,8 @@ MESSAGE_LIMIT = 2000
 EMBED_TOTAL_LIMIT = 6000
 ATTACHMENT_LIMIT = 25 * 1024 * 1024
 INTERACTION_DEADLINE_S = 3.0
+#: Discord's identify window: ``max_concurrency`` IDENTIFYs per this many seconds, one a bucket
+IDENTIFY_WINDOW_S = 5.0
 EPHEMERAL, LOADING = 1 << 6, 1 << 7
 HEARTBEAT_MS = 41_250
 ALL_BUT_ADMIN = str((1 << 51) - 1 & ~(1 << 3))
@@ -80,7 +82,7 @@ def _error(status: int, code: int, message: str, errors: Json | None = None) -> 
 class Failure:
     """Something the bot did that Discord would not take (or the stand-in does not know)."""
 
-    kind: str  # "spec", "unknown-route", "limit", "interaction"
+    kind: str  # "spec", "unknown-route", "limit", "interaction", "gateway"
     method: str
     path: str
     detail: str
@@ -125,6 +127,7 @@ class Session:
     #: every dispatch of the session, for a RESUME's replay
     sent: list[Json] = field(default_factory=list)
     ws: web.WebSocketResponse | None = None
+    shard: int = 0
 
 
 class StandIn:
@@ -152,7 +155,17 @@ class StandIn:
         self.commands: list[Json] = []
         self.interactions: dict[int, Interaction] = {}
         self.webhooks: dict[int, Json] = {}
+        #: the session of the guild's shard (the one that gets its events)
         self.session: Session | None = None
+        #: the bot's shards (``GET /gateway/bot``): a guild's events go to the session of
+        #: shard ``(guild_id >> 22) % shard_count``; IDENTIFYs spaced per bucket
+        #: (``shard % max_concurrency``) by :data:`IDENTIFY_WINDOW_S`
+        self.shard_count = 1
+        self.max_concurrency = 1
+        #: the last session of each shard
+        self.shard_sessions: dict[int, Session] = {}
+        #: every IDENTIFY: (monotonic time, shard)
+        self.identifies: list[tuple[float, int]] = []
         self.identified = 0
         self.resumed = 0
         #: the dispatches each RESUME replayed, by event name
@@ -231,9 +244,10 @@ class StandIn:
         self._seed()
 
     async def _stop(self) -> None:
-        if self.session is not None and self.session.ws is not None:
-            with contextlib.suppress(Exception):
-                await self.session.ws.close()
+        for session in self.shard_sessions.values():
+            if session.ws is not None:
+                with contextlib.suppress(Exception):
+                    await session.ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -541,10 +555,12 @@ class StandIn:
     # ------------------------------------------------------------------ the gateway
 
     def dispatch(self, event: str, data: Json) -> None:
-        """Send a dispatch on the live connection; kept for a RESUME either way."""
-        session = self.session
-        if session is None:
-            return
+        """Send a dispatch on the guild's shard's live connection; kept for a RESUME either
+        way."""
+        if self.session is not None:
+            self._dispatch_to(self.session, event, data)
+
+    def _dispatch_to(self, session: Session, event: str, data: Json) -> None:
         session.seq += 1
         payload = {"op": 0, "t": event, "s": session.seq, "d": data}
         session.sent.append(payload)
@@ -582,7 +598,14 @@ class StandIn:
                 if data["d"].get("token") != self.token:
                     await ws.close(code=4004, message=b"Authentication failed.")
                     break
-                self._identify(ws)
+                shard = data["d"].get("shard") or [0, 1]
+                if int(shard[1]) != self.shard_count or not 0 <= int(shard[0]) < self.shard_count:
+                    self.failures.append(
+                        Failure("gateway", "IDENTIFY", "/", f"shard {shard} of {self.shard_count}")
+                    )
+                    await ws.close(code=4010, message=b"Invalid shard.")
+                    break
+                self._identify(ws, int(shard[0]))
             elif op == 6:
                 await self._resume(ws, data["d"])
             elif op == 8:
@@ -596,37 +619,68 @@ class StandIn:
                         "nonce": data["d"].get("nonce"),
                     },
                 )
-        if self.session is not None and self.session.ws is ws:
-            self.session.ws = None
+        for session in self.shard_sessions.values():
+            if session.ws is ws:
+                session.ws = None
         return ws
 
-    def _identify(self, ws: web.WebSocketResponse) -> None:
+    def guild_shard(self) -> int:
+        return (self.guild_id >> 22) % self.shard_count
+
+    def _identify(self, ws: web.WebSocketResponse, shard: int) -> None:
+        now = time.monotonic()
+        bucket = shard % self.max_concurrency
+        last = max(
+            (at for at, s in self.identifies if s % self.max_concurrency == bucket), default=None
+        )
+        if last is not None and now - last < IDENTIFY_WINDOW_S:
+            self.failures.append(
+                Failure(
+                    "gateway",
+                    "IDENTIFY",
+                    "/",
+                    f"shard {shard}: a second IDENTIFY in bucket {bucket} {now - last:.2f} s "
+                    f"after the last (max_concurrency {self.max_concurrency} per 5 s)",
+                )
+            )
+        before = self.shard_sessions.get(shard)
+        if before is not None and before.ws is not None and not before.ws.closed:
+            # Discord would take it, and send both every event: two owners of one shard
+            self.failures.append(
+                Failure("gateway", "IDENTIFY", "/", f"shard {shard}: a second live session")
+            )
+        self.identifies.append((now, shard))
         self.identified += 1
-        self.session = Session(id=secrets.token_hex(16), ws=ws)
-        self.dispatch(
+        session = Session(id=secrets.token_hex(16), ws=ws, shard=shard)
+        self.shard_sessions[shard] = session
+        ours = bool(self.guild_id) and shard == self.guild_shard()
+        if ours or self.shard_count == 1:
+            self.session = session
+        self._dispatch_to(
+            session,
             "READY",
             {
                 "v": 10,
                 "user": {**self.users[self.bot_id], "verified": True, "mfa_enabled": False},
-                "guilds": [{"id": str(self.guild_id), "unavailable": True}]
-                if self.guild_id
-                else [],
-                "session_id": self.session.id,
+                "guilds": [{"id": str(self.guild_id), "unavailable": True}] if ours else [],
+                "session_id": session.id,
                 "resume_gateway_url": f"ws://127.0.0.1:{self.port}/",
                 "application": {"id": str(self.app_id), "flags": 0},
                 "private_channels": [],
                 "relationships": [],
                 "presences": [],
                 "session_type": "normal",
-                "shard": [0, 1],
+                "shard": [shard, self.shard_count],
             },
         )
-        if self.guild_id:
+        if ours:
             self.dispatch("GUILD_CREATE", self.guild_payload())
 
     async def _resume(self, ws: web.WebSocketResponse, data: Json) -> None:
-        session = self.session
-        if session is None or data.get("session_id") != session.id:
+        session = next(
+            (s for s in self.shard_sessions.values() if s.id == data.get("session_id")), None
+        )
+        if session is None:
             await ws.send_str(json.dumps({"op": 9, "d": False, "s": None, "t": None}))
             return
         self.resumed += 1
@@ -636,7 +690,7 @@ class StandIn:
             if payload["s"] > last:
                 self.replayed.append(payload["t"])
                 self._send_soon(ws, payload)
-        self.dispatch("RESUMED", {})
+        self._dispatch_to(session, "RESUMED", {})
 
     async def drop_gateway(self, *, hold: bool) -> None:
         """Close the bot's connection (4000: reconnect and resume); with ``hold``, its next
@@ -902,12 +956,12 @@ class StandIn:
         return _json(
             {
                 "url": f"ws://127.0.0.1:{self.port}",
-                "shards": 1,
+                "shards": self.shard_count,
                 "session_start_limit": {
                     "total": 1000,
-                    "remaining": 999,
+                    "remaining": 1000 - self.identified,
                     "reset_after": 0,
-                    "max_concurrency": 1,
+                    "max_concurrency": self.max_concurrency,
                 },
             }
         )

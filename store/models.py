@@ -1,6 +1,6 @@
 """The tables: tasks and their dependencies, the stage timeline, raw handoffs and how far each
-handoff channel is handled, reviews, releases, the release lock, reminders and per-guild
-configuration."""
+handoff channel is handled, reviews, releases, the release lock, reminders, per-guild
+configuration, and the gateway's shard leases and identify slots (several processes)."""
 
 from __future__ import annotations
 
@@ -68,7 +68,9 @@ def _str_enum(enum: type[StrEnum], name: str, *, check: bool = True) -> Enum:
     )
 
 
-_ACTIVE_RELEASE = text(
+#: the active releases' condition, as the one-active index has it: a query that says it
+#: in these words (not with bound values) may read that partial index on SQLite too
+ACTIVE_RELEASE = text(
     "state IN (" + ", ".join(f"'{state.value}'" for state in ACTIVE_RELEASE_STATES) + ")"
 )
 
@@ -86,7 +88,11 @@ class Task(Base):
     __table_args__ = (
         UniqueConstraint("guild_id", "slug"),
         Index(None, "release_id"),
-        Index(None, "guild_id", "state"),
+        # /task list and the autocomplete read a page in these, newest first (0012)
+        Index(None, "guild_id", "updated_at", "id"),
+        Index(None, "guild_id", "state", "updated_at", "id"),
+        # /release add's autocomplete: reviewed tasks by a slug's prefix (0012)
+        Index(None, "guild_id", "state", "slug"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -254,14 +260,16 @@ class Release(Base):
     __table_args__ = (
         UniqueConstraint("guild_id", "slug"),
         UniqueConstraint("guild_id", "version"),
+        # the board's newest releases, by id (0012)
+        Index(None, "guild_id", "id"),
         # The singleton: at most one non-terminal release per guild, held by the database
         # itself so it survives races and several processes.
         Index(
             "uq_releases_one_active_per_guild",
             "guild_id",
             unique=True,
-            sqlite_where=_ACTIVE_RELEASE,
-            postgresql_where=_ACTIVE_RELEASE,
+            sqlite_where=ACTIVE_RELEASE,
+            postgresql_where=ACTIVE_RELEASE,
         ),
     )
 
@@ -328,6 +336,9 @@ class Release(Base):
     #: when posting the notes began: a post after it may have reached Discord unrecorded, so
     #: the next attempt looks for it before posting again
     notes_intent_at: Mapped[datetime | None] = mapped_column()
+    #: the process that began posting them (a process identity): another process leaves a
+    #: fresh intent to it while it runs (added after the table)
+    notes_intent_by: Mapped[str | None] = mapped_column(String(120))
     #: when the release notes reached its thread: they are posted exactly once
     notes_posted_at: Mapped[datetime | None] = mapped_column()
     notes_message_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -382,6 +393,8 @@ class Run(Base):
             postgresql_where=_RUNNING,
         ),
         Index(None, "guild_id", "status"),
+        # a release's runs (a rollback stopped half way, for /release status) (0012)
+        Index(None, "release_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -515,3 +528,31 @@ class GuildConfig(Base):
     board_message_id: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class ShardLease(Base):
+    """Who holds one gateway shard of the bot (several processes on one database): one owner
+    at a time, until ``expires_at`` unless renewed. ``token`` goes up by one at every take
+    (a new owner, or the same one after its lease ran out): the fence, so a process whose
+    lease was taken cannot renew it. ``shard_count`` is the count the holder runs with: a
+    process with another count waits until no lease of that count is live."""
+
+    __tablename__ = "shard_leases"
+
+    shard_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    shard_count: Mapped[int] = mapped_column(Integer)
+    owner: Mapped[str] = mapped_column(String(120))
+    token: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class IdentifySlot(Base):
+    """Discord's identify limit across processes: one IDENTIFY per rate-limit bucket
+    (``shard_id % max_concurrency``) until ``next_at``."""
+
+    __tablename__ = "identify_slots"
+
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    next_at: Mapped[datetime] = mapped_column()
+    #: who took the last slot (a process identity), for the logs
+    taken_by: Mapped[str] = mapped_column(String(120))

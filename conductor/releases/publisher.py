@@ -10,10 +10,13 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from conductor.notes import release_notes, reseal_note, rollback_alert, screenshots_line
 from conductor.releases.runs.sink import AlertAction, NotesSink, PostedNotes
+from conductor.releases.runs.store import process_identity
 from conductor.releases.service import Releases
+from conductor.seals.records import NOTES_IN_FLIGHT
 from conductor.seals.sealer import Sealer, SealOutcome
 from conductor.states import RESEAL, SHIP, ReleaseState
 from conductor.views import Actor, ReleaseView
@@ -29,8 +32,17 @@ class ResealOutcome:
 
 
 class Publisher:
-    def __init__(self, releases: Releases, sealer: Sealer, notes: NotesSink | None) -> None:
+    def __init__(
+        self,
+        releases: Releases,
+        sealer: Sealer,
+        notes: NotesSink | None,
+        *,
+        owner: str | None = None,
+    ) -> None:
         self.releases = releases
+        #: this process, as the one posting a release's notes (the runs' owner)
+        self.owner = owner or process_identity()
         self.sealer = sealer
         #: None: nowhere to post (the CLI, some tests); the notes stay owed
         self.notes = notes
@@ -75,6 +87,7 @@ class Publisher:
         operator_id: int | None,
         reply_to: object | None = None,
         sent: Callable[[str], None] | None = None,
+        in_flight: timedelta | None = None,
     ) -> PostedNotes | None:
         """Post the notes (seal line first) and on red or error the ping with the rollback
         command, then record them as posted: exactly once. The intent is recorded before the
@@ -82,7 +95,9 @@ class Publisher:
         the record never came) finds what was posted and sends only what is missing. None
         when nothing could be posted (the reconcile tries again). Never raises for the
         sink's failures. ``sent`` hears ``notes:sent`` and ``alert:sent`` (the crash tests
-        stop there)."""
+        stop there). Two processes never both post: the intent is claimed in the database
+        first; ``in_flight`` (the reconcile's) leaves a younger intent to the process that
+        wrote it, None (a run's step, under the run's lease) takes any intent over."""
         if self.notes is None:
             return None
         current = await self.releases.get(guild_id, release.slug)
@@ -94,12 +109,18 @@ class Publisher:
         notes_marker = f"Release notes — `{release.slug}`"
         alert_marker = f"the smoke seal of `{release.slug}`"
         retried = current.notes_intent_at is not None
+        claimed = await self.sealer.records.claim_notes(
+            guild_id, release.slug, current.notes_intent_at, owner=self.owner, in_flight=in_flight
+        )
+        if claimed is None:
+            log.info("the notes of %s are being posted by another process", release.slug)
+            return None
         posted = await self.notes.find(guild_id, shown, notes_marker) if retried else None
         if posted is None:
-            await self.sealer.records.notes_intent(guild_id, release.slug)
             posted = await self.notes.post(guild_id, shown, messages, reply_to=reply_to)
             if posted is None:
                 log.warning("the notes of %s were not posted; the reconcile retries", release.slug)
+                await self.sealer.records.notes_not_posted(guild_id, release.slug, claimed)
                 return None
             if sent is not None:
                 sent("notes:sent")
@@ -130,7 +151,13 @@ class Publisher:
                 if not mine:
                     continue  # its ship is still running here
                 seal = await self.owed_seal(guild_id, release)
-                if await self.publish(guild_id, release, seal, operator_id=release.shipped_by_id):
+                if await self.publish(
+                    guild_id,
+                    release,
+                    seal,
+                    operator_id=release.shipped_by_id,
+                    in_flight=NOTES_IN_FLIGHT,
+                ):
                     posted += 1
         return posted
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import select
 
 from conductor.errors import InvalidMove, NotFound
 from conductor.queries import last_shipped, load_release_view, require_release
+from conductor.releases.runs.store import owner_is_gone
 from conductor.states import ReleaseState, RunStatus, SealStatus, SealTrigger
 from conductor.views import Actor, ReleaseView
 from smoke import SmokeResult
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     from store.db import Database
 
 log = logging.getLogger(__name__)
+
+#: notes whose posting began less than this ago are being posted (here, or in another process
+#: sharing the database): the reconcile leaves them alone
+NOTES_IN_FLIGHT = timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +153,45 @@ class SealRecords:
         async with self.db.write() as session:
             release = await require_release(session, guild_id, slug)
             release.notes_intent_at = utcnow()
+
+    async def claim_notes(
+        self,
+        guild_id: int,
+        slug: str,
+        seen: datetime | None,
+        *,
+        owner: str,
+        in_flight: timedelta | None,
+    ) -> datetime | None:
+        """Begin posting the notes as ``owner`` (as :meth:`notes_intent`) only if they are
+        not posted and no one began since this process read ``seen``, the intent it found;
+        with ``in_flight``, an intent younger than that written by another process that may
+        still run is its post under way, left alone. Two processes owing the same notes post
+        them once. Returns the intent written, None when another process has them."""
+        async with self.db.write() as session:
+            release = await require_release(session, guild_id, slug)
+            if release.notes_posted_at is not None or release.notes_intent_at != seen:
+                return None
+            now = utcnow()
+            by = release.notes_intent_by
+            if (
+                seen is not None
+                and in_flight is not None
+                and now - seen < in_flight
+                and by not in (None, owner)
+                and not owner_is_gone(by)
+            ):
+                return None
+            release.notes_intent_at, release.notes_intent_by = now, owner
+            return now
+
+    async def notes_not_posted(self, guild_id: int, slug: str, claimed: datetime) -> None:
+        """The post begun at ``claimed`` failed: its intent is left to be looked for first,
+        but no longer in flight, so the next attempt need not wait."""
+        async with self.db.write() as session:
+            release = await require_release(session, guild_id, slug)
+            if release.notes_intent_at == claimed:
+                release.notes_intent_at = claimed - NOTES_IN_FLIGHT
 
     async def notes_owed(self, guild_id: int) -> tuple[ReleaseView, ...]:
         """Shipped releases whose notes never reached their thread, oldest first; a release

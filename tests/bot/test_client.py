@@ -100,3 +100,30 @@ async def test_the_reminders_setting_and_clock_reach_the_reminders(db: Database)
         assert bot.reminders.sink.notes is bot.discord_notes
     finally:
         await bot.close()
+
+
+async def test_with_a_shard_count_the_bot_is_sharded_and_waits_for_its_leases(
+    db: Database,
+) -> None:
+    """Unset, the bot is the plain one (one gateway session, no lease); with a shard count,
+    the sharded one on its shards, holding none until it takes their leases, showing no guild
+    meanwhile."""
+    from bot.shards import ShardedConductorBot  # noqa: PLC0415
+
+    plain = create_bot(sample_settings("sqlite+aiosqlite://"), database=db)
+    try:
+        assert not isinstance(plain, ShardedConductorBot)
+    finally:
+        await plain.close()
+    settings = sample_settings(
+        "sqlite+aiosqlite://", shard_count=4, shard_ids=[1, 3], shard_lease_seconds=3
+    )
+    # (as ``conductor run`` does: an AutoShardedClient closes only after its setup)
+    async with create_bot(settings, database=db) as sharded:
+        assert isinstance(sharded, ShardedConductorBot)
+        assert (sharded.shard_count, sharded.wanted, sharded.held) == (4, (1, 3), {})
+        assert sharded.shard_leases.lease_s == 3
+        assert sharded.guilds == []
+        assert sharded.gateway_problem() == (
+            "waiting for shard(s) [1, 3]: another process holds them"
+        )

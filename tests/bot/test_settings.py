@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,47 @@ def test_the_sample_guild_serves_no_board_unless_asked() -> None:
     assert sample_settings("sqlite+aiosqlite://").web.enabled is False
     asked = sample_settings("sqlite+aiosqlite://", web={"port": 0})
     assert asked.web == WebSettings(enabled=True, port=0)
+
+
+def test_without_shard_settings_the_bot_is_one_process(config: Path) -> None:
+    config.write_text("")
+    assert Settings().shards is None
+
+
+def test_the_shard_settings_from_the_environment(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config.write_text("")
+    monkeypatch.setenv("CONDUCTOR_SHARD_COUNT", "4")
+    assert Settings().shards == (0, 1, 2, 3)  # no ids: every shard
+    monkeypatch.setenv("CONDUCTOR_SHARD_IDS", "3, 1")
+    monkeypatch.setenv("CONDUCTOR_SHARD_LEASE_SECONDS", "2.5")
+    settings = Settings()
+    assert settings.shards == (1, 3) and settings.shard_lease_seconds == 2.5
+    config.write_text("shard_count = 2\nshard_ids = [1]\n")
+    monkeypatch.delenv("CONDUCTOR_SHARD_COUNT")
+    monkeypatch.delenv("CONDUCTOR_SHARD_IDS")
+    assert Settings().shards == (1,)
+
+
+@pytest.mark.parametrize(
+    ("count", "ids", "says"),
+    [
+        (None, "0", "needs CONDUCTOR_SHARD_COUNT"),
+        ("2", "2", "shards are 0 to 1 with 2 shards, got [2]"),
+        ("2", "-1,0", "got [-1]"),
+        ("2", "1,1", "names a shard twice"),
+        ("2", "one", "valid integer"),
+        ("0", None, "greater than or equal to 1"),
+    ],
+)
+def test_shard_settings_that_cannot_work_are_refused(
+    config: Path, monkeypatch: pytest.MonkeyPatch, count: str | None, ids: str | None, says: str
+) -> None:
+    config.write_text("")
+    if count is not None:
+        monkeypatch.setenv("CONDUCTOR_SHARD_COUNT", count)
+    if ids is not None:
+        monkeypatch.setenv("CONDUCTOR_SHARD_IDS", ids)
+    with pytest.raises(ValidationError, match=r"(?s)shard.*" + re.escape(says)):
+        Settings()

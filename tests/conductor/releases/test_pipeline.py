@@ -5,10 +5,12 @@ twice, never while the ship itself still holds them."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from conductor.bootstrap import Conductor, bootstrap
+from conductor.releases.runs.sink import PostedNotes
 from conductor.states import SealStatus
 from conductor.views import Actor
 from store.db import Database
@@ -146,3 +148,34 @@ async def test_without_a_sink_the_notes_stay_owed(
     assert outcome.notes is None and outcome.seal is not None
     assert await quiet.publisher.post_owed_notes(GUILD) == 0
     assert [r.slug for r in await quiet.seals.notes_owed(GUILD)] == [slug]
+
+
+class SlowNotes(FakeNotes):
+    """Discord taking a moment to post: processes racing for the same notes overlap."""
+
+    async def post(self, *args: Any, **kwargs: Any) -> PostedNotes | None:
+        await asyncio.sleep(0.02)
+        return await super().post(*args, **kwargs)
+
+
+async def test_processes_owing_the_same_notes_post_them_once(
+    db_url: str, runner: FakeRunner, make_reviewed: MakeReviewed, domain: Conductor
+) -> None:
+    """Three processes (each its own engine and publisher, one Discord) reconcile the same
+    owed notes at the same instant, round after round: one posts, the others back off."""
+    sink = SlowNotes()
+    databases = [Database(db_url) for _ in range(3)]
+    processes = [bootstrap(database=d, app=TEST_APP, runner=runner, notes=sink) for d in databases]
+    try:
+        for round_ in range(3):
+            sink.down = True
+            slug = await assembled(processes[0], make_reviewed, f"race{round_}")
+            await ship(processes[0])
+            assert [r.slug for r in await processes[0].seals.notes_owed(GUILD)] == [slug]
+            sink.down = False
+            posted = await asyncio.gather(*(p.publisher.post_owed_notes(GUILD) for p in processes))
+            assert sorted(posted) == [0, 0, 1], round_
+            assert [s for s, _, _ in sink.posts].count(slug) == 1
+            assert await processes[0].seals.notes_owed(GUILD) == ()
+    finally:
+        await asyncio.gather(*(d.dispose() for d in databases))
