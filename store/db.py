@@ -46,6 +46,11 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: and then write run one at a time across every process, as SQLite's BEGIN IMMEDIATE makes
 #: them ("cond" in ASCII)
 WRITE_LOCK_KEY = 0x636F6E64
+#: PostgreSQL: how long opening a connection may take before the server counts as unreachable
+#: (asyncpg's own default is 60 s). A server that is down refuses at once; this bounds one that
+#: does not answer (a host gone from the network, a server stuck starting), so a command
+#: during an outage is answered "cannot be reached" within seconds, not after a minute.
+CONNECT_TIMEOUT_S = 5.0
 _IMMEDIATE = "conductor_begin_immediate"
 
 
@@ -172,8 +177,9 @@ class Database:
         if self.is_postgresql:
             # the busy timeout: how long a statement waits for a lock (the write lock first)
             settings = {"lock_timeout": f"{int(busy_timeout_ms)}ms"}
-            options["connect_args"] = {"server_settings": settings}
-            # a connection the server dropped (restarted) is found before it is handed out
+            options["connect_args"] = {"server_settings": settings, "timeout": CONNECT_TIMEOUT_S}
+            # a connection the server dropped (restarted, stopped) is found before it is
+            # handed out, and replaced by a new one (or the unit is "unreachable")
             options["pool_pre_ping"] = True
         self.engine = create_async_engine(self.url, echo=echo, **options)
         #: the SQLite file, watched: deleted or replaced, it is refused (see :meth:`check`)

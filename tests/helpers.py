@@ -495,10 +495,12 @@ async def make_bot(
     runner: Callable[[], SmokeRunner] | None = FakeRunner,
     busy_timeout_ms: int | None = None,
     clock: Clock | None = None,
+    url: str | None = None,
     **settings: Any,
 ) -> AsyncIterator[ConductorBot]:
     """What a ``simcord_bot`` fixture yields: a fresh, unstarted bot of the sample guild on its
-    own SQLite file (``root/bot.db``), closed on the way out.
+    own SQLite file (``root/bot.db``; ``url``: another empty database, e.g. PostgreSQL's),
+    closed on the way out.
 
     - ``app``: the ``[app]`` table it seals against (None: unsealed);
     - ``clone``: Conductor's clone of the origin (``[git]``), with ``tests`` as its test
@@ -516,7 +518,7 @@ async def make_bot(
     # imported here: the domain tests and the crash worker import this module and need no bot
     from bot.client import create_bot  # noqa: PLC0415
 
-    url = f"sqlite+aiosqlite:///{root / 'bot.db'}"
+    url = url or f"sqlite+aiosqlite:///{root / 'bot.db'}"
     database = (
         Database(url) if busy_timeout_ms is None else Database(url, busy_timeout_ms=busy_timeout_ms)
     )

@@ -6,7 +6,10 @@
 port, its unix socket in the same directory. ``initdb`` refuses root: as root every program
 of the cluster runs as the ``postgres`` user, which owns the directory. ``pg_ctl start -w``
 returns once the server accepts connections (it polls; no fixed sleep). :meth:`Cluster.stop`
-stops it (``-m immediate``: nothing in it is kept) and removes the directory.
+stops it (``-m immediate``: nothing in it is kept) and removes the directory. A test of the
+server going away under a running bot restarts it, or stops and starts it again, on the same
+port with the same data (:meth:`Cluster.restart`, :meth:`~Cluster.stop_server`,
+:meth:`~Cluster.start_server`).
 
 The cluster is throwaway and so is its durability: ``fsync``, ``full_page_writes`` and
 ``synchronous_commit`` are off (a crash of the machine loses it; a crash of a test process
@@ -127,6 +130,8 @@ class Cluster:
         self._lock = threading.Lock()
         self._started = False
         self._template: str | None = None
+        #: stopped by :meth:`stop_server` (its data kept) and not started again yet
+        self.down = False
 
     @property
     def data(self) -> Path:
@@ -189,29 +194,59 @@ class Cluster:
         self._started = True
 
     def _start_server(self) -> None:
-        options = " ".join(f"-c {key}={value}" for key, value in SERVER_SETTINGS.items())
         last = ""
         for _ in range(PORT_ATTEMPTS):
             self.port = _free_port()
-            done = self._run(
-                "pg_ctl",
-                "start",
-                "-w",
-                "-t",
-                str(START_TIMEOUT_S),
-                "-D",
-                str(self.data),
-                "-l",
-                str(self.root / "server.log"),  # type: ignore[operator]
-                "-o",
-                f"-p {self.port} -k {self.root} {options}",
-            )
+            done = self._pg_ctl("start")
             if done.returncode == 0:
                 return
             last = _log_tail(self.root / "server.log") or _last_line(done)  # type: ignore[operator]
             if "could not bind" not in last and "in use" not in last:
                 break
         raise Unavailable(f"the PostgreSQL server did not start: {last}")
+
+    def _pg_ctl(self, action: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        """``pg_ctl start`` or ``restart`` on this cluster's port and settings, waiting
+        (``-w``, an outer bound of :data:`START_TIMEOUT_S`) until it accepts connections."""
+        options = " ".join(f"-c {key}={value}" for key, value in SERVER_SETTINGS.items())
+        return self._run(
+            "pg_ctl",
+            action,
+            "-w",
+            "-t",
+            str(START_TIMEOUT_S),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "server.log"),  # type: ignore[operator]
+            "-o",
+            f"-p {self.port} -k {self.root} {options}",
+            *extra,
+        )
+
+    # -- the server going away under its clients (the data kept) -----------------------------
+
+    def restart(self) -> None:
+        """``pg_ctl restart`` (``-m fast``: every connection is dropped, as an operator's
+        restart drops them): back on the same port with the same data when it returns."""
+        self._must(self._pg_ctl("restart", "-m", "fast"), "restart")
+
+    def stop_server(self) -> None:
+        """Stop the server (``-m fast``: connections dropped, the data kept) until
+        :meth:`start_server`; its clients find nothing listening on the port."""
+        done = self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w")
+        self._must(done, "stop")
+        self.down = True
+
+    def start_server(self) -> None:
+        """Start the stopped server again, on the same port, with the same data."""
+        self._must(self._pg_ctl("start"), "start")
+        self.down = False
+
+    def _must(self, done: subprocess.CompletedProcess[str], what: str) -> None:
+        if done.returncode != 0:
+            why = _log_tail(self.root / "server.log") or _last_line(done)  # type: ignore[operator]
+            raise RuntimeError(f"pg_ctl {what} failed: {why}")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"

@@ -1,5 +1,6 @@
 """The runs' reconcile, on ready and every few minutes: the guild's runs of every kind whose
-process died are taken up (a running one goes on from its last finished step; an ended one
+process died, or that this process paused when the database went away, are taken up (a
+running one goes on from its last finished step; an ended one
 sends the notice it still owes), then the notes of shipped releases that never reached
 Discord (a failed send, a crash between the flip and the notes) are posted, sealing first if
 the seal never ran."""

@@ -160,6 +160,26 @@ async def test_a_server_that_refuses_the_connection_is_unreachable(
     assert len(said) == 1 and said[0].startswith("the database cannot take writes: unreachable")
 
 
+async def test_a_server_that_never_answers_is_unreachable_within_the_connect_timeout() -> None:
+    """A port that takes the connection and never answers (a server frozen, a host behind a
+    dead route): the unit gives up after ``CONNECT_TIMEOUT_S``, not after asyncpg's own 60 s."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)  # the kernel completes the handshake; nobody ever answers
+        port = sock.getsockname()[1]
+        database = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/conductor")
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        try:
+            with pytest.raises(DatabaseUnreachable):
+                async with database.read():
+                    pytest.fail("the unit must not start")
+        finally:
+            await database.dispose()
+        waited = loop.time() - began
+    assert waited < 60.0, waited  # asyncpg's default timeout, which it must not wait out
+
+
 async def test_connections_the_server_dropped_are_replaced(db: Database, db_url: str) -> None:
     """Every connection of the pool killed by the server (as a restart does): the next unit
     of work gets a new one, nothing lost."""

@@ -15,6 +15,10 @@ driver owns the rest, the same for every kind:
   or interrupted with the step that failed or was in flight (a ``once`` step found running
   after a crash). No resume ever sees a failed or interrupted step of a running run, so
   nothing that failed is retried without the operator, and the deploy never runs twice;
+- **the database going away mid-run**: the run pauses (:class:`RunPaused`) as last recorded,
+  and the end of a ``once`` step the database could not take (a deploy that went out) is kept
+  in this process, owed, and written first when the same process takes the run up again once the
+  database is back: the run goes on from the next step, its deploy not run again;
 - **what the operator is owed, exactly once across crashes**: the notice of a failed or
   interrupted run and its ping. Their intent is recorded (``notice_at``) before they are
   sent; after a crash each is looked for in the thread and sent only if missing; then the
@@ -173,7 +177,21 @@ class StepFailed(Exception):
 
 class RunPaused(ConductorError):
     """The database could not take a step of a running run: the run stays as it was last
-    recorded, and the reconcile takes it up again once its lease runs out."""
+    recorded (with the end of a step it could not take kept by this process, owed), and the
+    reconcile takes it up again once the database is back (at once in this process, else
+    once its lease runs out)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OwedMark:
+    """How a step ended when the database could not record it: written before the run goes
+    on, so a step that finished (a deploy that went out) is not found in flight."""
+
+    step: StepName
+    status: StepStatus
+    outcome: dict[str, Any] | None
+    end: RunStatus | None
+    error: str | None
 
 
 Step = Callable[["Drive"], Awaitable[None]]
@@ -246,9 +264,7 @@ class Drive:
     async def mark(self, status: StepStatus, outcome: dict[str, Any] | None = None) -> None:
         """Record the current step; the kind's last step finished ends the run with it."""
         last = self.step == self.kind.steps[-1] and status in FINISHED_STEPS
-        self.run = await self.driver.runs.mark(
-            self.run.id, self.step, status, outcome, end=RunStatus.DONE if last else None
-        )
+        await self.driver.record(self, status, outcome, end=RunStatus.DONE if last else None)
         await self.driver.report(self)
         self.at(f"{self.step}:{status.value}")
 
@@ -288,6 +304,8 @@ class Driver:
             self.kinds[kind.kind] = kind
         #: runs this process is driving right now (a resume leaves them alone)
         self.driving: set[int] = set()
+        #: runs paused here (the database went away), with the end of a step it could not take
+        self.paused: dict[int, OwedMark | None] = {}
 
     def kind(self, kind: RunKind) -> Kind:
         return self.kinds[kind]
@@ -378,12 +396,55 @@ class Driver:
             if run.id in self.driving or not await self.runs.claim(run.id):
                 continue  # driven here already, or alive in another process
             taken += 1
+            paused = run.id in self.paused
+            await self._write_owed(run.id)
             current = await self.runs.get(run.id)
             log.info("taking up %s run %s of %s", current.kind, run.id, run.release_slug)
             if current.status is RunStatus.RUNNING:
-                await self._resumed(current)
+                await self._resumed(current, paused=paused)
             await self._drive(current, actor=current.actor)
         return taken
+
+    async def record(
+        self,
+        drive: Drive,
+        status: StepStatus,
+        outcome: dict[str, Any] | None = None,
+        *,
+        end: RunStatus | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record the drive's step (``end``: the run ends with it). The end of a ``once`` step
+        (the deploy) the database cannot take is kept, owed (:meth:`_write_owed`): found
+        running, it could not be run again. Other steps run again (and are built to: their
+        own writes may have failed with the mark), and a step's start means it has not begun."""
+        try:
+            drive.run = await self.runs.mark(
+                drive.run.id, drive.step, status, outcome, end=end, error=error
+            )
+        except DatabaseUnavailable:
+            if status is not StepStatus.RUNNING and drive.step in drive.kind.once:
+                self.paused[drive.run.id] = OwedMark(drive.step, status, outcome, end, error)
+            raise
+
+    async def _write_owed(self, run_id: int) -> None:
+        """Write the end of the step the database could not take when the run paused here,
+        if the run still stands as this process left it (taken up just now by this process,
+        the step neither finished nor ended since)."""
+        owed = self.paused.get(run_id)
+        if owed is not None:
+            run = await self.runs.get(run_id)
+            status = run.step(owed.step).status
+            if (
+                run.status is RunStatus.RUNNING
+                and status not in FINISHED_STEPS
+                and status not in ENDING_STEPS
+            ):
+                await self.runs.mark(
+                    run_id, owed.step, owed.status, owed.outcome, end=owed.end, error=owed.error
+                )
+                log.info("run %s: its %s step recorded %s now", run_id, owed.step, owed.status)
+        self.paused.pop(run_id, None)
 
     async def _drive(
         self,
@@ -414,6 +475,7 @@ class Driver:
                 "%s run %s stopped at the %s step: the database is %s",
                 kind.kind, run.id, drive.step, down.reason,
             )  # fmt: skip
+            self.paused.setdefault(run.id, None)
             noun = kind.words.noun
             raise RunPaused(
                 f"⛔ {down.problem}, so the {noun} of `{run.release_slug}`{_v(run)} stopped at "
@@ -476,9 +538,8 @@ class Driver:
         kept = {**outcome, "summary": summary}
         if alert:
             kept["alert"] = True
-        drive.run = await self.runs.mark(
-            drive.run.id,
-            drive.step,
+        await self.record(
+            drive,
             status,
             kept,
             end=RunStatus.INTERRUPTED if status is StepStatus.INTERRUPTED else RunStatus.FAILED,
@@ -557,8 +618,9 @@ class Driver:
             lines.append(kind.words.failed)
         return clip("\n".join(lines), 2000)
 
-    async def _resumed(self, run: RunView) -> None:
-        """Say in the thread that a run is taken up again after its process died, and where."""
+    async def _resumed(self, run: RunView, *, paused: bool = False) -> None:
+        """Say in the thread that a run is taken up again after its process died (or, when
+        ``paused`` here, the database came back), and where."""
         notes = self.parts.notes
         left = run.left
         if notes is None or not left:
@@ -571,12 +633,13 @@ class Driver:
             if first.status is StepStatus.RUNNING and first.name in kind.once
             else f"from the {first.name} step; what was done is not done again"
         )
-        await notes.post(
-            run.guild_id,
-            release,
-            [f"♻️ Conductor stopped during the {kind.words.noun} of `{release.slug}`{_v(run)} "
-             f"and took it up again: {where}."],
-        )  # fmt: skip
+        what = f"the {kind.words.noun} of `{release.slug}`{_v(run)}"
+        said = (
+            f"♻️ Conductor's database is back, so {what} goes on: {where}."
+            if paused
+            else f"♻️ Conductor stopped during {what} and took it up again: {where}."
+        )
+        await notes.post(run.guild_id, release, [said])
 
 
 def _v(run: RunView) -> str:
