@@ -20,6 +20,7 @@ from sqlalchemy import func, select, text
 from bot.client import ConductorBot
 from bot.sample import GUILD_ID
 from cogs.handoffs._cog import BACK_NOTICE
+from cogs.runs._cog import PAUSED_WATCH_SECONDS
 from conductor.states import ReleaseState, RunStatus, StepStatus, TaskState
 from store.errors import DatabaseUnreachable
 from store.models import HandoffMessage, Release, Run
@@ -290,7 +291,8 @@ async def test_a_ship_in_flight_pauses_and_goes_on_once_the_server_is_back(
     assert f"stopped at its {paused_at} step" in said, said
     assert len(deploys(deploys_seen)) == 1
     away.start_server()
-    await world.env.advance_time(TIMERS_S)  # the runs' reconcile takes it up
+    # the paused run's own watch takes it up, well before the runs' reconcile (3 min)
+    await world.env.advance_time(PAUSED_WATCH_SECONDS + 1)
 
     release = await world.bot.releases.get(GUILD_ID, slug)
     assert release.state is ReleaseState.SHIPPED and release.version == 1
