@@ -4,7 +4,7 @@ cogs loaded in ``setup_hook``."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord.ext import commands
@@ -14,12 +14,14 @@ from bot.publish import DiscordNotes
 from bot.reminders import DiscordReminders
 from bot.settings import Settings
 from bot.tree import ConductorTree
-from bot.web import BoardServer, BoardSource
 from conductor.bootstrap import Conductor, bootstrap
 from conductor.reminders import Clock
 from conductor.views import GuildConfigView
 from smoke.protocol import SmokeRunner
 from store.db import Database
+
+if TYPE_CHECKING:
+    from bot.web import BoardServer
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,8 @@ class ConductorBot(commands.Bot):
         #: the read-only /deployments page (``[web]``), listening from ``setup_hook``
         self.board_server: BoardServer | None = None
         if settings.web.enabled:
+            from bot.web import BoardServer, BoardSource  # noqa: PLC0415 - aiohttp.web: when served
+
             source = BoardSource(
                 releases=self.releases,
                 evidence=self.sealer.evidence,
