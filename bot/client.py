@@ -3,6 +3,7 @@ cogs loaded in ``setup_hook``."""
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -166,6 +167,11 @@ class ConductorBot(commands.Bot):
         if self.board_server is not None:
             await self.board_server.start()  # a port in use is logged; the bot runs on
         await self.sync_commands()
+        # Everything loaded so far (modules, cogs, the engine, the commands) lives as long as
+        # the process: out of the collector's sight, a full collection no longer walks it and
+        # stalls the event loop while handoffs flow (docs/PERFORMANCE.md).
+        gc.collect()
+        gc.freeze()
 
     async def on_ready(self) -> None:
         log.info("ready as %s in %d guild(s)", self.user, len(self.guilds))
