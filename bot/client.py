@@ -80,6 +80,10 @@ class ConductorBot(commands.Bot):
             # Mentions are opt-in: text from agents and members (titles, notes, names) never
             # pings; the one message meant to ping (the rollback alert) says exactly whom.
             allowed_mentions=discord.AllowedMentions.none(),
+            # No message cache: every listener works from the event's own payload (raw
+            # reactions, the handoff's message), so 1,000 cached messages were memory and
+            # objects for the collector to walk, never read.
+            max_messages=None,
         )
         self.settings = settings
         #: where the domain's notes go: this bot's channels
