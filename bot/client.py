@@ -214,6 +214,9 @@ class ConductorBot(commands.Bot):
         await self.handoffs.drain()
         await super().close()
         await self.conductor.close()
+        # What setup_hook froze is collectable again: a process that makes many bots (the
+        # tests) would otherwise keep each one, held in its own reference cycles, for good.
+        gc.unfreeze()
 
 
 def create_bot(
