@@ -76,6 +76,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_cli
 	$(BIN)/python -m bench.bench_git
 	$(BIN)/python -m bench.bench_sandbox
+	$(BIN)/python -m bench.bench_growth
 	$(BIN)/python -m bench.bench_playwright_test
 
 clean:

@@ -8,24 +8,123 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import Select, bindparam, func, or_, select, tuple_
+from sqlalchemy.orm import aliased, selectinload
 
 from conductor.queries import dependency_views, require_task, review_view, task_view, timeline
 from conductor.states import TaskState
-from conductor.views import NoteView, StageView, TaskCard, TaskView
+from conductor.views import NoteView, StageView, TaskCard, TaskCursor, TaskPage, TaskView
 from store.models import HandoffMessage, ReviewRequest, StageEvent, Task
+from store.types import UTCDateTime
 
 if TYPE_CHECKING:
     from store.db import Database
+
+
+#: tasks on one page of ``/task list``
+PAGE_SIZE = 20
+#: the most choices an autocomplete offers (Discord's limit)
+SUGGESTIONS = 25
+#: a title or a slug's middle is searched among this many of the most recently changed
+#: tasks only: a search of every title would read the whole table (slugs are searched by
+#: prefix in all of them, through the index)
+SEARCH_WINDOW = 500
+
+
+def _newest_first(guild_id: int, state: TaskState | None) -> Select[Task]:
+    """The guild's tasks (in ``state``), most recently changed first: read in the order of
+    the index ``(guild_id, updated_at, id)`` or ``(guild_id, state, updated_at, id)``."""
+    query = select(Task).where(Task.guild_id == guild_id)
+    if state is not None:
+        query = query.where(Task.state == state)
+    return query.order_by(Task.updated_at.desc(), Task.id.desc())
 
 
 class Tasks:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    async def page(
+        self,
+        guild_id: int,
+        state: TaskState | None = None,
+        *,
+        after: TaskCursor | None = None,
+        size: int = PAGE_SIZE,
+    ) -> TaskPage:
+        """One page of the guild's tasks (in ``state``), most recently changed first,
+        starting after ``after``: one seek in an index and ``size`` rows read, however many
+        tasks there are."""
+        async with self.db.read() as session:
+            query = _newest_first(guild_id, state)
+            if after is not None:
+                query = query.where(
+                    tuple_(Task.updated_at, Task.id)
+                    < tuple_(
+                        bindparam("after_at", after.updated_at, type_=UTCDateTime()),
+                        bindparam("after_id", after.id),
+                    )
+                )
+            query = query.options(
+                selectinload(Task.dependencies), selectinload(Task.release)
+            ).limit(size + 1)
+            rows = list((await session.scalars(query)).all())
+            tasks, more = rows[:size], len(rows) > size
+            deps = await dependency_views(session, guild_id, tasks)
+            return TaskPage(
+                tasks=tuple(task_view(t, deps[t.id]) for t in tasks),
+                cursors=tuple(TaskCursor(t.updated_at, t.id) for t in tasks),
+                more=more,
+            )
+
+    async def suggest(
+        self, guild_id: int, typed: str, state: TaskState | None = None
+    ) -> tuple[TaskView, ...]:
+        """Up to 25 tasks (in ``state``) for an autocomplete: nothing typed, the most
+        recently changed; else those whose slug starts with it (any task, through the
+        index), then those whose slug or title contains it among the
+        :data:`SEARCH_WINDOW` most recently changed. Each query reads a bounded number of
+        rows, however many tasks there are."""
+        needle = typed.strip().lower()
+        async with self.db.read() as session:
+            if not needle:
+                newest = await session.scalars(_newest_first(guild_id, state).limit(SUGGESTIONS))
+                return tuple(task_view(t) for t in newest)
+            # the range lets the database seek in the (guild_id, slug) index; LIKE decides
+            prefix = select(Task).where(
+                Task.guild_id == guild_id,
+                Task.slug >= needle,
+                Task.slug < needle + "\U0010ffff",
+                Task.slug.startswith(needle, autoescape=True),
+            )
+            if state is not None:
+                prefix = prefix.where(Task.state == state)
+            found = list(
+                (await session.scalars(prefix.order_by(Task.slug).limit(SUGGESTIONS))).all()
+            )
+            if len(found) < SUGGESTIONS:
+                window = aliased(
+                    Task, _newest_first(guild_id, state).limit(SEARCH_WINDOW).subquery()
+                )
+                recent = (
+                    select(window)
+                    .where(
+                        or_(
+                            func.lower(window.slug).contains(needle, autoescape=True),
+                            func.lower(window.title).contains(needle, autoescape=True),
+                        ),
+                        window.id.not_in([t.id for t in found]),
+                    )
+                    .order_by(window.updated_at.desc(), window.id.desc())
+                    .limit(SUGGESTIONS - len(found))
+                )
+                found += (await session.scalars(recent)).all()
+            return tuple(task_view(t) for t in found)
+
     async def find(self, guild_id: int, state: TaskState | None = None) -> tuple[TaskView, ...]:
-        """The guild's tasks (in ``state`` when given), most recently changed first."""
+        """Every task of the guild (in ``state`` when given), most recently changed first:
+        the whole table, for tests and tools; the bot reads :meth:`page` and
+        :meth:`suggest`."""
         async with self.db.read() as session:
             query = (
                 select(Task)

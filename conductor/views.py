@@ -66,6 +66,32 @@ class TaskView:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskCursor:
+    """Where a page of tasks ends, most recently changed first: the next page starts after
+    it (a keyset: the database seeks to it in an index, it never counts rows to skip)."""
+
+    updated_at: datetime
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    """One page of ``/task list``: its tasks, each one's cursor, and whether older ones
+    follow the last."""
+
+    tasks: tuple[TaskView, ...]
+    cursors: tuple[TaskCursor, ...]
+    more: bool
+
+    def after(self, shown: int) -> TaskCursor | None:
+        """Where the next page starts when the first ``shown`` tasks were shown; None when
+        nothing follows them."""
+        if shown <= 0 or (shown >= len(self.tasks) and not self.more):
+            return None
+        return self.cursors[shown - 1]
+
+
+@dataclass(frozen=True, slots=True)
 class RcTestsView:
     """The test command's verdict on a release's RC head."""
 

@@ -68,7 +68,9 @@ def _str_enum(enum: type[StrEnum], name: str, *, check: bool = True) -> Enum:
     )
 
 
-_ACTIVE_RELEASE = text(
+#: the active releases' condition, as the one-active index has it: a query that says it
+#: in these words (not with bound values) may read that partial index on SQLite too
+ACTIVE_RELEASE = text(
     "state IN (" + ", ".join(f"'{state.value}'" for state in ACTIVE_RELEASE_STATES) + ")"
 )
 
@@ -86,7 +88,11 @@ class Task(Base):
     __table_args__ = (
         UniqueConstraint("guild_id", "slug"),
         Index(None, "release_id"),
-        Index(None, "guild_id", "state"),
+        # /task list and the autocomplete read a page in these, newest first (0012)
+        Index(None, "guild_id", "updated_at", "id"),
+        Index(None, "guild_id", "state", "updated_at", "id"),
+        # /release add's autocomplete: reviewed tasks by a slug's prefix (0012)
+        Index(None, "guild_id", "state", "slug"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -254,14 +260,16 @@ class Release(Base):
     __table_args__ = (
         UniqueConstraint("guild_id", "slug"),
         UniqueConstraint("guild_id", "version"),
+        # the board's newest releases, by id (0012)
+        Index(None, "guild_id", "id"),
         # The singleton: at most one non-terminal release per guild, held by the database
         # itself so it survives races and several processes.
         Index(
             "uq_releases_one_active_per_guild",
             "guild_id",
             unique=True,
-            sqlite_where=_ACTIVE_RELEASE,
-            postgresql_where=_ACTIVE_RELEASE,
+            sqlite_where=ACTIVE_RELEASE,
+            postgresql_where=ACTIVE_RELEASE,
         ),
     )
 
@@ -382,6 +390,8 @@ class Run(Base):
             postgresql_where=_RUNNING,
         ),
         Index(None, "guild_id", "status"),
+        # a release's runs (a rollback stopped half way, for /release status) (0012)
+        Index(None, "release_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

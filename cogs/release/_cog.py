@@ -282,7 +282,7 @@ class ReleaseCog(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
             return []
-        tasks = await self.bot.tasks.find(interaction.guild_id, TaskState.REVIEWED)
+        tasks = await self.bot.tasks.suggest(interaction.guild_id, current, TaskState.REVIEWED)
         return choices(
             ((t.slug, f"{t.slug} — {t.title}", f"{t.slug}\n{t.title}") for t in tasks), current
         )

@@ -8,6 +8,7 @@ from discord.ext import commands
 
 from bot.client import ConductorBot
 from cogs.task._render import no_tasks_text, task_choices, task_embed, task_list_embed
+from cogs.task._views import OlderPages
 from conductor.errors import ConductorError
 from conductor.states import TaskState
 
@@ -41,11 +42,19 @@ class TaskCog(commands.Cog):
         self, interaction: discord.Interaction[ConductorBot], state: str | None = None
     ) -> None:
         wanted = TaskState(state) if state is not None else None
-        tasks = await self.bot.tasks.find(guild_id(interaction), wanted)
-        if not tasks:
+        gid = guild_id(interaction)
+        page = await self.bot.tasks.page(gid, wanted)
+        if not page.tasks:
             await interaction.response.send_message(no_tasks_text(wanted), ephemeral=True)
             return
-        await interaction.response.send_message(embed=task_list_embed(tasks, wanted))
+        embed, shown = task_list_embed(page, wanted)
+        after = page.after(shown)
+        if after is None:
+            await interaction.response.send_message(embed=embed)
+            return
+        pages = OlderPages(self.bot.tasks, gid, wanted, after)
+        await interaction.response.send_message(embed=embed, view=pages)
+        pages.interaction = interaction
 
     @show.autocomplete("slug")
     async def _all_tasks(
@@ -53,4 +62,4 @@ class TaskCog(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
             return []
-        return task_choices(await self.bot.tasks.find(interaction.guild_id), current)
+        return task_choices(await self.bot.tasks.suggest(interaction.guild_id, current), current)

@@ -13,7 +13,15 @@ from discord.utils import escape_markdown
 from bot.autocomplete import choices
 from conductor.states import ReviewStatus, TaskState
 from conductor.text import TASK_ICON, clip
-from conductor.views import DependencyView, NoteView, ReviewView, StageView, TaskCard, TaskView
+from conductor.views import (
+    DependencyView,
+    NoteView,
+    ReviewView,
+    StageView,
+    TaskCard,
+    TaskPage,
+    TaskView,
+)
 
 # Discord's embed limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 TITLE_LIMIT = 256
@@ -211,19 +219,32 @@ def task_line(task: TaskView) -> str:
     return line
 
 
-def task_list_embed(tasks: Sequence[TaskView], state: TaskState | None) -> discord.Embed:
-    """Newest first, as many as one embed holds."""
+def task_list_embed(
+    page: TaskPage, state: TaskState | None, *, number: int = 1
+) -> tuple[discord.Embed, int]:
+    """One page, newest first, as many of its tasks as one embed holds; returns the embed
+    and how many tasks it shows (the next page starts after the last shown)."""
     where = f" in `{state.value}`" if state else ""
+    lines = [task_line(t) for t in page.tasks]
+    shown = lines_that_fit(lines, DESCRIPTION_LIMIT)
+    alone = number == 1 and shown == len(lines) and not page.more
     embed = discord.Embed(
-        title=f"Tasks{where} ({len(tasks)})",
-        description=keep_first(
-            [task_line(t) for t in tasks],
-            DESCRIPTION_LIMIT,
-            more="more: `/task list state` narrows it down" if state is None else "more",
-        ),
+        title=f"Tasks{where} ({len(lines)})" if alone else f"Tasks{where}, page {number}",
+        description="\n".join(lines[:shown]),
     )
-    embed.set_footer(text="Newest first · /task show slug for a task's card")
-    return embed
+    more = " · Older ▸ for the next page" if page.after(shown) is not None else ""
+    embed.set_footer(text=f"Newest first{more} · /task show slug for a task's card")
+    return embed, shown
+
+
+def lines_that_fit(lines: Sequence[str], limit: int) -> int:
+    """How many of the first lines fit in ``limit`` characters (at least one)."""
+    size = 0
+    for count, line in enumerate(lines):
+        size += len(line) + (1 if count else 0)
+        if size > limit:
+            return max(1, count)
+    return len(lines)
 
 
 def no_tasks_text(state: TaskState | None) -> str:

@@ -31,6 +31,7 @@ from conductor.queries import (
     active_release,
     current_lock,
     dependency_views,
+    distinct_values,
     half_rollback,
     held_by,
     last_shipped,
@@ -481,8 +482,9 @@ class Releases:
     async def guilds(self) -> tuple[int, ...]:
         """The guilds with a release or a task here, in order."""
         async with self.db.read() as session:
-            rows = await session.scalars(select(Release.guild_id).union(select(Task.guild_id)))
-            return tuple(sorted(rows))
+            releases = await distinct_values(session, Release.guild_id)
+            tasks = await distinct_values(session, Task.guild_id)
+            return tuple(sorted(releases | tasks))
 
     async def history(self, guild_id: int, count: int = HISTORY_DEFAULT) -> tuple[ShippedView, ...]:
         """The last ``count`` shipped releases, rolled back or not, newest first, each with

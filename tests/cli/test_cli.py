@@ -19,7 +19,7 @@ APP_TABLES = frozenset(Base.metadata.tables)
 #: this checkout, first on the subprocess's path (the venv's editable install may point elsewhere)
 ROOT = Path(__file__).resolve().parents[2]
 #: the newest migration, and the one before it
-HEAD, PREVIOUS = "0011_held_over_revert", "0010_one_run_per_guild"
+HEAD, PREVIOUS = "0012_growth_indexes", "0011_held_over_revert"
 SECRET = "NzA5.fake-token-value.do-not-print-me"
 MISSING_TOKEN_LINE = (
     "error: CONDUCTOR_DISCORD_TOKEN is not set; export the bot token "
@@ -252,10 +252,11 @@ def test_db_upgrade_current_downgrade(tmp_path: Path, db_path: Path, db_url: str
     downgraded = run_cli(tmp_path, "db", "downgrade", "--url", db_url)  # one step
     assert downgraded.returncode == 0, downgraded.stderr
     assert downgraded.stdout.strip() == f"database at {PREVIOUS} (head is {HEAD})"
-    with sqlite3.connect(db_path) as conn:  # 0011's column gone, 0010's kept
+    with sqlite3.connect(db_path) as conn:  # 0012's indexes gone, 0011's column kept
+        task_indexes = {row[1] for row in conn.execute("PRAGMA index_list(tasks)")}
         release_columns = {row[1] for row in conn.execute("PRAGMA table_info(releases)")}
-        run_columns = {row[1] for row in conn.execute("PRAGMA table_info(ship_runs)")}
-    assert "held_over_revert" not in release_columns and "told_at" in run_columns
+    assert "ix_tasks_guild_id_updated_at_id" not in task_indexes
+    assert "ix_tasks_guild_id_state" in task_indexes and "held_over_revert" in release_columns
     again = run_cli(tmp_path, "db", "downgrade", "--revision", "0001_initial", "--url", db_url)
     assert again.stdout.strip() == f"database at 0001_initial (head is {HEAD})"
     assert "release_seals" not in tables(db_path)

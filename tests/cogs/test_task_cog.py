@@ -349,16 +349,28 @@ async def test_an_empty_list_says_so(world: World) -> None:
     )
 
 
-async def test_a_long_list_is_clipped_and_says_how_many_more(world: World) -> None:
-    for i in range(60):
+async def test_a_long_list_is_paged_newest_first_with_an_older_button(world: World) -> None:
+    for i in range(45):
         await handoff(world.bot, f"handoff task-{i:02d} → building\ntitle: {'Word ' * 30}")
 
-    embed = (await world.bob.slash(world.general, "task list")).response.embeds[0]
+    listed = await world.bob.slash(world.general, "task list")
 
-    assert embed.title == "Tasks (60)"
-    assert embed.description is not None and len(embed.description) <= 4096
-    *lines, more = embed.description.splitlines()
-    assert lines[0].startswith("🔨 `task-59` — ")  # newest first
-    match = re.fullmatch(r"_…and (\d+) more: `/task list state` narrows it down_", more)
-    assert match, more
-    assert int(match[1]) + len(lines) == 60
+    def page() -> tuple[str | None, list[str], list[str]]:
+        message = world.env.backend.messages[listed.response.channel_id][listed.response.id]
+        [embed] = message.embeds
+        labels = [c["label"] for row in message.components for c in row["components"]]
+        return embed["title"], embed["description"].splitlines(), labels
+
+    title, lines, labels = page()
+    assert title == "Tasks, page 1" and labels == ["Older ▸"]
+    assert len(lines) == 20 and lines[0].startswith("🔨 `task-44` — ")  # newest first
+    seen = [line.split("`")[1] for line in lines]
+    await world.olga.click(listed.response, label="Older ▸")  # anyone may page it
+    title, lines, labels = page()
+    assert title == "Tasks, page 2" and labels == ["Older ▸"]
+    seen += [line.split("`")[1] for line in lines]
+    await world.bob.click(listed.response, label="Older ▸")
+    title, lines, labels = page()
+    assert title == "Tasks, page 3" and labels == []  # the last page: no button
+    seen += [line.split("`")[1] for line in lines]
+    assert seen == [f"task-{i:02d}" for i in reversed(range(45))]

@@ -20,7 +20,7 @@ from store.db import Database
 from store.models import Base, Release
 from tests.helpers import CHECK_VIOLATION, UNIQUE_VIOLATION, sync_url
 
-HEAD = "0011_held_over_revert"
+HEAD = "0012_growth_indexes"
 APP_TABLES = frozenset(Base.metadata.tables)
 ACTIVE_INDEX = "uq_releases_one_active_per_guild"
 
@@ -129,9 +129,49 @@ def columns(engine: Engine, table: str) -> set[str]:
     return {c["name"] for c in inspect(engine).get_columns(table)}
 
 
+def indexes(engine: Engine, table: str) -> set[str]:
+    return {str(i["name"]) for i in inspect(engine).get_indexes(table)}
+
+
+GROWTH_INDEXES = {
+    "tasks": {
+        "ix_tasks_guild_id_updated_at_id",
+        "ix_tasks_guild_id_state_updated_at_id",
+        "ix_tasks_guild_id_state_slug",
+    },
+    "ship_runs": {"ix_ship_runs_release_id"},
+    "releases": {"ix_releases_guild_id_id"},
+}
+
+
+def test_0012_adds_the_growth_indexes_over_the_rows_and_takes_them_back(
+    url: str, engine: Engine
+) -> None:
+    """Up over a database with rows: the indexes made, ``ix_tasks_guild_id_state`` replaced
+    by its longer form; down: as 0011 had them; up again."""
+    migrate.upgrade(url, "0011_held_over_revert")
+    _insert_release(engine, 1, "shipped", "shipped", version=1)
+    migrate.upgrade(url, "0012_growth_indexes")
+    engine.dispose()
+    for table, made in GROWTH_INDEXES.items():
+        assert made <= indexes(engine, table)
+    assert "ix_tasks_guild_id_state" not in indexes(engine, "tasks")
+    migrate.downgrade(url)
+    engine.dispose()
+    for table, made in GROWTH_INDEXES.items():
+        assert made & indexes(engine, table) == set()
+    assert "ix_tasks_guild_id_state" in indexes(engine, "tasks")
+    migrate.upgrade(url)
+    assert migrate.current(url) == HEAD
+
+
 def test_default_downgrade_is_one_step(url: str, engine: Engine) -> None:
     migrate.upgrade(url)
-    migrate.downgrade(url)  # "-1": back to 0010, where no release was opened over a revert
+    migrate.downgrade(url)  # "-1": back to 0011, before the indexes that keep reads flat
+    assert migrate.current(url) == "0011_held_over_revert"
+    assert "ix_tasks_guild_id_updated_at_id" not in indexes(engine, "tasks")
+    assert "ix_tasks_guild_id_state" in indexes(engine, "tasks")
+    migrate.downgrade(url)  # and to 0010, where no release was opened over a revert
     assert migrate.current(url) == "0010_one_run_per_guild"
     assert "held_over_revert" not in columns(engine, "releases")
     assert "held_over_slug" in columns(engine, "releases")
@@ -479,7 +519,7 @@ def test_0011_a_release_opened_over_a_half_rollback_keeps_its_revert(
     confirmed stays; up again."""
     migrate.upgrade(url, "0010_one_run_per_guild")
     _insert_release(engine, 1, "held", "shipped", version=1)
-    migrate.upgrade(url)
+    migrate.upgrade(url, "0011_held_over_revert")
     engine.dispose()
     with engine.begin() as conn:
         assert conn.execute(text("SELECT held_over_revert FROM releases")).scalar_one() is None
