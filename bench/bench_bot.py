@@ -2,6 +2,11 @@
 HTTP client, an in-process Discord).
 
     .venv/bin/python -m bench.bench_bot [--calls 1000] [--handoffs 2000] [--reviews 200]
+        [--before SHA]
+
+Every figure is of the one process that holds the bot and simcord: simcord's own work (its
+gateway, its HTTP routes, the messages and reactions it makes) is in the rates, and its imports
+are in the resident memory (printed apart). Exit status 1 when a target is missed:
 
 1. interaction first response: from discord.py parsing INTERACTION_CREATE to the bot's first
    response call (message or defer) returning, over N ``/release status`` and N
@@ -10,7 +15,13 @@ HTTP client, an in-process Discord).
    applied and acknowledged with a reaction (and a review request posted when submitted);
 3. review reactions through the review cog: ✅ on review requests, counted, the request
    messages edited, tasks becoming reviewed;
-4. resident memory of the process with the bot started, all cogs loaded, idle.
+4. resident memory of the process with the bot started, all cogs loaded, idle;
+5. the event loop's longest stall while the reactions and the handoffs flow: every callback
+   the loop runs is timed (a bench-only patch of ``asyncio.Handle._run``), so the figure is the
+   longest the loop ran one piece of code without yielding, the bot's or simcord's.
+
+``--before SHA`` runs the same benchmark of that commit (a detached worktree, this virtualenv)
+before and after this tree's, to compare in one run on a shared machine.
 """
 
 from __future__ import annotations
@@ -18,15 +29,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
-import simcord
 from sqlalchemy import func, select
 
 from bot.client import ConductorBot, create_bot
@@ -35,6 +48,17 @@ from bot.settings import Settings
 from conductor.states import TaskState
 from store.db import Database
 from store.models import HandoffMessage
+
+if TYPE_CHECKING:
+    import simcord
+
+
+#: the targets (docs/PERFORMANCE.md)
+IDLE_RSS_MB = 100.0
+HANDOFFS_PER_S = 500.0
+REACTIONS_PER_S = 1000.0
+STALL_MS = 50.0
+FIRST_RESPONSE_P99_MS = 50.0
 
 
 def rss_mb() -> float:
@@ -47,6 +71,78 @@ def rss_mb() -> float:
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+class LoopStalls:
+    """How long each callback the event loop runs takes, while ``on`` (bench-only patch)."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.took: list[float] = []
+        self.worst = (0.0, "")
+        self.collections: list[float] = []
+        #: the longest callback that no full collection ran inside
+        self.worst_own = 0.0
+        #: the benchmark's own task: it makes the arrivals (a wave of messages at once, as a
+        #: burst of posts in Discord), which are not the bot's work
+        self.driver: asyncio.Task[Any] | None = asyncio.current_task()
+        original = asyncio.Handle._run
+
+        def timed(handle: asyncio.Handle) -> None:
+            callback = getattr(handle, "_callback", None)
+            callback = getattr(callback, "__simcord_original_callback__", callback)
+            if not self.on or getattr(callback, "__self__", None) is self.driver:
+                original(handle)
+                return
+            begun, cpu, full = time.perf_counter(), time.thread_time(), len(self.collections)
+            original(handle)
+            took = (time.perf_counter() - begun) * 1000
+            self.took.append(took)
+            if len(self.collections) == full and took > self.worst_own:
+                self.worst_own = took
+            if took > self.worst[0]:
+                cpu_ms = (time.thread_time() - cpu) * 1000
+                self.worst = (took, f"{_callback_name(handle)}, {cpu_ms:.1f} ms of it on the CPU")
+
+        asyncio.Handle._run = timed  # type: ignore[method-assign,assignment]
+        collecting: list[float] = []
+
+        def collected(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                collecting[:] = [time.perf_counter()]
+            elif self.on and collecting and info["generation"] == 2:
+                self.collections.append((time.perf_counter() - collecting[0]) * 1000)
+
+        gc.callbacks.append(collected)
+
+    def report(self, label: str) -> float:
+        took, self.took, (worst, where) = self.took, [], self.worst
+        self.worst, collections, self.collections = (0.0, ""), self.collections, []
+        own, self.worst_own = self.worst_own, 0.0
+        over = sum(1 for t in took if t > STALL_MS)
+        print(
+            f"event loop during the {label}: longest callback {worst:.1f} ms ({where}), "
+            f"p99 {pct(took, 99):.2f} ms, p99.9 {pct(took, 99.9):.2f} ms over {len(took)} "
+            f"callbacks, {over} over {STALL_MS:.0f} ms; {len(collections)} full garbage "
+            f"collections (of the whole heap, simcord's store of every message in it), the "
+            f"longest {max(collections, default=0):.1f} ms; the longest callback with no full "
+            f"collection in it {own:.1f} ms"
+        )
+        return worst
+
+
+def _callback_name(handle: asyncio.Handle) -> str:
+    callback = getattr(handle, "_callback", None)
+    # simcord runs the bot's callbacks inside a wrapper of its own that names the original
+    callback = getattr(callback, "__simcord_original_callback__", callback)
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        coro = owner.get_coro()
+        name = getattr(coro, "__qualname__", repr(coro))
+        frame = getattr(coro, "cr_frame", None)
+        event = frame.f_locals.get("event_name") if frame is not None else None
+        return f"{name} {event}" if event else f"{name} ({owner.get_name()})"
+    return getattr(callback, "__qualname__", repr(callback))[:80]
 
 
 class FirstResponse:
@@ -131,7 +227,7 @@ async def build_world(env: simcord.Env, bot: ConductorBot) -> World:
     return World(env, bot, guild, general, channels, olga, agent, reviewers)
 
 
-async def bench_reactions(w: World, reviews: int) -> None:
+async def bench_reactions(w: World, reviews: int, stalls: LoopStalls | None = None) -> float:
     """Reviews first: they also make the reviewed tasks that ``/release add`` needs."""
     for i in range(reviews):
         await w.agent.send(w.channels["handoffs"], submit_text(f"rv-{i}"))
@@ -149,6 +245,8 @@ async def bench_reactions(w: World, reviews: int) -> None:
 
     cog.react = timed_react
     reactions = 0
+    if stalls is not None:
+        stalls.on = True
     start = time.perf_counter()
     # All of a reviewer's ✅ arrive through the gateway before the bot is let run.
     for reviewer in w.reviewers:
@@ -157,6 +255,8 @@ async def bench_reactions(w: World, reviews: int) -> None:
             reactions += 1
         await w.env.settle()
     took = time.perf_counter() - start
+    if stalls is not None:
+        stalls.on = False
     counted = max(counted_at) - start
     reviewed = len(await w.bot.tasks.find(GUILD_ID, TaskState.REVIEWED))
     assert reviewed == reviews and len(counted_at) == reactions, (reviewed, len(counted_at))
@@ -165,9 +265,10 @@ async def bench_reactions(w: World, reviews: int) -> None:
         f"with every request message edited and the board updated: {took:.2f} s = "
         f"{reactions / took:.0f}/s ({reviewed} tasks reviewed)"
     )
+    return reactions / took
 
 
-async def bench_interactions(w: World, calls: int, pool_size: int) -> None:
+async def bench_interactions(w: World, calls: int, pool_size: int) -> float:
     timer = FirstResponse(w.bot)
     wall: list[float] = []
     for _ in range(calls):
@@ -193,13 +294,20 @@ async def bench_interactions(w: World, calls: int, pool_size: int) -> None:
             f"p99 {pct(values, 99):.1f} ms, max {max(values):.1f} ms"
         )
     print(f"(/release status wall time per call through simcord: p50 {pct(wall, 50):.1f} ms)")
+    return max(pct(status_ms, 99), pct(add_ms, 99))
 
 
-async def bench_handoffs(w: World, handoffs: int, wave: int = 200) -> None:
-    """Waves of ``wave`` messages arriving through the gateway before the bot is let run."""
+async def bench_handoffs(
+    w: World, handoffs: int, wave: int = 200, stalls: LoopStalls | None = None
+) -> float:
+    """Waves of ``wave`` messages arriving through the gateway before the bot is let run: the
+    messages of a wave are all in the gateway's buffer when the bot next runs, as after a burst
+    of agents' posts, and the next wave is sent once everything the last one caused is done."""
     before = await stored(w.bot)
     channel = w.channels["handoffs"]
     hook = w.guild.create_webhook(channel, "agents")
+    if stalls is not None:
+        stalls.on = True
     start = time.perf_counter()
     sent = 0
     while sent < handoffs:
@@ -216,6 +324,8 @@ async def bench_handoffs(w: World, handoffs: int, wave: int = 200) -> None:
         sent = min(sent + wave, handoffs)
         await w.env.settle()
     took = time.perf_counter() - start
+    if stalls is not None:
+        stalls.on = False
     count = await stored(w.bot) - before
     assert count == handoffs, (count, handoffs)
     acked = sum(
@@ -223,8 +333,9 @@ async def bench_handoffs(w: World, handoffs: int, wave: int = 200) -> None:
         for m in channel.history()
         if m.webhook_id and any(str(r.emoji) == "✅" for r in m.reactions)
     )
+    rate = handoffs / took
     print(
-        f"handoffs through the listener: {handoffs} in {took:.2f} s = {handoffs / took:.0f}/s "
+        f"handoffs through the listener: {handoffs} in {took:.2f} s = {rate:.0f}/s "
         f"(waves of {wave}; {acked} acknowledged ✅; review requests posted for the submitted)"
     )
     start = time.perf_counter()
@@ -232,25 +343,79 @@ async def bench_handoffs(w: World, handoffs: int, wave: int = 200) -> None:
         await hook.send(f"handoff solo-{i} → building\ntitle: Solo {i}")
     took = time.perf_counter() - start
     print(f"handoffs one at a time, each awaited to its ✅: {100 / took:.0f}/s")
+    return rate
 
 
-async def main(calls: int, handoffs: int, reviews: int) -> None:
+def verdict(label: str, met: bool) -> bool:
+    print(f"target: {label}: {'met' if met else 'MISSED'}")
+    return met
+
+
+async def main(calls: int, handoffs: int, reviews: int) -> bool:
+    before_simcord = rss_mb()
+    import simcord  # noqa: PLC0415 - measured: simcord's own imports are in every RSS below
+
+    simcord_mb = rss_mb() - before_simcord
+    stalls = LoopStalls()
     with tempfile.TemporaryDirectory() as tmp:
         bot, _ = await build(Path(tmp))
+        gc.collect()
         before_start = rss_mb()
         async with simcord.run(bot) as env:
             world = await build_world(env, bot)
             gc.collect()
-            print(f"RSS before the bot started: {before_start:.1f} MB")
+            idle = rss_mb()
             print(
-                f"RSS idle, bot started with {len(bot.cogs)} cogs, guild loaded: {rss_mb():.1f} MB"
+                f"RSS before the bot started: {before_start:.1f} MB (simcord's imports in it: "
+                f"{simcord_mb:.1f} MB)"
             )
-            await bench_reactions(world, reviews)
-            await bench_interactions(world, calls, min(reviews, 50))
-            await bench_handoffs(world, handoffs)
+            print(f"RSS idle, bot started with {len(bot.cogs)} cogs, guild loaded: {idle:.1f} MB")
+            reactions = await bench_reactions(world, reviews, stalls)
+            stall = stalls.report("reactions")
+            p99 = await bench_interactions(world, calls, min(reviews, 50))
+            rate = await bench_handoffs(world, handoffs, stalls=stalls)
+            stall = max(stall, stalls.report("handoffs"))
             gc.collect()
             print(f"RSS after the run: {rss_mb():.1f} MB")
         await bot.close()
+    met = [
+        verdict(f"idle RSS under {IDLE_RSS_MB:.0f} MB ({idle:.1f})", idle < IDLE_RSS_MB),
+        verdict(
+            f"handoffs through the listener at least {HANDOFFS_PER_S:.0f}/s ({rate:.0f})",
+            rate >= HANDOFFS_PER_S,
+        ),
+        verdict(
+            f"reactions at least {REACTIONS_PER_S:.0f}/s, messages edited ({reactions:.0f})",
+            reactions >= REACTIONS_PER_S,
+        ),
+        verdict(
+            f"the event loop never blocked over {STALL_MS:.0f} ms while they flow ({stall:.1f})",
+            stall <= STALL_MS,
+        ),
+        verdict(
+            f"first response p99 under {FIRST_RESPONSE_P99_MS:.0f} ms ({p99:.1f})",
+            p99 < FIRST_RESPONSE_P99_MS,
+        ),
+    ]
+    return all(met)
+
+
+def run_before(sha: str, argv: list[str]) -> None:
+    """This benchmark as it was at ``sha``, in a detached worktree, with this virtualenv."""
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "before"
+        git = ["git", "-C", str(root)]
+        subprocess.run([*git, "worktree", "add", "--quiet", "--detach", str(tree), sha], check=True)  # noqa: S603
+        try:
+            print(f"--- before: {sha}", flush=True)
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            subprocess.run(  # noqa: S603 - this interpreter, the tree's own benchmark
+                [sys.executable, "-m", "bench.bench_bot", *argv], cwd=tree, env=env, check=False
+            )
+            print("--- end of before", flush=True)
+        finally:
+            subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=False)  # noqa: S603
 
 
 if __name__ == "__main__":
@@ -258,5 +423,14 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--handoffs", type=int, default=2000)
     parser.add_argument("--reviews", type=int, default=200)
+    parser.add_argument("--before", metavar="SHA", help="also run this commit's benchmark, before")
     args = parser.parse_args()
-    asyncio.run(main(args.calls, args.handoffs, args.reviews))
+    sizes = ["--calls", str(args.calls), "--handoffs", str(args.handoffs)]
+    sizes += ["--reviews", str(args.reviews)]
+    print(f"load average at the start: {os.getloadavg()[0]:.2f}", flush=True)
+    if args.before:
+        run_before(args.before, sizes)
+    ok = asyncio.run(main(args.calls, args.handoffs, args.reviews))
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+    if not ok:
+        raise SystemExit(1)

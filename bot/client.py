@@ -3,8 +3,9 @@ cogs loaded in ``setup_hook``."""
 
 from __future__ import annotations
 
+import gc
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord.ext import commands
@@ -14,12 +15,14 @@ from bot.publish import DiscordNotes
 from bot.reminders import DiscordReminders
 from bot.settings import Settings
 from bot.tree import ConductorTree
-from bot.web import BoardServer, BoardSource
 from conductor.bootstrap import Conductor, bootstrap
 from conductor.reminders import Clock
 from conductor.views import GuildConfigView
 from smoke.protocol import SmokeRunner
 from store.db import Database
+
+if TYPE_CHECKING:
+    from bot.web import BoardServer
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,10 @@ class ConductorBot(commands.Bot):
             # Mentions are opt-in: text from agents and members (titles, notes, names) never
             # pings; the one message meant to ping (the rollback alert) says exactly whom.
             allowed_mentions=discord.AllowedMentions.none(),
+            # No message cache: every listener works from the event's own payload (raw
+            # reactions, the handoff's message), so 1,000 cached messages were memory and
+            # objects for the collector to walk, never read.
+            max_messages=None,
         )
         self.settings = settings
         #: where the domain's notes go: this bot's channels
@@ -114,6 +121,8 @@ class ConductorBot(commands.Bot):
         #: the read-only /deployments page (``[web]``), listening from ``setup_hook``
         self.board_server: BoardServer | None = None
         if settings.web.enabled:
+            from bot.web import BoardServer, BoardSource  # noqa: PLC0415 - aiohttp.web: when served
+
             source = BoardSource(
                 releases=self.releases,
                 evidence=self.sealer.evidence,
@@ -162,6 +171,11 @@ class ConductorBot(commands.Bot):
         if self.board_server is not None:
             await self.board_server.start()  # a port in use is logged; the bot runs on
         await self.sync_commands()
+        # Everything loaded so far (modules, cogs, the engine, the commands) lives as long as
+        # the process: out of the collector's sight, a full collection no longer walks it and
+        # stalls the event loop while handoffs flow (docs/PERFORMANCE.md).
+        gc.collect()
+        gc.freeze()
 
     async def on_ready(self) -> None:
         log.info("ready as %s in %d guild(s)", self.user, len(self.guilds))
@@ -201,6 +215,9 @@ class ConductorBot(commands.Bot):
         await super().close()
         await self._gateway_closed()
         await self.conductor.close()
+        # What setup_hook froze is collectable again: a process that makes many bots (the
+        # tests) would otherwise keep each one, held in its own reference cycles, for good.
+        gc.unfreeze()
 
     async def _gateway_closed(self) -> None:
         """After the gateway closed, before the database: the sharded bot lets go of its

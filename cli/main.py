@@ -299,6 +299,26 @@ def _check_sandbox(settings: Settings) -> None:
             _fail(f"error: {config_file()}: {problem}", 2)
 
 
+def _at_head(url: str) -> bool:
+    """Whether the database is at the migrations' head already (a restart, the usual case):
+    then alembic (about 9 MB) is never imported and the bot runs without it in its memory."""
+    import asyncio  # noqa: PLC0415
+
+    from store.db import Database  # noqa: PLC0415
+
+    async def check() -> bool:
+        database = Database(url)
+        try:
+            await database.require_head()
+        except Exception:  # behind, empty or unreachable: the upgrade says which
+            return False
+        finally:
+            await database.dispose()
+        return True
+
+    return asyncio.run(check())
+
+
 @app.command("run")
 def run() -> None:
     """Migrate the database and run the Discord bot.
@@ -315,10 +335,11 @@ def run() -> None:
         _fail(MISSING_CREDENTIAL, 2)
     _check_tables(settings)
     _check_sandbox(settings)
-    try:
-        migrate.upgrade(settings.database_url)
-    except Exception as error:
-        _fail(f"error: database migration failed: {_one_line(error)}")
+    if not _at_head(settings.database_url):
+        try:
+            migrate.upgrade(settings.database_url)
+        except Exception as error:
+            _fail(f"error: database migration failed: {_one_line(error)}")
     forget_secrets()  # read once, kept in the settings: in nothing handed to a child
     from cli.run import run_bot  # noqa: PLC0415 - discord.py loads here
 

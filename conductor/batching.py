@@ -9,7 +9,7 @@ one per item. ``apply`` returns one result or exception per item, in order.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -17,6 +17,18 @@ R = TypeVar("R")
 
 #: the most items applied in one transaction
 MAX_BATCH = 200
+#: items applied between two turns of the event loop inside a batch: each item's moves run
+#: without awaiting the database (the machine's callbacks, the rows queued for the flush), so
+#: a batch of 200 would hold the loop for about 100 ms
+TURN_EVERY = 10
+
+
+async def turns(items: Iterable[T]) -> AsyncIterator[T]:
+    """``items`` one by one, the event loop given a turn every :data:`TURN_EVERY` of them."""
+    for i, item in enumerate(items):
+        if i and i % TURN_EVERY == 0:
+            await asyncio.sleep(0)
+        yield item
 
 
 class GroupCommit(Generic[T, R]):

@@ -38,6 +38,7 @@ from conductor.seals.evidence import Evidence
 from conductor.seals.records import SealRecords
 from conductor.seals.sealer import Sealer
 from conductor.tasks import Tasks
+from smoke.on_use import PlaywrightOnUse
 from smoke.protocol import SmokeRunner
 from store.db import DEFAULT_DATABASE_URL, Database
 
@@ -109,9 +110,7 @@ def bootstrap(
     reminder_config = parse_reminders_config(reminders)
     db = database if database is not None else Database(database_url)
     if runner is None:
-        from smoke.runner import PlaywrightRunner  # noqa: PLC0415 - Playwright loads on use
-
-        runner = PlaywrightRunner()
+        runner = PlaywrightOnUse()
     releases = Releases(db)
     seals = SealRecords(db)
     evidence = Evidence(

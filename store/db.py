@@ -331,7 +331,7 @@ class Database:
     async def create_all(self) -> None:
         """Create the tables from the models and stamp them at the migrations' head (tests,
         benchmarks and the demo; production uses alembic)."""
-        from store.migrate import head  # noqa: PLC0415 - alembic loads only here
+        from store.migrate import head  # noqa: PLC0415 - read from the migration scripts
 
         async with self.engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
@@ -343,7 +343,7 @@ class Database:
 
     async def require_head(self) -> None:
         """Raise :class:`SchemaNotAtHead` unless the schema is at the migrations' head."""
-        from store.migrate import head  # noqa: PLC0415 - alembic loads only here
+        from store.migrate import head  # noqa: PLC0415 - read from the migration scripts
 
         at, wanted = await self.revision(), await asyncio.to_thread(head)
         if at != wanted:

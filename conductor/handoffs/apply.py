@@ -25,7 +25,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
-from conductor.batching import MAX_BATCH, GroupCommit
+from conductor.batching import MAX_BATCH, GroupCommit, turns
 from conductor.handoffs.parse import HandoffParseError, ParsedHandoff, parse_handoff
 from conductor.machines import HANDOFF_TRIGGERS, Move, TaskFlow
 from conductor.queries import dependency_views, review_view, task_view
@@ -163,7 +163,7 @@ class _Batch:
         self.tasks = await _load_tasks(self.session, messages, parsed)
         slots: list[HandoffResult | _Applied | int] = []  # an int points at an earlier slot
         first_slot: dict[int, int] = {}
-        for message, item in zip(messages, parsed, strict=True):
+        async for message, item in turns(zip(messages, parsed, strict=True)):
             if message.message_id in stored:
                 slots.append(stored[message.message_id])
             elif message.message_id in first_slot:  # the same message twice in one batch

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from conductor.batching import turns
 from conductor.machines import Move, TaskFlow
 from conductor.queries import review_view
 from conductor.reviews.rules import LIVE_REVIEW, ineligibility
@@ -66,7 +67,7 @@ class ReactionApplier:
                 requests = await _requests(session, reactions)
                 # Views are built from the rows in memory as each reaction leaves them, so
                 # each result shows the state right after its own reaction.
-                return [await self._one(session, r, requests) for r in reactions]
+                return [await self._one(session, r, requests) async for r in turns(reactions)]
         except DatabaseUnavailable as down:
             # The database says its outage itself, once: no traceback per reaction, and no
             # retry one by one (each would meet the same outage). Nothing was counted.

@@ -3,9 +3,10 @@ time, or many per transaction through the group commit), and the requests still 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 from conductor.batching import GroupCommit
@@ -28,18 +29,37 @@ class Reviews:
         self.queue: GroupCommit[Reaction, ReactionResult] = GroupCommit(
             self.reactions.apply, name="reaction-drainer"
         )
+        #: where each request's message is, many per transaction (a burst of submissions)
+        self._attach: GroupCommit[tuple[int, int, int], None] = GroupCommit(
+            self._attach_all, name="review-attach"
+        )
 
     async def submit(self, reaction: Reaction) -> ReactionResult:
         """Apply a reaction together with whatever else has queued (one transaction)."""
         return await self.queue.submit(reaction)
 
     async def attach_message(self, request_id: int, channel_id: int, message_id: int) -> None:
-        """Remember which Discord message carries a review request (reactions arrive on it)."""
+        """Remember which Discord message carries a review request (reactions arrive on it),
+        in one transaction with the others posted meanwhile."""
+        await self._attach.submit((request_id, channel_id, message_id))
+
+    async def _attach_all(self, items: Sequence[tuple[int, int, int]]) -> list[Exception | None]:
         async with self.db.write() as session:
-            request = await session.get(ReviewRequest, request_id)
-            if request is None:
-                raise NotFound(f"No review request #{request_id}.")
-            request.channel_id, request.message_id = channel_id, message_id
+            ids = {request_id for request_id, _, _ in items}
+            found = set(
+                await session.scalars(select(ReviewRequest.id).where(ReviewRequest.id.in_(ids)))
+            )
+            rows = [
+                {"id": request_id, "channel_id": channel_id, "message_id": message_id}
+                for request_id, channel_id, message_id in items
+                if request_id in found
+            ]
+            if rows:
+                await session.execute(update(ReviewRequest), rows)
+        return [
+            None if request_id in found else NotFound(f"No review request #{request_id}.")
+            for request_id, _, _ in items
+        ]
 
     async def record_approval(
         self, guild_id: int, message_id: int, reactor: Reactor

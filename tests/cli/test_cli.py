@@ -527,3 +527,28 @@ def test_run_without_bubblewrap_refuses_to_run_commands_unless_the_sandbox_is_of
         "[git] to run them unsandboxed"
     ]
     assert not db_path.exists()  # stopped before the migrations
+
+
+def test_run_upgrades_only_a_database_behind_and_so_leaves_alembic_unloaded(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'head.db'}"
+    script = (
+        "import sys\n"
+        "from cli.main import _at_head\n"
+        "from store import migrate\n"
+        f"before = _at_head({url!r})\n"
+        "loaded = 'alembic' in sys.modules\n"
+        f"migrate.upgrade({url!r})\n"
+        f"print(before, loaded, _at_head({url!r}))\n"
+    )
+    at_head = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    # empty: not at head (run upgrades it); asking loaded no alembic; at head after the upgrade
+    assert at_head.stdout.split() == ["False", "False", "True"], at_head.stderr

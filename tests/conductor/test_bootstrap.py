@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conductor.bootstrap import bootstrap
-from smoke.runner import PlaywrightRunner
+from smoke.on_use import PlaywrightOnUse
 from tests.helpers import TEST_APP
 
 
@@ -14,7 +14,7 @@ async def test_the_defaults_are_the_real_adapters(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'defaults.db'}"
     built = bootstrap(database_url=url, app=TEST_APP)
     try:
-        assert isinstance(built.sealer.runner, PlaywrightRunner)  # nothing launched yet
+        assert isinstance(built.sealer.runner, PlaywrightOnUse)  # nothing imported nor launched yet
         assert built.sealer.configured and built.runs.parts.notes is None
         assert str(built.db.engine.url) == url
         services = (

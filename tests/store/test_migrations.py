@@ -774,3 +774,10 @@ async def test_upgrade_async_inside_a_running_loop(url: str, engine: Engine) -> 
             assert (await session.execute(select(Release))).scalars().all() == []
     finally:
         await database.dispose()
+
+
+def test_the_head_read_from_the_scripts_is_alembics() -> None:
+    from alembic.script import ScriptDirectory  # noqa: PLC0415
+
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    assert migrate.head() == script.get_current_head() == HEAD

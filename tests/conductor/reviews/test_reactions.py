@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from itertools import count
 
 from conductor.bootstrap import Conductor
+from conductor.errors import NotFound
 from conductor.states import ReviewStatus, TaskState
 from conductor.views import Reactor, ReviewView
 from tests.helpers import AGENT_ID, GUILD, REVIEWERS, handoff
@@ -156,3 +158,21 @@ async def test_open_reviews_lists_waiting_requests(domain: Conductor) -> None:
     await domain.reviews.record_approval(GUILD, m1, CARL)
     await domain.reviews.record_approval(GUILD, m1, ALEX)
     assert [r.task_slug for r in await domain.reviews.still_open(GUILD)] == ["two"]
+
+
+async def test_messages_attached_together_each_to_its_request(domain: Conductor) -> None:
+    reviews = []
+    for slug in ("one", "two", "three"):
+        result = await domain.handoffs.apply(handoff(f"handoff {slug} → submitted"))
+        assert result.review is not None
+        reviews.append(result.review)
+    attached = await asyncio.gather(  # one transaction: the group commit takes all three
+        *(domain.reviews.attach_message(r.request_id, 77, 900 + i) for i, r in enumerate(reviews)),
+        domain.reviews.attach_message(999_999, 77, 950),
+        return_exceptions=True,
+    )
+    assert attached[:3] == [None, None, None]
+    assert isinstance(attached[3], NotFound) and "#999999" in str(attached[3])
+    for i, review in enumerate(reviews):
+        stored = await domain.reviews.get(review.request_id)
+        assert (stored.channel_id, stored.message_id) == (77, 900 + i)
