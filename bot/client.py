@@ -3,6 +3,7 @@ cogs loaded in ``setup_hook``."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from bot.settings import Settings
 from bot.tree import ConductorTree
 from conductor.bootstrap import Conductor, bootstrap
 from conductor.reminders import Clock
+from conductor.shards import IDENTIFY_SPACING_S, ShardLeases
 from conductor.views import GuildConfigView
 from smoke.protocol import SmokeRunner
 from store.db import Database
@@ -161,6 +163,26 @@ class ConductorBot(commands.Bot):
     def release_changed(self, guild_id: int) -> None:
         """Something the board shows changed (listeners: ``on_conductor_change``)."""
         self.dispatch("conductor_change", guild_id)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Discord takes one IDENTIFY per 5 s from a bot on one shard: a process started
+        again within that of the last one's IDENTIFY (a crash, a supervisor's quick restart)
+        waits for the slot kept in the database, which every process shares (bucket 0; the
+        sharded bot has its own buckets). Replaces discord.py's 5 s sleep before a
+        re-identify. A database that cannot be read keeps nobody off the gateway: the bot
+        then waits the 5 s as discord.py would, once."""
+        leases = ShardLeases(self.database, 1)
+        while not self.is_closed():
+            try:
+                wait = await leases.identify_slot(0)
+            except Exception as error:
+                log.warning("the identify slot is not readable (%s); waiting 5 s", error)
+                await asyncio.sleep(5.0)
+                return
+            if wait <= 0:
+                return
+            log.info("waiting %.1f s for the identify slot (another IDENTIFY was sent)", wait)
+            await asyncio.sleep(min(wait, IDENTIFY_SPACING_S))
 
     async def setup_hook(self) -> None:
         # A schema behind the code would fail later, one command at a time ("no such table"):

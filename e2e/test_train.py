@@ -456,3 +456,28 @@ def test_a_dropped_gateway_resumes_and_replays_what_it_missed_once(world: World)
     assert events_to(w, "late", "building") == 1
     assert all(bot_reacted(w, m) == 1 for m in missed)
     assert w.bot.errors() == []
+
+
+def test_a_bot_started_again_at_once_waits_for_discord_s_identify_window(world: World) -> None:
+    """Killed right after its IDENTIFY and started again at once (a supervisor's quick
+    restart): the new process waits for the identify slot the last one took in the database,
+    so Discord never sees two IDENTIFYs within its 5 s (the stand-in records one as a failure,
+    which fails the test), and the bot answers after it."""
+    w = world
+    w.bot.kill()
+    restart(w)  # this IDENTIFY is the one the next process must wait for
+    w.bot.kill()
+    started = len(w.standin.call(lambda: list(w.standin.identifies)))
+    restart(w)
+    identifies = w.standin.call(lambda: list(w.standin.identifies))
+    assert len(identifies) == started + 1
+    (before, _), (after, _) = identifies[-2:]
+    assert after - before >= 5.0, after - before
+    assert "waiting" in w.bot.log.read_text() and "identify slot" in w.bot.log.read_text()
+    posted = w.d.post(
+        w.channels["handoffs"],
+        w.people["machoke"],
+        handoff("restarted", "designed", "title: After the restart", "kind: chore"),
+    )
+    acked(w, posted)
+    assert w.bot.errors() == []
