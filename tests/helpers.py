@@ -650,6 +650,32 @@ def run_conductor(
     )
 
 
+#: the checkout's root
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_python(
+    script: str,
+    *,
+    cwd: Path = ROOT,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """``script`` run by this interpreter in a process of its own (``python -c``), in ``cwd``
+    (the checkout's root: it imports this checkout), its output as text: what a fresh
+    process imports, prints or leaves behind."""
+    return subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", script],
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
 # -- git: a bare origin the agents push to ---------------------------------------------------
 
 GIT = shutil.which("git") or "git"

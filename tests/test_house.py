@@ -5,12 +5,12 @@ takes from the domain only its words (``conductor.states``)."""
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 EDGE = {"discord", "bot", "cogs", "cli"}
@@ -101,14 +101,7 @@ def test_importing_the_domain_the_store_and_the_smoke_runner_loads_no_discord() 
         "{'discord', 'bot', 'cogs', 'cli', 'simcord'}))\n"
         "print(len([m for m in sys.modules if m.startswith(('conductor.', 'store.', 'smoke.'))]))\n"
     )
-    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    done = run_python(script)
     loaded, count = done.stdout.splitlines()
     assert loaded == "[]", loaded
     assert int(count) >= 25  # every module of the three rooms was imported

@@ -3,11 +3,9 @@ commands need: each is imported when it runs (the idle memory target, docs/PERFO
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import run_python
 
 #: loaded by a seal, a migration, the web board, when each runs; never by a bot at rest
 ON_USE = ("playwright", "alembic", "mako", "pygments", "jinja2", "aiohttp.web", "bot.web")
@@ -35,14 +33,7 @@ asyncio.run(main())
 print(sorted(m for m in sys.modules if m.startswith({ON_USE!r})))
 print(len([m for m in sys.modules if m.startswith("cogs.")]))
 """
-    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    done = run_python(script)
     loaded, cogs = done.stdout.splitlines()
     assert loaded == "[]", loaded
     assert int(cogs) >= 9  # every cog was imported

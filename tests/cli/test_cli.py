@@ -7,13 +7,12 @@ import shutil
 import socket
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from store.models import Base
-from tests.helpers import clean_env, run_conductor
+from tests.helpers import clean_env, run_conductor, run_python
 
 APP_TABLES = frozenset(Base.metadata.tables)
 #: this checkout, first on the subprocess's path (the venv's editable install may point elsewhere)
@@ -338,14 +337,7 @@ def test_help_loads_neither_discord_nor_the_database_nor_the_browser() -> None:
         "         'pydantic_settings', 'simcord', 'bot', 'store', 'smoke'}\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & heavy), file=sys.stderr)\n"
     )
-    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
-        [sys.executable, "-c", script],
-        cwd=Path(__file__).resolve().parents[2],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_python(script, timeout=60, check=False)
     assert "Usage: conductor" in done.stdout
     assert done.stderr.strip().splitlines()[-1] == "[]"
 
@@ -370,12 +362,10 @@ def test_smoke_loads_neither_discord_nor_the_database(tmp_path: Path, dead_url: 
         "      file=sys.stderr)\n"
     )
     root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
-        [sys.executable, "-c", script],
+    done = run_python(
+        script,
         cwd=tmp_path,  # no conductor.toml there: the default suite
         env=clean_env(tmp_path, PYTHONPATH=str(root)),
-        capture_output=True,
-        text=True,
         timeout=60,
         check=False,
     )
@@ -542,13 +532,6 @@ def test_run_upgrades_only_a_database_behind_and_so_leaves_alembic_unloaded(
         f"migrate.upgrade({url!r})\n"
         f"print(before, loaded, _at_head({url!r}))\n"
     )
-    at_head = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    at_head = run_python(script)
     # empty: not at head (run upgrades it); asking loaded no alembic; at head after the upgrade
     assert at_head.stdout.split() == ["False", "False", "True"], at_head.stderr
