@@ -58,6 +58,22 @@ def standin() -> Iterator[StandIn]:
         server.stop()
 
 
+def _sharded_env(tmp_path: Path, standin: StandIn, url: str) -> dict[str, str]:
+    """A bot process's environment: the stand-in, ``url``, two shards, a short lease (and a
+    config file naming the guild, written in ``tmp_path``)."""
+    config = tmp_path / "conductor.toml"
+    config.write_text(f'guild_id = {GUILD_ID}\noperator_role = "Operators"\n')
+    return {
+        "CONDUCTOR_DISCORD_TOKEN": standin.token,
+        "CONDUCTOR_DISCORD_API_URL": standin.url,
+        "CONDUCTOR_DATABASE_URL": url,
+        "CONDUCTOR_CONFIG": str(config),
+        "CONDUCTOR_WEB_ENABLED": "false",
+        "CONDUCTOR_SHARD_COUNT": "2",
+        "CONDUCTOR_SHARD_LEASE_SECONDS": str(LEASE_S),
+    }
+
+
 def _releases(url: str) -> list[tuple[str, str]]:
     engine = create_engine(sync_url(url))
     try:
@@ -142,18 +158,8 @@ def test_a_rolling_restart_on_the_same_shards_does_nothing_twice(
     general = d.channel("general")
     operators = d.role("Operators")
     olga = d.user("olga", roles=(operators,))
-    config = tmp_path / "conductor.toml"
-    config.write_text(f'guild_id = {GUILD_ID}\noperator_role = "Operators"\n')
     with cluster.database(schema=True) as url:
-        env = {
-            "CONDUCTOR_DISCORD_TOKEN": standin.token,
-            "CONDUCTOR_DISCORD_API_URL": standin.url,
-            "CONDUCTOR_DATABASE_URL": url,
-            "CONDUCTOR_CONFIG": str(config),
-            "CONDUCTOR_WEB_ENABLED": "false",
-            "CONDUCTOR_SHARD_COUNT": "2",
-            "CONDUCTOR_SHARD_LEASE_SECONDS": str(LEASE_S),
-        }
+        env = _sharded_env(tmp_path, standin, url)
         bots = []
         for name in ("first", "second", "third"):
             (tmp_path / name).mkdir()
@@ -193,21 +199,8 @@ def test_a_shard_whose_lease_was_taken_is_disconnected_then_taken_back_when_free
     general = d.channel("general")
     operators = d.role("Operators")
     olga = d.user("olga", roles=(operators,))
-    config = tmp_path / "conductor.toml"
-    config.write_text(f'guild_id = {GUILD_ID}\noperator_role = "Operators"\n')
     with cluster.database(schema=True) as url:
-        bot = BotProcess(
-            tmp_path,
-            {
-                "CONDUCTOR_DISCORD_TOKEN": standin.token,
-                "CONDUCTOR_DISCORD_API_URL": standin.url,
-                "CONDUCTOR_DATABASE_URL": url,
-                "CONDUCTOR_CONFIG": str(config),
-                "CONDUCTOR_WEB_ENABLED": "false",
-                "CONDUCTOR_SHARD_COUNT": "2",
-                "CONDUCTOR_SHARD_LEASE_SECONDS": str(LEASE_S),
-            },
-        )
+        bot = BotProcess(tmp_path, _sharded_env(tmp_path, standin, url))
         bot.start()
         try:
             bot.wait_ready()
