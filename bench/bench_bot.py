@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from sqlalchemy import func, select
 
+from bench.stalls import STALL_MS, LoopStalls, pct
 from bot.client import ConductorBot, create_bot
 from bot.sample import GUILD_ID, sample_settings
 from bot.settings import Settings
@@ -57,7 +58,6 @@ if TYPE_CHECKING:
 IDLE_RSS_MB = 100.0
 HANDOFFS_PER_S = 500.0
 REACTIONS_PER_S = 1000.0
-STALL_MS = 50.0
 FIRST_RESPONSE_P99_MS = 50.0
 
 
@@ -66,83 +66,6 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-class LoopStalls:
-    """How long each callback the event loop runs takes, while ``on`` (bench-only patch)."""
-
-    def __init__(self) -> None:
-        self.on = False
-        self.took: list[float] = []
-        self.worst = (0.0, "")
-        self.collections: list[float] = []
-        #: the longest callback that no full collection ran inside
-        self.worst_own = 0.0
-        #: the benchmark's own task: it makes the arrivals (a wave of messages at once, as a
-        #: burst of posts in Discord), which are not the bot's work
-        self.driver: asyncio.Task[Any] | None = asyncio.current_task()
-        original = asyncio.Handle._run
-
-        def timed(handle: asyncio.Handle) -> None:
-            callback = getattr(handle, "_callback", None)
-            callback = getattr(callback, "__simcord_original_callback__", callback)
-            if not self.on or getattr(callback, "__self__", None) is self.driver:
-                original(handle)
-                return
-            begun, cpu, full = time.perf_counter(), time.thread_time(), len(self.collections)
-            original(handle)
-            took = (time.perf_counter() - begun) * 1000
-            self.took.append(took)
-            if len(self.collections) == full and took > self.worst_own:
-                self.worst_own = took
-            if took > self.worst[0]:
-                cpu_ms = (time.thread_time() - cpu) * 1000
-                self.worst = (took, f"{_callback_name(handle)}, {cpu_ms:.1f} ms of it on the CPU")
-
-        asyncio.Handle._run = timed  # type: ignore[method-assign,assignment]
-        collecting: list[float] = []
-
-        def collected(phase: str, info: dict[str, int]) -> None:
-            if phase == "start":
-                collecting[:] = [time.perf_counter()]
-            elif self.on and collecting and info["generation"] == 2:
-                self.collections.append((time.perf_counter() - collecting[0]) * 1000)
-
-        gc.callbacks.append(collected)
-
-    def report(self, label: str) -> float:
-        took, self.took, (worst, where) = self.took, [], self.worst
-        self.worst, collections, self.collections = (0.0, ""), self.collections, []
-        own, self.worst_own = self.worst_own, 0.0
-        over = sum(1 for t in took if t > STALL_MS)
-        print(
-            f"event loop during the {label}: longest callback {worst:.1f} ms ({where}), "
-            f"p99 {pct(took, 99):.2f} ms, p99.9 {pct(took, 99.9):.2f} ms over {len(took)} "
-            f"callbacks, {over} over {STALL_MS:.0f} ms; {len(collections)} full garbage "
-            f"collections (of the whole heap, simcord's store of every message in it), the "
-            f"longest {max(collections, default=0):.1f} ms; the longest callback with no full "
-            f"collection in it {own:.1f} ms"
-        )
-        return worst
-
-
-def _callback_name(handle: asyncio.Handle) -> str:
-    callback = getattr(handle, "_callback", None)
-    # simcord runs the bot's callbacks inside a wrapper of its own that names the original
-    callback = getattr(callback, "__simcord_original_callback__", callback)
-    owner = getattr(callback, "__self__", None)
-    if isinstance(owner, asyncio.Task):
-        coro = owner.get_coro()
-        name = getattr(coro, "__qualname__", repr(coro))
-        frame = getattr(coro, "cr_frame", None)
-        event = frame.f_locals.get("event_name") if frame is not None else None
-        return f"{name} {event}" if event else f"{name} ({owner.get_name()})"
-    return getattr(callback, "__qualname__", repr(callback))[:80]
 
 
 class FirstResponse:
@@ -356,7 +279,7 @@ async def main(calls: int, handoffs: int, reviews: int) -> bool:
     import simcord  # noqa: PLC0415 - measured: simcord's own imports are in every RSS below
 
     simcord_mb = rss_mb() - before_simcord
-    stalls = LoopStalls()
+    stalls = LoopStalls(asyncio.current_task())
     with tempfile.TemporaryDirectory() as tmp:
         bot, _ = await build(Path(tmp))
         gc.collect()

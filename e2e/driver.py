@@ -345,9 +345,11 @@ class BotProcess:
 
     _numbers = itertools.count(1)
 
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str], *, module: str = "cli") -> None:
         self.workdir = workdir
         self.env = env
+        #: the module run as ``python -m MODULE run`` (a benchmark's wrapper of ``cli``)
+        self.module = module
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "bot-0.log"
 
@@ -358,8 +360,8 @@ class BotProcess:
         env["PYTHONPATH"] = str(ROOT)
         env["HOME"] = str(self.workdir)
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cli", "run"],
+            self.proc = subprocess.Popen(  # noqa: S603 - this interpreter, our module
+                [sys.executable, "-m", self.module, "run"],
                 cwd=self.workdir,
                 env=env,
                 stdout=out,

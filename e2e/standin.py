@@ -139,6 +139,9 @@ class StandIn:
         self.failures: list[Failure] = []
         self.calls: list[Call] = []
         self.rate_limited = 0
+        #: Discord's pacing: rate-limit buckets in the headers and a 429 now and then. Off
+        #: only for ``bench.bench_wire``, which measures what the bot can do, not the limits
+        self.limits = True
         self._ids = itertools.count(1)
         self._buckets: dict[str, list[float]] = {}
         self._route_counts: dict[str, int] = {}
@@ -719,6 +722,8 @@ class StandIn:
         return web.Response(body=data, content_type=kind)
 
     def _bucket_headers(self, key: str) -> dict[str, str]:
+        if not self.limits:
+            return {"Via": "1.1 stand-in"}
         now = time.monotonic()
         window = self._buckets.setdefault(key, [now, 0])
         if now - window[0] >= BUCKET_WINDOW_S:
@@ -762,7 +767,8 @@ class StandIn:
         key = f"{method} {template} {major}"
         count = self._route_counts[key] = self._route_counts.get(key, 0) + 1
         headers = self._bucket_headers(key)
-        if count % RATE_LIMIT_EVERY == 0 and not template.startswith("/interactions/"):
+        limited = self.limits and count % RATE_LIMIT_EVERY == 0
+        if limited and not template.startswith("/interactions/"):
             self.rate_limited += 1
             self.calls.append(Call(method, template, path, 429, body))
             headers.update({"X-RateLimit-Remaining": "0", "X-RateLimit-Scope": "user"})
