@@ -195,6 +195,13 @@ class Bench:
             return int(conn.execute("SELECT count(*) FROM handoff_messages").fetchone()[0])
 
 
+def requests_line(s: StandIn, since: int, count: int, each: str) -> str:
+    routes = Counter(f"{c.method} {c.template}" for c in s.calls[since:])
+    return f"the bot's requests to Discord, {sum(routes.values()) / count:.2f} a {each}: " + (
+        ", ".join(f"{route} {n}" for route, n in routes.most_common())
+    )
+
+
 def submit_text(slug: str) -> str:
     return (
         f"handoff {slug} → submitted\ntitle: Task {slug}\nbranch: feat/{slug}\nkind: feature\n"
@@ -214,6 +221,8 @@ def bench_reactions(b: Bench, reviews: int) -> tuple[float, float, dict[str, Any
     requests = b.until(
         lambda: (found := b.requests()) and len(found) >= reviews and found, "requests"
     )
+    b.until(lambda: b.acked(requests) == len(requests), "requests seeded with ✅")
+    calls_before = len(s.calls)
     b.mark()
     cpu, start = proc_cpu_s(b.pid), time.perf_counter()
 
@@ -230,6 +239,7 @@ def bench_reactions(b: Bench, reviews: int) -> tuple[float, float, dict[str, Any
     took, cpu = time.perf_counter() - start, proc_cpu_s(b.pid) - cpu
     stalls = b.mark()
     count = reviews * len(b.reviewers)
+    print(requests_line(s, calls_before, count, "reaction"))
     print(
         f"reactions: {count} ✅ (both reviewers on {reviews} requests, at once) counted, every "
         f"request message edited to Reviewed: {took:.2f} s = {count / took:.0f}/s; the bot's "
@@ -254,7 +264,7 @@ def bench_handoffs(b: Bench, handoffs: int, wave: int) -> tuple[float, float, di
         return b.acked(posted) == len(posted) and len(b.requests()) >= want
 
     b.mark()
-    cpu, start = proc_cpu_s(b.pid), time.perf_counter()
+    cpu, start, here = proc_cpu_s(b.pid), time.perf_counter(), time.process_time()
     sent = submitted = 0
     while sent < handoffs:
         texts = []
@@ -267,18 +277,16 @@ def bench_handoffs(b: Bench, handoffs: int, wave: int) -> tuple[float, float, di
         want = before_requests + submitted
         b.until(functools.partial(done, posted, want), "a wave acknowledged")
     took, cpu = time.perf_counter() - start, proc_cpu_s(b.pid) - cpu
+    here = time.process_time() - here
     stalls = b.mark()
     stored = b.stored() - before_stored
     assert stored == handoffs, (stored, handoffs)
-    routes = Counter(f"{c.method} {c.template}" for c in s.calls[calls_before:])
-    print(
-        f"the bot's requests to Discord, {sum(routes.values()) / handoffs:.2f} a handoff: "
-        + ", ".join(f"{route} {n}" for route, n in routes.most_common())
-    )
+    print(requests_line(s, calls_before, handoffs, "handoff"))
     print(
         f"handoffs through the listener: {handoffs} in {took:.2f} s = {handoffs / took:.0f}/s "
         f"(waves of {wave}, each acknowledged ✅, {submitted} review requests posted); the "
-        f"bot's CPU {cpu:.2f} s, {cpu / handoffs * 1000:.2f} ms a handoff"
+        f"bot's CPU {cpu:.2f} s, {cpu / handoffs * 1000:.2f} ms a handoff (the stand-in's and "
+        f"this benchmark's, in this process: {here:.2f} s)"
     )
     return handoffs / took, cpu / handoffs, stalls
 
