@@ -358,6 +358,8 @@ class HandoffResult:
     review: ReviewView | None = None
     #: the message had been processed before; nothing changed this time
     duplicate: bool = False
+    #: the task is a member of a release (so the board shows the move)
+    in_release: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,6 +382,8 @@ class ReactionResult:
     task_state: TaskState | None = None
     became_reviewed: bool = False
     sent_back: bool = False
+    #: the task is a member of a release (so the board shows the move)
+    in_release: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,7 +130,9 @@ class HandoffsCog(commands.Cog):
             return result
         if result.outcome in (HandoffOutcome.APPLIED, HandoffOutcome.NOTED):
             await self._react(message, OK)
-            if result.outcome is HandoffOutcome.APPLIED:
+            if result.outcome is HandoffOutcome.APPLIED and result.in_release:
+                # the board shows a release's members only: a task outside one (most of an
+                # agent's traffic) changes nothing on it, and is not worth a read of it
                 self.bot.release_changed(guild.id)
         elif result.outcome is HandoffOutcome.REJECTED:
             await self._react(message, WARN)

@@ -151,7 +151,8 @@ class ReviewsCog(commands.Cog):
             self.edits.touch(key)
         elif result.review is not None:
             log.debug("%s by %s on %s: %s", emoji, reactor.name, message_id, result.reason)
-        if result.became_reviewed or result.sent_back:
+        if (result.became_reviewed or result.sent_back) and result.in_release:
+            # the board shows a release's members only: a task outside one changes nothing
             self.bot.release_changed(guild_id)
         return result
 

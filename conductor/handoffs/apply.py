@@ -329,6 +329,7 @@ async def _results(
                     task=task_view(slot.task, deps[slot.task.id]),
                     moved_from=slot.moved_from,
                     review=review_view(slot.review, slot.task) if slot.review else None,
+                    in_release=slot.task.release_id is not None,
                 )
             )
         else:

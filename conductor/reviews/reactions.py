@@ -162,6 +162,7 @@ async def _approve(session: Session, request: ReviewRequest, reactor: Reactor) -
         review_view(request, task),
         task.state,
         became_reviewed=became_reviewed,
+        in_release=task.release_id is not None,
     )
 
 
@@ -187,5 +188,10 @@ async def _reject(session: Session, request: ReviewRequest, reactor: Reactor) ->
     request.status = ReviewStatus.CHANGES_REQUESTED
     request.closed_at, request.closed_by = now, reactor.name[:100]
     return ReactionResult(
-        True, "changes requested", review_view(request, task), task.state, sent_back=True
+        True,
+        "changes requested",
+        review_view(request, task),
+        task.state,
+        sent_back=True,
+        in_release=task.release_id is not None,
     )

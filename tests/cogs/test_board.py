@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import discord
+import pytest
 
 from bot.sample import GUILD_ID
 from tests.helpers import World, reviewed
@@ -68,3 +69,36 @@ async def test_a_change_the_board_does_not_show_edits_nothing(world: World) -> N
     assert board_edits(world) == before
     await world.olga.slash(world.general, "release open", name="train")
     assert board_edits(world) == before + 1
+
+
+async def test_the_board_is_read_again_only_for_a_move_it_shows(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent's traffic is mostly tasks in no release: their handoffs and reviews leave the
+    board as it is and cost it no read; a member's move is read and shown."""
+    reads: list[int] = []
+    read_board = world.bot.releases.board
+
+    async def counted(guild_id: int, *args: Any) -> Any:
+        reads.append(guild_id)
+        return await read_board(guild_id, *args)
+
+    monkeypatch.setattr(world.bot.releases, "board", counted)
+    await world.bob.send(world.handoffs, "handoff core → building\ntitle: Core\nbranch: feat/core")
+    await world.bob.send(world.handoffs, "handoff core → submitted\ntitle: Core")
+    [request] = [m for m in world.reviews.history() if m.author.id == world.bot_id]
+    for name in ("carol", "dave"):
+        member = world.guild.add_member(world.env.create_user(name))
+        await member.react(request, "✅")
+    assert "✅ **Reviewed**" in world.reviews.history()[0].content
+    assert reads == []  # core is reviewed, in no release: nothing the board shows moved
+
+    await world.olga.slash(world.general, "release open", name="train")
+    await world.olga.slash(world.general, "release add", task="core")
+    assert "• `core` — Core" in board(world).embeds[0].description
+    assert len(reads) == 2  # each command read it
+    # A member moves only by the release's commands (it is assembled on joining); another
+    # task's traffic still leaves the board alone.
+    edits = board_edits(world)
+    await world.bob.send(world.handoffs, "handoff search → building\ntitle: Search")
+    assert len(reads) == 2 and board_edits(world) == edits
