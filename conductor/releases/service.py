@@ -458,9 +458,8 @@ class Releases:
             return await self._status(session, guild_id)
 
     async def _status(self, session: Session, guild_id: int) -> StatusView:
-        """Three round trips whatever the data (the snapshot's BEGIN, :func:`standing`, both
-        releases' members), a fourth only after a rollback of the last shipped release ended
-        failed or interrupted."""
+        """Two queries whatever the data (:func:`standing`, then both releases' members), a
+        third only after a rollback of the last shipped release ended failed or interrupted."""
         now = await standing(session, guild_id)
         active, shipped = now.active, now.shipped
         views = iter(await load_release_views(session, [r for r in (active, shipped) if r]))
