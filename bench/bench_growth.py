@@ -18,7 +18,8 @@ For each backend (PostgreSQL: a throwaway cluster, ``tests.postgres.Cluster``):
 2. the ship flip (``Releases.ship``: the release and its members to shipped, a stage event
    each) of 10 … 10,000 members, the sizes alternated round after round.
 
-Prints p50 and p99 per size and backend, the ratio of the largest size to the smallest, and
+Prints p50 and p99 per size and backend, the ratio of the largest size to the smallest, the
+queries one call ran at the largest size (its SELECTs: each is a round trip), and
 with ``--plans`` the query plans of each operation (EXPLAIN QUERY PLAN / EXPLAIN of the very
 statements it ran). Exits with status 1 when an operation of a single task or a page misses
 20 ms p99 at the largest size, or when a plan reads a whole table of tasks, releases or
@@ -401,6 +402,8 @@ class Figures:
     #: operation → size → (p50, p99) in ms
     reads: dict[str, dict[int, tuple[float, float]]] = field(default_factory=dict)
     held: set[str] = field(default_factory=set)
+    #: operation → the statements (SELECT or WITH) one call ran, at the largest size
+    queries: dict[str, int] = field(default_factory=dict)
     #: the operation's plans (statement, plan), at the largest size
     plans: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     seeded_s: dict[int, float] = field(default_factory=dict)
@@ -514,6 +517,8 @@ async def bench_reads(
             for op in guild.ops:  # warm up, and the plans of what each ran
                 with capture(guild.db) as seen:
                     await op.call()
+                if guild.n == largest:
+                    figures.queries[op.name] = len(seen)
                 if plans and guild.n == largest:
                     figures.plans[op.name] = await explain(guild.db, seen)
         times: dict[tuple[str, int], list[float]] = {}
@@ -679,23 +684,26 @@ def report(run: GrowthRun) -> list[str]:
     largest, smallest = max(run.sizes), min(run.sizes)
     head = " | ".join(f"{b} {n:,}" for b in run.backends for n in run.sizes)
     print(f"\np50 / p99 in ms, by tasks stored ({run.rounds} rounds each)\n")
-    print(f"| operation | {head} | growth, p50 {largest:,} / {smallest:,} |")
-    print("| --- |" + " --- |" * (len(run.backends) * len(run.sizes) + 1))
+    print(f"| operation | {head} | growth, p50 {largest:,} / {smallest:,} | queries |")
+    print("| --- |" + " --- |" * (len(run.backends) * len(run.sizes) + 2))
     names = list(next(iter(run.results.values())).reads)
     for name in names:
-        cells, growth = [], []
+        cells, growth, queries = [], [], []
         for backend in run.backends:
             series = run.results[backend].reads[name]
             cells += [f"{series[n][0]:.1f} / {series[n][1]:.1f}" for n in run.sizes]
             ratio = series[largest][0] / series[smallest][0]
             growth.append(f"{ratio:.1f}×")
+            count = run.results[backend].queries.get(name)
+            queries.append("" if count is None else str(count))
             held = name in run.results[backend].held
             if held and series[largest][1] > TARGET_MS:
                 missed.append(f"{backend}: {name} p99 {series[largest][1]:.1f} ms at {largest:,}")
             flat_held = not name.startswith("(before")
             if flat_held and ratio > FLAT and len(run.sizes) > 1:
                 missed.append(f"{backend}: {name} not flat ({ratio:.1f}× from {smallest:,})")
-        print(f"| {name} | " + " | ".join(cells) + " | " + " / ".join(growth) + " |")
+        counted = " / ".join(queries) if any(queries) else ""
+        print(f"| {name} | " + " | ".join(cells) + " | " + " / ".join(growth) + f" | {counted} |")
     members = run.members
     print(f"\nthe ship flip, median ms ({run.ship_rounds} rounds), and ms per member\n")
     print("| members | " + " | ".join(run.backends) + " |")

@@ -5,11 +5,12 @@ slug, the active release, the last shipped one, the release that holds the train
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import BigInteger, and_, exists, func, inspect, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import QueryableAttribute, joinedload, selectinload
+from sqlalchemy.orm import QueryableAttribute, aliased, contains_eager, joinedload, selectinload
 
 from conductor.errors import NotFound
 from conductor.ordering import merge_order
@@ -45,6 +46,7 @@ from store.models import (
     Run,
     StageEvent,
     Task,
+    TaskDependency,
 )
 
 #: the verdicts that hold the train while they stand on production's release
@@ -181,10 +183,56 @@ async def release_members(session: AsyncSession, release: Release) -> list[Task]
 
 
 async def load_release_view(session: AsyncSession, release: Release) -> ReleaseView:
-    """The full view: members in merge order with their dependencies' states."""
-    members = await release_members(session, release)
-    deps = await dependency_views(session, release.guild_id, members)
-    return release_view(release, members, deps)
+    """The full view: members in merge order with their dependencies' states (one query)."""
+    return (await load_release_views(session, [release]))[0]
+
+
+async def load_release_views(
+    session: AsyncSession, releases: Sequence[Release]
+) -> list[ReleaseView]:
+    """The full views of ``releases``, in their order, in one query whatever their number:
+    the members of them all, each with its dependencies (one row each) and each dependency's
+    state and release, outer-joined on the guild's slug (:func:`dependency_views`, joined)."""
+    if not releases:
+        return []
+    dep, dep_release = aliased(Task), aliased(Release)
+    rows = (
+        await session.execute(
+            select(Task, TaskDependency.depends_on, dep.state, dep_release.slug)
+            .outerjoin(Task.dependencies)
+            .outerjoin(
+                dep, and_(dep.guild_id == Task.guild_id, dep.slug == TaskDependency.depends_on)
+            )
+            .outerjoin(dep_release, dep.release_id == dep_release.id)
+            .where(Task.release_id.in_([r.id for r in releases]))
+            .options(contains_eager(Task.dependencies))
+            .order_by(
+                Task.release_position, Task.id, TaskDependency.position, TaskDependency.depends_on
+            )
+        )
+    ).unique()
+    members: dict[int, list[Task]] = {r.id: [] for r in releases}
+    known: dict[tuple[int, str], tuple[TaskState, str | None]] = {}
+    for task, depends_on, state, release_slug in rows:
+        in_release = members[task.release_id]  # type: ignore[index]
+        if not in_release or in_release[-1] is not task:
+            in_release.append(task)
+        if depends_on is not None and state is not None:
+            known[task.guild_id, depends_on] = (state, release_slug)
+    views = []
+    for release in releases:
+        ordered = merge_order(members[release.id])
+        deps = {
+            t.id: tuple(
+                DependencyView(s, *known[t.guild_id, s])
+                if (t.guild_id, s) in known
+                else DependencyView(s, None)
+                for s in t.dependency_slugs
+            )
+            for t in ordered
+        }
+        views.append(release_view(release, ordered, deps))
+    return views
 
 
 def review_view(request: ReviewRequest, task: Task) -> ReviewView:
@@ -254,6 +302,50 @@ async def last_shipped(session: AsyncSession, guild_id: int) -> Release | None:
         .order_by(Release.version.desc())
         .limit(1)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What ``/release status`` starts from, read in one query (:func:`standing`)."""
+
+    active: Release | None
+    shipped: Release | None
+    lock: ReleaseLock | None
+    #: a rollback run of ``shipped`` ended failed or interrupted: :func:`half_rollback` may
+    #: find it stopped half way (None of them: it finds nothing, and need not look)
+    rollback_ended: bool
+
+
+async def standing(session: AsyncSession, guild_id: int) -> Standing:
+    """The guild's active release (:func:`active_release`), its last shipped one
+    (:func:`last_shipped`) and its lock (:func:`current_lock`) in one query: one row of the
+    guild outer-joined to each, the releases found by the same subqueries (on the same
+    indexes) as those lookups."""
+    guild = select(literal(guild_id, BigInteger).label("guild_id")).subquery("guild")
+    active, shipped = aliased(Release, name="active"), aliased(Release, name="shipped")
+    active_id = select(Release.id).where(Release.guild_id == guild_id, ACTIVE_RELEASE)
+    shipped_id = (
+        select(Release.id)
+        .where(Release.guild_id == guild_id, Release.state == ReleaseState.SHIPPED)
+        .order_by(Release.version.desc())
+        .limit(1)
+    )
+    ended = exists().where(
+        Run.release_id == shipped.id,
+        Run.kind == RunKind.ROLLBACK,
+        Run.status.in_((RunStatus.FAILED, RunStatus.INTERRUPTED)),
+    )
+    row = (
+        await session.execute(
+            select(active, shipped, ReleaseLock, ended.label("rollback_ended"))
+            .select_from(guild)
+            .outerjoin(active, active.id == active_id.scalar_subquery())
+            .outerjoin(shipped, shipped.id == shipped_id.scalar_subquery())
+            .outerjoin(ReleaseLock, ReleaseLock.guild_id == guild.c.guild_id)
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    return Standing(row[0], row[1], row[2], bool(row[3]))
 
 
 async def held_by(session: AsyncSession, guild_id: int) -> Hold | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, bindparam, func, or_, select, tuple_
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from conductor.queries import dependency_views, require_task, review_view, task_view, timeline
 from conductor.states import TaskState
@@ -65,9 +65,8 @@ class Tasks:
                         bindparam("after_id", after.id),
                     )
                 )
-            query = query.options(
-                selectinload(Task.dependencies), selectinload(Task.release)
-            ).limit(size + 1)
+            query = query.options(selectinload(Task.dependencies), joinedload(Task.release))
+            query = query.limit(size + 1)
             rows = list((await session.scalars(query)).all())
             tasks, more = rows[:size], len(rows) > size
             deps = await dependency_views(session, guild_id, tasks)
@@ -148,7 +147,7 @@ class Tasks:
                 .where(ReviewRequest.task_id == task.id)
                 .order_by(ReviewRequest.round.desc())
                 .limit(1)
-                .options(selectinload(ReviewRequest.approvals))
+                .options(joinedload(ReviewRequest.approvals))
             )
             notes = (
                 await session.execute(

@@ -36,12 +36,14 @@ from conductor.queries import (
     held_by,
     last_shipped,
     load_release_view,
+    load_release_views,
     lock_view,
     release_members,
     release_view,
     require_release,
     require_task,
     running_run,
+    standing,
 )
 from conductor.releases.git import RcBuild
 from conductor.releases.sandbox import CommandRun
@@ -456,18 +458,22 @@ class Releases:
             return await self._status(session, guild_id)
 
     async def _status(self, session: Session, guild_id: int) -> StatusView:
-        active = await active_release(session, guild_id)
-        active_view = await load_release_view(session, active) if active else None
-        shipped = await last_shipped(session, guild_id)
-        shipped_view = await load_release_view(session, shipped) if shipped else None
-        lock = await current_lock(session, guild_id)
+        """Two queries whatever the data (:func:`standing`, then both releases' members), a
+        third only after a rollback of the last shipped release ended failed or interrupted."""
+        now = await standing(session, guild_id)
+        active, shipped = now.active, now.shipped
+        views = iter(await load_release_views(session, [r for r in (active, shipped) if r]))
+        active_view = next(views) if active else None
+        shipped_view = next(views) if shipped else None
         return StatusView(
             active_view,
             self._blockers(active_view),
             shipped_view,
-            lock_view(lock) if lock is not None else None,
+            lock_view(now.lock) if now.lock is not None else None,
             held=shipped is not None and shipped.seal_status in TRAIN_HOLDING_SEALS,
-            half=await half_rollback(session, shipped) if shipped is not None else None,
+            half=await half_rollback(session, shipped)
+            if shipped is not None and now.rollback_ended
+            else None,
         )
 
     async def board(self, guild_id: int, recent: int = BOARD_RECENT) -> BoardView:
@@ -555,7 +561,7 @@ class Releases:
                 .limit(limit)
             )
         ).all()
-        return tuple([await load_release_view(session, r) for r in rows])
+        return tuple(await load_release_views(session, rows))
 
     # ------------------------------------------------------------------ helpers
 

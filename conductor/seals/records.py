@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import select
 
 from conductor.errors import InvalidMove, NotFound
-from conductor.queries import last_shipped, load_release_view, require_release
+from conductor.queries import (
+    last_shipped,
+    load_release_view,
+    load_release_views,
+    require_release,
+)
 from conductor.releases.runs.store import owner_is_gone
 from conductor.states import ReleaseState, RunStatus, SealStatus, SealTrigger
 from conductor.views import Actor, ReleaseView
@@ -210,7 +215,7 @@ class SealRecords:
                     .order_by(Release.version)
                 )
             ).all()
-            return tuple([await load_release_view(session, r) for r in rows])
+            return tuple(await load_release_views(session, rows))
 
 
 def _seal_view(row: ReleaseSeal) -> SealView:
