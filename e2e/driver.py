@@ -328,6 +328,15 @@ class Driver:
                 raise Timeout(f"waited {timeout:g} s for {what}")
             time.sleep(POLL_S)
 
+    def said(self, interaction_id: int) -> str:
+        """The one answer to the interaction, its text and embeds (waited for)."""
+        [message] = self.wait_answer(interaction_id)
+        parts = [message["content"]]
+        for embed in message["embeds"]:
+            parts += [embed.get("title") or "", embed.get("description") or ""]
+            parts += [f"{f['name']} {f['value']}" for f in embed.get("fields") or []]
+        return "\n".join(parts)
+
     def wait_answer(
         self, interaction_id: int, *, count: int = 1, timeout: float = WAIT_S
     ) -> list[Json]:
@@ -386,6 +395,16 @@ class BotProcess:
                 )
             if time.monotonic() > deadline:
                 raise Timeout(f"the bot was not ready in {timeout:g} s:\n{self.output()[-3000:]}")
+            time.sleep(POLL_S)
+
+    def wait_log(self, said: str, timeout: float = WAIT_S) -> None:
+        """Until ``said`` is in the log of this run of the bot; fails at once if it exits."""
+        deadline = time.monotonic() + timeout
+        while said not in self.output():
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"the bot exited:\n{self.output()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise Timeout(f"waited {timeout:g} s for {said!r} in {self.log}")
             time.sleep(POLL_S)
 
     def kill(self) -> None:
