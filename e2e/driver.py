@@ -307,6 +307,32 @@ class Driver:
     def failures(self) -> list[str]:
         return self.s.call(lambda: [str(f) for f in self.s.failures])
 
+    def callbacks(self, interaction_id: int) -> list[int]:
+        """The status of each initial response the bot sent to the interaction, in order
+        (with ``twin_sessions``, one 200 and the 400s of the processes that lost the race)."""
+        return self.s.call(
+            lambda: [
+                c.status
+                for c in self.s.calls
+                if c.template == "/interactions/{interaction_id}/{interaction_token}/callback"
+                and c.path.startswith(f"/interactions/{interaction_id}/")
+            ]
+        )
+
+    # ------------------------------------------------------------------ gates
+
+    def hold_posts(self, channel_id: int) -> None:
+        """The bot's posts in the channel wait at a gate until :meth:`release_posts`."""
+        self.s.call(lambda: self.s.hold("POST", f"/channels/{channel_id}/messages"))
+
+    def release_posts(self, channel_id: int) -> None:
+        self.s.call(lambda: self.s.release("POST", f"/channels/{channel_id}/messages"))
+
+    def posts_waiting(self, channel_id: int) -> int:
+        """How many of the bot's posts in the channel wait at its gate now."""
+        at = f"POST /channels/{channel_id}/messages"
+        return self.s.call(lambda: self.s.waiting.get(at, 0))
+
     # ------------------------------------------------------------------ the gateway
 
     def drop_gateway(self, *, hold: bool = True) -> None:
