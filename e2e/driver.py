@@ -330,8 +330,21 @@ class Driver:
 
     def posts_waiting(self, channel_id: int) -> int:
         """How many of the bot's posts in the channel wait at its gate now."""
-        at = f"POST /channels/{channel_id}/messages"
-        return self.s.call(lambda: self.s.waiting.get(at, 0))
+        return len(self.s.call(lambda: self.s.waiting("POST", f"/channels/{channel_id}/messages")))
+
+    def hold_answers(self) -> None:
+        """The bot's first answers to interactions wait at a gate until
+        :meth:`release_answers`."""
+        self.s.call(lambda: self.s.hold("POST", "/interactions/"))
+
+    def answers_waiting(self) -> list[Json]:
+        """The bodies of the bot's first answers waiting at the gate, in arrival order."""
+        return self.s.call(lambda: self.s.waiting("POST", "/interactions/"))
+
+    def release_answers(self, matching: Callable[[Json], bool] | None = None) -> int:
+        """Let the answers waiting whose body is ``matching`` through (all of them and open
+        the gate, without ``matching``); how many went."""
+        return self.s.call(lambda: self.s.release("POST", "/interactions/", matching))
 
     # ------------------------------------------------------------------ the gateway
 

@@ -60,6 +60,8 @@ INTERACTION_DEADLINE_S = 3.0
 #: Discord's identify window: ``max_concurrency`` IDENTIFYs per this many seconds, one a bucket
 IDENTIFY_WINDOW_S = 5.0
 EPHEMERAL, LOADING = 1 << 6, 1 << 7
+#: how long a request waited at a test's gate (:meth:`StandIn.hold`)
+HELD_S = web.RequestKey("held_s", float)
 HEARTBEAT_MS = 41_250
 ALL_BUT_ADMIN = str((1 << 51) - 1 & ~(1 << 3))
 
@@ -179,10 +181,9 @@ class StandIn:
         #: while set, READY waits for :meth:`release_ready` (the sessions identified meanwhile)
         self.hold_ready = False
         self._held_ready: list[Callable[[], None]] = []
-        #: "METHOD /path" -> the gate its requests wait at while it is closed (:meth:`hold`),
-        #: and how many wait there now
-        self._gates: dict[str, asyncio.Event] = {}
-        self.waiting: dict[str, int] = {}
+        #: (method, path prefix) -> the requests waiting at its gate (:meth:`hold`): each one's
+        #: body and what lets it through
+        self._gates: dict[tuple[str, str], list[tuple[Any, asyncio.Event]]] = {}
         #: the bot's shards (``GET /gateway/bot``): a guild's events go to the session of
         #: shard ``(guild_id >> 22) % shard_count``; IDENTIFYs spaced per bucket
         #: (``shard % max_concurrency``) by :data:`IDENTIFY_WINDOW_S`
@@ -733,17 +734,30 @@ class StandIn:
         """How many sessions wait for their READY."""
         return len(self._held_ready)
 
-    def hold(self, method: str, path: str) -> None:
-        """Requests of ``method`` on ``path`` (``/channels/1/messages``) wait at a gate,
-        counted in :attr:`waiting`, until :meth:`release`."""
-        key = f"{method} {path}"
-        self._gates[key] = asyncio.Event()
-        self.waiting.setdefault(key, 0)
+    def hold(self, method: str, prefix: str) -> None:
+        """Requests of ``method`` on a path starting with ``prefix`` (``/channels/1/messages``)
+        wait at a gate (:meth:`waiting`) until :meth:`release` lets them through. The time an
+        interaction's answer waits there is the test's, not the bot's: its 3 s do not count it."""
+        self._gates.setdefault((method, prefix), [])
 
-    def release(self, method: str, path: str) -> None:
-        gate = self._gates.pop(f"{method} {path}", None)
-        if gate is not None:
-            gate.set()
+    def waiting(self, method: str, prefix: str) -> list[Any]:
+        """The bodies of the requests waiting at the gate, in arrival order."""
+        return [body for body, _ in self._gates.get((method, prefix), [])]
+
+    def release(
+        self, method: str, prefix: str, matching: Callable[[Any], bool] | None = None
+    ) -> int:
+        """Let the requests waiting at the gate whose body is ``matching`` through (the gate
+        stays), or, without ``matching``, all of them and open the gate. How many went."""
+        if matching is None:
+            waiters = self._gates.pop((method, prefix), [])
+        else:
+            waiters = [w for w in self._gates.get((method, prefix), []) if matching(w[0])]
+            for waiter in waiters:
+                self._gates[(method, prefix)].remove(waiter)
+        for _, go in waiters:
+            go.set()
+        return len(waiters)
 
     async def _resume(self, ws: web.WebSocketResponse, data: Json) -> None:
         session = next(
@@ -830,14 +844,20 @@ class StandIn:
             self.failures += [Failure("spec", method, path, found) for found in problems]
             self.calls.append(Call(method, template, path, 400, body))
             return _error(400, 50035, "Invalid Form Body", {"_errors": problems})
-        at = f"{method} {path}"
-        gate = self._gates.get(at)
+        gate = next(
+            (
+                w
+                for (m, prefix), w in self._gates.items()
+                if m == method and path.startswith(prefix)
+            ),
+            None,
+        )
         if gate is not None:  # a test holds it here (hold), until it lets it through
-            self.waiting[at] += 1
-            try:
-                await gate.wait()
-            finally:
-                self.waiting[at] -= 1
+            go = asyncio.Event()
+            gate.append((body, go))
+            held = time.monotonic()
+            await go.wait()
+            request[HELD_S] = time.monotonic() - held
         params = _params(template, path)
         major = params.get("channel_id") or params.get("guild_id") or params.get("webhook_id")
         major = major or params.get("interaction_id") or ""
@@ -1288,7 +1308,7 @@ class StandIn:
         self, request: web.Request, params: dict[str, str], body: Json, files: list[Any]
     ) -> web.Response:
         interaction = self._interaction(params)
-        late = time.monotonic() - interaction.created
+        late = time.monotonic() - interaction.created - request.get(HELD_S, 0.0)
         if interaction.responded:
             raise _Refused(
                 "raced" if self.twin_sessions else "interaction",
