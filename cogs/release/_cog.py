@@ -257,7 +257,8 @@ class ReleaseCog(commands.Cog):
         except LockHeld as held:  # another operator holds it: a takeover, confirmed
             await self._take_over(interaction, reason, held.lock)
             return
-        self.bot.release_changed(gid)
+        if outcome.changed:
+            self.bot.release_changed(gid)
         await interaction.response.send_message(lock_text(outcome), allowed_mentions=NO_PINGS)
 
     @release.command(name="unlock", description="Lift your lock: open and ship run again")
