@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import discord
 
-from bot.tree import answer, user_text
+from bot.tree import answer, answered_elsewhere, leave, user_text
 from conductor.releases.runs.sink import AlertAction
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,9 @@ async def answered(interaction: discord.Interaction[Any], work: Any) -> None:
     try:
         await work
     except Exception as error:
+        if answered_elsewhere(error):  # another process of the bot answered it first
+            leave(interaction)
+            return
         text = user_text(error)
         if text is None:
             ref = secrets.token_hex(3).upper()

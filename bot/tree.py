@@ -5,6 +5,11 @@ meant for the user and is answered ephemerally as it is. So does a database that
 take the command (:class:`~store.errors.DatabaseUnavailable`: busy, full, read-only, its file
 gone): the answer says which, and that nothing was changed. Anything else is a bug: the user
 gets "something went wrong (ref XXXX)" and the traceback is logged under the same ref.
+
+Several processes of the bot on one shard each get every interaction; Discord takes the first
+answer and refuses the others (40060, "already acknowledged"). The first answer is the claim:
+a process whose answer is refused so has lost the interaction to another one and leaves it,
+saying so in its log (:func:`answered_elsewhere`), never as an error.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: Discord's code for an interaction whose first answer came too late (after 3 seconds)
 UNKNOWN_INTERACTION = 10062
+#: Discord's code for a second first answer: another process of this bot answered first
+ALREADY_ACKNOWLEDGED = 40060
 
 
 class Refusal(app_commands.CheckFailure):
@@ -34,6 +41,23 @@ class Refusal(app_commands.CheckFailure):
 
 def _original(error: BaseException) -> BaseException:
     return error.original if isinstance(error, app_commands.CommandInvokeError) else error
+
+
+def answered_elsewhere(error: BaseException) -> bool:
+    """Whether Discord refused this process's first answer to an interaction because another
+    process of the bot gave one first (the interaction is that one's)."""
+    error = _original(error)
+    return isinstance(error, discord.HTTPException) and error.code == ALREADY_ACKNOWLEDGED
+
+
+def leave(interaction: discord.Interaction[discord.Client]) -> None:
+    """Log that another process of the bot answered ``interaction`` first: this one leaves it."""
+    what = interaction.command.qualified_name if interaction.command else "a component"
+    log.info(
+        "interaction %s (%s) was answered by another process of this bot; leaving it to that one",
+        interaction.id,
+        f"/{what}" if interaction.command else what,
+    )
 
 
 def user_text(error: BaseException) -> str | None:
@@ -52,7 +76,8 @@ async def answer(interaction: discord.Interaction[discord.Client], text: str) ->
     """Answer ephemerally, whatever the interaction's state (Red's ``_send_from_interaction``):
     not answered yet → respond; answered or deferred → followup; expired (its token lasts
     15 minutes), or too late for a first answer (3 seconds: a command that waited on a busy
-    database) → the channel, naming the user without pinging."""
+    database) → the channel, naming the user without pinging; answered first by another
+    process of the bot → nothing (that process's answer stands)."""
     if interaction.is_expired():
         await _in_channel(interaction, text)
     elif interaction.response.is_done():
@@ -64,6 +89,10 @@ async def answer(interaction: discord.Interaction[discord.Client], text: str) ->
             if error.code != UNKNOWN_INTERACTION:
                 raise
             await _in_channel(interaction, text)
+        except discord.HTTPException as error:
+            if not answered_elsewhere(error):
+                raise
+            leave(interaction)
 
 
 async def _in_channel(interaction: discord.Interaction[discord.Client], text: str) -> None:
@@ -83,6 +112,9 @@ class ConductorTree(app_commands.CommandTree[discord.Client]):
         error: app_commands.AppCommandError,
         /,
     ) -> None:
+        if answered_elsewhere(error):  # the command's own first answer: another process's
+            leave(interaction)
+            return
         text = user_text(error)
         command = interaction.command.qualified_name if interaction.command else "?"
         original = _original(error)

@@ -83,10 +83,18 @@ class GuildConfigs:
             await session.flush()
             return _view(row)
 
-    async def set_board_message(self, guild_id: int, message_id: int | None) -> None:
+    async def set_board_message(
+        self, guild_id: int, message_id: int | None, *, replacing: int | None
+    ) -> int | None:
+        """Record ``message_id`` as the guild's board if the board recorded is still
+        ``replacing`` (the one the caller read: none, or one deleted); returns the board
+        recorded now. Two processes that both found no board and both posted one record
+        one: the other is told which, and deletes its own."""
         async with self.db.write() as session:
             row = await session.get(GuildConfig, guild_id)
             if row is None:
                 row = GuildConfig(guild_id=guild_id, handoff_channel_ids=[])
                 session.add(row)
-            row.board_message_id = message_id
+            if row.board_message_id == replacing:
+                row.board_message_id = message_id
+            return row.board_message_id

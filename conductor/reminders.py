@@ -420,7 +420,12 @@ class Reminders:
             return 0
         sent = 0
         for condition in current:
-            action = due(condition, said.get(condition.key), now)
+            before = said.get(condition.key)
+            action = due(condition, before, now)
+            if action is None and _in_flight(condition, before, now):
+                log.info(
+                    "reminder of %s %s is being sent by another process; leaving it", *condition.key
+                )
             if action is not None and await self._remind(sink, guild_id, condition, action, now):
                 sent += 1
         return sent
@@ -462,6 +467,10 @@ class Reminders:
             # Decided again under the write lock: another process may have taken it since.
             again = due(condition, current, now)
             if again is None or (again == "look" and (row is None or row.intent_text != missing)):
+                log.info(
+                    "reminder of %s %s is being sent by another process, or was; leaving it",
+                    *condition.key,
+                )
                 return False
             if row is None:
                 row = Reminder(
@@ -509,6 +518,17 @@ class Reminders:
                         Reminder.subject == subject,
                     )
                 )
+
+
+def _in_flight(condition: Condition, said: Said | None, now: datetime) -> bool:
+    """Whether a reminder of ``condition`` is being sent now (its intent recorded less than
+    :data:`IN_FLIGHT` ago, by another process: a process sends its own to the end)."""
+    return (
+        said is not None
+        and said.since == condition.since
+        and said.intent_at is not None
+        and now - said.intent_at < IN_FLIGHT
+    )
 
 
 async def _untouched_since(session: AsyncSession, release: Release) -> datetime:

@@ -1,9 +1,11 @@
 """One stand-in Discord, one sample production, one git origin and one bot process per test
 module; every test fails if the bot sent Discord anything it would refuse (a body against
-the spec, an unknown route, a broken limit)."""
+the spec, an unknown route, a broken limit). The tests of several processes share a throwaway
+PostgreSQL cluster per module (``cluster``)."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -25,6 +27,7 @@ from smoke.sample_app import (
     serve_in_thread,
 )
 from tests.helpers import git, outbox
+from tests.postgres import Cluster, Unavailable
 
 GUILD_ID = 515_151
 #: each smoke check's timeout: the local pages answer in milliseconds; a broken one costs it
@@ -88,6 +91,23 @@ def make_origin(root: Path) -> tuple[Path, Path]:
         git(agent, "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}")
     git(root, "clone", "--quiet", str(origin), str(clone))
     return origin, clone
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    """A PostgreSQL cluster for the module's processes to share (a database per test:
+    ``cluster.database``). Skipped where PostgreSQL cannot be had, failed under CI."""
+    try:
+        found = Cluster()
+        found.start()
+    except Unavailable as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL: {error}", pytrace=False)
+        pytest.skip(f"PostgreSQL: {error}")
+    try:
+        yield found
+    finally:
+        found.stop()
 
 
 @pytest.fixture(scope="module")

@@ -307,6 +307,45 @@ class Driver:
     def failures(self) -> list[str]:
         return self.s.call(lambda: [str(f) for f in self.s.failures])
 
+    def callbacks(self, interaction_id: int) -> list[int]:
+        """The status of each initial response the bot sent to the interaction, in order
+        (with ``twin_sessions``, one 200 and the 400s of the processes that lost the race)."""
+        return self.s.call(
+            lambda: [
+                c.status
+                for c in self.s.calls
+                if c.template == "/interactions/{interaction_id}/{interaction_token}/callback"
+                and c.path.startswith(f"/interactions/{interaction_id}/")
+            ]
+        )
+
+    # ------------------------------------------------------------------ gates
+
+    def hold_posts(self, channel_id: int) -> None:
+        """The bot's posts in the channel wait at a gate until :meth:`release_posts`."""
+        self.s.call(lambda: self.s.hold("POST", f"/channels/{channel_id}/messages"))
+
+    def release_posts(self, channel_id: int) -> None:
+        self.s.call(lambda: self.s.release("POST", f"/channels/{channel_id}/messages"))
+
+    def posts_waiting(self, channel_id: int) -> int:
+        """How many of the bot's posts in the channel wait at its gate now."""
+        return len(self.s.call(lambda: self.s.waiting("POST", f"/channels/{channel_id}/messages")))
+
+    def hold_answers(self) -> None:
+        """The bot's first answers to interactions wait at a gate until
+        :meth:`release_answers`."""
+        self.s.call(lambda: self.s.hold("POST", "/interactions/"))
+
+    def answers_waiting(self) -> list[Json]:
+        """The bodies of the bot's first answers waiting at the gate, in arrival order."""
+        return self.s.call(lambda: self.s.waiting("POST", "/interactions/"))
+
+    def release_answers(self, matching: Callable[[Json], bool] | None = None) -> int:
+        """Let the answers waiting whose body is ``matching`` through (all of them and open
+        the gate, without ``matching``); how many went."""
+        return self.s.call(lambda: self.s.release("POST", "/interactions/", matching))
+
     # ------------------------------------------------------------------ the gateway
 
     def drop_gateway(self, *, hold: bool = True) -> None:
@@ -327,6 +366,15 @@ class Driver:
             if time.monotonic() > deadline:
                 raise Timeout(f"waited {timeout:g} s for {what}")
             time.sleep(POLL_S)
+
+    def said(self, interaction_id: int) -> str:
+        """The one answer to the interaction, its text and embeds (waited for)."""
+        [message] = self.wait_answer(interaction_id)
+        parts = [message["content"]]
+        for embed in message["embeds"]:
+            parts += [embed.get("title") or "", embed.get("description") or ""]
+            parts += [f"{f['name']} {f['value']}" for f in embed.get("fields") or []]
+        return "\n".join(parts)
 
     def wait_answer(
         self, interaction_id: int, *, count: int = 1, timeout: float = WAIT_S
@@ -388,6 +436,16 @@ class BotProcess:
                 )
             if time.monotonic() > deadline:
                 raise Timeout(f"the bot was not ready in {timeout:g} s:\n{self.output()[-3000:]}")
+            time.sleep(POLL_S)
+
+    def wait_log(self, said: str, timeout: float = WAIT_S) -> None:
+        """Until ``said`` is in the log of this run of the bot; fails at once if it exits."""
+        deadline = time.monotonic() + timeout
+        while said not in self.output():
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"the bot exited:\n{self.output()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise Timeout(f"waited {timeout:g} s for {said!r} in {self.log}")
             time.sleep(POLL_S)
 
     def kill(self) -> None:

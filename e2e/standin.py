@@ -10,6 +10,13 @@ on every :data:`RATE_LIMIT_EVERY`-th request of a route. Whatever goes wrong is 
 :attr:`StandIn.failures` (a body the spec refuses, a route it does not know, a limit broken);
 the tests fail on any.
 
+Several processes of the bot on one shard (:attr:`StandIn.twin_sessions`, a test's opt-in):
+each live session gets every dispatch of the guild, as Discord sends them to every session of
+a bot on the shard, and the second initial response to an interaction (40060, the race one
+process lost) is kept apart, in :attr:`StandIn.raced`. A test can hold READY until all its
+processes identified (:meth:`StandIn.release_ready`), and hold requests on a path at a gate
+(:meth:`StandIn.hold`), to make processes meet where they race.
+
 The server runs on a loop in a thread of its own; the test drives it from its own thread
 through :class:`e2e.driver.Driver`.
 """
@@ -53,6 +60,8 @@ INTERACTION_DEADLINE_S = 3.0
 #: Discord's identify window: ``max_concurrency`` IDENTIFYs per this many seconds, one a bucket
 IDENTIFY_WINDOW_S = 5.0
 EPHEMERAL, LOADING = 1 << 6, 1 << 7
+#: how long a request waited at a test's gate (:meth:`StandIn.hold`)
+HELD_S = web.RequestKey("held_s", float)
 HEARTBEAT_MS = 41_250
 ALL_BUT_ADMIN = str((1 << 51) - 1 & ~(1 << 3))
 
@@ -82,7 +91,9 @@ def _error(status: int, code: int, message: str, errors: Json | None = None) -> 
 class Failure:
     """Something the bot did that Discord would not take (or the stand-in does not know)."""
 
-    kind: str  # "spec", "unknown-route", "limit", "interaction", "gateway"
+    #: "spec", "unknown-route", "limit", "interaction", "gateway"; "raced": a process lost the
+    #: race to answer an interaction (``twin_sessions``: kept in ``raced``, not a failure)
+    kind: str
     method: str
     path: str
     detail: str
@@ -128,6 +139,8 @@ class Session:
     sent: list[Json] = field(default_factory=list)
     ws: web.WebSocketResponse | None = None
     shard: int = 0
+    #: its READY went out (a held one has not): it gets the guild's dispatches from then on
+    ready: bool = False
 
 
 class StandIn:
@@ -160,6 +173,20 @@ class StandIn:
         self.webhooks: dict[int, Json] = {}
         #: the session of the guild's shard (the one that gets its events)
         self.session: Session | None = None
+        #: the test's opt-in to several processes on the guild's shard: a second live session
+        #: there is no failure, and each session whose READY went out gets the guild's events
+        self.twin_sessions = False
+        #: the sessions of the guild's shard, oldest first (while ``twin_sessions``)
+        self.twins: list[Session] = []
+        #: the second initial responses to interactions while ``twin_sessions``: the process
+        #: that lost the race to answer (answered 40060, as Discord does), not a failure
+        self.raced: list[Failure] = []
+        #: while set, READY waits for :meth:`release_ready` (the sessions identified meanwhile)
+        self.hold_ready = False
+        self._held_ready: list[Callable[[], None]] = []
+        #: (method, path prefix) -> the requests waiting at its gate (:meth:`hold`): each one's
+        #: body and what lets it through
+        self._gates: dict[tuple[str, str], list[tuple[Any, asyncio.Event]]] = {}
         #: the bot's shards (``GET /gateway/bot``): a guild's events go to the session of
         #: shard ``(guild_id >> 22) % shard_count``; IDENTIFYs spaced per bucket
         #: (``shard % max_concurrency``) by :data:`IDENTIFY_WINDOW_S`
@@ -247,7 +274,7 @@ class StandIn:
         self._seed()
 
     async def _stop(self) -> None:
-        for session in self.shard_sessions.values():
+        for session in [*self.shard_sessions.values(), *self.twins]:
             if session.ws is not None:
                 with contextlib.suppress(Exception):
                     await session.ws.close()
@@ -558,9 +585,13 @@ class StandIn:
     # ------------------------------------------------------------------ the gateway
 
     def dispatch(self, event: str, data: Json) -> None:
-        """Send a dispatch on the guild's shard's live connection; kept for a RESUME either
-        way."""
-        if self.session is not None:
+        """Send a dispatch on the guild's shard's live connection (with ``twin_sessions``, on
+        each session there whose READY went out); kept for a RESUME either way."""
+        if self.twin_sessions:
+            for session in self.twins:
+                if session.ready:
+                    self._dispatch_to(session, event, data)
+        elif self.session is not None:
             self._dispatch_to(self.session, event, data)
 
     def _dispatch_to(self, session: Session, event: str, data: Json) -> None:
@@ -612,7 +643,10 @@ class StandIn:
             elif op == 6:
                 await self._resume(ws, data["d"])
             elif op == 8:
-                self.dispatch(
+                asking = next((s for s in self.shard_sessions.values() if s.ws is ws), None)
+                asking = next((s for s in self.twins if s.ws is ws), asking)
+                self._dispatch_to(
+                    asking or self.session,  # type: ignore[arg-type]
                     "GUILD_MEMBERS_CHUNK",
                     {
                         "guild_id": str(self.guild_id),
@@ -622,7 +656,7 @@ class StandIn:
                         "nonce": data["d"].get("nonce"),
                     },
                 )
-        for session in self.shard_sessions.values():
+        for session in [*self.shard_sessions.values(), *self.twins]:
             if session.ws is ws:
                 session.ws = None
         return ws
@@ -647,7 +681,8 @@ class StandIn:
                 )
             )
         before = self.shard_sessions.get(shard)
-        if before is not None and before.ws is not None and not before.ws.closed:
+        live = before is not None and before.ws is not None and not before.ws.closed
+        if live and not self.twin_sessions:
             # Discord would take it, and send both every event: two owners of one shard
             self.failures.append(
                 Failure("gateway", "IDENTIFY", "/", f"shard {shard}: a second live session")
@@ -659,29 +694,82 @@ class StandIn:
         ours = bool(self.guild_id) and shard == self.guild_shard()
         if ours or self.shard_count == 1:
             self.session = session
-        self._dispatch_to(
-            session,
-            "READY",
-            {
-                "v": 10,
-                "user": {**self.users[self.bot_id], "verified": True, "mfa_enabled": False},
-                "guilds": [{"id": str(self.guild_id), "unavailable": True}] if ours else [],
-                "session_id": session.id,
-                "resume_gateway_url": f"ws://127.0.0.1:{self.port}/",
-                "application": {"id": str(self.app_id), "flags": 0},
-                "private_channels": [],
-                "relationships": [],
-                "presences": [],
-                "session_type": "normal",
-                "shard": [shard, self.shard_count],
-            },
-        )
-        if ours:
-            self.dispatch("GUILD_CREATE", self.guild_payload())
+            if self.twin_sessions:
+                self.twins.append(session)
+
+        def ready() -> None:
+            session.ready = True
+            self._dispatch_to(
+                session,
+                "READY",
+                {
+                    "v": 10,
+                    "user": {**self.users[self.bot_id], "verified": True, "mfa_enabled": False},
+                    "guilds": [{"id": str(self.guild_id), "unavailable": True}] if ours else [],
+                    "session_id": session.id,
+                    "resume_gateway_url": f"ws://127.0.0.1:{self.port}/",
+                    "application": {"id": str(self.app_id), "flags": 0},
+                    "private_channels": [],
+                    "relationships": [],
+                    "presences": [],
+                    "session_type": "normal",
+                    "shard": [shard, self.shard_count],
+                },
+            )
+            if ours:
+                self._dispatch_to(session, "GUILD_CREATE", self.guild_payload())
+
+        if self.hold_ready:
+            self._held_ready.append(ready)
+        else:
+            ready()
+
+    def release_ready(self) -> int:
+        """Send the READY (and the guild) each session identified since ``hold_ready`` was
+        set waits for, all at once, and stop holding; how many were sent."""
+        held, self._held_ready = self._held_ready, []
+        self.hold_ready = False
+        for ready in held:
+            ready()
+        return len(held)
+
+    def held_ready(self) -> int:
+        """How many sessions wait for their READY."""
+        return len(self._held_ready)
+
+    def hold(self, method: str, prefix: str) -> None:
+        """Requests of ``method`` on a path starting with ``prefix`` (``/channels/1/messages``)
+        wait at a gate (:meth:`waiting`) until :meth:`release` lets them through. The time an
+        interaction's answer waits there is the test's, not the bot's: its 3 s do not count it."""
+        self._gates.setdefault((method, prefix), [])
+
+    def waiting(self, method: str, prefix: str) -> list[Any]:
+        """The bodies of the requests waiting at the gate, in arrival order."""
+        return [body for body, _ in self._gates.get((method, prefix), [])]
+
+    def release(
+        self, method: str, prefix: str, matching: Callable[[Any], bool] | None = None
+    ) -> int:
+        """Let the requests waiting at the gate whose body is ``matching`` through (the gate
+        stays), or, without ``matching``, all of them and open the gate. How many went."""
+        if matching is None:
+            waiters = self._gates.pop((method, prefix), [])
+        else:
+            waiters = [w for w in self._gates.get((method, prefix), []) if matching(w[0])]
+            for waiter in waiters:
+                self._gates[(method, prefix)].remove(waiter)
+        for _, go in waiters:
+            go.set()
+        return len(waiters)
 
     async def _resume(self, ws: web.WebSocketResponse, data: Json) -> None:
         session = next(
-            (s for s in self.shard_sessions.values() if s.id == data.get("session_id")), None
+            (
+                s
+                for s in [*self.shard_sessions.values(), *self.twins]
+                if s.id == data.get("session_id")
+            ),
+            None,
         )
         if session is None:
             await ws.send_str(json.dumps({"op": 9, "d": False, "s": None, "t": None}))
@@ -770,6 +858,20 @@ class StandIn:
             self.failures += [Failure("spec", method, path, found) for found in problems]
             self.calls.append(Call(method, template, path, 400, body))
             return _error(400, 50035, "Invalid Form Body", {"_errors": problems})
+        gate = next(
+            (
+                w
+                for (m, prefix), w in self._gates.items()
+                if m == method and path.startswith(prefix)
+            ),
+            None,
+        )
+        if gate is not None:  # a test holds it here (hold), until it lets it through
+            go = asyncio.Event()
+            gate.append((body, go))
+            held = time.monotonic()
+            await go.wait()
+            request[HELD_S] = time.monotonic() - held
         params = _params(template, path)
         major = params.get("channel_id") or params.get("guild_id") or params.get("webhook_id")
         major = major or params.get("interaction_id") or ""
@@ -794,7 +896,8 @@ class StandIn:
         try:
             response = await handler(request, params, body or {}, files)
         except _Refused as refused:
-            self.failures.append(Failure(refused.kind, method, path, refused.detail))
+            found = Failure(refused.kind, method, path, refused.detail)
+            (self.raced if refused.kind == "raced" else self.failures).append(found)
             response = refused.response
         self.calls.append(Call(method, template, path, response.status, body))
         response.headers.update(headers)
@@ -1140,14 +1243,25 @@ class StandIn:
     async def r_create_thread(
         self, request: web.Request, params: dict[str, str], body: Json, files: list[Any]
     ) -> web.Response:
-        parent = self._channel(params)
+        thread = self.add_thread(
+            int(self._channel(params)["id"]),
+            body["name"],
+            kind=int(body.get("type") or 11),
+            archive_after=int(body.get("auto_archive_duration") or 4320),
+        )
+        return _json(thread, 201)
+
+    def add_thread(
+        self, parent_id: int, name: str, *, kind: int = 11, archive_after: int = 4320
+    ) -> Json:
+        """A thread of the bot's in ``parent_id`` (what creating one over REST makes)."""
         tid = self.snowflake()
         thread = {
             "id": str(tid),
-            "type": int(body.get("type") or 11),
+            "type": kind,
             "guild_id": str(self.guild_id),
-            "parent_id": parent["id"],
-            "name": body["name"],
+            "parent_id": str(parent_id),
+            "name": name,
             "owner_id": str(self.bot_id),
             "last_message_id": None,
             "rate_limit_per_user": 0,
@@ -1156,7 +1270,7 @@ class StandIn:
             "flags": 0,
             "thread_metadata": {
                 "archived": False,
-                "auto_archive_duration": int(body.get("auto_archive_duration") or 4320),
+                "auto_archive_duration": archive_after,
                 "archive_timestamp": _now_iso(),
                 "locked": False,
                 "create_timestamp": _now_iso(),
@@ -1165,7 +1279,7 @@ class StandIn:
         self.channels[tid] = thread
         self.messages[tid] = []
         self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
-        return _json(thread, 201)
+        return thread
 
     async def r_get_member(
         self, request: web.Request, params: dict[str, str], body: Json, files: list[Any]
@@ -1209,10 +1323,10 @@ class StandIn:
         self, request: web.Request, params: dict[str, str], body: Json, files: list[Any]
     ) -> web.Response:
         interaction = self._interaction(params)
-        late = time.monotonic() - interaction.created
+        late = time.monotonic() - interaction.created - request.get(HELD_S, 0.0)
         if interaction.responded:
             raise _Refused(
-                "interaction",
+                "raced" if self.twin_sessions else "interaction",
                 f"a second initial response (type {body.get('type')}) to interaction {interaction.id}",
                 _error(400, 40060, "Interaction has already been acknowledged."),
             )

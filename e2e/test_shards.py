@@ -10,38 +10,21 @@ a third started beside it takes them at once when the second stops cleanly (it l
 from __future__ import annotations
 
 import itertools
-import os
 import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from e2e.driver import BotProcess, Driver
+from e2e.pg import execute, rows
 from e2e.standin import IDENTIFY_WINDOW_S, StandIn
-from tests.helpers import sync_url
-from tests.postgres import Cluster, Unavailable
+from tests.postgres import Cluster
 
 #: a guild on shard 1 of 2: (GUILD_ID >> 22) % 2 == 1
 GUILD_ID = (7 << 22) + 4242
 LEASE_S = 3
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    try:
-        found = Cluster()
-        found.start()
-    except Unavailable as error:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL: {error}", pytrace=False)
-        pytest.skip(f"PostgreSQL: {error}")
-    try:
-        yield found
-    finally:
-        found.stop()
 
 
 @pytest.fixture
@@ -75,32 +58,9 @@ def _sharded_env(tmp_path: Path, standin: StandIn, url: str) -> dict[str, str]:
 
 
 def _releases(url: str) -> list[tuple[str, str]]:
-    engine = create_engine(sync_url(url))
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(text("SELECT slug, state FROM releases ORDER BY id"))
-            return [(slug, state) for slug, state in rows]
-    finally:
-        engine.dispose()
-
-
-def _said(d: Driver, interaction_id: int) -> str:
-    """The one answer to the interaction, its text and embeds."""
-    [message] = d.wait_answer(interaction_id)
-    parts = [message["content"]]
-    for embed in message["embeds"]:
-        parts += [embed.get("title") or "", embed.get("description") or ""]
-        parts += [f"{f['name']} {f['value']}" for f in embed.get("fields") or []]
-    return "\n".join(parts)
-
-
-def _wait_log(bot: BotProcess, said: str, d: Driver) -> None:
-    def seen() -> bool:
-        if bot.proc is not None and bot.proc.poll() is not None:
-            raise AssertionError(f"the bot exited:\n{bot.output()[-3000:]}")
-        return said in bot.output()
-
-    d.wait_for(seen, f"{said!r} in {bot.log}")
+    return [
+        (slug, state) for slug, state in rows(url, "SELECT slug, state FROM releases ORDER BY id")
+    ]
 
 
 def _both_up_then_the_first_killed(
@@ -113,11 +73,11 @@ def _both_up_then_the_first_killed(
 
     # A rolling restart: the second process starts on the same shards and waits.
     second.start()
-    _wait_log(second, "waiting for shard(s) [0, 1]", d)
+    second.wait_log("waiting for shard(s) [0, 1]")
     opened = d.slash(olga, general, "release open", name="rolling")
-    assert "rolling" in _said(d, opened)
+    assert "rolling" in d.said(opened)
     again = d.slash(olga, general, "release open", name="twice")
-    assert "rolling" in _said(d, again)  # refused: one active release
+    assert "rolling" in d.said(again)  # refused: one active release
     # Both up for a few renewals: the second never connects, nothing is answered twice.
     watch_until = time.monotonic() + 2 * LEASE_S
     while time.monotonic() < watch_until:
@@ -134,20 +94,20 @@ def _both_up_then_the_first_killed(
     assert "shard 0 taken (token 2)" in second.output()
     assert "shard 1 taken (token 2)" in second.output()
     status = d.slash(olga, general, "release status")
-    assert "rolling" in _said(d, status)
+    assert "rolling" in d.said(status)
 
 
 def _a_clean_stop_hands_over_at_once(
     d: Driver, second: BotProcess, third: BotProcess, olga: int, general: int
 ) -> None:
     third.start()
-    _wait_log(third, "waiting for shard(s) [0, 1]", d)
+    third.wait_log("waiting for shard(s) [0, 1]")
     second.stop()
     assert "let go" in second.output(), second.output()[-2000:]
     third.wait_ready()
     assert "shard 0 taken (token 3)" in third.output()
     status = d.slash(olga, general, "release status")
-    assert "rolling" in _said(d, status)
+    assert "rolling" in d.said(status)
 
 
 def test_a_rolling_restart_on_the_same_shards_does_nothing_twice(
@@ -180,15 +140,6 @@ def test_a_rolling_restart_on_the_same_shards_does_nothing_twice(
         assert bot.errors() == [], bot.output()[-3000:]
 
 
-def _sql(url: str, statement: str) -> None:
-    engine = create_engine(sync_url(url))
-    try:
-        with engine.begin() as conn:
-            conn.execute(text(statement))
-    finally:
-        engine.dispose()
-
-
 def test_a_shard_whose_lease_was_taken_is_disconnected_then_taken_back_when_free(
     cluster: Cluster, standin: StandIn, tmp_path: Path
 ) -> None:
@@ -204,22 +155,22 @@ def test_a_shard_whose_lease_was_taken_is_disconnected_then_taken_back_when_free
         bot.start()
         try:
             bot.wait_ready()
-            _sql(
+            execute(
                 url,
                 "UPDATE shard_leases SET owner = 'intruder', token = token + 1,"
                 " expires_at = expires_at + interval '1 hour' WHERE shard_id = 1",
             )
-            _wait_log(bot, "shard 1: lease taken by another process; disconnected", d)
+            bot.wait_log("shard 1: lease taken by another process; disconnected")
             d.wait_for(
                 lambda: standin.call(lambda: standin.shard_sessions[1].ws is None),
                 "shard 1's session closed",
             )
             assert standin.call(lambda: standin.shard_sessions[0].ws is not None)
-            _sql(url, "UPDATE shard_leases SET expires_at = '2000-01-01' WHERE shard_id = 1")
-            _wait_log(bot, "shard 1 taken (token 3)", d)
+            execute(url, "UPDATE shard_leases SET expires_at = '2000-01-01' WHERE shard_id = 1")
+            bot.wait_log("shard 1 taken (token 3)")
             d.wait_for(lambda: len(standin.identifies) == 3, "shard 1 identified again")
             status = d.slash(olga, general, "release status")
-            assert _said(d, status)
+            assert d.said(status)
         finally:
             bot.stop()
         assert bot.errors() == [], bot.output()[-3000:]

@@ -3,6 +3,7 @@ to fail. Plain HTTP on 127.0.0.1 (httpx), as discord.py would send it."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 from collections.abc import Iterator
 
@@ -197,6 +198,51 @@ def test_an_interaction_takes_one_initial_response(standin: StandIn, client: htt
     )
     assert edited.status_code == 200
     assert [m["content"] for m in d.answers(iid)] == ["done"]
+
+
+def test_two_sessions_of_the_bot_both_get_the_interaction_and_the_second_answer_is_raced(
+    standin: StandIn, client: httpx.Client
+) -> None:
+    """Several processes of the bot on one shard (the test's opt-in): the second answer is
+    refused as Discord refuses it (40060) and kept as the race one process lost, not as a
+    failure."""
+    d = Driver(standin)
+    channel = d.channel("general")
+    user = d.user("avi")
+    standin.call(
+        lambda: standin.commands.append({"id": "3", "name": "race", "type": 1, "options": []})
+    )
+    standin.twin_sessions = True
+    try:
+        iid = d.slash(user, channel, "race")
+        token = d.interaction(iid).token
+        before = len(standin.failures)
+        first = client.post(f"/interactions/{iid}/{token}/callback", json={"type": 5, "data": {}})
+        second = client.post(f"/interactions/{iid}/{token}/callback", json={"type": 5, "data": {}})
+    finally:
+        standin.twin_sessions = False
+    assert (first.status_code, second.status_code) == (200, 400)
+    assert second.json()["code"] == 40060
+    assert _new_failures(standin, before) == []
+    assert d.callbacks(iid) == [200, 400]
+    raced = standin.call(lambda: [str(f) for f in standin.raced])
+    assert len(raced) == 1 and raced[0].startswith("[raced]"), raced
+
+
+def test_a_held_path_waits_at_its_gate_until_released(
+    standin: StandIn, client: httpx.Client
+) -> None:
+    d = Driver(standin)
+    channel = d.channel("gated")
+    d.hold_posts(channel)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        posted = pool.submit(client.post, f"/channels/{channel}/messages", json={"content": "held"})
+        d.wait_for(lambda: d.posts_waiting(channel) == 1, "the post at the gate")
+        assert d.messages(channel) == []
+        d.release_posts(channel)
+        assert posted.result(60).status_code == 200
+    assert [m["content"] for m in d.messages(channel)] == ["held"]
+    assert d.posts_waiting(channel) == 0
 
 
 def test_an_interaction_answered_after_3_s_is_unknown(

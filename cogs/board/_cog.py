@@ -65,7 +65,7 @@ class BoardCog(commands.Cog):
         view = await self.bot.releases.board(guild_id, RECENT)
         embed = board_embed(view.status, view.recent)
         config = await self.bot.guild_configs.get(guild_id)
-        message_id = config.board_message_id if config else None
+        stored = message_id = config.board_message_id if config else None
         shown = self._shown.get(guild_id)
         if message_id is not None and shown == {"id": message_id, **embed.to_dict()}:
             return
@@ -78,7 +78,25 @@ class BoardCog(commands.Cog):
                 self._shown[guild_id] = {"id": message_id, **embed.to_dict()}
                 return
         message = await channel.send(embed=embed)
-        await self.bot.guild_configs.set_board_message(guild_id, message.id)
+        board = await self.bot.guild_configs.set_board_message(
+            guild_id, message.id, replacing=stored
+        )
+        if board != message.id:
+            # Another process of the bot posted the board since it was read: one board, theirs,
+            # showing what this process read (as fresh as what it was posted with, or fresher).
+            log.info("another process posted the board in guild %s; deleting ours", guild_id)
+            try:
+                await message.delete()
+            except discord.HTTPException:
+                log.warning("could not delete a second board in #%s", channel.name)
+            if board is None:
+                return
+            try:
+                await channel.get_partial_message(board).edit(content=None, embed=embed)
+            except discord.NotFound:
+                return  # theirs is gone too: its process hears it, and posts the board again
+            self._shown[guild_id] = {"id": board, **embed.to_dict()}
+            return
         self._shown[guild_id] = {"id": message.id, **embed.to_dict()}
         try:
             await message.pin(reason="Conductor's deployments board")

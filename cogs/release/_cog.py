@@ -13,6 +13,7 @@ from bot.actions import RollbackButton
 from bot.autocomplete import choices
 from bot.checks import operator_only
 from bot.client import ConductorBot
+from bot.tree import answered_elsewhere, leave
 from cogs.release._render import (
     assembly_progress,
     assembly_text,
@@ -85,7 +86,14 @@ class ReleaseCog(commands.Cog):
         self.bot.release_changed(guild_id(interaction))
         opened = f"🧩 Opened `{view.slug}`. Add reviewed tasks with `/release add`."
         # Answer first: the thread is a second call that must not eat the 3-second window.
-        await interaction.response.send_message(opened)
+        try:
+            await interaction.response.send_message(opened)
+        except discord.HTTPException as error:
+            # Another process of the bot answered first (its refusal: this process opened
+            # the release): the release still gets its thread, and the answer says so below.
+            if not answered_elsewhere(error):
+                raise
+            leave(interaction)
         thread_note = await self._open_thread(interaction, view)
         await interaction.edit_original_response(content=opened + thread_note)
 
@@ -249,7 +257,8 @@ class ReleaseCog(commands.Cog):
         except LockHeld as held:  # another operator holds it: a takeover, confirmed
             await self._take_over(interaction, reason, held.lock)
             return
-        self.bot.release_changed(gid)
+        if outcome.changed:
+            self.bot.release_changed(gid)
         await interaction.response.send_message(lock_text(outcome), allowed_mentions=NO_PINGS)
 
     @release.command(name="unlock", description="Lift your lock: open and ship run again")

@@ -229,6 +229,8 @@ def lock_text(outcome: LockOutcome) -> str:
     lock, previous = outcome.lock, outcome.previous
     reason = flat(lock.reason, LOCK_REASON_LIMIT)
     who = clip(lock.holder, NAME_LIMIT)
+    if not outcome.changed:
+        return f"🔒 {who} holds the lock already, for the same reason: {reason}."
     if outcome.kind is LockEventKind.CHANGED and previous is not None:
         was = flat(previous.reason, LOCK_REASON_LIMIT)
         return f"🔒 {who} still holds the lock; its reason is now: {reason} (was: {was})."

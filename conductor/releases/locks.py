@@ -51,6 +51,9 @@ class LockOutcome:
     kind: LockEventKind
     #: the lock as it stood before: the holder taken over from, the reason changed
     previous: LockView | None = None
+    #: False: its holder locked again with the same reason (another process of the bot that
+    #: heard the same command, or the same command twice): nothing changed, nothing recorded
+    changed: bool = True
 
 
 def lock_reason(reason: str) -> str:
@@ -88,7 +91,8 @@ class Locks:
 
     async def lock(self, guild_id: int, reason: str, actor: Actor) -> LockOutcome:
         """Lock the guild's train. Its holder locking again changes the reason; anyone else
-        gets a :class:`LockHeld` naming the holder (taking it over is :meth:`take_over`)."""
+        gets a :class:`LockHeld` naming the holder (taking it over is :meth:`take_over`). The
+        holder locking again with the same reason changes nothing (``changed`` False)."""
         reason = lock_reason(reason)
         try:
             async with self.db.write() as session:
@@ -99,6 +103,9 @@ class Locks:
                         + " Taking it over asks you to confirm.",
                         lock_view(row),
                     )
+                if row is not None and (row.reason, row.holder) == (reason, actor.label):
+                    held = lock_view(row)
+                    return LockOutcome(held, LockEventKind.CHANGED, held, changed=False)
                 outcome = await self._take(session, guild_id, row, reason, actor)
         except IntegrityError:
             # Another process took the lock between our read and our write: the primary key

@@ -3,12 +3,14 @@ deleted, and left alone when nothing it shows changed."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import discord
 import pytest
 
 from bot.sample import GUILD_ID
+from conductor.views import GuildConfigView
 from tests.helpers import World, reviewed
 
 
@@ -102,3 +104,29 @@ async def test_the_board_is_read_again_only_for_a_move_it_shows(
     edits = board_edits(world)
     await world.bob.send(world.handoffs, "handoff search → building\ntitle: Search")
     assert len(reads) == 2 and board_edits(world) == edits
+
+
+async def test_a_board_another_process_posted_meanwhile_is_kept_and_ours_deleted(
+    world: World, monkeypatch: Any
+) -> None:
+    """Two processes of the bot found no board and both posted one: the board recorded first
+    stays (pinned once), the other process deletes its own and edits the kept one."""
+    theirs = board(world)  # posted and recorded by "another process"
+    stored = world.bot.guild_configs.get
+
+    async def read_before_theirs(guild_id: int) -> GuildConfigView | None:
+        # this process read the config before the other one recorded its board
+        view = await stored(guild_id)
+        return dataclasses.replace(view, board_message_id=None) if view else None
+
+    monkeypatch.setattr(world.bot.guild_configs, "get", read_before_theirs)
+    cog: Any = world.bot.get_cog("BoardCog")  # each bot loads the cog's module anew
+    assert cog is not None
+    cog._shown.clear()
+    await cog.refresh(GUILD_ID)
+    await cog.refresher.wait()
+    assert [m.id for m in world.deployments.history() if m.embeds] == [theirs.id]
+    assert board(world).id == theirs.id
+    monkeypatch.undo()
+    config = await world.bot.guild_configs.get(GUILD_ID)
+    assert config is not None and config.board_message_id == theirs.id

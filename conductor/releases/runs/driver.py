@@ -393,8 +393,14 @@ class Driver:
         it still owes. Returns how many this process took."""
         taken = 0
         for run in await self.runs.unfinished(guild_id):
-            if run.id in self.driving or not await self.runs.claim(run.id):
-                continue  # driven here already, or alive in another process
+            if run.id in self.driving:
+                continue  # driven here already
+            if not await self.runs.claim(run.id):
+                log.info(
+                    "%s run %s of %s is held by another process (or it ended); leaving it",
+                    run.kind.value, run.id, run.release_slug,
+                )  # fmt: skip
+                continue
             taken += 1
             paused = run.id in self.paused
             await self._write_owed(run.id)

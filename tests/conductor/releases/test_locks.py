@@ -68,6 +68,18 @@ async def test_lock_shows_in_the_status_and_its_holder_may_change_the_reason(
     assert (await domain.locks.current(GUILD + 1)) is None  # one lock per guild, not global
 
 
+async def test_the_holder_locking_again_for_the_same_reason_changes_nothing(
+    domain: Conductor,
+) -> None:
+    """Two processes of the bot that heard the same /release lock: one lock, one event."""
+    first = await domain.locks.lock(GUILD, "db migration tonight", OPERATOR)
+    again = await domain.locks.lock(GUILD, " db migration tonight ", OPERATOR)
+    assert first.changed and not again.changed
+    assert again.lock == first.lock == await domain.locks.current(GUILD)
+    events = await domain.locks.events(GUILD)
+    assert [e.kind for e in events] == [LockEventKind.LOCKED]
+
+
 @pytest.mark.parametrize(
     ("reason", "said"),
     [("   ", "Locking needs a reason"), ("x" * 501, "too long (501 characters; at most 500)")],
