@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, exists, func, inspect, literal, select
+from sqlalchemy import BigInteger, Select, and_, bindparam, exists, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute, aliased, contains_eager, joinedload, selectinload
 
@@ -187,6 +187,27 @@ async def load_release_view(session: AsyncSession, release: Release) -> ReleaseV
     return (await load_release_views(session, [release]))[0]
 
 
+def _members_query() -> Select[Task, str | None, TaskState | None, str | None]:
+    dep, dep_release = aliased(Task, name="dependency"), aliased(Release, name="its_release")
+    return (
+        select(Task, TaskDependency.depends_on, dep.state, dep_release.slug)
+        .outerjoin(Task.dependencies)
+        .outerjoin(dep, and_(dep.guild_id == Task.guild_id, dep.slug == TaskDependency.depends_on))
+        .outerjoin(dep_release, dep.release_id == dep_release.id)
+        .where(Task.release_id.in_(bindparam("release_ids", expanding=True)))
+        .options(contains_eager(Task.dependencies))
+        .order_by(
+            Task.release_position, Task.id, TaskDependency.position, TaskDependency.depends_on
+        )
+    )
+
+
+#: the members of releases (``release_ids``) with their dependencies, each with its state and
+#: release: built once, as an alias made per call costs more than the query (SQLAlchemy
+#: adapts each of its columns anew)
+_MEMBERS = _members_query()
+
+
 async def load_release_views(
     session: AsyncSession, releases: Sequence[Release]
 ) -> list[ReleaseView]:
@@ -195,22 +216,7 @@ async def load_release_views(
     state and release, outer-joined on the guild's slug (:func:`dependency_views`, joined)."""
     if not releases:
         return []
-    dep, dep_release = aliased(Task), aliased(Release)
-    rows = (
-        await session.execute(
-            select(Task, TaskDependency.depends_on, dep.state, dep_release.slug)
-            .outerjoin(Task.dependencies)
-            .outerjoin(
-                dep, and_(dep.guild_id == Task.guild_id, dep.slug == TaskDependency.depends_on)
-            )
-            .outerjoin(dep_release, dep.release_id == dep_release.id)
-            .where(Task.release_id.in_([r.id for r in releases]))
-            .options(contains_eager(Task.dependencies))
-            .order_by(
-                Task.release_position, Task.id, TaskDependency.position, TaskDependency.depends_on
-            )
-        )
-    ).unique()
+    rows = (await session.execute(_MEMBERS, {"release_ids": [r.id for r in releases]})).unique()
     members: dict[int, list[Task]] = {r.id: [] for r in releases}
     known: dict[tuple[int, str], tuple[TaskState, str | None]] = {}
     for task, depends_on, state, release_slug in rows:
@@ -316,12 +322,9 @@ class Standing:
     rollback_ended: bool
 
 
-async def standing(session: AsyncSession, guild_id: int) -> Standing:
-    """The guild's active release (:func:`active_release`), its last shipped one
-    (:func:`last_shipped`) and its lock (:func:`current_lock`) in one query: one row of the
-    guild outer-joined to each, the releases found by the same subqueries (on the same
-    indexes) as those lookups."""
-    guild = select(literal(guild_id, BigInteger).label("guild_id")).subquery("guild")
+def _standing_query() -> Select[Release | None, Release | None, ReleaseLock | None, bool]:
+    guild_id = bindparam("guild_id", type_=BigInteger)
+    guild = select(guild_id.label("guild_id")).subquery("guild")
     active, shipped = aliased(Release, name="active"), aliased(Release, name="shipped")
     active_id = select(Release.id).where(Release.guild_id == guild_id, ACTIVE_RELEASE)
     shipped_id = (
@@ -335,17 +338,27 @@ async def standing(session: AsyncSession, guild_id: int) -> Standing:
         Run.kind == RunKind.ROLLBACK,
         Run.status.in_((RunStatus.FAILED, RunStatus.INTERRUPTED)),
     )
-    row = (
-        await session.execute(
-            select(active, shipped, ReleaseLock, ended.label("rollback_ended"))
-            .select_from(guild)
-            .outerjoin(active, active.id == active_id.scalar_subquery())
-            .outerjoin(shipped, shipped.id == shipped_id.scalar_subquery())
-            .outerjoin(ReleaseLock, ReleaseLock.guild_id == guild.c.guild_id)
-            .execution_options(populate_existing=True)
-        )
-    ).one()
-    return Standing(row[0], row[1], row[2], bool(row[3]))
+    return (
+        select(active, shipped, ReleaseLock, ended.label("rollback_ended"))
+        .select_from(guild)
+        .outerjoin(active, active.id == active_id.scalar_subquery())
+        .outerjoin(shipped, shipped.id == shipped_id.scalar_subquery())
+        .outerjoin(ReleaseLock, ReleaseLock.guild_id == guild.c.guild_id)
+        .execution_options(populate_existing=True)
+    )
+
+
+#: :func:`standing`'s query, built once (see ``_MEMBERS``)
+_STANDING = _standing_query()
+
+
+async def standing(session: AsyncSession, guild_id: int) -> Standing:
+    """The guild's active release (:func:`active_release`), its last shipped one
+    (:func:`last_shipped`) and its lock (:func:`current_lock`) in one query: one row of the
+    guild (``guild_id``) outer-joined to each, the releases found by the same subqueries (on
+    the same indexes) as those lookups."""
+    active, shipped, lock, ended = (await session.execute(_STANDING, {"guild_id": guild_id})).one()
+    return Standing(active, shipped, lock, bool(ended))
 
 
 async def held_by(session: AsyncSession, guild_id: int) -> Hold | None:
