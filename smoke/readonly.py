@@ -454,6 +454,25 @@ class ReadOnlyGuard:
                 await route.abort("aborted")
         except PlaywrightError:
             pass  # the context is closing; the request dies with it (the browser has no network)
+        except Exception as error:
+            # Never a request left unanswered: Chromium would hold it (and its page's
+            # navigation) until the check times out, for a reason nobody is told. (And
+            # Playwright's client would raise this error again at its next call, anywhere.)
+            log.warning(
+                "the read-only guard failed on %s %s",
+                request.method,
+                request.url,
+                exc_info=error,
+            )
+            if request.is_navigation_request():
+                self._note(
+                    self.failures,
+                    request,
+                    self._tenure(request),
+                    f"navigation failed: {_first_line(error)}",
+                )
+            with suppress(PlaywrightError):
+                await route.abort("failed")
 
     async def _read(self, route: Route) -> None:
         """Fetch a GET or HEAD and hand the answer to the page.
@@ -488,8 +507,15 @@ class ReadOnlyGuard:
                 )
             hops = 0
             while navigation and 300 <= response.status < 400 and response.headers.get("location"):
-                url = urljoin(url, response.headers["location"])
-                host = self.app.offsite(url) if self.app is not None else None
+                location = response.headers["location"]
+                try:
+                    url = urljoin(url, location)
+                    host = self.app.offsite(url) if self.app is not None else None
+                except ValueError as error:  # "http://[oops", a port past 65535
+                    await route.abort("failed")
+                    reason = f"redirected to an invalid URL ({error}): {location[:200]}"
+                    self._note(self.failures, request, tenure, reason)
+                    return
                 if host is not None or hops == _MAX_REDIRECTS:
                     await route.abort("blockedbyclient" if host is not None else "failed")
                     if host is not None:
