@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import logging
 import os
+import signal
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -25,6 +27,8 @@ from typing import Any, TypeVar
 from playwright.async_api import Playwright, async_playwright
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 #: turns of the event loop Playwright's start takes to spawn its node process (its start runs
 #: in a task of its own, which creates the subprocess on its second turn)
@@ -62,10 +66,58 @@ def node_compile_cache() -> Iterator[None]:
         os.environ.pop("NODE_COMPILE_CACHE", None)
 
 
+#: the variable in the environment of each driver :func:`start_driver` spawns, naming its start
+_MARK = "CONDUCTOR_SMOKE_DRIVER"
+
+
+@contextmanager
+def _marked(token: str) -> Iterator[None]:
+    """``CONDUCTOR_SMOKE_DRIVER=token`` while the driver starts (node copies the environment
+    as it is spawned): how :func:`kill_driver` tells it from this process's other children."""
+    os.environ[_MARK] = token
+    try:
+        yield
+    finally:
+        os.environ.pop(_MARK, None)
+
+
+def kill_driver(token: str) -> list[int]:
+    """Kill (SIGKILL) the drivers this process spawned with ``token`` in their environment
+    (:func:`_marked`); their pids. Linux's ``/proc``; elsewhere nothing is found."""
+    killed: list[int] = []
+    me, wanted = os.getpid(), f"{_MARK}={token}".encode()
+    with suppress(OSError):
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) != me:
+                    continue
+                # the driver only (another child spawned meanwhile has the mark too)
+                if b"run-driver" not in (entry / "cmdline").read_bytes().split(b"\0"):
+                    continue
+                if wanted not in (entry / "environ").read_bytes().split(b"\0"):
+                    continue
+                os.kill(int(entry.name), signal.SIGKILL)
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile, or not ours to read
+            killed.append(int(entry.name))
+    return killed
+
+
 async def start_driver() -> Playwright:
-    """Start the driver (with the compile cache in node's environment) and wait for it."""
-    with node_compile_cache():
-        return await async_playwright().start()
+    """Start the driver (with the compile cache in node's environment) and wait for it. A start
+    that fails, is cancelled or is given up on (a caller's timeout) leaves no driver behind:
+    one that never answered would otherwise live as long as this process."""
+    token = os.urandom(8).hex()
+    try:
+        with node_compile_cache(), _marked(token):
+            return await async_playwright().start()
+    except BaseException:
+        if killed := kill_driver(token):
+            log.warning("stopped Playwright's driver (pid %s): its start did not finish", killed)
+        raise
 
 
 async def spawned(task: asyncio.Task[Any]) -> None:

@@ -70,6 +70,13 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 _MAX_REDIRECTS = 10
 #: seconds to wait when leading out or closing a page, the context, the dead end
 _CLOSE_TIMEOUT = 5.0
+#: seconds the dead end may take to listen (a thread and a socket on 127.0.0.1)
+_START_TIMEOUT = 10.0
+#: seconds past Playwright's own launch timeout before the launch is abandoned: its driver does
+#: not answer
+_DRIVER_SLACK = 5.0
+#: seconds Chromium may take to take the read-only routes, binding and script, once launched
+_SETUP_TIMEOUT = 30.0
 
 #: the browser profile's preferences: WebRTC never over UDP, and over TCP only by the proxy
 PREFERENCES: dict[str, Any] = {
@@ -155,24 +162,36 @@ class DeadEnd:
         return [f"--proxy-server={self.url}", "--proxy-bypass-list=<-loopback>"]
 
     async def start(self) -> None:
+        """Serve, on a thread of its own; raises :class:`LaunchError` when it is not listening
+        within :data:`_START_TIMEOUT`, or cannot listen."""
+        timeout = _START_TIMEOUT
         self._owner = asyncio.get_running_loop()
         started: concurrent.futures.Future[int] = concurrent.futures.Future()
         self._thread = threading.Thread(
             target=self._serve, args=(started,), name="smoke-dead-end", daemon=True
         )
         self._thread.start()
-        self.port = await asyncio.wrap_future(started)
+        try:
+            # Bounded: a thread that never says whether it listens (it died, or its loop never
+            # ran) costs a clear error, not a seal that waits forever.
+            self.port = await asyncio.wait_for(asyncio.wrap_future(started), timeout)
+        except TimeoutError:
+            raise LaunchError(
+                f"the browser's dead-end proxy did not start within {timeout:g} s"
+            ) from None
+        except Exception as error:
+            raise LaunchError(
+                f"the browser's dead-end proxy could not start: {_first_line(error)}"
+            ) from error
 
     def _serve(self, started: concurrent.futures.Future[int]) -> None:
         async def serve() -> None:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
-            try:
-                server = await asyncio.start_server(self._refuse, "127.0.0.1", 0)
-            except OSError as error:
-                started.set_exception(error)
+            server = await asyncio.start_server(self._refuse, "127.0.0.1", 0)
+            if not _settle_future(started, server.sockets[0].getsockname()[1]):
+                server.close()  # its starter stopped waiting: nobody will use it
                 return
-            started.set_result(server.sockets[0].getsockname()[1])
             async with server:
                 await self._stop.wait()
                 server.close()
@@ -181,7 +200,16 @@ class DeadEnd:
                     task.cancel()
                 await asyncio.gather(*idle, return_exceptions=True)
 
-        asyncio.run(serve())
+        try:
+            asyncio.run(serve())
+        except BaseException as error:
+            # Whatever ends the thread before it listens is its starter's answer: the future
+            # is always settled, never left for :meth:`start` to wait on.
+            _settle_future(started, error)
+            if not isinstance(error, Exception):
+                raise
+        finally:
+            _settle_future(started, RuntimeError("its thread ended before it listened"))
 
     async def close(self) -> None:
         loop, stop, thread = self._loop, self._stop, self._thread
@@ -223,6 +251,19 @@ class DeadEnd:
 
 
 _REFUSED = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+def _settle_future(future: concurrent.futures.Future[int], outcome: int | BaseException) -> bool:
+    """Give ``future`` its result (or exception) unless it is settled already (by an earlier
+    outcome, or cancelled by a starter that stopped waiting); whether it took this one."""
+    try:
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+    except concurrent.futures.InvalidStateError:
+        return False
+    return True
 
 
 class ReadOnlyGuard:
@@ -454,6 +495,25 @@ class ReadOnlyGuard:
                 await route.abort("aborted")
         except PlaywrightError:
             pass  # the context is closing; the request dies with it (the browser has no network)
+        except Exception as error:
+            # Never a request left unanswered: Chromium would hold it (and its page's
+            # navigation) until the check times out, for a reason nobody is told. (And
+            # Playwright's client would raise this error again at its next call, anywhere.)
+            log.warning(
+                "the read-only guard failed on %s %s",
+                request.method,
+                request.url,
+                exc_info=error,
+            )
+            if request.is_navigation_request():
+                self._note(
+                    self.failures,
+                    request,
+                    self._tenure(request),
+                    f"navigation failed: {_first_line(error)}",
+                )
+            with suppress(PlaywrightError):
+                await route.abort("failed")
 
     async def _read(self, route: Route) -> None:
         """Fetch a GET or HEAD and hand the answer to the page.
@@ -488,8 +548,15 @@ class ReadOnlyGuard:
                 )
             hops = 0
             while navigation and 300 <= response.status < 400 and response.headers.get("location"):
-                url = urljoin(url, response.headers["location"])
-                host = self.app.offsite(url) if self.app is not None else None
+                location = response.headers["location"]
+                try:
+                    url = urljoin(url, location)
+                    host = self.app.offsite(url) if self.app is not None else None
+                except ValueError as error:  # "http://[oops", a port past 65535
+                    await route.abort("failed")
+                    reason = f"redirected to an invalid URL ({error}): {location[:200]}"
+                    self._note(self.failures, request, tenure, reason)
+                    return
                 if host is not None or hops == _MAX_REDIRECTS:
                     await route.abort("blockedbyclient" if host is not None else "failed")
                     if host is not None:
@@ -773,14 +840,25 @@ async def read_only_browser(
         profile = Path(tempfile.mkdtemp(prefix="conductor-smoke-"))
         write_profile(profile)
         try:
-            context = await playwright.chromium.launch_persistent_context(
-                profile,
-                executable_path=executable,
-                headless=headless,
-                args=[*args, *dead_end.args],
-                service_workers="block",
-                timeout=launch_timeout * 1000,
+            # Playwright's driver times the launch itself; the outer bound is for a driver that
+            # stops answering (its reply never comes), a little later so that its own timeout,
+            # which names what Chromium was doing, is the one seen.
+            context = await asyncio.wait_for(
+                playwright.chromium.launch_persistent_context(
+                    profile,
+                    executable_path=executable,
+                    headless=headless,
+                    args=[*args, *dead_end.args],
+                    service_workers="block",
+                    timeout=launch_timeout * 1000,
+                ),
+                launch_timeout + _DRIVER_SLACK,
             )
+        except TimeoutError:
+            raise LaunchError(
+                f"Chromium at {executable} did not start within {launch_timeout:g} s"
+                " (Playwright's driver did not answer)"
+            ) from None
         except Exception as error:
             raise LaunchError(
                 f"Chromium at {executable} failed to launch: {_first_line(error)}"
@@ -790,7 +868,17 @@ async def read_only_browser(
         session = ReadOnlySession(context, guard)
         context.on("close", session._closed)
         try:
-            await guard.install(context)
+            try:
+                async with asyncio.timeout(_SETUP_TIMEOUT):
+                    await guard.install(context)
+            except TimeoutError:
+                raise LaunchError(
+                    f"Chromium did not take the read-only routes within {_SETUP_TIMEOUT:g} s"
+                ) from None
+            except PlaywrightError as error:
+                raise LaunchError(
+                    f"Chromium did not take the read-only routes: {_first_line(error)}"
+                ) from error
             yield session
         finally:
             session.closing = True

@@ -235,12 +235,21 @@ async def check_health(app: AppConfig) -> tuple[CheckResult, bool]:
 
 async def start_playwright() -> Playwright:
     """Playwright's driver (a node process; not the browser): the one the console script
-    started early on this loop (:func:`smoke.driver.start_early`), else a new one."""
+    started early on this loop (:func:`smoke.driver.start_early`), else a new one. Raises
+    :class:`~smoke.readonly.LaunchError` when it fails, or has not answered within
+    :data:`_LAUNCH_TIMEOUT`: a driver that never answers is given up on, not waited for (and
+    one it spawned itself is killed: :func:`smoke.driver.start_driver`)."""
+    timeout = _LAUNCH_TIMEOUT
     try:
         early = take_early(asyncio.get_running_loop())
-        if early is not None:
-            return await early
-        return await start_driver()
+        async with asyncio.timeout(timeout):
+            if early is not None:
+                return await early
+            return await start_driver()
+    except TimeoutError:
+        raise LaunchError(
+            f"Playwright could not start: its driver did not answer within {timeout:g} s"
+        ) from None
     except Exception as error:
         raise LaunchError(f"Playwright could not start: {_first_line(error)}") from error
 

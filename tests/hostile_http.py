@@ -16,7 +16,9 @@ Each path is one behaviour:
   ended yet): until its client let go, for an endless one;
 - ``/away``: 302 to ``http://evil.example.com/up`` (never asked: nothing resolves it here);
 - ``/other-host``: 302 to ``/up`` on this same server named ``localhost`` (another host for
-  a check whose production is ``127.0.0.1``).
+  a check whose production is ``127.0.0.1``);
+- ``/bad-redirect``: 302 to ``http://[oops/`` (no URL at all: an unclosed IPv6 bracket);
+- ``/bad-port``: 302 to ``http://127.0.0.1:99999/`` (a port past 65535).
 
 Run as a script it prints its port on a line and serves until its stdin closes; the tests
 use :class:`HostileServer`.
@@ -108,6 +110,10 @@ class _Handler(socketserver.BaseRequestHandler):
             sock.sendall(_redirect(f"http://{EVIL_HOST}/up"))
         elif path == "/other-host":
             sock.sendall(_redirect(f"http://localhost:{port}/up"))
+        elif path == "/bad-redirect":
+            sock.sendall(_redirect("http://[oops/"))
+        elif path == "/bad-port":
+            sock.sendall(_redirect("http://127.0.0.1:99999/"))
         else:
             sock.sendall(_plain(404, b"not here"))
 

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from playwright.async_api import async_playwright
 
 from smoke import CheckResult, SmokeCheck, Verdict
 from smoke.protocol import SmokeRunner
+from smoke.readonly import ReadOnlyGuard
 from smoke.runner import _GRACE, LAUNCH_ARGS, PlaywrightRunner, check_page, chromium
 from smoke.sample_app import SampleApp, serve_in_thread
 from tests.helpers import IN_VAIN, suite
@@ -364,6 +366,44 @@ async def test_an_allowed_host_is_followed(sample_app: SampleApp) -> None:
     result = await PlaywrightRunner().run(app)
     assert result.verdict is Verdict.GREEN, result.summary
     assert sample_app.requests.count(("GET", "/changelog")) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [("/bad-redirect", "Invalid IPv6 URL"), ("/bad-port", "Port out of range 0-65535")],
+)
+async def test_a_redirect_to_no_url_at_all_fails_at_once_naming_it(path: str, why: str) -> None:
+    """A redirect the guard cannot even parse fails its check for that reason, at once: not a
+    navigation held until the check times out."""
+    with HostileServer() as hostile:
+        app = suite(hostile.url, health_path="/up", smoke=[{"path": path, "timeout": 30}])
+        result = await PlaywrightRunner().run(app)
+    _, check = result.checks
+    assert not check.ok
+    assert check.reason is not None
+    assert check.reason.startswith(f"redirected to an invalid URL ({why}): "), check.reason
+    assert check.duration_ms < 15_000  # not the check's 30 s
+
+
+async def test_a_guard_that_fails_still_answers_the_request(
+    sample_app: SampleApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever goes wrong in the guard, the request is answered (refused) and the check says
+    why, on time; the other checks are not touched."""
+    read = ReadOnlyGuard._read
+
+    async def failing(guard: ReadOnlyGuard, route: Any) -> None:
+        if route.request.url.endswith("/signin"):
+            raise RuntimeError("the guard broke")
+        await read(guard, route)
+
+    monkeypatch.setattr(ReadOnlyGuard, "_read", failing)
+    checks = [{"path": "/", "expect_text": "Studio"}, {"path": "/signin", "timeout": 30}]
+    result = await PlaywrightRunner().run(suite(sample_app.url, smoke=checks))
+    _, home, signin = result.checks
+    assert home.ok, home.reason
+    assert (signin.ok, signin.reason) == (False, "navigation failed: the guard broke")
+    assert signin.duration_ms < 15_000  # not the check's 30 s
 
 
 async def test_a_health_check_sent_to_another_host_fails_naming_it(sample_app: SampleApp) -> None:
