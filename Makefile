@@ -72,6 +72,7 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_service
 	$(BIN)/python -m bench.bench_bot
+	$(BIN)/python -m bench.bench_wire
 	$(BIN)/python -m bench.bench_smoke
 	$(BIN)/python -m bench.bench_cli
 	$(BIN)/python -m bench.bench_git
