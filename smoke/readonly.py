@@ -801,10 +801,18 @@ class ReadOnlySession:
         await self.guard.watch(page, blocked, until=until)
         return page
 
-    async def release(self, page: Page) -> None:
+    async def release(self, page: Page, *, reuse: bool = True) -> None:
         """The check on ``page`` is over: its popups closed, the page led out and back in the
-        pool, or closed when it cannot serve another check (:meth:`ReadOnlyGuard.release`)."""
-        if await self.guard.release(page, keep=not self.closing):
+        pool, or closed when it cannot serve another check (:meth:`ReadOnlyGuard.release`).
+
+        A check that failed passes ``reuse=False``: its page is closed, never handed on. Its
+        navigation may still be pending (a page that never answered, or streams forever,
+        never leaves ``about:blank``, so there is nothing to lead it away from), and the
+        guard's late end of it (the fetch aborted at the check's deadline) would show
+        Chromium's error page in the middle of the next check's navigation ("interrupted by
+        another navigation to chrome-error://chromewebdata/", seen in CI). A new page costs
+        ~0.1 CPU-s, on a failed check only."""
+        if await self.guard.release(page, keep=reuse and not self.closing):
             self.pool.give_back(page)
 
     def _closed(self, _context: BrowserContext) -> None:

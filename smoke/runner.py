@@ -435,8 +435,9 @@ async def check_page(
             if reason is not None:  # failed: the page as it is, before it is led out
                 shot = await screenshot(page)
             # The page and its popups are led out before they close (or the page goes back to
-            # the pool), still watched: what they send on the way out is reported on this check.
-            await session.release(page)
+            # the pool, when its check passed), still watched: what they send on the way out
+            # is reported on this check.
+            await session.release(page, reuse=reason is None and status is not None)
     return CheckResult(
         path=check.path,
         ok=reason is None,
