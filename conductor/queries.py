@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Select, and_, bindparam, exists, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import QueryableAttribute, aliased, contains_eager, joinedload, selectinload
+from sqlalchemy.orm import QueryableAttribute, aliased, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from conductor.errors import NotFound
 from conductor.ordering import merge_order
@@ -183,48 +184,60 @@ async def release_members(session: AsyncSession, release: Release) -> list[Task]
 
 
 async def load_release_view(session: AsyncSession, release: Release) -> ReleaseView:
-    """The full view: members in merge order with their dependencies' states (one query)."""
+    """The full view: members in merge order with their dependencies' states (two queries)."""
     return (await load_release_views(session, [release]))[0]
 
 
-def _members_query() -> Select[Task, str | None, TaskState | None, str | None]:
+#: the members of releases (``release_ids``), in the order they joined
+_MEMBERS = (
+    select(Task)
+    .where(Task.release_id.in_(bindparam("release_ids", expanding=True)))
+    .order_by(Task.release_position, Task.id)
+)
+
+
+def _dependencies_query() -> Select[TaskDependency, TaskState | None, str | None]:
     dep, dep_release = aliased(Task, name="dependency"), aliased(Release, name="its_release")
     return (
-        select(Task, TaskDependency.depends_on, dep.state, dep_release.slug)
-        .outerjoin(Task.dependencies)
+        select(TaskDependency, dep.state, dep_release.slug)
+        .join(Task, Task.id == TaskDependency.task_id)
         .outerjoin(dep, and_(dep.guild_id == Task.guild_id, dep.slug == TaskDependency.depends_on))
         .outerjoin(dep_release, dep.release_id == dep_release.id)
-        .where(Task.release_id.in_(bindparam("release_ids", expanding=True)))
-        .options(contains_eager(Task.dependencies))
-        .order_by(
-            Task.release_position, Task.id, TaskDependency.position, TaskDependency.depends_on
-        )
+        .where(TaskDependency.task_id.in_(bindparam("task_ids", expanding=True)))
+        .order_by(TaskDependency.task_id, TaskDependency.position)
     )
 
 
-#: the members of releases (``release_ids``) with their dependencies, each with its state and
-#: release: built once, as an alias made per call costs more than the query (SQLAlchemy
-#: adapts each of its columns anew)
-_MEMBERS = _members_query()
+#: the dependencies of tasks (``task_ids``), each with the state and release of the task it
+#: names (none: no such task in the guild): built once, as an alias made per call costs more
+#: than the query (SQLAlchemy adapts each of its columns anew)
+_DEPENDENCIES = _dependencies_query()
 
 
 async def load_release_views(
     session: AsyncSession, releases: Sequence[Release]
 ) -> list[ReleaseView]:
-    """The full views of ``releases``, in their order, in one query whatever their number:
-    the members of them all, each with its dependencies (one row each) and each dependency's
-    state and release, outer-joined on the guild's slug (:func:`dependency_views`, joined)."""
+    """The full views of ``releases``, in their order, in two queries whatever their number:
+    the members of them all, then the members' dependencies with each one's state and
+    release (:func:`dependency_views`, joined). Both are read by key (release ids, then task
+    ids): one join of both would let PostgreSQL read every dependency of every task."""
     if not releases:
         return []
-    rows = (await session.execute(_MEMBERS, {"release_ids": [r.id for r in releases]})).unique()
-    members: dict[int, list[Task]] = {r.id: [] for r in releases}
+    tasks = (await session.scalars(_MEMBERS, {"release_ids": [r.id for r in releases]})).all()
+    of_task: dict[int, list[TaskDependency]] = {t.id: [] for t in tasks}
+    guild_of = {t.id: t.guild_id for t in tasks}
     known: dict[tuple[int, str], tuple[TaskState, str | None]] = {}
-    for task, depends_on, state, release_slug in rows:
-        in_release = members[task.release_id]  # type: ignore[index]
-        if not in_release or in_release[-1] is not task:
-            in_release.append(task)
-        if depends_on is not None and state is not None:
-            known[task.guild_id, depends_on] = (state, release_slug)
+    if tasks:
+        rows = await session.execute(_DEPENDENCIES, {"task_ids": list(of_task)})
+        for dependency, state, release_slug in rows:
+            of_task[dependency.task_id].append(dependency)
+            if state is not None:
+                known[guild_of[dependency.task_id], dependency.depends_on] = (state, release_slug)
+    members: dict[int, list[Task]] = {r.id: [] for r in releases}
+    for task in tasks:
+        if "dependencies" in inspect(task).unloaded:
+            set_committed_value(task, "dependencies", of_task[task.id])
+        members[task.release_id].append(task)  # type: ignore[index]
     views = []
     for release in releases:
         ordered = merge_order(members[release.id])

@@ -458,8 +458,9 @@ class Releases:
             return await self._status(session, guild_id)
 
     async def _status(self, session: Session, guild_id: int) -> StatusView:
-        """Two queries whatever the data (:func:`standing`, then both releases' members), a
-        third only after a rollback of the last shipped release ended failed or interrupted."""
+        """Three queries whatever the data (:func:`standing`, then both releases' members and
+        their dependencies), a fourth only after a rollback of the last shipped release ended
+        failed or interrupted."""
         now = await standing(session, guild_id)
         active, shipped = now.active, now.shipped
         views = iter(await load_release_views(session, [r for r in (active, shipped) if r]))
