@@ -165,6 +165,8 @@ class StandIn:
         self.members: dict[int, Json] = {}
         #: channel id -> messages, oldest first (ephemeral ones included, flagged)
         self.messages: dict[int, list[Json]] = {}
+        #: message id -> message, every message in ``messages`` (Discord finds one by id)
+        self._by_id: dict[int, Json] = {}
         #: message id -> emoji -> user ids, in order
         self.reactions: dict[int, dict[str, list[int]]] = {}
         self.attachments: dict[int, tuple[str, bytes, str]] = {}
@@ -488,6 +490,7 @@ class StandIn:
         message["_pinged_roles"] = sorted(roles)
         message["_allowed_mentions"] = allowed_mentions
         self.messages.setdefault(channel_id, []).append(message)
+        self._by_id[mid] = message
         if channel_id in self.channels:
             self.channels[channel_id]["last_message_id"] = str(mid)
         if not flags & EPHEMERAL:
@@ -537,11 +540,11 @@ class StandIn:
         return out
 
     def find_message(self, message_id: int) -> Json | None:
-        for messages in self.messages.values():
-            for message in messages:
-                if int(message["id"]) == message_id:
-                    return message
-        return None
+        return self._by_id.get(message_id)
+
+    def _forget_message(self, message: Json) -> None:
+        self.messages[int(message["channel_id"])].remove(message)
+        del self._by_id[int(message["id"])]
 
     def edit_message(self, message: Json, changes: Json) -> Json:
         for key in ("content", "embeds", "components", "flags", "attachments"):
@@ -1189,7 +1192,7 @@ class StandIn:
         self, request: web.Request, params: dict[str, str], body: Json, files: list[Any]
     ) -> web.Response:
         message = self._message(params)
-        self.messages[int(message["channel_id"])].remove(message)
+        self._forget_message(message)
         self.dispatch(
             "MESSAGE_DELETE",
             {
@@ -1440,7 +1443,7 @@ class StandIn:
         self, request: web.Request, params: dict[str, str], body: Json, files: list[Any]
     ) -> web.Response:
         message = self._original(params)
-        self.messages[int(message["channel_id"])].remove(message)
+        self._forget_message(message)
         if not message["flags"] & EPHEMERAL:
             self.dispatch(
                 "MESSAGE_DELETE",
