@@ -39,6 +39,10 @@ def run_bot(settings: Settings) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # transitions says "Exited state …" and "Entered state …" at INFO for every move: two
+    # lines of the library's internals per handoff (each move is logged once, by the
+    # domain, and recorded as a stage event).
+    logging.getLogger("transitions").setLevel(logging.WARNING)
     try:
         asyncio.run(_main(settings))
     except SchemaNotAtHead as error:
