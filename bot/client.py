@@ -8,6 +8,7 @@ import gc
 import logging
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 from discord.ext import commands
 
@@ -58,6 +59,25 @@ def _comparable(command: dict[str, Any]) -> dict[str, Any]:
             value = [{"name": c["name"], "value": c["value"]} for c in value or []]
         out[key] = value
     return out
+
+
+#: connections to Discord at most (the gateway's is one of them)
+HTTP_CONNECTIONS = 32
+
+#: events after which a guild's channels and roles may resolve differently
+_REBINDING = frozenset(
+    {
+        "guild_channel_create",
+        "guild_channel_delete",
+        "guild_channel_update",
+        "guild_role_create",
+        "guild_role_delete",
+        "guild_role_update",
+        "guild_available",
+        "guild_join",
+        "guild_update",
+    }
+)
 
 
 class ConductorBot(commands.Bot):
@@ -120,6 +140,9 @@ class ConductorBot(commands.Bot):
         self.reminders = self.conductor.reminders
         #: what ``/conductor setup`` stored, per guild; read once, dropped when setup changes it
         self._stored: dict[int, GuildConfigView | None] = {}
+        #: the bindings resolved, per guild, with the guild object they were resolved on
+        #: (dropped by :meth:`dispatch` when a channel or role changes, and with ``_stored``)
+        self._bound: dict[int, tuple[discord.Guild, Bindings]] = {}
         #: the read-only /deployments page (``[web]``), listening from ``setup_hook``
         self.board_server: BoardServer | None = None
         if settings.web.enabled:
@@ -150,15 +173,40 @@ class ConductorBot(commands.Bot):
             return "disconnected; discord.py is reconnecting"
         return None
 
+    async def login(self, token: str) -> None:
+        # discord.py's pool, when given none, opens a connection for every request in flight
+        # (no limit): a burst of 400 edits opened 400 sockets (TLS handshakes, in
+        # production), when Discord takes 50 requests a second from a bot anyway. Bounded,
+        # requests wait for a kept-alive connection instead.
+        if self.http.connector is discord.utils.MISSING:
+            self.http.connector = aiohttp.TCPConnector(limit=HTTP_CONNECTIONS)
+        await super().login(token)
+
     async def bindings(self, guild: discord.Guild) -> Bindings:
-        """The guild's channels and roles now (stored setup over the config file)."""
+        """The guild's channels and roles now (stored setup over the config file).
+
+        Resolved once and kept until a channel or role of the guild changes, or the guild is
+        created afresh (another session's READY): resolving walks the guild's channels by
+        name, and every handoff and reaction asks."""
+        bound = self._bound.get(guild.id)
+        if bound is not None and bound[0] is guild:
+            return bound[1]
         if guild.id not in self._stored:
             self._stored[guild.id] = await self.guild_configs.get(guild.id)
-        return resolve(guild, self.settings, self._stored[guild.id])
+        bindings = resolve(guild, self.settings, self._stored[guild.id])
+        self._bound[guild.id] = (guild, bindings)
+        return bindings
 
     def remember_config(self, config: GuildConfigView) -> None:
         """``/conductor setup`` changed the guild's bindings: use them from now on."""
         self._stored[config.guild_id] = config
+        self._bound.pop(config.guild_id, None)
+
+    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
+        # discord.py has changed its cache when it dispatches: the next bindings() resolves
+        if event_name in _REBINDING:
+            self._bound.clear()
+        super().dispatch(event_name, *args, **kwargs)
 
     def release_changed(self, guild_id: int) -> None:
         """Something the board shows changed (listeners: ``on_conductor_change``)."""

@@ -154,3 +154,24 @@ async def test_messages_posted_while_the_bot_was_away_are_caught_up(world: World
         ]
     finally:
         world.bot = new
+
+
+async def test_the_bindings_follow_the_guild_s_channels_as_they_change(world: World) -> None:
+    """The bindings are resolved once and kept (every handoff asks), until Discord says a
+    channel changed: a reviews channel deleted and made again under its name gets the next
+    request, and a handoff channel renamed away from its configured name is no longer heard."""
+    await world.bob.send(world.handoffs, SUBMIT)
+    assert len(world.reviews.history()) == 1
+    backend = world.env.backend
+    backend.delete_channel(world.reviews.id)
+    again = world.guild.create_text_channel("reviews")
+    await world.env.settle()
+    await world.bob.send(world.handoffs, SUBMIT.replace("core", "edge"))
+    [request] = again.history()
+    assert "`edge`" in request.content
+
+    backend.edit_channel(world.handoffs.id, {"name": "old-handoffs"})
+    await world.env.settle()
+    sent = await world.bob.send(world.handoffs, "handoff late → designed\ntitle: Late")
+    assert reactions(latest(world.handoffs, sent.id)) == {}  # not a handoff channel now
+    assert len(await raw_rows(world)) == 2
