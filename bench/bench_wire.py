@@ -42,13 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.stalls import STALL_MS
+from bench.targets import bot_verdicts
 from e2e.driver import ROOT, BotProcess, Driver
 from e2e.standin import Json, StandIn
-
-#: the targets (docs/PERFORMANCE.md)
-IDLE_RSS_MB = 100.0
-HANDOFFS_PER_S = 500.0
-REACTIONS_PER_S = 1000.0
 
 GUILD_ID = 616_161
 #: how often a wait looks at the stand-in
@@ -314,11 +310,6 @@ def line(stalls: dict[str, Any], label: str) -> str:
     )
 
 
-def verdict(label: str, met: bool) -> bool:
-    print(f"target: {label}: {'met' if met else 'MISSED'}")
-    return met
-
-
 def main(handoffs: int, reviews: int, wave: int) -> bool:
     with tempfile.TemporaryDirectory() as tmp:
         b = Bench(Path(tmp))
@@ -340,21 +331,7 @@ def main(handoffs: int, reviews: int, wave: int) -> bool:
         finally:
             b.stop()
     stall = max(react_stalls["worst_ms"], handoff_stalls["worst_ms"])
-    met = [
-        verdict(f"idle RSS under {IDLE_RSS_MB:.0f} MB ({idle:.1f})", idle < IDLE_RSS_MB),
-        verdict(
-            f"handoffs through the listener at least {HANDOFFS_PER_S:.0f}/s ({rate:.0f})",
-            rate >= HANDOFFS_PER_S,
-        ),
-        verdict(
-            f"reactions at least {REACTIONS_PER_S:.0f}/s, messages edited ({reactions:.0f})",
-            reactions >= REACTIONS_PER_S,
-        ),
-        verdict(
-            f"the event loop never blocked over {STALL_MS:.0f} ms while they flow ({stall:.1f})",
-            stall <= STALL_MS,
-        ),
-    ]
+    met = bot_verdicts(idle_mb=idle, handoffs=rate, reactions=reactions, stall_ms=stall)
     return all(met)
 
 

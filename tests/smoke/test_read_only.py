@@ -218,23 +218,29 @@ async def test_the_browser_s_own_traffic_is_refused_but_not_reported(hostile: Ho
 # -- the page pool: a page reused by the next check ----------------------------------------------
 
 
+@pytest.fixture
+def handed(monkeypatch: pytest.MonkeyPatch) -> list[Page]:
+    """The pages the pool hands out, one per check, in order."""
+    pages: list[Page] = []
+    take = PagePool.take
+
+    async def spy(pool: PagePool) -> Page:
+        page = await take(pool)
+        pages.append(page)
+        return page
+
+    monkeypatch.setattr(PagePool, "take", spy)
+    return pages
+
+
 @pytest.mark.parametrize("max_parallel", [1, 2])
 async def test_a_reused_page_s_writes_stay_on_the_check_that_made_them(
-    hostile: HostileApp, monkeypatch: pytest.MonkeyPatch, max_parallel: int
+    hostile: HostileApp, handed: list[Page], monkeypatch: pytest.MonkeyPatch, max_parallel: int
 ) -> None:
     """Six checks on one or two pages (the pool hands each freed page to the next check):
     each page writes every 5 ms without a referrer, up to the moment it is led out, and on
     every way out. All of it is reported on the check whose page sent it, none on the check
     that reused the page next."""
-    handed: list[Page] = []
-    take = PagePool.take
-
-    async def spy(pool: PagePool) -> Page:
-        page = await take(pool)
-        handed.append(page)
-        return page
-
-    monkeypatch.setattr(PagePool, "take", spy)
     # A page is kept for the next check once it has been led out to about:blank, within the
     # runner's 5 s (else it is closed, and the next check gets a new one). Through hundreds of
     # refused ticks a second a busy machine takes seconds to lead one out (4 s seen): here the
@@ -264,7 +270,7 @@ async def test_a_reused_page_s_writes_stay_on_the_check_that_made_them(
 
 
 async def test_a_late_answer_of_the_last_check_does_not_tell_on_the_next(
-    hostile: HostileApp, monkeypatch: pytest.MonkeyPatch
+    hostile: HostileApp, handed: list[Page]
 ) -> None:
     """The first check gives up on a navigation whose answer (a redirect to another host) comes
     late: once the next check has loaded its page and is still waiting for its text (2.5 s
@@ -276,15 +282,6 @@ async def test_a_late_answer_of_the_last_check_does_not_tell_on_the_next(
     pending (it never left about:blank), and its late end would have shown Chromium's error
     page in the middle of the next check's navigation (seen in CI, on a page that streamed
     forever)."""
-    handed: list[Page] = []
-    take = PagePool.take
-
-    async def spy(pool: PagePool) -> Page:
-        page = await take(pool)
-        handed.append(page)
-        return page
-
-    monkeypatch.setattr(PagePool, "take", spy)
     checks = [
         {"path": "/h/late-redirect", "timeout": 0.5},
         {"path": "/h/slow-text", "expect_text": "slow text", "timeout": CHECK_TIMEOUT},
