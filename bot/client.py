@@ -173,6 +173,11 @@ class ConductorBot(commands.Bot):
             return "disconnected; discord.py is reconnecting"
         return None
 
+    async def on_message(self, message: discord.Message, /) -> None:
+        """Nothing: Conductor has slash commands only, so no message is a command
+        (``commands.Bot`` would build a context for each member's message, looking for a
+        prefix). Handoffs are heard by the handoffs cog's own listener."""
+
     async def login(self, token: str) -> None:
         # discord.py's pool, when given none, opens a connection for every request in flight
         # (no limit): a burst of 400 edits opened 400 sockets (TLS handshakes, in
