@@ -108,6 +108,7 @@ class ConductorBot(commands.Bot):
             max_messages=None,
         )
         self.settings = settings
+        self._drop_own_echoes()
         #: where the domain's notes go: this bot's channels
         self.discord_notes = DiscordNotes(self, self.bindings, self.release_changed)
         self.conductor: Conductor = bootstrap(
@@ -172,6 +173,34 @@ class ConductorBot(commands.Bot):
         if ws is None or not ws.open:
             return "disconnected; discord.py is reconnecting"
         return None
+
+    def _drop_own_echoes(self) -> None:
+        """Discord echoes back, through the gateway, every reaction the bot adds and every
+        edit it makes: most of what a busy train sends it (a handoff's ✅, a review request's
+        ✅ and ❌, each request's edit as reviewers approve). No listener here wants them (the
+        review cog ignores the bot's own reactions; nothing listens for edits), yet discord.py
+        would build a Member or a whole Message for each and schedule its listeners: they are
+        dropped before it parses them. An edit carrying components still goes through (a view
+        tracked by message follows its edits)."""
+        parsers = self._connection.parsers
+        reaction_add, message_update = parsers["MESSAGE_REACTION_ADD"], parsers["MESSAGE_UPDATE"]
+
+        def mine(user_id: object) -> bool:
+            return (
+                self.user is not None and user_id is not None and str(user_id) == str(self.user.id)
+            )
+
+        def on_reaction_add(data: dict[str, Any]) -> None:
+            if not mine(data.get("user_id")):
+                reaction_add(data)
+
+        def on_message_update(data: dict[str, Any]) -> None:
+            author = data.get("author") or {}
+            if data.get("components") or not mine(author.get("id")):
+                message_update(data)
+
+        parsers["MESSAGE_REACTION_ADD"] = on_reaction_add
+        parsers["MESSAGE_UPDATE"] = on_message_update
 
     async def on_message(self, message: discord.Message, /) -> None:
         """Nothing: Conductor has slash commands only, so no message is a command

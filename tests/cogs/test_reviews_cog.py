@@ -138,3 +138,29 @@ async def test_reactions_made_while_the_bot_was_stopped_are_counted_on_start(wor
     assert card.review is not None
     assert sorted(a.name for a in card.review.approvers) == ["carol", "dave"]
     assert "✅ **Reviewed** — approved by carol, dave." in request_message(world).content
+
+
+async def test_the_bot_s_own_reactions_and_edits_are_dropped_before_discord_py_parses_them(
+    world: World,
+) -> None:
+    """Discord echoes every reaction the bot adds and every edit it makes; nothing listens for
+    them, so they are dropped before discord.py builds objects for them. A member's reaction
+    still reaches the bot (the request reads 1/2), and a member's edit would too."""
+    seen: list[tuple[str, int]] = []
+
+    async def reacted(payload: Any) -> None:
+        seen.append(("reaction", payload.user_id))
+
+    async def edited(payload: Any) -> None:
+        seen.append(("edit", int(payload.data["author"]["id"])))
+
+    world.bot.add_listener(reacted, "on_raw_reaction_add")
+    world.bot.add_listener(edited, "on_raw_message_edit")
+    request = await submitted(world)  # the bot's ✅ on the handoff, ✅ and ❌ on the request
+    assert {str(r.emoji): r.count for r in request.reactions} == {"✅": 1, "❌": 1}
+    [carol] = teammates(world, "carol")
+    await carol.react(request, "✅")
+    assert "**1/2 approvals**: carol" in request_message(world).content  # edited
+    await world.bob.edit(world.handoffs.history()[-1], SUBMIT + "\n\nedited")
+    await world.env.settle()
+    assert seen == [("reaction", carol.id), ("edit", world.bob.id)]
