@@ -25,7 +25,8 @@ import asyncio
 import secrets
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -203,23 +204,27 @@ def _board_calls(g: Guild, method: str, status: int, showing: str = "") -> int:
     )
 
 
-def _domain(url: str) -> Conductor:
-    return bootstrap(database_url=url)
+@asynccontextmanager
+async def _domain(url: str) -> AsyncIterator[Conductor]:
+    """The domain on the test's database, as a process of its own would build it, closed
+    after."""
+    domain = bootstrap(database_url=url)
+    try:
+        yield domain
+    finally:
+        await domain.close()
 
 
 async def _assembled(url: str, g: Guild, name: str, thread: int) -> str:
     """An assembled release ``name`` with one reviewed member (as the domain makes it; no git),
     its notes thread ``thread``; its slug."""
-    domain = _domain(url)
-    try:
+    async with _domain(url) as domain:
         await bring_to_reviewed(domain, f"{name}-core", guild_id=GUILD_ID)
         view = await domain.releases.open(GUILD_ID, name, g.operator)
         await domain.releases.set_notes_thread(GUILD_ID, view.slug, thread)
         await domain.releases.add_task(GUILD_ID, f"{name}-core", g.operator)
         await domain.releases.assemble(GUILD_ID, g.operator)
         return view.slug
-    finally:
-        await domain.close()
 
 
 def _naive(moment: datetime) -> datetime:
@@ -416,14 +421,11 @@ async def _shipped_without_notes(url: str, g: Guild, thread: int) -> str:
     """A release shipped (no deploy, no seal) by a process with nowhere to post: its notes
     owed."""
     slug = await _assembled(url, g, "notes", thread)
-    domain = _domain(url)
-    try:
+    async with _domain(url) as domain:
         outcome = await domain.runs.start(
             RunKind.SHIP, GUILD_ID, g.operator, request=RunRequest(slug)
         )
         assert outcome.notes is None and outcome.run is not None
-    finally:
-        await domain.close()
     return slug
 
 
@@ -471,13 +473,10 @@ def test_both_owe_the_notes_a_dead_process_began_one_posts_them(
 
 
 async def _idle_release(url: str, g: Guild, thread: int) -> str:
-    domain = _domain(url)
-    try:
+    async with _domain(url) as domain:
         view = await domain.releases.open(GUILD_ID, "idle", g.operator)
         await domain.releases.set_notes_thread(GUILD_ID, view.slug, thread)
         return view.slug
-    finally:
-        await domain.close()
 
 
 def test_both_owe_the_same_reminder_one_sends_it(
