@@ -112,8 +112,8 @@ class _Shell:
     and writes the state of, and whose guard and record it calls.
 
     A machine attaches a model by hanging a bound method on it for every trigger, ``may_``
-    check and state (some 30 attributes), and detaches it by taking them off again: a third
-    of the CPU a handoff's move cost. Shells are attached once and kept (:data:`_SHELLS`),
+    check and state (some 30 attributes), and detaches it by taking them off again: over
+    half of the CPU a handoff's move cost (py-spy, bench_wire). Shells are attached once and kept (:data:`_SHELLS`),
     each serving one move at a time, so two moves in flight at once (two tasks awaiting their
     records) never share a model, and the machine's cancelling of another task's transition
     on the same model never meets one."""
