@@ -127,6 +127,46 @@ class ReminderKind(StrEnum):
     LOCK = "lock"
 
 
+class Size(StrEnum):
+    """A task's size, forecast in a sealed bid and measured when it ships (``[sizing]``)."""
+
+    S = "S"
+    M = "M"
+    L = "L"
+    XL = "XL"
+
+
+#: smallest to largest: a forecast's error is how many steps it is off
+SIZES: tuple[Size, ...] = (Size.S, Size.M, Size.L, Size.XL)
+
+
+class BidRole(StrEnum):
+    """Who forecasts a task's size: the PM and the PO (``/task size``), the developer (the
+    ``size:`` header of the agent's handoff)."""
+
+    PM = "pm"
+    PO = "po"
+    DEV = "dev"
+
+
+class SizeBasis(StrEnum):
+    """What a task's actual size was measured on: cost, else time building, else tokens."""
+
+    COST = "cost"
+    TIME = "time"
+    TOKENS = "tokens"
+
+
+class CommentKind(StrEnum):
+    """An entry of a task's conversation beside the handoffs' notes: a reply to its review
+    request (or in its thread), the reason a ❌ gave (a reply tied to that move), a
+    developer's later size that differs from the first (kept, never counted)."""
+
+    REPLY = "reply"
+    REASON = "reason"
+    REBID = "rebid"
+
+
 #: who posted a handoff: a member, a bot user, or a channel webhook
 AuthorKind = Literal["user", "bot", "webhook"]
 

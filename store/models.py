@@ -1,6 +1,7 @@
 """The tables: tasks and their dependencies, the stage timeline, raw handoffs and how far each
 handoff channel is handled, reviews, releases, the release lock, reminders, per-guild
-configuration, and the gateway's shard leases and identify slots (several processes)."""
+configuration, the gateway's shard leases and identify slots (several processes), and what the
+train knows of a task beyond its moves: its sealed size bids and its conversation."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from conductor.states import (
     ACTIVE_RELEASE_STATES,
+    BidRole,
+    CommentKind,
     HandoffOutcome,
     LockEventKind,
     RcTestsStatus,
@@ -37,6 +40,8 @@ from conductor.states import (
     RunKind,
     RunStatus,
     SealStatus,
+    Size,
+    SizeBasis,
     StepStatus,
     TaskState,
 )
@@ -113,6 +118,11 @@ class Task(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     #: when the task entered its current state: the "time in previous stage" of the next move
     state_since: Mapped[datetime] = mapped_column(default=utcnow)
+    #: the size measured when the task shipped, and on what (``[sizing]``): set once, at the ship
+    actual_size: Mapped[Size | None] = mapped_column(_str_enum(Size, "actual_size", check=False))
+    actual_basis: Mapped[SizeBasis | None] = mapped_column(
+        _str_enum(SizeBasis, "actual_basis", check=False)
+    )
 
     dependencies: Mapped[list[TaskDependency]] = relationship(
         back_populates="task",
@@ -168,6 +178,52 @@ class StageEvent(Base):
     #: the Discord message of the handoff behind the move (known before any row is written)
     handoff_message_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("handoff_messages.message_id")
+    )
+
+
+class TaskBid(Base):
+    """One role's sealed forecast of a task's size: hidden from the other roles until the task
+    ships. One per role and task; the PM's and the PO's may change until the task is
+    submitted, the developer's is the first ``size:`` its handoffs gave (later different ones
+    are ``rebid`` entries of the conversation)."""
+
+    __tablename__ = "task_bids"
+
+    task_id: Mapped[int] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[BidRole] = mapped_column(_str_enum(BidRole, "bid_role"), primary_key=True)
+    size: Mapped[Size] = mapped_column(_str_enum(Size, "bid_size"))
+    bidder: Mapped[str] = mapped_column(String(100))
+    bidder_id: Mapped[int | None] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: the last change of a PM's or PO's bid (before the task was submitted)
+    changed_at: Mapped[datetime | None] = mapped_column()
+
+
+class TaskComment(Base):
+    """The task's conversation beside its handoffs' notes: a reply to its review request (or
+    a message in that request's thread), the reason of a ❌ (``stage_event_id``: the move it
+    explains), a developer's re-bid. ``message_id`` makes a message seen twice one entry."""
+
+    __tablename__ = "task_comments"
+    __table_args__ = (
+        UniqueConstraint("message_id"),
+        Index(None, "task_id", "at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    kind: Mapped[CommentKind] = mapped_column(_str_enum(CommentKind, "comment_kind"))
+    author: Mapped[str] = mapped_column(String(100))
+    author_id: Mapped[int | None] = mapped_column(BigInteger)
+    channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    stage_event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stage_events.id", ondelete="SET NULL")
     )
 
 

@@ -18,7 +18,7 @@ APP_TABLES = frozenset(Base.metadata.tables)
 #: this checkout, first on the subprocess's path (the venv's editable install may point elsewhere)
 ROOT = Path(__file__).resolve().parents[2]
 #: the newest migration, and the one before it
-HEAD, PREVIOUS = "0013_shard_leases", "0012_growth_indexes"
+HEAD, PREVIOUS = "0014_sizing_conversation", "0013_shard_leases"
 SECRET = "NzA5.fake-token-value.do-not-print-me"
 MISSING_TOKEN_LINE = (
     "error: CONDUCTOR_DISCORD_TOKEN is not set; export the bot token "
@@ -251,9 +251,10 @@ def test_db_upgrade_current_downgrade(tmp_path: Path, db_path: Path, db_url: str
     downgraded = run_cli(tmp_path, "db", "downgrade", "--url", db_url)  # one step
     assert downgraded.returncode == 0, downgraded.stderr
     assert downgraded.stdout.strip() == f"database at {PREVIOUS} (head is {HEAD})"
-    with sqlite3.connect(db_path) as conn:  # 0013's tables gone, 0012's indexes kept
+    with sqlite3.connect(db_path) as conn:  # 0014's tables gone, 0012's indexes kept
         task_indexes = {row[1] for row in conn.execute("PRAGMA index_list(tasks)")}
-    assert "shard_leases" not in tables(db_path) and "identify_slots" not in tables(db_path)
+    assert "task_bids" not in tables(db_path) and "task_comments" not in tables(db_path)
+    assert "shard_leases" in tables(db_path)
     assert "ix_tasks_guild_id_updated_at_id" in task_indexes
     again = run_cli(tmp_path, "db", "downgrade", "--revision", "0001_initial", "--url", db_url)
     assert again.stdout.strip() == f"database at 0001_initial (head is {HEAD})"

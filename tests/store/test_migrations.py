@@ -20,7 +20,7 @@ from store.db import Database
 from store.models import Base, Release
 from tests.helpers import CHECK_VIOLATION, UNIQUE_VIOLATION, sync_url
 
-HEAD = "0013_shard_leases"
+HEAD = "0014_sizing_conversation"
 APP_TABLES = frozenset(Base.metadata.tables)
 ACTIVE_INDEX = "uq_releases_one_active_per_guild"
 
@@ -104,6 +104,8 @@ def test_the_app_has_the_tables_we_expect() -> None:
         "ship_steps",
         "stage_events",
         "task_dependencies",
+        "task_bids",
+        "task_comments",
         "tasks",
     }
 
@@ -169,7 +171,11 @@ def test_0012_adds_the_growth_indexes_over_the_rows_and_takes_them_back(
 
 def test_default_downgrade_is_one_step(url: str, engine: Engine) -> None:
     migrate.upgrade(url)
-    migrate.downgrade(url)  # "-1": back to 0012, where no process leased a shard
+    migrate.downgrade(url)  # "-1": back to 0013, before sealed bids and conversations
+    assert migrate.current(url) == "0013_shard_leases"
+    assert not {"task_bids", "task_comments"} & tables(engine)
+    assert "actual_size" not in {c["name"] for c in inspect(engine).get_columns("tasks")}
+    migrate.downgrade(url)  # back to 0012, where no process leased a shard
     assert migrate.current(url) == "0012_growth_indexes"
     assert not {"shard_leases", "identify_slots"} & tables(engine)
     assert "ix_tasks_guild_id_updated_at_id" in indexes(engine, "tasks")
