@@ -47,6 +47,7 @@ from store.models import (
     Run,
     StageEvent,
     Task,
+    TaskComment,
     TaskDependency,
 )
 
@@ -273,7 +274,7 @@ def review_view(request: ReviewRequest, task: Task) -> ReviewView:
     )
 
 
-def stage_view(event: StageEvent) -> StageView:
+def stage_view(event: StageEvent, reason: str | None = None) -> StageView:
     return StageView(
         from_state=event.from_state,
         to_state=event.to_state,
@@ -285,6 +286,7 @@ def stage_view(event: StageEvent) -> StageView:
         model=event.model,
         tokens=event.tokens,
         cost=event.cost,
+        reason=reason,
     )
 
 
@@ -517,11 +519,20 @@ async def require_task(session: AsyncSession, guild_id: int, slug: str) -> Task:
 
 
 async def timeline(session: AsyncSession, task: Task) -> tuple[StageView, ...]:
-    """Every move of a task, oldest first."""
+    """Every move of a task, oldest first, a ❌'s with the reason its reviewer replied."""
     events = await session.scalars(
         select(StageEvent).where(StageEvent.task_id == task.id).order_by(StageEvent.id)
     )
-    return tuple(stage_view(e) for e in events)
+    said = dict(
+        (
+            await session.execute(
+                select(TaskComment.stage_event_id, TaskComment.text).where(
+                    TaskComment.task_id == task.id, TaskComment.stage_event_id.is_not(None)
+                )
+            )
+        ).all()
+    )
+    return tuple(stage_view(e, said.get(e.id)) for e in events)
 
 
 async def running_run(

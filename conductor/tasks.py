@@ -12,8 +12,18 @@ from sqlalchemy import Select, bindparam, func, or_, select, tuple_
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from conductor.queries import dependency_views, require_task, review_view, task_view, timeline
+from conductor.reviews.conversation import conversation
 from conductor.states import TaskState
-from conductor.views import NoteView, StageView, TaskCard, TaskCursor, TaskPage, TaskView
+from conductor.views import (
+    ConversationPage,
+    EntryCursor,
+    NoteView,
+    StageView,
+    TaskCard,
+    TaskCursor,
+    TaskPage,
+    TaskView,
+)
 from store.models import HandoffMessage, ReviewRequest, StageEvent, Task
 from store.types import UTCDateTime
 
@@ -23,6 +33,10 @@ if TYPE_CHECKING:
 
 #: tasks on one page of ``/task list``
 PAGE_SIZE = 20
+#: the newest entries of the conversation read for the card (it shows those that fit)
+CARD_ENTRIES = 10
+#: entries on one earlier page of the conversation
+CONVERSATION_PAGE = 20
 #: the most choices an autocomplete offers (Discord's limit)
 SUGGESTIONS = 25
 #: a title or a slug's middle is searched among this many of the most recently changed
@@ -138,7 +152,8 @@ class Tasks:
             return tuple(task_view(t, deps[t.id]) for t in tasks)
 
     async def card(self, guild_id: int, slug: str) -> TaskCard:
-        """The task card: the task, its latest review, its timeline and its handoff notes."""
+        """The task card: the task, its latest review, its timeline, its handoff notes and
+        the newest entries of its conversation."""
         async with self.db.read() as session:
             task = await require_task(session, guild_id, slug)
             deps = await dependency_views(session, guild_id, [task])
@@ -170,7 +185,23 @@ class Tasks:
                     for h, to in notes
                 ),
                 metadata=dict(task.extra or {}),
+                conversation=await conversation(session, task.id, before=None, size=CARD_ENTRIES),
             )
+
+    async def conversation(
+        self,
+        guild_id: int,
+        slug: str,
+        *,
+        before: EntryCursor | None = None,
+        size: int = CONVERSATION_PAGE,
+    ) -> ConversationPage:
+        """The newest ``size`` entries of a task's conversation before ``before`` (its
+        handoffs' notes, the replies to its review requests, the ❌'s reasons, re-bids),
+        oldest first."""
+        async with self.db.read() as session:
+            task = await require_task(session, guild_id, slug)
+            return await conversation(session, task.id, before=before, size=size)
 
     async def timeline(self, guild_id: int, slug: str) -> tuple[StageView, ...]:
         async with self.db.read() as session:

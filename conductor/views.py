@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from conductor.states import (
     AuthorKind,
+    CommentKind,
     HandoffOutcome,
     LockEventKind,
     RcTestsStatus,
@@ -280,6 +281,8 @@ class StageView:
     model: str | None
     tokens: int | None
     cost: Decimal | None
+    #: a ❌'s move back to building: the reviewer's reply that says why
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +322,48 @@ class NoteView:
     note: str
 
 
+#: an entry of a task's conversation: a handoff's note, or a ``task_comments`` row's kind
+EntryKind = Literal["note", "reply", "reason", "rebid"]
+
+
+@dataclass(frozen=True, slots=True)
+class EntryCursor:
+    """Where an entry of a conversation sits, oldest first: its time, then its source (0 a
+    handoff's note, 1 a comment), then its row id. A page reads what lies before it."""
+
+    at: datetime
+    source: int
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationEntry:
+    kind: EntryKind
+    author_name: str
+    at: datetime
+    #: whole as written (the card clips it)
+    text: str
+    cursor: EntryCursor
+    #: a handoff's note: the state the handoff moved the task to
+    to_state: TaskState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPage:
+    """The newest entries of a task's conversation before a cursor, oldest first (a chat:
+    the newest at the bottom), and whether older ones precede the first."""
+
+    entries: tuple[ConversationEntry, ...]
+    more: bool
+
+    def before(self, shown: int) -> EntryCursor | None:
+        """Where the earlier page starts when the newest ``shown`` entries were shown; None
+        when nothing precedes them."""
+        if shown <= 0 or (shown >= len(self.entries) and not self.more):
+            return None
+        return self.entries[len(self.entries) - shown].cursor
+
+
 @dataclass(frozen=True, slots=True)
 class TaskCard:
     task: TaskView
@@ -326,6 +371,8 @@ class TaskCard:
     timeline: tuple[StageView, ...]
     notes: tuple[NoteView, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: the newest entries of the conversation (handoffs' notes, replies, reasons, re-bids)
+    conversation: ConversationPage = ConversationPage((), False)
 
     @property
     def latest_note(self) -> NoteView | None:
@@ -360,6 +407,32 @@ class HandoffResult:
     duplicate: bool = False
     #: the task is a member of a release (so the board shows the move)
     in_release: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingReply:
+    """A member's message that may answer a review request: a reply to a message
+    (``targets``: the message it replies to) or a message in a thread (``targets``: the
+    thread's id, which is its starter message's)."""
+
+    guild_id: int
+    channel_id: int
+    message_id: int
+    author_id: int
+    author_name: str
+    text: str
+    targets: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyResult:
+    #: False when nothing was kept; ``reason`` says why
+    kept: bool
+    reason: str
+    task_slug: str | None = None
+    kind: CommentKind | None = None
+    #: the message was kept before; nothing changed this time
+    duplicate: bool = False
 
 
 @dataclass(frozen=True, slots=True)

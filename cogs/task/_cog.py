@@ -7,8 +7,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import ConductorBot
-from cogs.task._render import no_tasks_text, task_choices, task_embed, task_list_embed
-from cogs.task._views import OlderPages
+from cogs.task._render import (
+    card_conversation,
+    no_tasks_text,
+    task_choices,
+    task_embed,
+    task_list_embed,
+)
+from cogs.task._views import EarlierConversation, OlderPages
 from conductor.errors import ConductorError
 from conductor.states import TaskState
 
@@ -30,8 +36,17 @@ class TaskCog(commands.Cog):
     )
     @app_commands.describe(slug="The task's slug")
     async def show(self, interaction: discord.Interaction[ConductorBot], slug: str) -> None:
-        card = await self.bot.tasks.card(guild_id(interaction), slug)
-        await interaction.response.send_message(embed=task_embed(card, now=discord.utils.utcnow()))
+        gid = guild_id(interaction)
+        card = await self.bot.tasks.card(gid, slug)
+        embed = task_embed(card, now=discord.utils.utcnow())
+        _, shown = card_conversation(card)
+        before = card.conversation.before(shown)
+        if before is None:
+            await interaction.response.send_message(embed=embed)
+            return
+        pages = EarlierConversation(self.bot.tasks, gid, card.task.slug, before)
+        await interaction.response.send_message(embed=embed, view=pages)
+        pages.interaction = interaction
 
     @task.command(name="list", description="Tasks, newest first, optionally in one state")
     @app_commands.describe(state="Only tasks in this state")

@@ -14,6 +14,8 @@ from bot.autocomplete import choices
 from conductor.states import ReviewStatus, TaskState
 from conductor.text import TASK_ICON, clip
 from conductor.views import (
+    ConversationEntry,
+    ConversationPage,
     DependencyView,
     NoteView,
     ReviewView,
@@ -32,6 +34,12 @@ TOTAL_LIMIT = 6000
 #: a single timeline or list line never takes more than this (long names and models)
 LINE_LIMIT = 400
 TIMELINE_HEADING = "**Timeline**"
+#: an entry's text on the card, and on an earlier page of the conversation
+ENTRY_TEXT, PAGE_ENTRY_TEXT = 140, 300
+#: a ❌'s reason on its move in the timeline
+REASON_TEXT = 160
+EARLIER = "◂ Earlier conversation"
+ENTRY_ICON = {"note": "📝", "reply": "💬", "reason": "↩️", "rebid": "🎯"}
 
 REVIEW_STATUS = {
     ReviewStatus.OPEN: "",
@@ -123,7 +131,11 @@ def stage_line(stage: StageView) -> str:
     parts = [f"{TASK_ICON[stage.to_state]} {stage.from_state.value} → **{stage.to_state.value}**"]
     if stage.seconds_in_previous is not None:
         parts.append(f"{duration(stage.seconds_in_previous)} in {stage.from_state.value}")
-    parts.append(f"by {_text(stage.actor)}")
+    if stage.reason is not None:
+        said = _text(clip(" ".join(stage.reason.split()), REASON_TEXT))
+        parts.append(f"sent back to {stage.to_state.value} by {_text(stage.actor)}: {said}")
+    else:
+        parts.append(f"by {_text(stage.actor)}")
     reported = [_text(stage.model)] if stage.model else []
     if stage.tokens is not None:
         reported.append(f"{stage.tokens:,} tokens")
@@ -164,6 +176,53 @@ def note_field(note: NoteView, count: int) -> tuple[str, str]:
     return name, head + "\n" + clip(note.note.strip(), FIELD_LIMIT - len(head) - 1)
 
 
+def entry_line(entry: ConversationEntry, text_limit: int = ENTRY_TEXT) -> str:
+    """``💬 **carol** · <t:…:R> · the text, on one line and clipped``"""
+    who = f"{ENTRY_ICON[entry.kind]} **{_text(entry.author_name)}**"
+    if entry.to_state is not None:
+        who += f" → {entry.to_state.value}"
+    said = _text(clip(" ".join(entry.text.split()), text_limit)) or "_(nothing written)_"
+    return clip(f"{who} · {timestamp(entry.at, 'R')} · {said}", LINE_LIMIT)
+
+
+def newest_that_fit(page: ConversationPage, limit: int, text_limit: int) -> tuple[str, int]:
+    """The newest entries of ``page`` that fit in ``limit`` characters, oldest first (the
+    newest at the bottom), after a line pointing at the earlier ones when some are left out;
+    and how many entries it shows."""
+    lines = [entry_line(e, text_limit) for e in page.entries]
+    hint = f"_…earlier entries: {EARLIER}_"
+    kept: list[str] = []
+    size = len(hint) + 1
+    for line in reversed(lines):
+        if size + len(line) + 1 > limit and kept:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    shown = len(kept)
+    if page.before(shown) is not None:
+        kept.append(hint)
+    return "\n".join(reversed(kept)), shown
+
+
+def card_conversation(card: TaskCard) -> tuple[str, int]:
+    """The card's Conversation field and how many entries it shows."""
+    return newest_that_fit(card.conversation, FIELD_LIMIT, ENTRY_TEXT)
+
+
+def conversation_embed(
+    slug: str, page: ConversationPage, *, number: int
+) -> tuple[discord.Embed, int]:
+    """An earlier page of a task's conversation (``number`` 2 is the one before the card's),
+    oldest first; returns the embed and how many entries it shows."""
+    text, shown = newest_that_fit(page, DESCRIPTION_LIMIT, PAGE_ENTRY_TEXT)
+    embed = discord.Embed(
+        title=clip(f"💬 {slug} — conversation, page {number}", TITLE_LIMIT),
+        description=text or "_nothing earlier_",
+    )
+    embed.set_footer(text="Oldest first, the newest at the bottom · /task show for the card")
+    return embed, shown
+
+
 def _totals(timeline: Iterable[StageView]) -> str | None:
     tokens = [s.tokens for s in timeline if s.tokens is not None]
     costs = [s.cost for s in timeline if s.cost is not None]
@@ -199,6 +258,9 @@ def task_embed(card: TaskCard, *, now: datetime) -> discord.Embed:
     if card.latest_note is not None:
         name, value = note_field(card.latest_note, len(card.notes))
         embed.add_field(name=name, value=value, inline=False)
+    if card.conversation.entries:
+        talk, _ = card_conversation(card)
+        embed.add_field(name="Conversation", value=talk, inline=False)
     totals = _totals(card.timeline)
     if totals:
         embed.set_footer(text=totals)

@@ -1,5 +1,6 @@
 """``/task list``'s pages: an Older button that reads the next page after the last task
-shown (a keyset: the same cost on the first page and the thousandth)."""
+shown (a keyset: the same cost on the first page and the thousandth); and the card's
+conversation, paged back the same way from its oldest entry shown."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import Any
 
 import discord
 
-from cogs.task._render import task_list_embed
+from cogs.task._render import EARLIER, conversation_embed, task_list_embed
 from conductor.states import TaskState
 from conductor.tasks import Tasks
-from conductor.views import TaskCursor
+from conductor.views import EntryCursor, TaskCursor
 
 log = logging.getLogger(__name__)
 
@@ -63,3 +64,50 @@ class OlderPages(discord.ui.View):
             await self.interaction.edit_original_response(view=None)
         except discord.HTTPException as error:  # the message deleted, the token expired
             log.debug("the task list's button stays: %s", error)
+
+
+class EarlierConversation(discord.ui.View):
+    """The card's Earlier conversation button: each press shows the page before the oldest
+    entry shown, in place of the card (``/task show`` brings the card back). Anyone who sees
+    the card may page it."""
+
+    def __init__(
+        self,
+        tasks: Tasks,
+        guild_id: int,
+        slug: str,
+        before: EntryCursor,
+        *,
+        timeout: float = PAGES_TIMEOUT,
+    ) -> None:
+        super().__init__(timeout=timeout)
+        self.tasks = tasks
+        self.guild_id = guild_id
+        self.slug = slug
+        self.before: EntryCursor | None = before
+        self.number = 1
+        self.interaction: discord.Interaction[Any] | None = None
+        button: discord.ui.Button[EarlierConversation] = discord.ui.Button(
+            label=EARLIER, style=discord.ButtonStyle.secondary
+        )
+        button.callback = self._earlier  # type: ignore[method-assign]
+        self.add_item(button)
+
+    async def _earlier(self, interaction: discord.Interaction[Any]) -> None:
+        page = await self.tasks.conversation(self.guild_id, self.slug, before=self.before)
+        self.number += 1
+        embed, shown = conversation_embed(self.slug, page, number=self.number)
+        self.before = page.before(shown)
+        if self.before is None:
+            self.stop()
+            await interaction.response.edit_message(embed=embed, view=None)
+            return
+        await interaction.response.edit_message(embed=embed, view=self)
+
+    async def on_timeout(self) -> None:
+        if self.interaction is None:
+            return
+        try:
+            await self.interaction.edit_original_response(view=None)
+        except discord.HTTPException as error:  # the message deleted, the token expired
+            log.debug("the card's button stays: %s", error)

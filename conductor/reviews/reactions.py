@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 from conductor.batching import turns
 from conductor.machines import Move, TaskFlow
 from conductor.queries import review_view
+from conductor.reviews.conversation import give_reason
 from conductor.reviews.rules import LIVE_REVIEW, ineligibility
 from conductor.states import ReviewStatus, TaskState
 from conductor.views import ReactionResult, Reactor
@@ -187,6 +188,9 @@ async def _reject(session: Session, request: ReviewRequest, reactor: Reactor) ->
     request.approvals.clear()
     request.status = ReviewStatus.CHANGES_REQUESTED
     request.closed_at, request.closed_by = now, reactor.name[:100]
+    # the reviewer replied first, then reacted: that reply says why (a ❌ in a batch of many
+    # pays one query, and a flush only when there is a reply to tie)
+    await give_reason(session, request, reactor.user_id)
     return ReactionResult(
         True,
         "changes requested",

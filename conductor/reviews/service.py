@@ -12,9 +12,10 @@ from sqlalchemy.orm import selectinload
 from conductor.batching import GroupCommit
 from conductor.errors import NotFound
 from conductor.queries import review_view
+from conductor.reviews.conversation import Replies
 from conductor.reviews.reactions import APPROVE, REJECT, WITHDRAW, Reaction, ReactionApplier
 from conductor.states import ReviewStatus
-from conductor.views import ReactionResult, Reactor, ReviewView
+from conductor.views import IncomingReply, ReactionResult, Reactor, ReplyResult, ReviewView
 from store.models import ReviewRequest
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ class Reviews:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.reactions = ReactionApplier(db)
+        #: members' replies on the requests: the tasks' conversation
+        self.replies = Replies(db)
         #: the group-commit front door for a busy review channel
         self.queue: GroupCommit[Reaction, ReactionResult] = GroupCommit(
             self.reactions.apply, name="reaction-drainer"
@@ -37,6 +40,19 @@ class Reviews:
     async def submit(self, reaction: Reaction) -> ReactionResult:
         """Apply a reaction together with whatever else has queued (one transaction)."""
         return await self.queue.submit(reaction)
+
+    async def reply(self, reply: IncomingReply) -> ReplyResult:
+        """Keep a member's reply to a review request (or a message in its thread) in the
+        task's conversation; a reply by a reviewer whose ❌ sent the task back explains it."""
+        return await self.replies.keep(reply)
+
+    async def reply_edited(self, message_id: int, text: str) -> bool:
+        """A kept reply edited in Discord: the conversation shows the new text."""
+        return await self.replies.edited(message_id, text)
+
+    async def replies_deleted(self, message_ids: set[int]) -> int:
+        """Kept replies deleted in Discord leave the conversation."""
+        return await self.replies.deleted(message_ids)
 
     async def attach_message(self, request_id: int, channel_id: int, message_id: int) -> None:
         """Remember which Discord message carries a review request (reactions arrive on it),
