@@ -131,8 +131,9 @@ class _Ids:
     messages: count[int] = field(default_factory=lambda: count(880_000))
 
 
-async def seed_history(db: Database, *, now: datetime = NOW) -> None:
-    """Write :data:`HISTORY` (and an abandoned and an active release) as of ``now``."""
+async def seed_history(db: Database, *, now: datetime = NOW, guild_id: int = GUILD) -> None:
+    """Write :data:`HISTORY` (and an abandoned and an active release) as of ``now``, in
+    ``guild_id``."""
     ids = _Ids()
     async with db.write() as session:
         for version, spec in enumerate(HISTORY, start=1):
@@ -143,8 +144,9 @@ async def seed_history(db: Database, *, now: datetime = NOW) -> None:
                 if spec.rolled_back_h is not None
                 else None
             )
+            guild = guild_id if spec.guild_id == GUILD else spec.guild_id
             release = Release(
-                guild_id=spec.guild_id,
+                guild_id=guild,
                 slug=spec.slug,
                 name=spec.slug[11:],
                 state=ReleaseState.ROLLED_BACK if rolled_back_at else ReleaseState.SHIPPED,
@@ -177,7 +179,7 @@ async def seed_history(db: Database, *, now: datetime = NOW) -> None:
             release.seal_status, release.seal_checked_at = seals[-1][2], seals[-1][0]
             for position, task_spec in enumerate(spec.tasks):
                 await _seed_task(
-                    session, ids, spec, task_spec, release, position, shipped_at, rolled_back_at
+                    session, ids, guild, task_spec, release, position, shipped_at, rolled_back_at
                 )
         for name, state in (
             ("abandoned", ReleaseState.ABANDONED),
@@ -185,7 +187,7 @@ async def seed_history(db: Database, *, now: datetime = NOW) -> None:
         ):
             session.add(
                 Release(
-                    guild_id=GUILD,
+                    guild_id=guild_id,
                     slug=f"2026-03-04-{name}",
                     name=name,
                     state=state,
@@ -201,7 +203,7 @@ async def seed_history(db: Database, *, now: datetime = NOW) -> None:
 async def _seed_task(
     session: Session,
     ids: _Ids,
-    spec: SeedRelease,
+    guild_id: int,
     task_spec: SeedTask,
     release: Release,
     position: int,
@@ -213,7 +215,7 @@ async def _seed_task(
     # after a rejected first handoff (at ``first``), the first move comes an hour later
     moved = first + timedelta(hours=1) if task_spec.rejected_h is not None else first
     task = Task(
-        guild_id=spec.guild_id,
+        guild_id=guild_id,
         slug=task_spec.slug,
         title=f"Task {task_spec.slug}",
         kind="feature",
@@ -234,7 +236,7 @@ async def _seed_task(
     if task_spec.rejected_h is not None:
         session.add(
             HandoffMessage(
-                guild_id=spec.guild_id,
+                guild_id=guild_id,
                 channel_id=CHANNEL,
                 message_id=next(ids.messages),
                 author_name="agent",
@@ -250,7 +252,7 @@ async def _seed_task(
         message_id = next(ids.messages)
         session.add(
             HandoffMessage(
-                guild_id=spec.guild_id,
+                guild_id=guild_id,
                 channel_id=CHANNEL,
                 message_id=message_id,
                 author_name="agent",
