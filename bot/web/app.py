@@ -3,6 +3,8 @@
     GET /deployments              the page (the board inside, refreshed by static/board.js)
     GET /deployments/board        the board alone, an HTML fragment (ETag; 304 when unchanged)
     GET /deployments.json         the same data as JSON
+    GET /deployments/stats        the delivery metrics (``?days=``, 1 to 365, default 30)
+    GET /deployments/stats.png    their chart, 900 × 450 (drawn off the event loop)
     GET /deployments/screenshots/ a failed check's screenshot, only from the evidence root
     GET /healthz                  the bot process: gateway connected, database reachable
 
@@ -19,7 +21,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -29,10 +31,15 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from bot.charts import stats_png
 from bot.endpoint import is_loopback_host
 from bot.web.model import GuildRef, board_data
+from conductor.errors import InvalidInput
 from conductor.releases.service import Releases
 from conductor.seals.evidence import Evidence
+from conductor.states import BidRole
+from conductor.stats import DAYS_DEFAULT, DeliveryStats, check_days, delivery_stats, duration_text
+from conductor.stats import money as _money
 from conductor.text import mask_credentials, one_line, seconds, utc
 from store.db import Database
 from store.errors import DatabaseUnavailable
@@ -62,6 +69,9 @@ SECURITY_HEADERS = {
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 #: the longest ``?guild=`` taken as a number (a Discord id has at most 20 digits)
 GUILD_DIGITS = 20
+#: the windows the stats page offers beside the one asked for
+STATS_WINDOWS = (7, 30, 90, 365)
+ROLE_NAMES = {BidRole.PM: "PM", BidRole.PO: "PO", BidRole.DEV: "Dev"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +116,21 @@ def _inline_code(text: str) -> Markup:
     return Markup(_BACKTICKED.sub(r"<code>\1</code>", str(escape(text))))  # noqa: S704
 
 
+def _percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate:.0%}"
+
+
+def _links(slugs: Iterable[str]) -> Markup:
+    """`` — ships: a, b`` linking to each ship's line on the stats page, once each."""
+    unique = list(dict.fromkeys(slugs))
+    if not unique:
+        return Markup("")
+    anchors = ", ".join(
+        f'<a href="#ship-{escape(slug)}">{escape(slug[11:] or slug)}</a>' for slug in unique
+    )
+    return Markup(f' <span class="behind">— {anchors}</span>')  # noqa: S704 - escaped above
+
+
 def templates() -> Environment:
     env = Environment(
         loader=PackageLoader("bot.web", "templates"),
@@ -117,6 +142,11 @@ def templates() -> Environment:
     env.filters["utc"] = _utc
     env.filters["seconds"] = _seconds
     env.filters["code"] = _inline_code
+    env.filters["stamp"] = lambda at: f"{at:%Y-%m-%d %H:%M}"
+    env.filters["duration"] = duration_text
+    env.filters["percent"] = _percent
+    env.filters["money"] = _money
+    env.globals["links"] = _links
     return env
 
 
@@ -220,6 +250,45 @@ class Board:
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
         return _answer(request, body, "application/json")
 
+    async def _stats(self, request: web.Request) -> tuple[GuildRef, DeliveryStats]:
+        guild, _ = await self.guild(request)
+        raw = request.query.get("days", "").strip() or str(DAYS_DEFAULT)
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 4:
+            raise Refused(400, "days: expected a number of days, 1 to 365.")
+        try:
+            days = check_days(int(raw))
+        except InvalidInput as error:
+            raise Refused(400, str(error).replace("`", "")) from None
+        return guild, await delivery_stats(self.source.database, guild.id, days)
+
+    async def stats_page(self, request: web.Request) -> web.Response:
+        """The figures as text beside the chart, each naming the ships behind it."""
+        try:
+            guild, stats = await self._stats(request)
+        except Refused as refused:
+            html = self.env.get_template("error.html").render(message=refused.text)
+            return web.Response(text=html, status=refused.status, content_type="text/html")
+        html = self.env.get_template("stats.html").render(
+            guild=guild,
+            stats=stats,
+            windows=sorted({*STATS_WINDOWS, stats.days}),
+            roles=ROLE_NAMES,
+            alt=chart_alt(stats),
+        )
+        return web.Response(
+            text=html, content_type="text/html", headers={"Cache-Control": "no-cache"}
+        )
+
+    async def stats_chart(self, request: web.Request) -> web.Response:
+        try:
+            _, stats = await self._stats(request)
+        except Refused as refused:
+            raise _http(refused) from None
+        png = await asyncio.to_thread(stats_png, stats)
+        return web.Response(
+            body=png, content_type="image/png", headers={"Cache-Control": "no-cache"}
+        )
+
     async def screenshot(self, request: web.Request) -> web.StreamResponse:
         """A file under the evidence root, only a PNG name, never through a link out of it
         (:meth:`Evidence.path` decides); anything else is the same 404."""
@@ -267,6 +336,17 @@ class Board:
         except Exception as error:
             return mask_credentials(one_line(error, 300))
         return None
+
+
+def chart_alt(stats: DeliveryStats) -> str:
+    """The chart in words, for a screen reader."""
+    weeks = "; ".join(
+        f"week of {w.start:%b %d}: {w.deploys} deploy{'s' if w.deploys != 1 else ''}"
+        + (f", {w.failures} failed" if w.failures else "")
+        + (f", median lead time {duration_text(w.lead_median)}" if w.lead_median else "")
+        for w in stats.weeks
+    )
+    return f"Deploys per week over the last {stats.days} days, with the median lead time: {weeks}."
 
 
 def _http(refused: Refused) -> web.HTTPException:
@@ -327,6 +407,8 @@ def build_app(source: BoardSource, *, loopback: bool = False) -> web.Application
     app.router.add_get("/deployments", board.page)
     app.router.add_get("/deployments/board", board.fragment)
     app.router.add_get("/deployments.json", board.json)
+    app.router.add_get("/deployments/stats", board.stats_page)
+    app.router.add_get("/deployments/stats.png", board.stats_chart)
     app.router.add_get("/deployments/screenshots/{path:.+}", board.screenshot)
     app.router.add_get("/deployments/static/{name}", board.static_file)
     app.router.add_get("/healthz", board.healthz)

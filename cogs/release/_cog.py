@@ -31,6 +31,7 @@ from cogs.release._render import (
 )
 from cogs.release._rollback import FROM_COMMAND, ask_reason, confirm_and_roll_back
 from cogs.release._runs import drive_run
+from cogs.release._stats import answer_stats
 from cogs.release._views import Confirm
 from conductor.errors import ConductorError, HeldTrain, LockHeld
 from conductor.releases.assembly import AssemblyStep
@@ -38,6 +39,7 @@ from conductor.releases.git import GitFailed
 from conductor.releases.runs.driver import RunRequest
 from conductor.releases.service import HISTORY_DEFAULT, HISTORY_MAX, Releases
 from conductor.states import ReleaseState, RunKind, TaskState
+from conductor.stats import DAYS_DEFAULT, DAYS_MAX
 from conductor.text import NAME_LIMIT, clip, version
 from conductor.views import Actor, Hold, LockView, ReleaseView
 
@@ -282,6 +284,17 @@ class ReleaseCog(commands.Cog):
         await interaction.response.send_message(
             history_text(entries, count), allowed_mentions=NO_PINGS
         )
+
+    @release.command(
+        name="stats",
+        description="Delivery metrics: deploy frequency, lead time, failures, restores, "
+        "forecasts, cost",
+    )
+    @app_commands.describe(days=f"How far back (1 to {DAYS_MAX} days, default {DAYS_DEFAULT})")
+    async def stats(
+        self, interaction: discord.Interaction[ConductorBot], days: int = DAYS_DEFAULT
+    ) -> None:
+        await answer_stats(interaction, days)
 
     # ---------------------------------------------------------------- autocomplete
 

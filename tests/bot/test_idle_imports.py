@@ -8,7 +8,16 @@ from pathlib import Path
 from tests.helpers import run_python
 
 #: loaded by a seal, a migration, the web board, when each runs; never by a bot at rest
-ON_USE = ("playwright", "alembic", "mako", "pygments", "jinja2", "aiohttp.web", "bot.web")
+ON_USE = (
+    "playwright",
+    "alembic",
+    "mako",
+    "pygments",
+    "jinja2",
+    "aiohttp.web",
+    "bot.web",
+    "matplotlib",
+)
 
 
 def test_a_bot_at_rest_has_not_imported_what_only_some_commands_need(tmp_path: Path) -> None:

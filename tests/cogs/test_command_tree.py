@@ -23,6 +23,7 @@ SPEC = {
     "release unlock",
     "release history",
     "release redeploy",
+    "release stats",
     "task show",
     "task list",
     "conductor setup",
