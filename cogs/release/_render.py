@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import discord
 
+from conductor.costs import breakdown_line, cost_line, stages_line
 from conductor.releases.assembly import AssemblyOutcome, AssemblyStep
 from conductor.releases.locks import LockOutcome
 from conductor.releases.runs.driver import Plan
@@ -59,6 +60,9 @@ def status_embed(status: StatusView) -> discord.Embed:
             if active.rc_tests is not None and not active.rc_tests.passed:
                 built.append(fenced(clip(active.rc_tests.tail, 700)))
             embed.add_field(name="RC", value="\n".join(built)[:1024], inline=False)
+        spent = cost_text(active)
+        if spent:
+            embed.add_field(name="Cost so far", value=clip(spent, 1024), inline=False)
         if status.blockers:
             embed.add_field(name="Next", value="\n".join(status.blockers)[:1000], inline=False)
     if status.lock is not None:
@@ -71,6 +75,15 @@ def status_embed(status: StatusView) -> discord.Embed:
     return embed
 
 
+def cost_text(release: ReleaseView) -> str | None:
+    """The release's cost line, then what cost most by model and by stage; None when its cost
+    was not read."""
+    if release.cost is None:
+        return None
+    lines = (cost_line(release.cost), breakdown_line(release.cost), stages_line(release.cost))
+    return "\n".join(clip(line, 300) for line in lines if line)
+
+
 def production_text(status: StatusView) -> str | None:
     """What production runs (the last shipped release), and whether it holds the train: its
     seal, or a rollback of it stopped half way (main and production disagree)."""
@@ -78,6 +91,9 @@ def production_text(status: StatusView) -> str | None:
     if shipped is None:
         return None
     text = production_line(shipped)
+    spent = cost_text(shipped)
+    if spent:
+        text += f"\n{spent}"
     if status.held:
         text += (
             "\n⚠️ The train is held: neither re-sealed green nor rolled back; `/release open` "
