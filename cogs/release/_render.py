@@ -91,9 +91,6 @@ def production_text(status: StatusView) -> str | None:
     if shipped is None:
         return None
     text = production_line(shipped)
-    spent = cost_text(shipped)
-    if spent:
-        text += f"\n{spent}"
     if status.held:
         text += (
             "\n⚠️ The train is held: neither re-sealed green nor rolled back; `/release open` "
@@ -104,7 +101,8 @@ def production_text(status: StatusView) -> str | None:
             f"\n⚠️ {half_rollback_text(status.half)} The train is held until the rollback is "
             "finished (`/release rollback` again); `/release open` asks for a confirmation."
         )
-    return text
+    spent = cost_text(shipped)
+    return f"{text}\n{spent}" if spent else text
 
 
 def plural(count: int, noun: str) -> str:
