@@ -111,7 +111,7 @@ def test_status_shows_each_releases_cost_with_the_unknown_counted() -> None:
         SpendUnit("ui", TaskState.CREATED, TaskState.SUBMITTED, None, None, None),
     ]
     active = replace(
-        release(9, state=ReleaseState.ASSEMBLING, version=None, seal_status=None),
+        replace(release(9), state=ReleaseState.ASSEMBLING, version=None, seal_status=None),
         cost=release_cost(moves, ["core", "ui"]),
     )
     shipped = replace(release(8), cost=release_cost(moves[1:], ["ui"]))
