@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from conductor.costs import breakdown_line, cost_line
 from conductor.seals.evidence import ALERT_BYTES, ALERT_FILES, AlertEvidence
 from conductor.states import SealStatus
 from conductor.text import (
@@ -16,13 +17,15 @@ from conductor.text import (
     fenced,
     flat,
     held_over_line,
+    inert,
     member_line,
+    note_summary,
     rc_line,
     rc_tests_line,
     short_sha,
     version,
 )
-from conductor.views import ReleaseView
+from conductor.views import ReleaseView, TaskView
 
 #: Discord's limit on one message's content
 MESSAGE_LIMIT = 2000
@@ -74,13 +77,85 @@ def release_notes(
     held = held_over_line(release)
     extras = (rc_line(release), rc_tests_line(release), clip(held, 300) if held else None)
     built = "".join(f"\n{extra}" for extra in extras if extra)
+    if release.cost is not None:
+        spent = (cost_line(release.cost), breakdown_line(release.cost))
+        built += "".join(f"\n{clip(part, 400)}" for part in spent if part)
     count = len(release.members)
     first = (
         f"{clip(header, 400)}\n{line}{built}\n\n"
-        f"**{count} member{'s' if count != 1 else ''}** (in merge order):"
+        f"**{count} member{'s' if count != 1 else ''}** (by kind, in merge order):"
     )
-    lines = [member_line(task, needs=False) for task in release.members] or ["_no members_"]
-    return _chunks(first, lines, limit)
+    return _chunks(first, member_lines(release.members) or ["_no members_"], limit)
+
+
+#: the kinds whose members the notes list first, in this order (then any other kind by name,
+#: then the members of no kind); a kind is read in lower case, its plural or short form
+#: taken for it
+KINDS: dict[str, str] = {
+    "feature": "✨ Features",
+    "fix": "🔧 Fixes",
+    "bug": "🐛 Bugs",
+    "chore": "🧹 Chores",
+}
+KIND_ALIASES = {"features": "feature", "feat": "feature", "fixes": "fix", "bugfix": "fix",
+                "bugs": "bug", "chores": "chore"}  # fmt: skip
+OTHER_KIND = "📎 Other"
+
+
+def kind_of(task: TaskView) -> str:
+    """The group a member's notes line goes in: its kind, in lower case (``""``: none)."""
+    kind = " ".join(task.kind.split()).lower()
+    return KIND_ALIASES.get(kind, kind)
+
+
+def kind_groups(members: Sequence[TaskView]) -> list[tuple[str, list[TaskView]]]:
+    """The members by kind (:data:`KINDS` first, then other kinds by name, then none), in
+    merge order within each."""
+    groups: dict[str, list[TaskView]] = {}
+    for task in members:
+        groups.setdefault(kind_of(task), []).append(task)
+    known = list(KINDS)
+    return sorted(
+        groups.items(),
+        key=lambda item: (
+            (0, known.index(item[0]), "") if item[0] in KINDS else (1 if item[0] else 2, 0, item[0])
+        ),
+    )
+
+
+def kind_heading(kind: str, count: int) -> str:
+    """``**✨ Features** (2)``."""
+    name = KINDS.get(kind) or (f"🔹 {inert(flat(kind, 40))}" if kind else OTHER_KIND)
+    return f"**{name}** ({count})"
+
+
+def member_lines(members: Sequence[TaskView]) -> list[str]:
+    """The notes' lines of the members: by kind (a heading kept with its first member), each
+    member once, with the summary of its last handoff's note (:func:`note_summary`); a
+    summary another member's line already gave is not said again: the line names that
+    member instead."""
+    lines: list[str] = []
+    said_by: dict[str, str] = {}
+    seen: set[str] = set()
+    for kind, tasks in kind_groups(members):
+        group = [kind_heading(kind, len(tasks))]
+        for task in tasks:
+            if task.slug in seen:
+                continue
+            seen.add(task.slug)
+            summary = note_summary(task.last_note)
+            said = None
+            if summary is not None:
+                same = " ".join(summary.casefold().split())
+                if same in said_by:
+                    said = f"(same note as `{said_by[same]}`)"
+                else:
+                    said_by[same] = task.slug
+                    said = f"“{summary}”"
+            group.append(member_line(task, needs=False, kind=False, said=said))
+        lines.append(f"{group[0]}\n{group[1]}" if len(group) > 1 else group[0])
+        lines.extend(group[2:])
+    return lines
 
 
 def rollback_alert(

@@ -5,7 +5,7 @@ slug, the active release, the last shipped one, the release that holds the train
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import BigInteger, Select, and_, bindparam, exists, func, inspect, select
@@ -13,11 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute, aliased, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from conductor.costs import SpendUnit, release_cost
 from conductor.errors import NotFound
 from conductor.ordering import merge_order
 from conductor.states import (
     ENDING_STEPS,
     TRAIN_HOLDING_SEALS,
+    HandoffOutcome,
     ReleaseState,
     RunKind,
     RunStatus,
@@ -40,6 +42,7 @@ from conductor.views import (
 )
 from store.models import (
     ACTIVE_RELEASE,
+    HandoffMessage,
     LockEvent,
     Release,
     ReleaseLock,
@@ -184,9 +187,12 @@ async def release_members(session: AsyncSession, release: Release) -> list[Task]
     return merge_order(list(members))
 
 
-async def load_release_view(session: AsyncSession, release: Release) -> ReleaseView:
-    """The full view: members in merge order with their dependencies' states (two queries)."""
-    return (await load_release_views(session, [release]))[0]
+async def load_release_view(
+    session: AsyncSession, release: Release, *, spend: bool = False, notes: bool = False
+) -> ReleaseView:
+    """The full view: members in merge order with their dependencies' states (two queries;
+    ``spend`` and ``notes`` as :func:`load_release_views`)."""
+    return (await load_release_views(session, [release], spend=spend, notes=notes))[0]
 
 
 #: the members of releases (``release_ids``), in the order they joined
@@ -215,13 +221,55 @@ def _dependencies_query() -> Select[TaskDependency, TaskState | None, str | None
 _DEPENDENCIES = _dependencies_query()
 
 
+#: the handoff moves of tasks (``task_ids``): what each reported (a task's "reported spend")
+_SPEND = (
+    select(
+        StageEvent.task_id,
+        StageEvent.from_state,
+        StageEvent.to_state,
+        StageEvent.model,
+        StageEvent.tokens,
+        StageEvent.cost,
+    )
+    .where(
+        StageEvent.task_id.in_(bindparam("task_ids", expanding=True)),
+        StageEvent.handoff_message_id.is_not(None),
+    )
+    .order_by(StageEvent.task_id, StageEvent.id)
+)
+
+#: the note of each task's (``task_ids``) last handoff that carried one, applied or noted (a
+#: handoff to the state the task was in: its note is kept too); last by Discord's message id,
+#: which orders messages as they were sent (a message the catch-up read back is stored after
+#: newer ones)
+_LAST_NOTES = select(HandoffMessage.task_id, HandoffMessage.note).where(
+    HandoffMessage.message_id.in_(
+        select(func.max(HandoffMessage.message_id))
+        .where(
+            HandoffMessage.task_id.in_(bindparam("task_ids", expanding=True)),
+            HandoffMessage.outcome.in_((HandoffOutcome.APPLIED, HandoffOutcome.NOTED)),
+            HandoffMessage.note.is_not(None),
+            HandoffMessage.note != "",
+        )
+        .group_by(HandoffMessage.task_id)
+    )
+)
+
+
 async def load_release_views(
-    session: AsyncSession, releases: Sequence[Release]
+    session: AsyncSession,
+    releases: Sequence[Release],
+    *,
+    spend: bool = False,
+    notes: bool = False,
 ) -> list[ReleaseView]:
     """The full views of ``releases``, in their order, in two queries whatever their number:
     the members of them all, then the members' dependencies with each one's state and
     release (:func:`dependency_views`, joined). Both are read by key (release ids, then task
-    ids): one join of both would let PostgreSQL read every dependency of every task."""
+    ids): one join of both would let PostgreSQL read every dependency of every task.
+    ``spend``: each release's :class:`~conductor.costs.ReleaseCost`, from every member's
+    handoff moves (one more query for them all); ``notes``: each member's ``last_note`` (one
+    more)."""
     if not releases:
         return []
     tasks = (await session.scalars(_MEMBERS, {"release_ids": [r.id for r in releases]})).all()
@@ -241,7 +289,7 @@ async def load_release_views(
         members[task.release_id].append(task)  # type: ignore[index]
     views = []
     for release in releases:
-        ordered = merge_order(members[release.id])
+        ordered = members[release.id] = merge_order(members[release.id])
         deps = {
             t.id: tuple(
                 DependencyView(s, *known[t.guild_id, s])
@@ -252,6 +300,40 @@ async def load_release_views(
             for t in ordered
         }
         views.append(release_view(release, ordered, deps))
+    task_ids = [t.id for t in tasks]
+    if spend:
+        units: dict[int, list[SpendUnit]] = {t.id: [] for t in tasks}
+        if task_ids:
+            slugs = {t.id: t.slug for t in tasks}
+            for task_id, from_state, to_state, model, tokens, cost in await session.execute(
+                _SPEND, {"task_ids": task_ids}
+            ):
+                units[task_id].append(
+                    SpendUnit(slugs[task_id], from_state, to_state, model, tokens, cost)
+                )
+        views = [
+            replace(
+                view,
+                cost=release_cost(
+                    (u for t in members[release.id] for u in units[t.id]),
+                    (t.slug for t in members[release.id]),
+                ),
+            )
+            for release, view in zip(releases, views, strict=True)
+        ]
+    if notes and task_ids:
+        rows = await session.execute(_LAST_NOTES, {"task_ids": task_ids})
+        last: dict[int | None, str | None] = {row.task_id: row.note for row in rows}
+        views = [
+            replace(
+                view,
+                members=tuple(
+                    replace(view_of, last_note=last.get(task.id))
+                    for task, view_of in zip(members[release.id], view.members, strict=True)
+                ),
+            )
+            for release, view in zip(releases, views, strict=True)
+        ]
     return views
 
 

@@ -49,15 +49,20 @@ def version(release: ReleaseView) -> str:
     return f" v{release.version}" if release.version is not None else ""
 
 
-def member_line(task: TaskView, *, needs: bool = True) -> str:
-    """``• `slug` — Title · kind · `branch```, then (with ``needs``) the dependencies on a
-    line of their own."""
+def member_line(
+    task: TaskView, *, needs: bool = True, kind: bool = True, said: str | None = None
+) -> str:
+    """``• `slug` — Title · kind · `branch```, then ``said`` (the notes: what its agent said,
+    ready to show) after a dash, then (with ``needs``) the dependencies on a line of their
+    own. ``kind=False``: without the kind (the notes group the members by it)."""
     parts = [f"• `{task.slug}` — {clip(task.title, MEMBER_FIELD_LIMIT)}"]
-    if task.kind:
+    if task.kind and kind:
         parts.append(task.kind)
     if task.branch:
         parts.append(f"`{clip(task.branch, MEMBER_FIELD_LIMIT)}`")
     line = " · ".join(parts)
+    if said:
+        line += f" — {said}"
     if needs and task.dependencies:
         line += "\n  needs " + ", ".join(f"`{d.slug}` ({d.state_label})" for d in task.dependencies)
     return line
@@ -158,6 +163,38 @@ NAME_LIMIT = 60
 def flat(text: str, limit: int) -> str:
     """User text on one line (no line breaks to forge lines with), cut to ``limit``."""
     return clip(" ".join(text.split()), limit)
+
+
+_MARKDOWN = re.compile(r"([\\*_~|`\[\]])")
+_MENTION = re.compile(r"@(everyone|here|[!&]?[0-9]+)")
+
+
+def inert(text: str) -> str:
+    """Text from an agent shown as written: its markdown escaped (no bold, code, spoilers,
+    quotes or masked links of its own) and its mentions broken with a zero-width space, so
+    ``@everyone`` or ``<@123>`` could never ping even where mentions were allowed."""
+    return _MENTION.sub("@\u200b\\1", _MARKDOWN.sub(r"\\\1", text))
+
+
+#: the longest summary of a note the release notes show
+SUMMARY_LIMIT = 160
+_LEAD = re.compile(r"^(?:#{1,6}\s+|[-*+•]\s+|>\s*|\d+[.)]\s+)+")
+#: a sentence's end: not ``e.g. this`` (a lowercase word follows)
+_SENTENCE_END = re.compile(r"[.!?…](?=\s+[^a-z\s]|\s*$)")
+
+
+def note_summary(note: str | None, limit: int = SUMMARY_LIMIT) -> str | None:
+    """What a handoff's note says first: its first line or its first sentence, whichever is
+    shorter (a heading passed over when words follow it; a bullet's mark left out), cut to
+    ``limit`` with …, then :func:`inert`. None for a note with no words."""
+    lines = [line.strip() for line in (note or "").splitlines() if line.strip()]
+    prose = [line for line in lines if not line.startswith("#")] or lines
+    for raw in prose:
+        line = _LEAD.sub("", raw).strip()
+        if line:
+            end = _SENTENCE_END.search(line)
+            return inert(flat(line[: end.end()] if end else line, limit))
+    return None
 
 
 def locked_refusal(lock: LockView, doing: str, *, yours: bool, now: datetime) -> str:

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from conductor.costs import ReleaseCost
 from conductor.states import (
     AuthorKind,
     CommentKind,
@@ -64,6 +65,9 @@ class TaskView:
     dependencies: tuple[DependencyView, ...] = ()
     created_at: datetime | None = None
     state_since: datetime | None = None
+    #: the note of its last handoff (applied or noted) that carried one, whole; loaded only
+    #: where the release notes need it (``load_release_views(notes=True)``)
+    last_note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +161,9 @@ class ReleaseView:
     held_confirmed_at: datetime | None = None
     #: opened over a rollback stopped half way: the revert on main then
     held_over_revert: str | None = None
+    #: what its members' handoffs reported (tokens, dollars); loaded only where it is shown
+    #: (``load_release_views(spend=True)``: ``/release status``, the notes)
+    cost: ReleaseCost | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import discord
 
+from conductor.costs import breakdown_line, cost_line, stages_line
 from conductor.releases.assembly import AssemblyOutcome, AssemblyStep
 from conductor.releases.locks import LockOutcome
 from conductor.releases.runs.driver import Plan
@@ -59,6 +60,9 @@ def status_embed(status: StatusView) -> discord.Embed:
             if active.rc_tests is not None and not active.rc_tests.passed:
                 built.append(fenced(clip(active.rc_tests.tail, 700)))
             embed.add_field(name="RC", value="\n".join(built)[:1024], inline=False)
+        spent = cost_text(active)
+        if spent:
+            embed.add_field(name="Cost so far", value=clip(spent, 1024), inline=False)
         if status.blockers:
             embed.add_field(name="Next", value="\n".join(status.blockers)[:1000], inline=False)
     if status.lock is not None:
@@ -69,6 +73,15 @@ def status_embed(status: StatusView) -> discord.Embed:
     if production is not None:
         embed.add_field(name="Production", value=clip(production, 1024), inline=False)
     return embed
+
+
+def cost_text(release: ReleaseView) -> str | None:
+    """The release's cost line, then what cost most by model and by stage; None when its cost
+    was not read."""
+    if release.cost is None:
+        return None
+    lines = (cost_line(release.cost), breakdown_line(release.cost), stages_line(release.cost))
+    return "\n".join(clip(line, 300) for line in lines if line)
 
 
 def production_text(status: StatusView) -> str | None:
@@ -88,7 +101,8 @@ def production_text(status: StatusView) -> str | None:
             f"\n⚠️ {half_rollback_text(status.half)} The train is held until the rollback is "
             "finished (`/release rollback` again); `/release open` asks for a confirmation."
         )
-    return text
+    spent = cost_text(shipped)
+    return f"{text}\n{spent}" if spent else text
 
 
 def plural(count: int, noun: str) -> str:

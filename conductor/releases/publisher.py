@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from conductor.notes import release_notes, reseal_note, rollback_alert, screenshots_line
@@ -100,11 +100,13 @@ class Publisher:
         wrote it, None (a run's step, under the run's lease) takes any intent over."""
         if self.notes is None:
             return None
-        current = await self.releases.get(guild_id, release.slug)
+        current = await self.releases.get(guild_id, release.slug, notes=True)
         if current.notes_posted_at is not None:
             log.info("the notes of %s were posted already", release.slug)
             return None
         shown = seal.release if seal is not None else release
+        # the cost and the members' last notes, read now: the views a run carries leave them out
+        shown = replace(shown, members=current.members, cost=current.cost)
         messages = release_notes(shown, seal=seal.line if seal is not None else None)
         notes_marker = f"Release notes — `{release.slug}`"
         alert_marker = f"the smoke seal of `{release.slug}`"

@@ -454,16 +454,20 @@ class Releases:
     # ------------------------------------------------------------------ queries
 
     async def status(self, guild_id: int) -> StatusView:
+        """``/release status``: :meth:`_status` with both releases' cost."""
         async with self.db.read() as session:
-            return await self._status(session, guild_id)
+            return await self._status(session, guild_id, spend=True)
 
-    async def _status(self, session: Session, guild_id: int) -> StatusView:
+    async def _status(self, session: Session, guild_id: int, *, spend: bool = False) -> StatusView:
         """Three queries whatever the data (:func:`standing`, then both releases' members and
         their dependencies), a fourth only after a rollback of the last shipped release ended
-        failed or interrupted."""
+        failed or interrupted; ``spend``: one more, both releases' cost (every member's
+        handoff moves, whatever their number)."""
         now = await standing(session, guild_id)
         active, shipped = now.active, now.shipped
-        views = iter(await load_release_views(session, [r for r in (active, shipped) if r]))
+        views = iter(
+            await load_release_views(session, [r for r in (active, shipped) if r], spend=spend)
+        )
         active_view = next(views) if active else None
         shipped_view = next(views) if shipped else None
         return StatusView(
@@ -543,9 +547,12 @@ class Releases:
             for row in rows
         )
 
-    async def get(self, guild_id: int, slug: str) -> ReleaseView:
+    async def get(self, guild_id: int, slug: str, *, notes: bool = False) -> ReleaseView:
+        """The release ``slug``; ``notes``: with what its notes say beside it (its cost, each
+        member's last note), two more queries."""
         async with self.db.read() as session:
-            return await load_release_view(session, await require_release(session, guild_id, slug))
+            release = await require_release(session, guild_id, slug)
+            return await load_release_view(session, release, spend=notes, notes=notes)
 
     async def recent(self, guild_id: int, limit: int = 5) -> tuple[ReleaseView, ...]:
         """The newest releases, active first, for the board."""

@@ -149,7 +149,8 @@ async def test_status_and_board_show_the_train_held_until_it_is_not(world: World
     [field] = [f for f in embed.fields if f.name == "Production"]
     assert field.value == (
         f"{production}\n⚠️ The train is held: neither re-sealed green nor rolled back; "
-        "`/release open` asks for a confirmation."
+        "`/release open` asks for a confirmation.\n"
+        "💸 cost unknown: the one handoff did not report tokens or cost (1 member)"
     )
     [pinned] = world.deployments.pinned_messages()
     assert pinned.embeds[0].description.endswith(
@@ -158,7 +159,10 @@ async def test_status_and_board_show_the_train_held_until_it_is_not(world: World
     await world.olga.slash(world.general, "seal")
     embed = (await world.bob.slash(world.general, "release status")).response.embeds[0]
     [field] = [f for f in embed.fields if f.name == "Production"]
-    assert field.value == f"🚀 `{red}` v1 · 🟢 green · {shipped}"
+    assert field.value == (
+        f"🚀 `{red}` v1 · 🟢 green · {shipped}\n"
+        "💸 cost unknown: the one handoff did not report tokens or cost (1 member)"
+    )
     [pinned] = world.deployments.pinned_messages()
     assert pinned.embeds[0].description.endswith(
         f"**Production:** 🚀 `{red}` v1 · 🟢 green · {shipped}"

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from cogs.board._render import board_embed
 from cogs.release._render import history_text, status_embed
+from conductor.costs import SpendUnit, release_cost
 from conductor.states import ReleaseState, SealStatus, TaskState
 from conductor.views import LockView, ReleaseView, ShippedView, StatusView, TaskView
 
@@ -101,3 +103,28 @@ def test_status_shows_the_lock_first_and_production_last() -> None:
     assert embed.description == "Open one once the train is unlocked."
     assert [f.name for f in embed.fields] == ["Lock", "Production"]
     assert embed.fields[1].value is not None and "held" not in embed.fields[1].value
+
+
+def test_status_shows_each_releases_cost_with_the_unknown_counted() -> None:
+    moves = [
+        SpendUnit("core", TaskState.BUILDING, TaskState.SUBMITTED, "opus", 9_500, Decimal("1.25")),
+        SpendUnit("ui", TaskState.CREATED, TaskState.SUBMITTED, None, None, None),
+    ]
+    active = replace(
+        replace(release(9), state=ReleaseState.ASSEMBLING, version=None, seal_status=None),
+        cost=release_cost(moves, ["core", "ui"]),
+    )
+    shipped = replace(release(8), cost=release_cost(moves[1:], ["ui"]))
+    embed = status_embed(StatusView(active, (), shipped))
+    [cost] = [f.value for f in embed.fields if f.name == "Cost so far"]
+    assert cost == (
+        "💸 $1.25 · 9.5 k tokens · 2 members · 1 of 2 handoffs reported nothing (unknown, not "
+        "counted as $0)\nby model: opus $1.25 · 1 more\n"
+        "by stage: building → submitted $1.25 · created → submitted unknown"
+    )
+    [production] = [f.value for f in embed.fields if f.name == "Production"]
+    assert production is not None and production.endswith(
+        "\n💸 cost unknown: the one handoff did not report tokens or cost (1 member)"
+    )
+    unread = status_embed(StatusView(replace(active, cost=None), (), None))
+    assert all(f.name != "Cost so far" for f in unread.fields)

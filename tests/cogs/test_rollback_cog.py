@@ -368,10 +368,12 @@ async def test_a_rollback_whose_deploy_failed_holds_the_train_until_it_is_finish
 
     status = (await world.bob.slash(world.general, "release status")).response.embeds[0]
     [field] = [f for f in status.fields if f.name == "Production"]
-    assert field.value == (
+    held, spent = field.value.rsplit("\n", 1)
+    assert held == (
         f"{production}\n⚠️ {half} The train is held until the rollback is finished (`/release "
         "rollback` again); `/release open` asks for a confirmation."
     )
+    assert spent.startswith("💸 cost unknown: ")  # its handoffs reported none
     [pinned] = world.deployments.pinned_messages()
     assert pinned.embeds[0].description.endswith(f"**Production:** {production}\n⚠️ Held: {half}")
     board = board_data(await world.bot.releases.board(GUILD_ID), GuildRef(GUILD_ID, "x"), ())
@@ -413,7 +415,9 @@ async def test_a_rollback_whose_deploy_failed_holds_the_train_until_it_is_finish
     assert (await world.bot.releases.get(GUILD_ID, second)).state is ReleaseState.ROLLED_BACK
     status = (await world.bob.slash(world.general, "release status")).response.embeds[0]
     [field] = [f for f in status.fields if f.name == "Production"]
-    assert field.value == production_line(await world.bot.releases.get(GUILD_ID, first))
+    line, spent = field.value.split("\n")
+    assert line == production_line(await world.bot.releases.get(GUILD_ID, first))
+    assert spent.startswith("💸 cost unknown: ")
     [pinned] = world.deployments.pinned_messages()
     assert "disagree" not in pinned.embeds[0].description
     board = board_data(await world.bot.releases.board(GUILD_ID), GuildRef(GUILD_ID, "x"), ())

@@ -48,8 +48,11 @@ async def test_green_ship_posts_notes_with_the_green_line_and_no_ping(world: Wor
     lines = notes.splitlines()
     assert lines[0].startswith(f"📦 **Release notes — `{slug}` v1** shipped by olga <t:")
     assert lines[1] == "🟢 Smoke seal: green — 6/6 checks passed"
-    assert lines[3:] == [
-        "**2 members** (in merge order):",
+    # the handoffs of the two members reported no tokens and no cost: unknown, never $0
+    assert lines[2] == "💸 cost unknown: none of the 2 handoffs reported tokens or cost (2 members)"
+    assert lines[4:] == [
+        "**2 members** (by kind, in merge order):",
+        "**📎 Other** (2)",
         "• `core` — Core · `feat/core`",
         "• `ui` — Ui · `feat/ui`",
     ]

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conductor.costs import SpendUnit, release_cost
 from conductor.notes import (
     MESSAGE_LIMIT,
     NOT_SEALED,
@@ -95,10 +97,12 @@ def test_notes_lead_with_the_seal_line_then_each_member() -> None:
         "📦 **Release notes — `2026-11-21-train` v3** shipped by olga <t:1795255200:f>",
         "🟢 Smoke seal: green — 6/6 checks passed",
         "",
-        "**3 members** (in merge order):",
-        "• `core` — Core · feature · `feat/core`",
-        "• `ui` — The UI · bug · `feat/ui`",
-        "• `docs` — Docs · feature",
+        "**3 members** (by kind, in merge order):",
+        "**✨ Features** (2)",
+        "• `core` — Core · `feat/core`",
+        "• `docs` — Docs",
+        "**🐛 Bugs** (1)",
+        "• `ui` — The UI · `feat/ui`",
     ]
 
 
@@ -273,3 +277,101 @@ def test_the_first_notes_message_fits_with_every_header_line_at_its_longest(
     messages = release_notes(view)
     assert all(len(m) <= MESSAGE_LIMIT for m in messages)
     assert "⚠️ Opened over ⚠️ error `" + "h" * 100 + "`" in messages[0]
+
+
+# -- the members in their agents' own words ------------------------------------------------
+
+
+def said(slug: str, note: str | None, *, kind: str = "feature", title: str = "") -> TaskView:
+    return replace(task(slug, kind=kind, title=title), last_note=note)
+
+
+def test_members_grouped_by_kind_each_with_its_last_notes_summary() -> None:
+    members = (
+        said("core", "Release model foundation (singleton + task links). 795/0/0 green.",
+             kind="feature"),
+        said("typo", "Fixes the footer's typo.\nAlso the header.", kind="fix"),
+        said("deps", "## Summary\n\n- Bumps the lockfile, e.g. sqlalchemy 2.0.40. Nothing else.",
+             kind="chore"),
+        said("ui", "The board's new layout", kind="Feature"),
+        said("misc", None, kind=""),
+        said("perf", "Faster ship runs.", kind="refactor"),
+    )  # fmt: skip
+    [notes] = release_notes(shipped(members))
+    assert notes.splitlines()[3:] == [
+        "**6 members** (by kind, in merge order):",
+        "**✨ Features** (2)",
+        "• `core` — Core · `feat/core` — “Release model foundation (singleton + task links).”",
+        "• `ui` — Ui · `feat/ui` — “The board's new layout”",
+        "**🔧 Fixes** (1)",
+        "• `typo` — Typo · `feat/typo` — “Fixes the footer's typo.”",
+        "**🧹 Chores** (1)",
+        "• `deps` — Deps · `feat/deps` — “Bumps the lockfile, e.g. sqlalchemy 2.0.40.”",
+        "**🔹 refactor** (1)",
+        "• `perf` — Perf · `feat/perf` — “Faster ship runs.”",
+        "**📎 Other** (1)",
+        "• `misc` — Misc · `feat/misc`",
+    ]
+
+
+def test_a_long_first_line_is_cut_and_agent_text_is_inert() -> None:
+    long = "Reworks " + "the whole pipeline " * 20 + "end to end"
+    hostile = "@everyone look: <@123> and <@&456> **shipped** `now` [here](https://x.y) ||!||"
+    [notes] = release_notes(shipped((said("long", long), said("loud", hostile))))
+    long_line, loud_line = notes.splitlines()[5:7]
+    summary = long_line.split(" — “", 1)[1]
+    assert summary.endswith("…”") and len(summary) == 160 + 1
+    assert "@everyone" not in notes and "<@123>" not in notes and "<@&456>" not in notes
+    assert "@\u200beveryone" in loud_line and "<@\u200b123>" in loud_line
+    assert "<@\u200b&456>" in loud_line
+    assert "\\*\\*shipped\\*\\*" in loud_line and "\\`now\\`" in loud_line
+    assert "\\[here\\](https://x.y)" in loud_line and "\\|\\|!\\|\\|" in loud_line
+
+
+def test_a_summary_two_members_share_is_said_once() -> None:
+    members = (
+        said("api", "Adds the endpoint."),
+        said("web", "adds  the endpoint."),
+        said("cli", "Adds the command."),
+    )
+    [notes] = release_notes(shipped(members))
+    assert notes.count("Adds the endpoint.") == 1 and "adds  the endpoint" not in notes
+    assert "• `web` — Web · `feat/web` — (same note as `api`)" in notes.splitlines()
+    assert notes.count("`web`") == 1  # each member once
+
+
+def test_the_cost_line_leads_the_notes_and_says_what_went_unreported() -> None:
+    units = [
+        SpendUnit("core", TaskState.BUILDING, TaskState.SUBMITTED, "opus", 1_000_000,
+                  Decimal("12.5")),
+        SpendUnit("ui", TaskState.BUILDING, TaskState.SUBMITTED, None, None, None),
+    ]  # fmt: skip
+    release = replace(shipped((task("core"), task("ui"))), cost=release_cost(units, ["core", "ui"]))
+    [notes] = release_notes(release)
+    assert notes.splitlines()[2:4] == [
+        "💸 $12.50 · 1.0 M tokens · 2 members · 1 of 2 handoffs reported nothing "
+        "(unknown, not counted as $0)",
+        "by model: opus $12.50 · 1 more",
+    ]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["feature", "fix", "chore", "", "spike"]),
+            st.one_of(st.none(), st.text(max_size=400)),
+        ),
+        max_size=150,
+    )
+)
+def test_many_members_with_notes_stay_under_the_limit_each_once(
+    drawn: list[tuple[str, str | None]],
+) -> None:
+    members = tuple(
+        said(f"task-{i:03}", note, kind=kind, title="t" * 200)
+        for i, (kind, note) in enumerate(drawn)
+    )
+    messages = release_notes(shipped(members))
+    assert all(len(m) <= MESSAGE_LIMIT for m in messages)
+    every_line = "\n".join(messages)
+    assert all(every_line.count(f"`task-{i:03}` —") == 1 for i in range(len(members)))
