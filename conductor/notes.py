@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from conductor.seals.evidence import ALERT_BYTES, ALERT_FILES, AlertEvidence
+from conductor.sizing import notes_suffix
 from conductor.states import SealStatus
 from conductor.text import (
     SEAL_BADGE,
@@ -79,7 +80,9 @@ def release_notes(
         f"{clip(header, 400)}\n{line}{built}\n\n"
         f"**{count} member{'s' if count != 1 else ''}** (in merge order):"
     )
-    lines = [member_line(task, needs=False) for task in release.members] or ["_no members_"]
+    lines = [
+        member_line(task, needs=False) + notes_suffix(task.sizing) for task in release.members
+    ] or ["_no members_"]
     return _chunks(first, lines, limit)
 
 

@@ -9,12 +9,15 @@ from typing import Any
 
 from conductor.states import (
     AuthorKind,
+    BidRole,
     HandoffOutcome,
     LockEventKind,
     RcTestsStatus,
     ReleaseState,
     ReviewStatus,
     SealStatus,
+    Size,
+    SizeBasis,
     StepName,
     TaskState,
 )
@@ -51,6 +54,26 @@ class DependencyView:
 
 
 @dataclass(frozen=True, slots=True)
+class BidView:
+    """One role's sealed bid as it may be read now: ``size`` is None until the task ships."""
+
+    role: BidRole
+    bidder: str
+    size: Size | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SizingView:
+    """A task's sealed-bid sizing (``conductor.sizing.sizing_view``): before the ship, who
+    has bid and nothing else; after it, each bid, the actual size and what it was measured on."""
+
+    bids: tuple[BidView, ...] = ()
+    actual: Size | None = None
+    basis: SizeBasis | None = None
+    revealed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class TaskView:
     slug: str
     title: str
@@ -63,6 +86,8 @@ class TaskView:
     dependencies: tuple[DependencyView, ...] = ()
     created_at: datetime | None = None
     state_since: datetime | None = None
+    #: the sealed-bid sizing, where it was loaded (the card, the release notes); None: not read
+    sizing: SizingView | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,6 +105,7 @@ class Publisher:
             log.info("the notes of %s were posted already", release.slug)
             return None
         shown = seal.release if seal is not None else release
+        shown = await self.releases.with_sizing(guild_id, shown)
         messages = release_notes(shown, seal=seal.line if seal is not None else None)
         notes_marker = f"Release notes — `{release.slug}`"
         alert_marker = f"the smoke seal of `{release.slug}`"
