@@ -25,6 +25,7 @@ SPEC = {
     "release redeploy",
     "task show",
     "task list",
+    "task size",
     "conductor setup",
     "conductor config",
 }
