@@ -55,6 +55,9 @@ class Bindings:
     reviewer_role: discord.Role | None
     #: the unresolved bindings by name, for ``/conductor config`` and for refusals
     wanted: dict[str, Binding]
+    #: who may bid with ``/task size`` (config file only: ``/conductor setup`` binds neither)
+    pm_role: discord.Role | None = None
+    po_role: discord.Role | None = None
 
     def is_handoff_channel(self, channel_id: int) -> bool:
         return channel_id in self.handoff_channel_ids
@@ -90,6 +93,8 @@ def resolve(guild: discord.Guild, settings: Settings, stored: GuildConfigView | 
         "deployments channel": _pick(s.deployments_channel_id, settings.deployments_channel),
         "operator role": _pick(s.operator_role_id, settings.operator_role),
         "reviewer role": _pick(s.reviewer_role_id, settings.reviewer_role),
+        "PM role": _pick(None, settings.pm_role),
+        "PO role": _pick(None, settings.po_role),
     }
     return Bindings(
         handoff_channel_ids=handoffs,
@@ -98,5 +103,7 @@ def resolve(guild: discord.Guild, settings: Settings, stored: GuildConfigView | 
         deployments_channel=find_channel(guild, wanted["deployments channel"].wanted),
         operator_role=find_role(guild, wanted["operator role"].wanted),
         reviewer_role=find_role(guild, wanted["reviewer role"].wanted),
+        pm_role=find_role(guild, wanted["PM role"].wanted),
+        po_role=find_role(guild, wanted["PO role"].wanted),
         wanted=wanted,
     )

@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 
 from bot.tree import Refusal
+from conductor.states import BidRole
 
 if TYPE_CHECKING:
     from bot.client import ConductorBot
@@ -68,3 +69,35 @@ def manage_guild_only() -> Callable[[T], T]:
         )
 
     return app_commands.check(predicate)
+
+
+async def bid_roles(interaction: discord.Interaction[Any]) -> tuple[BidRole, ...]:
+    """The sealed-bid roles (PM, PO) the user holds now; a :class:`Refusal` naming the roles
+    when they hold neither (or none is configured)."""
+    bot: ConductorBot = interaction.client
+    guild = interaction.guild
+    if guild is None:
+        raise Refusal("Task commands work in a server, not in direct messages.")
+    bindings = await bot.bindings(guild)
+    roles = {BidRole.PM: bindings.pm_role, BidRole.PO: bindings.po_role}
+    wanted = {
+        role: bindings.wanted[key].wanted
+        for role, key in ((BidRole.PM, "PM role"), (BidRole.PO, "PO role"))
+    }
+    if not any(wanted.values()):
+        raise Refusal(
+            "Nobody can bid on a task's size here: no PM or PO role is configured "
+            "(`CONDUCTOR_PM_ROLE`, `CONDUCTOR_PO_ROLE`)."
+        )
+    held = tuple(role for role, found in roles.items() if holds(interaction.user, found))
+    if held:
+        return held
+    named = " or ".join(
+        f"`{found.name}`" if found is not None else f"`{wanted[role]}` (missing in this server)"
+        for role, found in roles.items()
+        if wanted[role]
+    )
+    raise Refusal(
+        f"Only the PM or the PO can bid on a task's size (sealed-bid sizing): it needs the "
+        f"{named} role. A developer's bid comes from the handoff's `size:` header."
+    )

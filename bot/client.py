@@ -122,6 +122,7 @@ class ConductorBot(commands.Bot):
             deploy=settings.deploy,
             screenshots_dir=settings.screenshots_dir,
             reminders=settings.reminders,
+            sizing=settings.sizing,
             reminder_sink=DiscordReminders(self.discord_notes),
             clock=clock,
         )
@@ -139,6 +140,7 @@ class ConductorBot(commands.Bot):
         self.runs = self.conductor.runs
         self.locks = self.conductor.locks
         self.reminders = self.conductor.reminders
+        self.sizing = self.conductor.sizing
         #: what ``/conductor setup`` stored, per guild; read once, dropped when setup changes it
         self._stored: dict[int, GuildConfigView | None] = {}
         #: the bindings resolved, per guild, with the guild object they were resolved on

@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     #: role names or ids
     operator_role: str | None = None
     reviewer_role: str | None = None
+    #: who may place a sealed bid with ``/task size`` (``CONDUCTOR_PM_ROLE``,
+    #: ``CONDUCTOR_PO_ROLE``; names or ids): the product manager, the product owner
+    pm_role: str | None = None
+    po_role: str | None = None
     required_approvals: int = Field(default=2, ge=1, le=20)
     #: the ``[app]`` table (production URL, rollback command, ``[[app.smoke]]`` checks), kept
     #: raw here and validated by :func:`smoke.parse_app_config` at start and at each seal
@@ -109,6 +113,9 @@ class Settings(BaseSettings):
     #: the ``[reminders]`` table (the intervals), kept raw here and validated by
     #: :func:`conductor.reminders.parse_reminders_config` at start
     reminders: dict[str, Any] | None = None
+    #: the ``[sizing]`` table (the basis and the bounds of the actual size), kept raw here
+    #: and validated by :func:`conductor.sizing.parse_sizing_config` at start
+    sizing: dict[str, Any] | None = None
     #: where the screenshots of failed seal checks are kept (default: ``screenshots`` beside
     #: the SQLite database file)
     screenshots_dir: str | None = None

@@ -250,7 +250,7 @@ def db_copy(
 
 
 def _check_tables(settings: Settings) -> None:
-    """A broken ``[app]``, ``[git]``, ``[deploy]`` or ``[reminders]`` table stops the start
+    """A broken ``[app]``, ``[git]``, ``[deploy]``, ``[reminders]`` or ``[sizing]`` table stops the start
     (exit 2) naming what is wrong, rather than surfacing at the first seal or assembly. None
     at all is allowed: ships go unsealed, assembly is the state change alone, reminders keep
     their default intervals."""
@@ -258,6 +258,7 @@ def _check_tables(settings: Settings) -> None:
     from conductor.releases.deploy import DeployConfigError, parse_deploy_config  # noqa: PLC0415
     from conductor.releases.git import GitConfigError, parse_git_config  # noqa: PLC0415
     from conductor.reminders import ReminderConfigError, parse_reminders_config  # noqa: PLC0415
+    from conductor.sizing import SizingConfigError, parse_sizing_config  # noqa: PLC0415
     from smoke import SmokeConfigError, parse_app_config  # noqa: PLC0415
 
     try:
@@ -265,7 +266,8 @@ def _check_tables(settings: Settings) -> None:
             parse_git_config(settings.git)
         parse_deploy_config(settings.deploy)
         parse_reminders_config(settings.reminders)
-    except (GitConfigError, DeployConfigError, ReminderConfigError) as error:
+        parse_sizing_config(settings.sizing)
+    except (GitConfigError, DeployConfigError, ReminderConfigError, SizingConfigError) as error:
         _fail(f"error: {config_file()}: {error}", 2)
     if settings.app is None:
         typer.echo("warning: no [app] table: releases will ship without a smoke seal", err=True)

@@ -37,6 +37,7 @@ from conductor.reviews.service import Reviews
 from conductor.seals.evidence import Evidence
 from conductor.seals.records import SealRecords
 from conductor.seals.sealer import Sealer
+from conductor.sizing import Sizing, parse_sizing_config
 from conductor.tasks import Tasks
 from smoke.on_use import PlaywrightOnUse
 from smoke.protocol import SmokeRunner
@@ -67,6 +68,8 @@ class Conductor:
     locks: Locks
     #: the nags: a release left open, a red seal nobody acted on, a lock held too long
     reminders: Reminders
+    #: /task size: the PM's and the PO's sealed bids (``[sizing]`` measures the actual)
+    sizing: Sizing
 
     async def close(self) -> None:
         """Apply what is still queued, then close the database."""
@@ -90,6 +93,7 @@ def bootstrap(
     reminders: Mapping[str, Any] | None = None,
     reminder_sink: ReminderSink | None = None,
     clock: Clock | None = None,
+    sizing: Mapping[str, Any] | None = None,
 ) -> Conductor:
     """Build the domain. ``app`` is the raw ``[app]`` table (validated at each seal; None:
     releases ship unsealed); ``notes`` is where the notes go (None: nowhere, they stay owed);
@@ -101,17 +105,20 @@ def bootstrap(
     (None: ``screenshots`` beside the SQLite file). ``reminders`` is the raw ``[reminders]``
     table (None: the default intervals), ``reminder_sink`` where they go (None: nowhere, none
     are sent), ``clock`` what time it is (None: the database's clock); the lock reminders read
-    the lock from the domain's own :class:`~conductor.releases.locks.Locks`. Raises
+    the lock from the domain's own :class:`~conductor.releases.locks.Locks`. ``sizing`` is
+    the raw ``[sizing]`` table (None: the defaults of :mod:`conductor.sizing`). Raises
     :class:`~conductor.releases.git.GitConfigError`,
-    :class:`~conductor.releases.deploy.DeployConfigError` or
-    :class:`~conductor.reminders.ReminderConfigError` for a malformed table."""
+    :class:`~conductor.releases.deploy.DeployConfigError`,
+    :class:`~conductor.reminders.ReminderConfigError` or
+    :class:`~conductor.sizing.SizingConfigError` for a malformed table."""
     repo = GitRepository(parse_git_config(git)) if git is not None else None
     deploy_config = parse_deploy_config(deploy)
     reminder_config = parse_reminders_config(reminders)
+    sizing_config = parse_sizing_config(sizing)
     db = database if database is not None else Database(database_url)
     if runner is None:
         runner = PlaywrightOnUse()
-    releases = Releases(db)
+    releases = Releases(db, sizing_config)
     seals = SealRecords(db)
     evidence = Evidence(
         Path(screenshots_dir).expanduser().absolute()
@@ -141,6 +148,7 @@ def bootstrap(
         runs=driver,
         locks=locks,
         reminders=Reminders(db, reminder_config, reminder_sink, locks=locks, clock=clock),
+        sizing=Sizing(db, sizing_config),
     )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from conductor.costs import breakdown_line, cost_line
 from conductor.seals.evidence import ALERT_BYTES, ALERT_FILES, AlertEvidence
+from conductor.sizing import notes_suffix
 from conductor.states import SealStatus
 from conductor.text import (
     SEAL_BADGE,
@@ -152,7 +153,9 @@ def member_lines(members: Sequence[TaskView]) -> list[str]:
                 else:
                     said_by[same] = task.slug
                     said = f"“{summary}”"
-            group.append(member_line(task, needs=False, kind=False, said=said))
+            group.append(
+                member_line(task, needs=False, kind=False, said=said) + notes_suffix(task.sizing)
+            )
         lines.append(f"{group[0]}\n{group[1]}" if len(group) > 1 else group[0])
         lines.extend(group[2:])
     return lines

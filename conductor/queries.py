@@ -37,6 +37,7 @@ from conductor.views import (
     RcTestsView,
     ReleaseView,
     ReviewView,
+    SizingView,
     StageView,
     TaskView,
 )
@@ -80,7 +81,11 @@ async def dependency_views(
 
 
 def task_view(
-    task: Task, deps: tuple[DependencyView, ...] = (), *, release_slug: str | None = None
+    task: Task,
+    deps: tuple[DependencyView, ...] = (),
+    *,
+    release_slug: str | None = None,
+    sizing: SizingView | None = None,
 ) -> TaskView:
     if (
         release_slug is None
@@ -100,6 +105,7 @@ def task_view(
         dependencies=deps,
         created_at=task.created_at,
         state_since=task.state_since,
+        sizing=sizing,
     )
 
 

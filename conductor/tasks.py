@@ -13,6 +13,7 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from conductor.queries import dependency_views, require_task, review_view, task_view, timeline
 from conductor.reviews.conversation import conversation
+from conductor.sizing import load_bids, sizing_view
 from conductor.states import TaskState
 from conductor.views import (
     ConversationPage,
@@ -152,8 +153,9 @@ class Tasks:
             return tuple(task_view(t, deps[t.id]) for t in tasks)
 
     async def card(self, guild_id: int, slug: str) -> TaskCard:
-        """The task card: the task, its latest review, its timeline, its handoff notes and
-        the newest entries of its conversation."""
+        """The task card: the task, its latest review, its timeline, its handoff notes, the
+        newest entries of its conversation and its sizing (sealed until it ships: who has bid,
+        not what)."""
         async with self.db.read() as session:
             task = await require_task(session, guild_id, slug)
             deps = await dependency_views(session, guild_id, [task])
@@ -174,8 +176,10 @@ class Tasks:
                     .order_by(HandoffMessage.id)
                 )
             ).all()
+            bids = await load_bids(session, [task.id])
+            sizing = sizing_view(task.state, bids[task.id], task.actual_size, task.actual_basis)
             return TaskCard(
-                task=task_view(task, deps[task.id]),
+                task=task_view(task, deps[task.id], sizing=sizing),
                 review=review_view(request, task) if request else None,
                 timeline=await timeline(session, task),
                 notes=tuple(

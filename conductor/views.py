@@ -10,6 +10,7 @@ from typing import Any, Literal
 from conductor.costs import ReleaseCost
 from conductor.states import (
     AuthorKind,
+    BidRole,
     CommentKind,
     HandoffOutcome,
     LockEventKind,
@@ -17,6 +18,8 @@ from conductor.states import (
     ReleaseState,
     ReviewStatus,
     SealStatus,
+    Size,
+    SizeBasis,
     StepName,
     TaskState,
 )
@@ -53,6 +56,26 @@ class DependencyView:
 
 
 @dataclass(frozen=True, slots=True)
+class BidView:
+    """One role's sealed bid as it may be read now: ``size`` is None until the task ships."""
+
+    role: BidRole
+    bidder: str
+    size: Size | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SizingView:
+    """A task's sealed-bid sizing (``conductor.sizing.sizing_view``): before the ship, who
+    has bid and nothing else; after it, each bid, the actual size and what it was measured on."""
+
+    bids: tuple[BidView, ...] = ()
+    actual: Size | None = None
+    basis: SizeBasis | None = None
+    revealed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class TaskView:
     slug: str
     title: str
@@ -68,6 +91,8 @@ class TaskView:
     #: the note of its last handoff (applied or noted) that carried one, whole; loaded only
     #: where the release notes need it (``load_release_views(notes=True)``)
     last_note: str | None = None
+    #: the sealed-bid sizing, where it was loaded (the card, the release notes); None: not read
+    sizing: SizingView | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,8 @@ ROWS: tuple[Row, ...] = (
     Row("deployments channel", "Deployments channel", "channel", "there is no pinned board"),
     Row("operator role", "Operator role", "role", "operators are members with Manage Server"),
     Row("reviewer role", "Reviewer role", "role", "anyone may review"),
+    Row("PM role", "PM role", "role", "no PM bids with /task size"),
+    Row("PO role", "PO role", "role", "no PO bids with /task size"),
 )
 
 

@@ -1,4 +1,4 @@
-"""``/task``: show a task's card, list tasks."""
+"""``/task``: show a task's card, list tasks, bid on a task's size."""
 
 from bot.client import ConductorBot
 from cogs.task._cog import TaskCog

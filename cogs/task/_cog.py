@@ -6,6 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.checks import bid_roles
 from bot.client import ConductorBot
 from cogs.task._render import (
     card_conversation,
@@ -14,6 +15,7 @@ from cogs.task._render import (
     task_embed,
     task_list_embed,
 )
+from cogs.task._sizing import SizeBallot, ballot_text, pick_role
 from cogs.task._views import EarlierConversation, OlderPages
 from conductor.errors import ConductorError
 from conductor.states import TaskState
@@ -71,6 +73,29 @@ class TaskCog(commands.Cog):
         await interaction.response.send_message(embed=embed, view=pages)
         pages.interaction = interaction
 
+    @task.command(
+        name="size", description="A sealed bid on a task's size (PM or PO): hidden until it ships"
+    )
+    @app_commands.describe(
+        slug="The task's slug", role="Bid as PM or as PO (only needed when you hold both roles)"
+    )
+    @app_commands.choices(
+        role=[
+            app_commands.Choice(name="PM", value="pm"),
+            app_commands.Choice(name="PO", value="po"),
+        ]
+    )
+    async def size(
+        self, interaction: discord.Interaction[ConductorBot], slug: str, role: str | None = None
+    ) -> None:
+        gid = guild_id(interaction)
+        chosen = pick_role(await bid_roles(interaction), role)
+        ballot = await self.bot.sizing.ballot(gid, slug, chosen)
+        await interaction.response.send_message(
+            ballot_text(ballot), view=SizeBallot(self.bot.sizing, gid, ballot), ephemeral=True
+        )
+
+    @size.autocomplete("slug")
     @show.autocomplete("slug")
     async def _all_tasks(
         self, interaction: discord.Interaction[ConductorBot], current: str

@@ -11,6 +11,7 @@ from discord import app_commands
 from discord.utils import escape_markdown
 
 from bot.autocomplete import choices
+from conductor.sizing import ROLE_LABEL, sealed_line
 from conductor.states import ReviewStatus, TaskState
 from conductor.text import TASK_ICON, clip
 from conductor.views import (
@@ -19,6 +20,7 @@ from conductor.views import (
     DependencyView,
     NoteView,
     ReviewView,
+    SizingView,
     StageView,
     TaskCard,
     TaskPage,
@@ -223,6 +225,17 @@ def conversation_embed(
     return embed, shown
 
 
+def sizing_text(sizing: SizingView) -> str:
+    """The sealed-bid block: before the ship, who has bid and never what; after it, each
+    role's size, the actual and whether the forecast held, and what the actual was measured on."""
+    text = sealed_line(sizing)
+    if sizing.bids:
+        text += "\n" + ", ".join(f"{_text(b.bidder)} ({ROLE_LABEL[b.role]})" for b in sizing.bids)
+    if sizing.basis is not None:
+        text += f"\n_actual measured on {sizing.basis.value}_"
+    return clip(text, FIELD_LIMIT)
+
+
 def _totals(timeline: Iterable[StageView]) -> str | None:
     tokens = [s.tokens for s in timeline if s.tokens is not None]
     costs = [s.cost for s in timeline if s.cost is not None]
@@ -255,6 +268,8 @@ def task_embed(card: TaskCard, *, now: datetime) -> discord.Embed:
         name="Dependencies", value=keep_first(deps, FIELD_LIMIT) or "none", inline=False
     )
     embed.add_field(name="Approvals", value=approvals_text(card.review), inline=False)
+    if task.sizing is not None:
+        embed.add_field(name="Sizing", value=sizing_text(task.sizing), inline=False)
     if card.latest_note is not None:
         name, value = note_field(card.latest_note, len(card.notes))
         embed.add_field(name=name, value=value, inline=False)

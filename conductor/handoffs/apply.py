@@ -30,7 +30,7 @@ from conductor.handoffs.parse import HandoffParseError, ParsedHandoff, parse_han
 from conductor.machines import HANDOFF_TRIGGERS, Move, TaskFlow
 from conductor.queries import dependency_views, review_view, task_view
 from conductor.reviews.rules import LIVE_REVIEW
-from conductor.states import HandoffOutcome, ReviewStatus, TaskState
+from conductor.states import BidRole, CommentKind, HandoffOutcome, ReviewStatus, Size, TaskState
 from conductor.text import storable
 from conductor.views import HandoffResult, IncomingMessage
 from store.db import Session
@@ -40,6 +40,8 @@ from store.models import (
     HandoffMessage,
     ReviewRequest,
     Task,
+    TaskBid,
+    TaskComment,
     TaskDependency,
 )
 from store.types import utcnow
@@ -155,6 +157,8 @@ class _Batch:
         self.required = required
         self.tasks: dict[tuple[int, str], Task] = {}
         self.rounds: dict[tuple[int, str], int] | None = None
+        #: each task's developer bid (the first ``size:``), read at the batch's first size
+        self.dev_bids: dict[tuple[int, str], Size] | None = None
 
     async def run(
         self, messages: Sequence[IncomingMessage], parsed: Sequence[Parsed]
@@ -203,6 +207,8 @@ class _Batch:
         raw = raw_values(message, HandoffOutcome.NOTED, note=item.note or None)
         _keep(self.session, raw, task)
         update_task_fields(task, item)
+        if item.size is not None:
+            await self._dev_bid(message, task, item.size, now)
         applied = _Applied(task, HandoffOutcome.NOTED)
         if item.target is task.state:
             return applied  # a progress note: fields and note kept, no move
@@ -225,6 +231,47 @@ class _Batch:
             task.author_name = message.author_name[:100]
             applied.review = await self._open_review(key, task)
         return applied
+
+    async def _dev_bid(
+        self, message: IncomingMessage, task: Task, size: Size, now: datetime
+    ) -> None:
+        """The developer's sealed bid: the first ``size:`` of the task's handoffs counts; a
+        later different one is kept in the task's conversation as a re-bid, never replacing
+        it (nor is a first one given after the ship counted)."""
+        if self.dev_bids is None:
+            self.dev_bids = await _dev_bids(self.session, self.tasks)
+        key = (task.guild_id, task.slug)
+        first = self.dev_bids.get(key)
+        author = message.author_name[:100]
+        if first is None and task.state is not TaskState.SHIPPED:
+            self.dev_bids[key] = size
+            bid = {
+                "role": BidRole.DEV,
+                "size": size,
+                "bidder": author,
+                "bidder_id": message.author_id,
+                "at": now,
+            }
+            self.session.defer_insert(TaskBid, lambda: {**bid, "task_id": task.id})
+            return
+        if first is size:
+            return
+        text = (
+            f"re-bid {size} (the first bid, {first}, stands)"
+            if first is not None
+            else f"bid {size} after the ship (not counted)"
+        )
+        comment = {
+            "guild_id": task.guild_id,
+            "kind": CommentKind.REBID,
+            "author": author,
+            "author_id": message.author_id,
+            "channel_id": message.channel_id,
+            "message_id": message.message_id,
+            "text": text,
+            "at": now,
+        }
+        self.session.defer_insert(TaskComment, lambda: {**comment, "task_id": task.id})
 
     def _new_task(self, message: IncomingMessage, item: ParsedHandoff, now: datetime) -> Task:
         task = Task(
@@ -276,6 +323,20 @@ async def _load_tasks(
         .options(joinedload(Task.dependencies))
     )
     return {(t.guild_id, t.slug): t for t in rows.unique()}
+
+
+async def _dev_bids(
+    session: Session, tasks: dict[tuple[int, str], Task]
+) -> dict[tuple[int, str], Size]:
+    by_id = {t.id: key for key, t in tasks.items() if t.id is not None}
+    if not by_id:
+        return {}
+    rows = await session.execute(
+        select(TaskBid.task_id, TaskBid.size).where(
+            TaskBid.task_id.in_(by_id), TaskBid.role == BidRole.DEV
+        )
+    )
+    return {by_id[task_id]: size for task_id, size in rows}
 
 
 async def _last_rounds(

@@ -12,7 +12,8 @@ from typing import Final, Literal
 
 from conductor.branches import branch_problem
 from conductor.errors import ConductorError
-from conductor.states import TaskState
+from conductor.sizing import SIZE_HINT, parse_size
+from conductor.states import Size, TaskState
 
 __all__ = [
     "TASK_SLUG_RE",
@@ -71,6 +72,7 @@ _KEY_ALIASES: Final[Mapping[str, str]] = MappingProxyType(
         "model": "model",
         "tokens": "tokens",
         "cost": "cost",
+        "size": "size",
         "depends-on": "depends-on",
         "depends on": "depends-on",
         "depends_on": "depends-on",
@@ -103,6 +105,8 @@ class ParsedHandoff:
     model: str | None = None
     tokens: int | None = None
     cost: Decimal | None = None
+    #: the developer's forecast of the task's size (sealed-bid sizing)
+    size: Size | None = None
     # Excluded from the hash so the frozen object stays hashable; still compared by ``==``.
     metadata: Mapping[str, str] = field(default_factory=_empty_metadata, hash=False)
     note: str = ""
@@ -290,6 +294,13 @@ def _parse_cost(value: str, number: int) -> Decimal:
     return cost
 
 
+def _parse_size(value: str, number: int) -> Size:
+    size = parse_size(value) if len(value) <= _ECHO_LIMIT else None
+    if size is None:
+        raise HandoffParseError(number, f"size must be {SIZE_HINT}, got {_quote(value)}")
+    return size
+
+
 def _parse_dependencies(value: str, number: int, slug: str) -> tuple[str, ...]:
     if value.lower() in _NO_DEPENDENCIES:
         return ()
@@ -318,6 +329,7 @@ def parse_handoff(text: str) -> ParsedHandoff:
     depends_on: tuple[str, ...] | None = None
     tokens: int | None = None
     cost: Decimal | None = None
+    size: Size | None = None
     metadata: dict[str, str] = {}
     seen_on: dict[str, int] = {}
     index = first + 1
@@ -340,6 +352,8 @@ def parse_handoff(text: str) -> ParsedHandoff:
             tokens = _parse_tokens(value, number)
         elif name == "cost":
             cost = _parse_cost(value, number)
+        elif name == "size":
+            size = _parse_size(value, number)
         else:
             texts[name] = _parse_text(name, value, number)
         index += 1
@@ -360,6 +374,7 @@ def parse_handoff(text: str) -> ParsedHandoff:
         model=texts.get("model"),
         tokens=tokens,
         cost=cost,
+        size=size,
         metadata=metadata,
         note="\n".join(note_lines[start:end]),
     )

@@ -107,6 +107,7 @@ class Publisher:
         shown = seal.release if seal is not None else release
         # the cost and the members' last notes, read now: the views a run carries leave them out
         shown = replace(shown, members=current.members, cost=current.cost)
+        shown = await self.releases.with_sizing(guild_id, shown)
         messages = release_notes(shown, seal=seal.line if seal is not None else None)
         notes_marker = f"Release notes — `{release.slug}`"
         alert_marker = f"the smoke seal of `{release.slug}`"

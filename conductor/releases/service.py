@@ -47,6 +47,7 @@ from conductor.queries import (
 )
 from conductor.releases.git import RcBuild
 from conductor.releases.sandbox import CommandRun
+from conductor.sizing import SizingConfig, size_shipped, with_sizing
 from conductor.states import TRAIN_HOLDING_SEALS, RcTestsStatus, ReleaseState, RunKind, TaskState
 from conductor.text import half_rollback_text, hold_text, locked_refusal
 from conductor.text import utc as _when
@@ -104,8 +105,10 @@ async def next_version(session: Session, guild_id: int) -> int:
 class Releases:
     """The release train: open, add, remove, assemble, the flip, abandon, and what stands."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, sizing: SizingConfig | None = None) -> None:
         self.db = db
+        #: ``[sizing]``: how a member's actual size is measured when it ships
+        self.sizing = sizing or SizingConfig()
 
     # ------------------------------------------------------------------ releases
 
@@ -355,7 +358,8 @@ class Releases:
         merge_sha: str | None = None,
     ) -> ReleaseView:
         """The state part of a ship: the release and all its members flip to shipped in one
-        transaction, and the release gets its deploy version (``version``, reserved by its
+        transaction (each member's actual size measured by ``[sizing]`` in it too), and the
+        release gets its deploy version (``version``, reserved by its
         ship run, or the next one) and main's new commit (``merge_sha``)."""
         async with self._release_write() as session:
             release = await self._require_active(
@@ -369,6 +373,7 @@ class Releases:
             if merge_sha is not None:
                 release.merge_sha = merge_sha
             await TaskFlow.move_all(members, "ship", move, session)
+            await size_shipped(session, members, self.sizing)
             await session.flush()
             view = release_view(release, members)
         log.info(
@@ -376,6 +381,11 @@ class Releases:
             guild_id, view.slug, view.version, len(view.members), actor.label,
         )  # fmt: skip
         return view
+
+    async def with_sizing(self, guild_id: int, release: ReleaseView) -> ReleaseView:
+        """``release`` with its members' sizing (revealed for those shipped): the notes'."""
+        async with self.db.read() as session:
+            return await with_sizing(session, guild_id, release)
 
     async def abandon(
         self, guild_id: int, reason: str, actor: Actor, *, release_slug: str | None = None

@@ -26,6 +26,7 @@ SPEC = {
     "release stats",
     "task show",
     "task list",
+    "task size",
     "conductor setup",
     "conductor config",
 }

@@ -94,6 +94,8 @@ async def test_config_shows_the_config_file_bindings(world: World, ada: Any) -> 
         "Deployments channel": f"{channel(world, 'deployments').mention}\n_from the config file_",
         "Operator role": f"{role(world, 'Operators').mention}\n_from the config file_",
         "Reviewer role": "not set: anyone may review",
+        "PM role": "not set: no PM bids with /task size",
+        "PO role": "not set: no PO bids with /task size",
         "Required approvals": "2\n_from the config file_",
     }
 
@@ -187,6 +189,8 @@ async def test_setup_binds_every_option(world: World, ada: Any) -> None:
         "Deployments channel": channel(world, "deploy-2").mention + setup,
         "Operator role": crew.mention + setup,
         "Reviewer role": reviewers.mention + setup,
+        "PM role": "not set: no PM bids with /task size",
+        "PO role": "not set: no PO bids with /task size",
         "Required approvals": "2\n_from the config file_",
     }
     assert fields(result) == expected
