@@ -93,8 +93,8 @@ def resolve(guild: discord.Guild, settings: Settings, stored: GuildConfigView | 
         "deployments channel": _pick(s.deployments_channel_id, settings.deployments_channel),
         "operator role": _pick(s.operator_role_id, settings.operator_role),
         "reviewer role": _pick(s.reviewer_role_id, settings.reviewer_role),
-        "PM role": _pick(None, settings.pm_role),
-        "PO role": _pick(None, settings.po_role),
+        "PM role": _pick(s.pm_role_id, settings.pm_role),
+        "PO role": _pick(s.po_role_id, settings.po_role),
     }
     return Bindings(
         handoff_channel_ids=handoffs,

@@ -86,8 +86,9 @@ async def bid_roles(interaction: discord.Interaction[Any]) -> tuple[BidRole, ...
     }
     if not any(wanted.values()):
         raise Refusal(
-            "Nobody can bid on a task's size here: no PM or PO role is configured "
-            "(`CONDUCTOR_PM_ROLE`, `CONDUCTOR_PO_ROLE`)."
+            "Nobody can bid on a task's size here: no PM or PO role is configured. A server "
+            "manager binds them with `/conductor setup pm_role: po_role:` (or the config's "
+            "`CONDUCTOR_PM_ROLE`, `CONDUCTOR_PO_ROLE`)."
         )
     held = tuple(role for role, found in roles.items() if holds(interaction.user, found))
     if held:

@@ -22,6 +22,8 @@ BINDABLE = (
     "deployments_channel_id",
     "operator_role_id",
     "reviewer_role_id",
+    "pm_role_id",
+    "po_role_id",
 )
 
 
@@ -34,6 +36,8 @@ def _view(row: GuildConfig) -> GuildConfigView:
         deployments_channel_id=row.deployments_channel_id,
         operator_role_id=row.operator_role_id,
         reviewer_role_id=row.reviewer_role_id,
+        pm_role_id=row.pm_role_id,
+        po_role_id=row.po_role_id,
         board_message_id=row.board_message_id,
         updated_by=row.updated_by,
         updated_at=row.updated_at,

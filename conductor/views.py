@@ -503,6 +503,8 @@ class GuildConfigView:
     deployments_channel_id: int | None = None
     operator_role_id: int | None = None
     reviewer_role_id: int | None = None
+    pm_role_id: int | None = None
+    po_role_id: int | None = None
     board_message_id: int | None = None
     updated_by: str | None = None
     updated_at: datetime | None = None

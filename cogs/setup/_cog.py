@@ -24,10 +24,13 @@ T = TypeVar("T")
 NO_OPTIONS = (
     "Nothing to change: give at least one option. `handoffs`, `handoffs_2`, `handoffs_3` "
     "(the handoff channels; the ones given replace the list), `reviews`, `notes`, "
-    "`deployments` (channels), `operator_role`, `reviewer_role` (roles), or "
+    "`deployments` (channels), `operator_role`, `reviewer_role`, `pm_role`, `po_role` "
+    "(roles), or "
     "`anyone_reviews: True` (drop the stored reviewer role). `/conductor config` shows what is "
     "in force now."
 )
+#: how "Saved: …" names a binding whose field name does not read as words
+SAID = {"pm_role_id": "PM role", "po_role_id": "PO role"}
 BOTH_REVIEWER_OPTIONS = (
     "Give either `reviewer_role` or `anyone_reviews: True`, not both: one sets a reviewer role, "
     "the other drops it."
@@ -85,6 +88,8 @@ class SetupCog(commands.Cog):
         deployments="Where the pinned deployments board lives",
         operator_role="Who may drive releases",
         reviewer_role="Whose ✅ counts as an approval",
+        pm_role="Who bids as the PM with /task size",
+        po_role="Who bids as the PO with /task size",
         anyone_reviews="True: drop the stored reviewer role",
     )
     @manage_guild_only()
@@ -100,6 +105,8 @@ class SetupCog(commands.Cog):
         deployments: discord.TextChannel | None = None,
         operator_role: discord.Role | None = None,
         reviewer_role: discord.Role | None = None,
+        pm_role: discord.Role | None = None,
+        po_role: discord.Role | None = None,
         anyone_reviews: bool | None = None,
     ) -> None:
         guild = _guild(interaction)
@@ -110,6 +117,8 @@ class SetupCog(commands.Cog):
             "deployments_channel_id": deployments,
             "operator_role_id": operator_role,
             "reviewer_role_id": reviewer_role,
+            "pm_role_id": pm_role,
+            "po_role_id": po_role,
         }
         given = {name: target.id for name, target in ids.items() if target is not None}
         clear = frozenset({"reviewer_role_id"}) if anyone_reviews else frozenset[str]()
@@ -128,7 +137,7 @@ class SetupCog(commands.Cog):
         self.bot.release_changed(guild.id)  # the board may move to a new deployments channel
         bindings = await self.bot.bindings(guild)
         changed = ["handoff channels"] if handoff_ids else []
-        changed += [name.removesuffix("_id").replace("_", " ") for name in given]
+        changed += [SAID.get(name, name.removesuffix("_id").replace("_", " ")) for name in given]
         saved = f"✅ Saved: {', '.join(changed)}." if changed else "✅ Saved."
         if clear:
             saved += " The stored reviewer role is dropped"

@@ -5,6 +5,7 @@ conversation.
 ``tasks.actual_size`` / ``actual_basis``: the size measured when the task shipped, and on
 what (cost, time building, tokens). ``task_comments``: replies to a task's review request (or
 in its thread), a ❌'s reason tied to the move it explains, a developer's re-bid.
+``guild_configs.pm_role_id`` / ``po_role_id``: who may bid, as ``/conductor setup`` binds it.
 
 Revision ID: 0014_sizing_conversation
 Revises: 0013_shard_leases
@@ -90,11 +91,16 @@ def upgrade() -> None:
         "tasks",
         sa.Column("actual_basis", _enum("actual_basis", "cost", "time", "tokens", check=False)),
     )
+    op.add_column("guild_configs", sa.Column("pm_role_id", sa.BigInteger(), nullable=True))
+    op.add_column("guild_configs", sa.Column("po_role_id", sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
     """Downgrade schema: the bids, the measured sizes and the conversation's replies go (the
-    handoffs' notes stay where they were, in ``handoff_messages``)."""
+    handoffs' notes stay where they were, in ``handoff_messages``), and the PM and PO roles
+    ``/conductor setup`` bound."""
+    op.drop_column("guild_configs", "po_role_id")
+    op.drop_column("guild_configs", "pm_role_id")
     op.drop_column("tasks", "actual_basis")
     op.drop_column("tasks", "actual_size")
     op.drop_index(op.f("ix_task_comments_task_id_at_id"), table_name="task_comments")

@@ -347,3 +347,29 @@ async def test_without_manage_server_it_is_refused_even_when_an_admin_shows_it(
     config = await world.bob.slash(world.general, "conductor config")
     refused(world.env, config, MANAGE_SERVER)
     assert not config.response.embeds
+
+
+async def test_setup_binds_the_pm_and_po_roles_and_their_members_may_bid(
+    world: World, ada: Any
+) -> None:
+    """No PM or PO role in the file: nobody may bid until setup binds them; then a member of
+    the bound PM role bids, and one of neither role is still refused."""
+    pms, pos = world.guild.create_role("Product"), world.guild.create_role("Owners")
+    alex = world.guild.add_member(world.env.create_user("alex"), roles=[pms])
+    await world.bob.send(world.handoffs, "handoff core → building\ntitle: Core")
+    before = await alex.slash(world.general, "task size", slug="core")
+    refused(world.env, before, "Nobody can bid on a task's size here: no PM or PO role")
+    assert "`/conductor setup pm_role: po_role:`" in before.response.content
+
+    result = await ada.slash(world.general, "conductor setup", pm_role=pms, po_role=pos)
+
+    assert result.response.content == "✅ Saved: PM role, PO role."
+    assert fields(result)["PM role"].startswith(f"<@&{pms.id}>")
+    stored = await world.bot.guild_configs.get(GUILD_ID)
+    assert stored is not None and (stored.pm_role_id, stored.po_role_id) == (pms.id, pos.id)
+    asked = await alex.slash(world.general, "task size", slug="core")
+    assert asked.ephemeral and "sealed" in asked.response.content.lower()
+    chosen = await alex.select(asked.response, ["M"])
+    assert "Your PM bid on `core` is **M**" in chosen.response.content
+    outsider = await world.bob.slash(world.general, "task size", slug="core")
+    refused(world.env, outsider, "Only the PM or the PO can bid on a task's size")

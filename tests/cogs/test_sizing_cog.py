@@ -142,9 +142,9 @@ async def test_three_roles_bid_sealed_until_the_ship_then_the_notes_reveal_them(
     [thread] = [t for t in world.notes.threads if t.name == slug]
     [notes] = [m.content for m in thread.history() if "Release notes" in m.content]
     assert (
-        "• `core` — Core · feature · `feat/core`\n  📏 PM M · PO L · Dev L → actual XL ≠ forecast"
-        in notes
-    )
+        "**✨ Features** (1)\n• `core` — Core · `feat/core` — “Core is done.”\n"
+        "  📏 PM M · PO L · Dev L → actual XL ≠ forecast"
+    ) in notes
     async with bot.database.read() as session:
         measured = await session.scalar(select(Task).where(Task.slug == "core"))
     assert measured is not None
