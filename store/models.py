@@ -225,6 +225,10 @@ class TaskComment(Base):
     stage_event_id: Mapped[int | None] = mapped_column(
         ForeignKey("stage_events.id", ondelete="SET NULL")
     )
+    #: the review request a reply answered (a ❌'s reason is looked for in its own round)
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("review_requests.id", ondelete="SET NULL")
+    )
 
 
 class HandoffMessage(Base):

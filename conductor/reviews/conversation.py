@@ -86,6 +86,7 @@ class Replies:
                     text=reply.text,
                     at=utcnow(),
                     stage_event_id=move,
+                    request_id=request.id,
                 )
             )
             return ReplyResult(True, f"kept as {kind.value}", task_slug=slug, kind=kind)
@@ -138,15 +139,16 @@ async def _unexplained_rejection(
 
 async def give_reason(session: Session, request: ReviewRequest, reviewer_id: int) -> bool:
     """Just after a ❌ sent ``request``'s task back (its move queued in ``session``): the
-    reviewer's latest reply in this round, if any, becomes the move's reason. One query when
+    reviewer's latest reply to this round's request, if any, becomes the move's reason (a
+    late reply to an earlier round's request stays a reply). One query when
     there is none (the usual ❌), a flush and two more when there is."""
     reply = await session.scalar(
         select(TaskComment)
         .where(
             TaskComment.task_id == request.task_id,
+            TaskComment.request_id == request.id,
             TaskComment.kind == CommentKind.REPLY,
             TaskComment.author_id == reviewer_id,
-            TaskComment.at >= request.created_at,
         )
         .order_by(TaskComment.at.desc(), TaskComment.id.desc())
         .limit(1)

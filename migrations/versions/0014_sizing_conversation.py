@@ -65,6 +65,13 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("at", store.types.UTCDateTime(), nullable=False),
         sa.Column("stage_event_id", sa.Integer(), nullable=True),
+        sa.Column("request_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["review_requests.id"],
+            name=op.f("fk_task_comments_request_id_review_requests"),
+            ondelete="SET NULL",
+        ),
         sa.ForeignKeyConstraint(
             ["stage_event_id"],
             ["stage_events.id"],

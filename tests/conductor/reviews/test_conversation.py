@@ -63,6 +63,29 @@ async def test_a_batch_of_crosses_ties_each_reviewer_s_reply(domain: Conductor) 
     assert (await domain.tasks.card(GUILD, "two")).timeline[-1].reason == "two: the API changed"
 
 
+async def test_a_reply_to_an_earlier_round_never_explains_this_round_s_cross(
+    domain: Conductor,
+) -> None:
+    """Round 1 sent back with its reason; carl answers round 1's request again after round 2
+    opened, then crosses round 2 without a word: round 2's move has no reason."""
+    round_one = await _submit(domain, "feat")
+    await domain.reviews.reply(reply(round_one, "the migration is not reversible"))
+    await domain.reviews.submit(Reaction(REJECT, GUILD, round_one, CARL))
+    round_two = await _submit(domain, "feat")
+    late = await domain.reviews.reply(reply(round_one, "(on the old round) thanks for the fix"))
+    assert (late.kept, late.kind) == (True, "reply")
+    crossed = await domain.reviews.submit(Reaction(REJECT, GUILD, round_two, CARL))
+    assert crossed.sent_back
+    card = await domain.tasks.card(GUILD, "feat")
+    reasons = [s.reason for s in card.timeline if s.to_state is TaskState.BUILDING]
+    assert reasons == ["the migration is not reversible", None]
+    answered = await domain.reviews.reply(reply(round_two, "the seed data is gone"))
+    assert answered.kind == "reason"  # a reply to round 2's own request still explains it
+    card = await domain.tasks.card(GUILD, "feat")
+    reasons = [s.reason for s in card.timeline if s.to_state is TaskState.BUILDING]
+    assert reasons == ["the migration is not reversible", "the seed data is gone"]
+
+
 async def test_pages_read_back_every_entry_once_whatever_the_ties(
     domain: Conductor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
