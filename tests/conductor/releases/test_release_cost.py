@@ -13,6 +13,7 @@ from sqlalchemy import event
 from conductor.bootstrap import Conductor, bootstrap
 from conductor.costs import cost_line
 from conductor.states import HandoffOutcome
+from conductor.stats import delivery_stats
 from store.db import Database
 from tests.helpers import (
     GUILD,
@@ -115,6 +116,14 @@ async def test_the_cost_and_the_last_notes_reach_the_status_and_the_notes(
     after = await domain.releases.status(GUILD)
     assert after.last_shipped is not None and after.last_shipped.cost is not None
     assert cost_line(after.last_shipped.cost) == expected
+    # /release stats counts the same moves the same way: one cost, one unknown count
+    [shipped] = (await delivery_stats(db, GUILD, 30)).ships
+    total = after.last_shipped.cost.total
+    assert (shipped.cost, shipped.cost_unknown, shipped.moves) == (
+        total.cost,
+        total.no_cost,
+        total.units,
+    )
     # the whole note stays on the task's card
     card = await domain.tasks.card(GUILD, "core")
     assert card.latest_note is not None
