@@ -368,10 +368,30 @@ class Ballot:
 
 
 def bids_closed(slug: str, state: TaskState, role: BidRole) -> str:
+    if state in OPEN_FOR_BIDS:  # back in building after a ❌ or a handoff back
+        return (
+            f"`{slug}` was submitted once already: bids close at the first submission "
+            "(sealed-bid sizing: a forecast is made before the work is seen), so the "
+            f"{ROLE_LABEL[role]} bid can no longer be placed or changed."
+        )
     return (
         f"`{slug}` is {state.value}: bids close at submission (sealed-bid sizing), so the "
         f"{ROLE_LABEL[role]} bid can no longer be placed or changed."
     )
+
+
+async def _closed(session: Session, task: Task) -> bool:
+    """Bids on ``task`` are closed: it is submitted (or later), or was submitted once (sent
+    back to building since: the bidders have seen the work, a bid now is no forecast)."""
+    if task.state not in OPEN_FOR_BIDS:
+        return True
+    return (
+        await session.scalar(
+            select(StageEvent.id)
+            .where(StageEvent.task_id == task.id, StageEvent.to_state == TaskState.SUBMITTED)
+            .limit(1)
+        )
+    ) is not None
 
 
 class Sizing:
@@ -388,7 +408,7 @@ class Sizing:
         self._not_dev(role)
         async with self.db.read() as session:
             task = await require_task(session, guild_id, slug)
-            if task.state not in OPEN_FOR_BIDS:
+            if await _closed(session, task):
                 raise InvalidMove(bids_closed(task.slug, task.state, role))
             mine = await session.scalar(
                 select(TaskBid.size).where(TaskBid.task_id == task.id, TaskBid.role == role)
@@ -413,7 +433,7 @@ class Sizing:
         self._not_dev(role)
         async with self.db.write() as session:
             task = await require_task(session, guild_id, slug)
-            if task.state not in OPEN_FOR_BIDS:
+            if await _closed(session, task):
                 raise InvalidMove(bids_closed(task.slug, task.state, role))
             rows = {
                 b.role: b

@@ -65,7 +65,7 @@ def bid_text(result: BidResult) -> str:
     who = ", ".join(ROLE_LABEL[r] for r in result.bidders)
     return (
         f"🔒 Your {role} bid on `{result.slug}` {what}: sealed until the task ships "
-        f"(sized by {who} so far). You can change it until the task is submitted."
+        f"(sized by {who} so far). You can change it until the task is first submitted."
     )
 
 

@@ -233,6 +233,16 @@ async def test_bids_in_the_domain(domain: Any) -> None:
     await domain.handoffs.apply(handoff("handoff core → submitted\nsize: M\n\nsame size"))
     with pytest.raises(InvalidMove, match="bids close at submission"):
         await sizing.bid(GUILD, "core", BidRole.PO, Size.M, OPERATOR)
+    # back in building, the work seen: still closed (and the ballot says so before a size)
+    await domain.handoffs.apply(handoff("handoff core → building\n\nthe tests were wrong"))
+    for ask in (
+        sizing.bid(GUILD, "core", BidRole.PO, Size.M, OPERATOR),
+        sizing.ballot(GUILD, "core", BidRole.PO),
+    ):
+        with pytest.raises(
+            InvalidMove, match="was submitted once already: bids close at the first"
+        ):
+            await ask
     async with domain.db.read() as session:
         bids = (await session.execute(select(TaskBid.role, TaskBid.size))).all()
         comments = (await session.execute(select(TaskComment.kind, TaskComment.text))).all()
