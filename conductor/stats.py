@@ -211,6 +211,9 @@ class DeliveryStats:
     restores: tuple[Restore, ...]
     forecasts: tuple[Forecast, ...]
     weeks: tuple[Week, ...] = field(default=())
+    #: each role's forecasts over the window of the same length just before this one (the
+    #: calibration over time: is a role's actual ÷ forecast moving toward 1?)
+    earlier: tuple[Forecast, ...] = field(default=())
 
     # -- deploy frequency
 
@@ -300,6 +303,10 @@ class DeliveryStats:
         known = [ship.tokens for ship in self.ships if ship.tokens is not None]
         return sum(known) if known else None
 
+    def earlier_forecast(self, role: BidRole) -> Forecast:
+        """``role``'s forecasts in the window before this one (none read: no bids)."""
+        return next((f for f in self.earlier if f.role is role), Forecast(role, ()))
+
     def forecast(self, role: BidRole) -> Forecast:
         return next(f for f in self.forecasts if f.role is role)
 
@@ -339,10 +346,16 @@ def _monday(day: date) -> date:
 
 
 async def delivery_stats(
-    db: Database, guild_id: int, days: int = DAYS_DEFAULT, *, now: datetime | None = None
+    db: Database,
+    guild_id: int,
+    days: int = DAYS_DEFAULT,
+    *,
+    now: datetime | None = None,
+    earlier: bool = True,
 ) -> DeliveryStats:
     """The figures of ``guild_id`` over ``[now - days, now]``, read in one snapshot (seven
-    queries whatever the history). ``days`` out of 1..365 is refused."""
+    queries whatever the history); with ``earlier``, the forecasts of the window of the same
+    length before it too (as many queries again). ``days`` out of 1..365 is refused."""
     check_days(days)
     end = now or utcnow()
     start = end - timedelta(days=days)
@@ -452,6 +465,11 @@ async def delivery_stats(
         lead_times=tuple(leads),
         restores=tuple(restores),
         forecasts=forecasts,
+        earlier=(
+            (await delivery_stats(db, guild_id, days, now=start, earlier=False)).forecasts
+            if earlier
+            else ()
+        ),
         weeks=_weeks(start, end, ships, leads),
     )
 

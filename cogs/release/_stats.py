@@ -46,14 +46,19 @@ def percent(rate: float | None) -> str:
     return "—" if rate is None else f"{rate:.0%}"
 
 
-def forecast_text(forecast: Forecast) -> str:
+def forecast_text(forecast: Forecast, earlier: Forecast | None = None) -> str:
+    """``PM 3/5 (60%, actual ×1.32 the bid, ×1.00 before)``: the hit rate and the calibration,
+    and the calibration of the window before when it had bids."""
     role = ROLE_NAME[forecast.role]
     if not forecast.bids:
         return f"{role} no bids"
     calibration = forecast.calibration
+    before = earlier.calibration if earlier is not None else None
     return (
         f"{role} {forecast.hits}/{forecast.count} ({percent(forecast.hit_rate)}, "
-        f"actual ×{calibration:.2f} the bid)"
+        f"actual ×{calibration:.2f} the bid"
+        + (f", ×{before:.2f} before" if before is not None else "")
+        + ")"
     )
 
 
@@ -101,7 +106,11 @@ def stats_text(stats: DeliveryStats) -> str:
             + (f" · Four Keys: under **{stats.restore_bucket}**" if restored else "")
             + (f" · still open: {named([r.release for r in still_open])}" if still_open else "")
         )
-    lines.append("🎯 Forecast hit rate: " + " · ".join(forecast_text(f) for f in stats.forecasts))
+    lines.append(
+        "🎯 Forecast hit rate: "
+        + " · ".join(forecast_text(f, stats.earlier_forecast(f.role)) for f in stats.forecasts)
+        + (f" (before: the {stats.days} days before)" if any(f.bids for f in stats.earlier) else "")
+    )
     unknown = stats.cost_unknown
     costed = len(stats.costed)
     lines.append(

@@ -35,8 +35,9 @@ async def test_stats_answer_with_the_figures_and_the_chart(world: World) -> None
         "still open: `eta`"
     )
     assert lines[5] == (
-        "🎯 Forecast hit rate: PM 3/5 (60%, actual ×1.32 the bid) · PO 1/4 (25%, actual "
-        "×0.84 the bid) · Dev 6/7 (86%, actual ×0.91 the bid)"
+        "🎯 Forecast hit rate: PM 3/5 (60%, actual ×1.32 the bid, ×1.00 before) · PO 1/4 "
+        "(25%, actual ×0.84 the bid, ×1.00 before) · Dev 6/7 (86%, actual ×0.91 the bid, "
+        "×1.41 before) (before: the 30 days before)"
     )
     assert lines[6] == (
         "💸 Cost per release: **$7.25** (mean of 4 with reported cost) · $29.00 in all · "

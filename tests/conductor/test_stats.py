@@ -98,6 +98,11 @@ async def test_thirty_days_of_the_seeded_history(db: Database) -> None:
     assert pm.calibration == pytest.approx(2**0.4)  # 1.3195
     assert po.calibration == pytest.approx(2**-0.25)  # 0.8409
     assert dev.calibration == pytest.approx(2 ** (-1 / 7))  # 0.9057
+    # ... and over time: the 30 days before (alpha, beta, gamma's tasks): PM t1a XL=XL 1 / 1,
+    # ×1.0; PO t2a S=S 1 / 1, ×1.0; Dev t1a L≠XL (2), t3a M=M: 1 / 2, 2 ** (1 / 2) = 1.4142
+    before = [stats.earlier_forecast(role) for role in (BidRole.PM, BidRole.PO, BidRole.DEV)]
+    assert [(f.hits, f.count) for f in before] == [(1, 1), (1, 1), (1, 2)]
+    assert [f.calibration for f in before] == pytest.approx([1.0, 1.0, 2**0.5])
 
     # Cost: delta 1.50 + 2.00 + 3.00 (t4b's second move unknown) = 6.50; epsilon 0.75; zeta
     # nothing reported (4 unknown moves): unknown, not $0; eta 12.00; theta 0.30 + 9.45 =

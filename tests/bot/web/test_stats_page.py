@@ -49,8 +49,9 @@ async def test_the_page_shows_the_figures_and_the_ships_behind_them(
         "(unknown) — delta, epsilon, eta, theta"
     )
     assert text_of(html, "forecast-pm") == (
-        "PM3 of 560%×1.32t4a M→M, t4b M→L, t5a S→S, t6b L→XL, t8b L→L"
+        "PM3 of 560%×1.32×1.00 (1 of 1)t4a M→M, t4b M→L, t5a S→S, t6b L→XL, t8b L→L"
     )
+    assert text_of(html, "forecast-dev").startswith("Dev6 of 786%×0.91×1.41 (1 of 2)")
     # each figure links to the ships' lines on the page
     assert '<a href="#ship-2026-02-27-eta">eta</a>' in html
     assert 'id="ship-2026-02-27-eta"' in html
