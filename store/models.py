@@ -210,6 +210,8 @@ class TaskComment(Base):
     __table_args__ = (
         UniqueConstraint("message_id"),
         Index(None, "task_id", "at", "id"),
+        # is this ❌'s move explained yet (a reply after the ❌), and SET NULL on its delete
+        Index(None, "stage_event_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -90,6 +90,7 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_task_comments_task_id_at_id"), "task_comments", ["task_id", "at", "id"]
     )
+    op.create_index(op.f("ix_task_comments_stage_event_id"), "task_comments", ["stage_event_id"])
     op.add_column(
         "tasks",
         sa.Column("actual_size", _enum("actual_size", "S", "M", "L", "XL", check=False)),
@@ -110,6 +111,7 @@ def downgrade() -> None:
     op.drop_column("guild_configs", "pm_role_id")
     op.drop_column("tasks", "actual_basis")
     op.drop_column("tasks", "actual_size")
+    op.drop_index(op.f("ix_task_comments_stage_event_id"), table_name="task_comments")
     op.drop_index(op.f("ix_task_comments_task_id_at_id"), table_name="task_comments")
     op.drop_table("task_comments")
     op.drop_table("task_bids")
