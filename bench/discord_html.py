@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,7 +94,7 @@ def block(text: str, now: datetime) -> str:
     return "".join(parts)
 
 
-def _embed(embed: dict[str, Any], now: datetime) -> str:
+def _embed(embed: Mapping[str, Any], now: datetime) -> str:
     colour = f"#{embed.get('color', 0x4F545C):06x}"
     inner = []
     if embed.get("title"):
@@ -149,7 +150,7 @@ def message_page(
     *,
     author: str,
     content: str = "",
-    embeds: list[dict[str, Any]] | None = None,
+    embeds: Sequence[Mapping[str, Any]] | None = None,
     image: str | None = None,
     now: datetime,
     ephemeral: bool = False,
