@@ -130,10 +130,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 for name in ("general", "handoffs", "reviews", "release-notes", "deployments")
             }
             operators = d.role("Operators", mentionable=True)
+            pm, po = d.role("PM"), d.role("PO")  # who bids with /task size
             people = {
                 "olga": d.user("olga", roles=(operators,)),
                 "carl": d.user("carl"),
                 "alex": d.user("alex"),
+                "pia": d.user("pia", roles=(pm,)),
+                "otto": d.user("otto", roles=(po,)),
                 "machoke": d.user("machoke", bot=True),
             }
             hook = d.webhook(channels["handoffs"], "ci-agent")
@@ -158,6 +161,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                     "notes_channel": "release-notes",
                     "deployments_channel": "deployments",
                     "operator_role": "Operators",
+                    "pm_role": "PM",
+                    "po_role": "PO",
                     "required_approvals": 2,
                 },
                 {

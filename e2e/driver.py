@@ -57,9 +57,21 @@ class Driver:
 
     # ------------------------------------------------------------------ acting
 
-    def post(self, channel_id: int, author_id: int, content: str) -> Json:
-        """A message from a member (a person, or a bot user)."""
-        return self.s.call(lambda: self.s.new_message(channel_id, self.s.users[author_id], content))
+    def post(
+        self, channel_id: int, author_id: int, content: str, *, reply_to: Json | None = None
+    ) -> Json:
+        """A message from a member (a person, or a bot user); with ``reply_to``, a reply to
+        that message (a ``message_reference`` to it, as Discord's client sends one)."""
+        reference = (
+            {"message_id": reply_to["id"], "channel_id": reply_to["channel_id"]}
+            if reply_to is not None
+            else None
+        )
+        return self.s.call(
+            lambda: self.s.new_message(
+                channel_id, self.s.users[author_id], content, reference=reference
+            )
+        )
 
     def post_webhook(self, webhook_id: int, content: str, *, username: str) -> Json:
         """A message through a channel's webhook, under ``username``."""
@@ -150,6 +162,35 @@ class Driver:
                             3, user_id, int(current["channel_id"]), data, message=current
                         )
             raise AssertionError(f"no {label!r} button on the message")
+
+        return self.s.call(send).id
+
+    def select(self, user_id: int, message: Json, values: list[str]) -> int:
+        """Choose ``values`` in the string select on ``message`` (an ephemeral answer too), as
+        Discord sends it: a component interaction of type 3 carrying the values. Fails as the
+        client would not let it happen: no select, a disabled one, a value it does not offer,
+        fewer or more values than it takes. Returns the interaction's id."""
+
+        def send() -> Interaction:
+            current = self.s.find_message(int(message["id"]))
+            assert current is not None, "the message is gone"
+            selects = [
+                c
+                for row in current["components"]
+                for c in row.get("components", [])
+                if c.get("type") == 3
+            ]
+            assert len(selects) == 1, f"{len(selects)} string selects on the message"
+            [menu] = selects
+            if menu.get("disabled"):
+                raise AssertionError("the select is disabled")
+            offered = [o["value"] for o in menu.get("options") or []]
+            unknown = [v for v in values if v not in offered]
+            assert not unknown, f"the select offers {offered}, not {unknown}"
+            low, high = menu.get("min_values", 1), menu.get("max_values", 1)
+            assert low <= len(values) <= high, f"the select takes {low} to {high} values"
+            data = {"custom_id": menu["custom_id"], "component_type": 3, "values": list(values)}
+            return self._interact(3, user_id, int(current["channel_id"]), data, message=current)
 
         return self.s.call(send).id
 

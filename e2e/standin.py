@@ -29,8 +29,10 @@ import functools
 import itertools
 import json
 import logging
+import mimetypes
 import re
 import secrets
+import struct
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -60,6 +62,8 @@ INTERACTION_DEADLINE_S = 3.0
 #: Discord's identify window: ``max_concurrency`` IDENTIFYs per this many seconds, one a bucket
 IDENTIFY_WINDOW_S = 5.0
 EPHEMERAL, LOADING = 1 << 6, 1 << 7
+#: a multipart body's file part, ``files[n]``
+_FILE_PART = re.compile(r"^files\[(\d+)\]$")
 #: how long a request waited at a test's gate (:meth:`StandIn.hold`)
 HELD_S = web.RequestKey("held_s", float)
 HEARTBEAT_MS = 41_250
@@ -472,10 +476,18 @@ class StandIn:
             message["webhook_id"] = str(webhook_id)
         if reference is not None:
             message["message_reference"] = {
+                "type": 0,
                 "message_id": str(reference.get("message_id")),
                 "channel_id": str(reference.get("channel_id") or channel_id),
                 "guild_id": str(self.guild_id),
             }
+            # a reply carries the message it answers (null when that one is gone)
+            answered = (
+                self.find_message(int(reference["message_id"]))
+                if reference.get("message_id") is not None
+                else None
+            )
+            message["referenced_message"] = self.public(answered) if answered is not None else None
         if interaction is not None:
             message["webhook_id"] = str(self.app_id)
             message["application_id"] = str(self.app_id)
@@ -844,6 +856,7 @@ class StandIn:
         method = request.method
         operation = self.spec.match(method, path)
         body, files, problem = await self._read_body(request)
+        multipart = request.content_type == "multipart/form-data"
         template = operation.template if operation is not None else path
         handler = self._handler(method, template)
         if operation is None or handler is None:
@@ -856,6 +869,8 @@ class StandIn:
             problems += self.spec.problems(operation, body)
         if files:
             problems += self.spec.file_field_problems([name for name, *_ in files])
+        if multipart and operation is not None and not operation.multipart:
+            problems.append(f"a multipart body: {method} {template} takes JSON only")
         if problems:
             # Discord answers a body it does not take with 400, and does nothing
             self.failures += [Failure("spec", method, path, found) for found in problems]
@@ -1002,23 +1017,51 @@ class StandIn:
                 _error(413, 40005, "Request entity too large"),
             )
 
-    def _attach(self, files: list[tuple[str, str, bytes, str]]) -> list[Json]:
+    def _attach(
+        self, files: list[tuple[str, str, bytes, str]], listed: list[Json] | None = None
+    ) -> list[Json]:
+        """The uploaded ``files[n]`` as attachments, each with the description the body's
+        ``attachments`` gives the entry whose ``id`` is its ``n``."""
+        about = {str(a.get("id")): a for a in listed or []}
         out = []
-        for _name, filename, data, kind in files:
+        for name, filename, data, sent_as in files:
+            match = _FILE_PART.match(name)
+            entry = about.get(match.group(1)) if match is not None else None
+            # Discord names the media type itself (discord.py sends every part as
+            # application/octet-stream), and gives an image's size
+            kind = mimetypes.guess_type(filename)[0] or sent_as
             aid = self.snowflake()
             self.attachments[aid] = (filename, data, kind)
             url = f"{self.url}/attachments/{aid}/{filename}"
-            out.append(
-                {
-                    "id": str(aid),
-                    "filename": filename,
-                    "size": len(data),
-                    "url": url,
-                    "proxy_url": url,
-                    "content_type": kind,
-                }
-            )
+            attachment: Json = {
+                "id": str(aid),
+                "filename": filename,
+                "size": len(data),
+                "url": url,
+                "proxy_url": url,
+                "content_type": kind,
+            }
+            if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+                attachment["width"], attachment["height"] = struct.unpack(">II", data[16:24])
+            if entry is not None and entry.get("description"):
+                attachment["description"] = entry["description"]
+            out.append(attachment)
         return out
+
+    def _attachments_after_edit(
+        self, message: Json, body: Json, files: list[tuple[str, str, bytes, str]]
+    ) -> list[Json] | None:
+        """A message's attachments after an edit, as Discord documents it (Uploading Files):
+        with ``attachments`` in the body, the message keeps the earlier ones it lists (by id)
+        and gains the new ``files[n]`` it lists (by ``n``), all others dropped; without it,
+        the earlier ones stay and the new files are added. None: nothing changes."""
+        listed = body.get("attachments")
+        if listed is None:
+            return [*message["attachments"], *self._attach(files)] if files else None
+        ids = {str(a.get("id")) for a in listed}
+        kept = [a for a in message["attachments"] if a["id"] in ids]
+        new = [f for f in files if (m := _FILE_PART.match(f[0])) is not None and m.group(1) in ids]
+        return [*kept, *self._attach(new, listed)]
 
     def _channel(self, params: dict[str, str]) -> Json:
         channel = self.channels.get(int(params["channel_id"]))
@@ -1145,7 +1188,7 @@ class StandIn:
             body.get("content") or "",
             embeds=body.get("embeds"),
             components=body.get("components"),
-            attachments=self._attach(files),
+            attachments=self._attach(files, body.get("attachments")),
             reference=body.get("message_reference"),
             allowed_mentions=body.get("allowed_mentions"),
             flags=int(body.get("flags") or 0),
@@ -1184,8 +1227,7 @@ class StandIn:
         if int(message["author"]["id"]) != self.bot_id:
             return _error(403, 50005, "Cannot edit a message authored by another user")
         self._check_message(body, files)
-        if files:
-            body = {**body, "attachments": self._attach(files)}
+        body = {**body, "attachments": self._attachments_after_edit(message, body, files)}
         return _json(self.public(self.edit_message(message, body)))
 
     async def r_delete_message(
@@ -1353,7 +1395,7 @@ class StandIn:
                 data.get("content") or "",
                 embeds=data.get("embeds"),
                 components=data.get("components"),
-                attachments=self._attach(files),
+                attachments=self._attach(files, data.get("attachments")),
                 flags=(flags & EPHEMERAL) | (LOADING if kind == 5 else 0),
                 allowed_mentions=data.get("allowed_mentions"),
                 interaction=interaction,
@@ -1399,7 +1441,7 @@ class StandIn:
             body.get("content") or "",
             embeds=body.get("embeds"),
             components=body.get("components"),
-            attachments=self._attach(files),
+            attachments=self._attach(files, body.get("attachments")),
             flags=int(body.get("flags") or 0) & EPHEMERAL,
             allowed_mentions=body.get("allowed_mentions"),
             interaction=interaction,
@@ -1427,8 +1469,7 @@ class StandIn:
     ) -> web.Response:
         message = self._original(params)
         self._check_message(body, files)
-        if files:
-            body = {**body, "attachments": [*message["attachments"], *self._attach(files)]}
+        body = {**body, "attachments": self._attachments_after_edit(message, body, files)}
         changes = dict(body)
         changes["flags"] = message["flags"] & ~LOADING
         was_loading = message["flags"] & LOADING

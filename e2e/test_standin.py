@@ -12,7 +12,7 @@ import pytest
 
 from e2e.driver import Driver
 from e2e.spec import SPEC_PATH, shared_spec_path
-from e2e.standin import RATE_LIMIT_EVERY, StandIn
+from e2e.standin import RATE_LIMIT_EVERY, Json, StandIn
 
 TOKEN = "standin.test-token"  # noqa: S105 - the stand-in's own
 
@@ -198,6 +198,125 @@ def test_an_interaction_takes_one_initial_response(standin: StandIn, client: htt
     )
     assert edited.status_code == 200
     assert [m["content"] for m in d.answers(iid)] == ["done"]
+
+
+PNG_1X1 = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
+)
+
+
+def _edit(client: httpx.Client, path: str, payload: dict[str, object], **files: bytes) -> Json:
+    sent = client.patch(
+        path,
+        files={
+            "payload_json": (None, json.dumps(payload), "application/json"),
+            **{n: (f"{n[6]}.png", b, "application/octet-stream") for n, b in files.items()},
+        },
+    )
+    assert sent.status_code == 200, sent.text
+    return dict(sent.json())
+
+
+def test_a_deferred_answer_is_edited_with_files_as_discord_documents(
+    standin: StandIn, client: httpx.Client
+) -> None:
+    """The multipart edit of a deferred answer (discord.py's ``edit_original_response`` with
+    attachments): its ``payload_json`` checked against the spec, each ``files[n]`` named by
+    an ``attachments`` entry of id ``n`` (its description kept), the media type and an
+    image's size Discord's own; an edit that lists attachments keeps only those (new and
+    earlier), one that lists none keeps them all. A multipart body where the spec describes
+    JSON alone is refused."""
+    d = Driver(standin)
+    channel = d.channel("general")
+    user = d.user("pia")
+    standin.call(
+        lambda: standin.commands.append({"id": "4", "name": "chart", "type": 1, "options": []})
+    )
+    iid = d.slash(user, channel, "chart")
+    token = d.interaction(iid).token
+    assert client.post(f"/interactions/{iid}/{token}/callback", json={"type": 5}).is_success
+    original = f"/webhooks/{standin.app_id}/{token}/messages/@original"
+    before = len(standin.failures)
+    first = _edit(
+        client,
+        original,
+        {"content": "drawn", "attachments": [{"id": 0, "filename": "0.png", "description": "A"}]},
+        **{"files[0]": PNG_1X1},
+    )
+    [chart] = first["attachments"]
+    assert (chart["filename"], chart["description"]) == ("0.png", "A")
+    assert (chart["content_type"], chart["width"], chart["height"]) == ("image/png", 1, 1)
+    assert httpx.get(chart["url"]).content == PNG_1X1
+    assert [m["content"] for m in d.answers(iid)] == ["drawn"]  # no longer loading
+    # the earlier one listed by its id, one new file listed, one not: the unlisted is dropped
+    second = _edit(
+        client,
+        original,
+        {"attachments": [{"id": chart["id"]}, {"id": 1, "filename": "1.png"}]},
+        **{"files[1]": PNG_1X1, "files[2]": PNG_1X1},
+    )
+    assert [a["filename"] for a in second["attachments"]] == ["0.png", "1.png"]
+    third = _edit(client, original, {"content": "more"}, **{"files[0]": PNG_1X1})
+    assert [a["filename"] for a in third["attachments"]] == ["0.png", "1.png", "0.png"]
+    gone = client.patch(original, json={"attachments": []})
+    assert gone.status_code == 200 and gone.json()["attachments"] == []
+    assert _new_failures(standin, before) == []
+    # a bad payload_json is refused here too, and so is multipart where the spec has none
+    bad = client.patch(
+        original,
+        files={"payload_json": (None, json.dumps({"content": 7}), "application/json")},
+    )
+    assert bad.status_code == 400
+    json_only = client.patch(
+        f"/channels/{channel}",
+        files={"payload_json": (None, json.dumps({"name": "renamed"}), "application/json")},
+    )
+    assert json_only.status_code == 400
+    found = _new_failures(standin, before)
+    assert len(found) == 2, found
+    assert "content: 7 is not of type" in found[0]
+    assert found[1].endswith("a multipart body: PATCH /channels/{channel_id} takes JSON only")
+
+
+def test_a_select_sends_the_values_chosen_as_a_component_interaction(
+    standin: StandIn, client: httpx.Client
+) -> None:
+    """The driver's select on an ephemeral answer: type 3, component_type 3, the values; a
+    value the select does not offer is the test's error, not a request."""
+    d = Driver(standin)
+    channel = d.channel("general")
+    user = d.user("otto")
+    standin.call(
+        lambda: standin.commands.append({"id": "5", "name": "pick", "type": 1, "options": []})
+    )
+    iid = d.slash(user, channel, "pick")
+    token = d.interaction(iid).token
+    menu = {
+        "type": 3,
+        "custom_id": "size",
+        "options": [{"label": size, "value": size} for size in ("S", "M", "L", "XL")],
+    }
+    answered = client.post(
+        f"/interactions/{iid}/{token}/callback",
+        json={
+            "type": 4,
+            "data": {
+                "content": "pick",
+                "flags": 64,
+                "components": [{"type": 1, "components": [menu]}],
+            },
+        },
+    )
+    assert answered.status_code == 200, answered.text
+    [ballot] = d.answers(iid)
+    with pytest.raises(AssertionError, match="not \\['XXL'\\]"):
+        d.select(user, ballot, ["XXL"])
+    with pytest.raises(AssertionError, match="takes 1 to 1 values"):
+        d.select(user, ballot, ["S", "M"])
+    chosen = d.interaction(d.select(user, ballot, ["L"]))
+    assert (chosen.type, chosen.message_id) == (3, int(ballot["id"]))
+    assert chosen.data == {"custom_id": "size", "component_type": 3, "values": ["L"]}
 
 
 def test_two_sessions_of_the_bot_both_get_the_interaction_and_the_second_answer_is_raced(

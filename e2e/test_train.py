@@ -7,9 +7,11 @@ each takes up the train where the one before left it.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import struct
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -17,9 +19,12 @@ import httpx
 from e2e.conftest import BRANCHES, World
 from e2e.driver import WAIT_S
 from e2e.standin import Json
+from tests.helpers import png_size
 
 GREEN = "🟢 Smoke seal: green — 6/6 checks passed"
 RED = "🔴 Smoke seal: red —"
+#: a size written next to a role, or an actual: what a leaked sealed bid would look like
+LEAK = re.compile(r"\b(PM|PO|Dev|actual)\s+(S|M|L|XL)\b|≠ forecast|= forecast|📏")
 
 
 def handoff(slug: str, state: str, *headers: str, note: str = "") -> str:
@@ -67,21 +72,58 @@ def review_of(w: World, slug: str) -> Json:
     return w.d.wait_for(find, f"the review request of {slug}")
 
 
-def submit(w: World, slug: str, *, by: str = "machoke") -> None:
-    """An agent walks ``slug`` to submitted (as a bot user, or through the webhook)."""
+def submit(
+    w: World,
+    slug: str,
+    *,
+    by: str = "machoke",
+    size: str | None = None,
+    while_building: Callable[[], None] | None = None,
+) -> None:
+    """An agent walks ``slug`` to submitted (as a bot user, or through the webhook); with
+    ``size``, its sealed bid in the building handoff's ``size:`` header; ``while_building``
+    runs once the task is building, before it is submitted."""
     branch = BRANCHES[slug][0]
+    sized = [f"size: {size}"] if size is not None else []
     texts = [
         handoff(slug, "designed", f"title: Task {slug}", "kind: feature"),
-        handoff(slug, "building", f"branch: {branch}"),
+        handoff(slug, "building", f"branch: {branch}", *sized),
         handoff(slug, "submitted", "tokens: 1,200", note=f"{slug} is in."),
     ]
     for text in texts:
+        if text.startswith(f"handoff {slug} → submitted") and while_building is not None:
+            wait_state(w, slug, "building")
+            while_building()
         if by == "hook":
             posted = w.d.post_webhook(w.hook, text, username="claude")
         else:
             posted = w.d.post(w.channels["handoffs"], w.people[by], text)
         acked(w, posted)
     wait_state(w, slug, "submitted")
+
+
+def bid(w: World, who: str, slug: str, size: str) -> str:
+    """``who``'s sealed bid with ``/task size``: the ephemeral select it answers, the size
+    chosen in it; what the answer says then (edited in place)."""
+    asked = w.d.slash(w.people[who], w.channels["general"], "task size", slug=slug)
+    [ballot] = w.d.wait_answer(asked)
+    assert ballot["flags"] & 64, ballot["content"]  # the bidder alone sees it
+    assert "sealed" in ballot["content"], ballot["content"]
+    chosen = w.d.select(w.people[who], ballot, [size])
+
+    def taken() -> str | None:
+        content = str(w.d.message(int(ballot["id"]))["content"])
+        return content if content.startswith("🔒") else None
+
+    said = w.d.wait_for(taken, f"{who}'s bid on {slug} taken")
+    assert w.d.interaction(chosen).response_type == 7  # the ballot itself, edited
+    assert w.d.message(int(ballot["id"]))["components"] == []  # chosen once: the select is gone
+    return said
+
+
+def assert_sealed(text: str, where: str) -> None:
+    leaked = LEAK.search(text)
+    assert leaked is None, f"{where} shows a bid: {leaked.group(0)!r} in {text[:2000]}"
 
 
 def approve(w: World, slug: str) -> None:
@@ -179,18 +221,60 @@ def test_the_bot_process_is_closed_to_its_children(world: World) -> None:
     assert control.returncode == 0 and b"MARK=readable" in control.stdout
 
 
-def test_the_whole_train_ships_green(world: World) -> None:
-    w = world
-    # agents hand off: one as a bot user, one through the channel's webhook
-    submit(w, "core")
+def card_and_stats_after_the_ship(w: World, show_asked: int, stats_asked: int) -> None:
+    """The answers to ``/task show core`` and ``/release stats`` asked once the train
+    shipped green."""
+    # the card: the sizing revealed, the reviewer's reply in its conversation
+    [shown] = w.d.wait_answer(show_asked)
+    fields = {f["name"]: f["value"] for f in shown["embeds"][0]["fields"]}
+    assert fields["Sizing"].startswith("PM M · PO XL · Dev L → actual S ≠ forecast")
+    assert "**carl**" in fields["Conversation"]
+    assert "The states read well." in fields["Conversation"]
+    # /release stats: deferred, then the answer edited with its chart (a multipart edit)
+    [stats] = w.d.wait_answer(stats_asked)
+    assert w.d.interaction(stats_asked).response_type == 5
+    assert "Deploy frequency: **1** ship ·" in stats["content"]
+    [chart] = stats["attachments"]
+    assert chart["filename"] == "release-stats.png" and chart["content_type"] == "image/png"
+    assert chart["description"] == "Delivery chart"
+    assert (chart["width"], chart["height"]) == (900, 450)
+    assert png_size(httpx.get(chart["url"], timeout=WAIT_S).content) == (900, 450)
+
+
+def sized_submitted_and_reviewed(w: World) -> None:
+    """core and ui handed off, answered and approved; core sized by its three roles."""
+
+    def bids() -> None:
+        """The PM and the PO bid on core while it is built (sealed: each sees only who bid)."""
+        said = bid(w, "pia", "core", "M")
+        assert said.startswith("🔒 Your PM bid on `core` is **M**: sealed until the task ships")
+        said = bid(w, "otto", "core", "XL")
+        assert said.startswith("🔒 Your PO bid on `core` is **XL**")
+        assert "sized by PM, PO, Dev so far" in said
+
+    # agents hand off: one as a bot user (its size: header is the developer's bid), one
+    # through the channel's webhook
+    submit(w, "core", size="L", while_building=bids)
     submit(w, "ui", by="hook")
+    # a reviewer answers core's review request: kept as the task's conversation
+    request = review_of(w, "core")
+    w.d.post(w.channels["reviews"], w.people["carl"], "The states read well.", reply_to=request)
     approve(w, "core")
     approve(w, "ui")
-    request = review_of(w, "core")
-    assert "approved by" in w.d.message(int(request["id"]))["content"]
+    request = w.d.message(int(request["id"]))
+    assert "approved by" in request["content"]
+    assert_sealed(board_text(request), "the review request")
+
+
+def test_the_whole_train_ships_green(world: World) -> None:
+    w = world
+    sized_submitted_and_reviewed(w)
 
     before = board(w)
     slug = open_add_assemble(w, "train", "core", "ui")
+    assembled = board(w)
+    assert "`core`" in board_text(assembled)  # the member is on the pinned board…
+    assert_sealed(board_text(assembled), "the pinned board")  # …its bids are not
     rc = release_row(w, slug)
     assert rc["rc_branch"] == f"release/{slug}"
     rc_head = rc["rc_head"]
@@ -199,6 +283,11 @@ def test_the_whole_train_ships_green(world: World) -> None:
     answers = slash(w, "release ship")
     assert answers[0]["flags"] & 64 == 0  # the progress is for everyone
     w.d.wait_for(lambda: any(GREEN in t for t in thread_texts(w, slug)), "the green notes")
+    # asked now, read at the end (the bot draws the chart while the rest is checked): the
+    # card of core, and the delivery stats
+    olga, general = w.people["olga"], w.channels["general"]
+    show_asked = w.d.slash(olga, general, "task show", slug="core")
+    stats_asked = w.d.slash(olga, general, "release stats")
     shipped = release_row(w, slug)
     assert shipped["state"] == "shipped"
     assert shipped["seal_status"] == "green"
@@ -209,6 +298,9 @@ def test_the_whole_train_ships_green(world: World) -> None:
     # the notes in the thread name the members
     notes = "\n".join(thread_texts(w, slug))
     assert "`core`" in notes and "`ui`" in notes
+    # …and core's line reveals the three bids beside the actual (measured on its time
+    # building: no handoff reported a cost)
+    assert "— “core is in.”\n  📏 PM M · PO XL · Dev L → actual S ≠ forecast" in notes
     # the ship's one progress message, edited through the steps into its end
     progress = w.d.wait_for(
         lambda: [
@@ -236,6 +328,7 @@ def test_the_whole_train_ships_green(world: World) -> None:
     assert data["active"] is None
     health = httpx.get(page.removesuffix("/deployments") + "/healthz", timeout=WAIT_S)
     assert health.status_code == 200, health.text
+    card_and_stats_after_the_ship(w, show_asked, stats_asked)
     # nothing pinged anyone along the way
     for channel in w.channels.values():
         for message in w.d.messages(channel):
