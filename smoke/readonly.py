@@ -599,13 +599,17 @@ class ReadOnlyGuard:
         return page, self.tenures.get(page, 0)
 
     def _time_left(self, tenure: tuple[Page, int] | None) -> float | None:
-        """Milliseconds left of the check of the page a request came from (never 0: that is
-        Playwright's "no timeout"), or None when no check's deadline is known (a worker's
-        request: the driver's own default)."""
+        """Milliseconds left of the check of the page a request came from, and
+        :data:`ROUTE_GRACE` more (never 0: that is Playwright's "no timeout"), or None when
+        no check's deadline is known (a worker's request: the driver's own default). The
+        grace lets the check's own timeout end a page that is too slow: a fetch given up at
+        the very deadline would fail the navigation first as a network error
+        (``net::ERR_TIMED_OUT``, "connection timed out"), racing the check's "timed out
+        after 1.0 s" for the reason given."""
         until = self.deadlines.get(tenure[0]) if tenure is not None else None
         if until is None:
             return None
-        return max((until - time.perf_counter()) * 1000, 1.0)
+        return max((until + ROUTE_GRACE - time.perf_counter()) * 1000, 1.0)
 
     def _note(
         self,
@@ -694,6 +698,9 @@ async def close_page(page: Page) -> None:
     with suppress(Exception):
         await asyncio.wait_for(page.close(), _CLOSE_TIMEOUT)
 
+
+#: how long a routed fetch may outlast its check's deadline (:meth:`ReadOnlyGuard._time_left`)
+ROUTE_GRACE = 0.5
 
 _FETCH_FAILURES: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("ECONNREFUSED",), "connectionrefused", "connection refused"),

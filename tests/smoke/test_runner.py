@@ -17,7 +17,7 @@ from playwright.async_api import async_playwright
 
 from smoke import CheckResult, SmokeCheck, Verdict
 from smoke.protocol import SmokeRunner
-from smoke.readonly import ReadOnlyGuard
+from smoke.readonly import ROUTE_GRACE, ReadOnlyGuard
 from smoke.runner import _GRACE, LAUNCH_ARGS, PlaywrightRunner, check_page, chromium
 from smoke.sample_app import SampleApp, serve_in_thread
 from tests.helpers import IN_VAIN, suite
@@ -103,6 +103,20 @@ async def test_missing_text_is_red(sample_app: SampleApp) -> None:
 
     assert result.verdict is Verdict.RED
     assert result.summary == '1 of 2 failed: / (text "Pricing" not found)'
+
+
+def test_a_routed_fetch_outlives_its_check_so_the_check_s_timeout_names_a_slow_page() -> None:
+    """The guard gives production's answer to a check's navigation until the check's deadline
+    and a grace more: given up at the deadline itself, the fetch would fail the navigation as
+    a network error first ("connection timed out"), racing the check's own timeout."""
+    guard = ReadOnlyGuard(api=object())  # type: ignore[arg-type]
+    page: Any = object()
+    guard.deadlines[page] = time.perf_counter() + 1.0
+    left = guard._time_left((page, 0))
+    assert left is not None and 1000 + 1000 * ROUTE_GRACE - 50 < left <= 1000 + 1000 * ROUTE_GRACE
+    guard.deadlines[page] = time.perf_counter() - 10.0  # long past: never 0 (no timeout)
+    assert guard._time_left((page, 0)) == 1.0
+    assert guard._time_left(None) is None  # a worker's request: the driver's default
 
 
 async def test_a_page_slower_than_its_timeout_is_red(sample_app: SampleApp) -> None:
