@@ -607,20 +607,18 @@ async def require_task(session: AsyncSession, guild_id: int, slug: str) -> Task:
 
 
 async def timeline(session: AsyncSession, task: Task) -> tuple[StageView, ...]:
-    """Every move of a task, oldest first, a ❌'s with the reason its reviewer replied."""
-    events = await session.scalars(
-        select(StageEvent).where(StageEvent.task_id == task.id).order_by(StageEvent.id)
+    """Every move of a task, oldest first, a ❌'s with the reason its reviewer replied (one
+    query: the reasons joined by the move they explain)."""
+    rows = await session.execute(
+        select(StageEvent, TaskComment.text)
+        .outerjoin(TaskComment, TaskComment.stage_event_id == StageEvent.id)
+        .where(StageEvent.task_id == task.id)
+        .order_by(StageEvent.id)
     )
-    said = dict(
-        (
-            await session.execute(
-                select(TaskComment.stage_event_id, TaskComment.text).where(
-                    TaskComment.task_id == task.id, TaskComment.stage_event_id.is_not(None)
-                )
-            )
-        ).all()
-    )
-    return tuple(stage_view(e, said.get(e.id)) for e in events)
+    moves: dict[int, StageView] = {}
+    for event, reason in rows:  # a move has one reason (two, in a race: the first is kept)
+        moves.setdefault(event.id, stage_view(event, reason))
+    return tuple(moves.values())
 
 
 async def running_run(
