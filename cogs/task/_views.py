@@ -20,8 +20,48 @@ log = logging.getLogger(__name__)
 PAGES_TIMEOUT = 600.0
 
 
-class OlderPages(discord.ui.View):
-    """Anyone who sees the list may page it (it is public, and read-only)."""
+class _Pager(discord.ui.View):
+    """One button that replaces the message with the next page (:meth:`next_page`), until
+    there is none; the button is taken off when it expires. Anyone who sees the message may
+    page it (it is public, and read-only)."""
+
+    def __init__(self, tasks: Tasks, guild_id: int, *, label: str, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        self.tasks = tasks
+        self.guild_id = guild_id
+        self.number = 1
+        #: the first answer, to take the button off when it expires
+        self.interaction: discord.Interaction[Any] | None = None
+        button: discord.ui.Button[_Pager] = discord.ui.Button(
+            label=label, style=discord.ButtonStyle.secondary
+        )
+        button.callback = self._press  # type: ignore[method-assign]
+        self.add_item(button)
+
+    async def next_page(self) -> tuple[discord.Embed, bool]:
+        """The next page's embed, and whether another page follows it."""
+        raise NotImplementedError
+
+    async def _press(self, interaction: discord.Interaction[Any]) -> None:
+        self.number += 1
+        embed, more = await self.next_page()
+        if not more:
+            self.stop()
+            await interaction.response.edit_message(embed=embed, view=None)
+            return
+        await interaction.response.edit_message(embed=embed, view=self)
+
+    async def on_timeout(self) -> None:
+        if self.interaction is None:
+            return
+        try:
+            await self.interaction.edit_original_response(view=None)
+        except discord.HTTPException as error:  # the message deleted, the token expired
+            log.debug("the pages' button stays: %s", error)
+
+
+class OlderPages(_Pager):
+    """``/task list``'s Older button: the page after the last task shown."""
 
     def __init__(
         self,
@@ -32,44 +72,20 @@ class OlderPages(discord.ui.View):
         *,
         timeout: float = PAGES_TIMEOUT,
     ) -> None:
-        super().__init__(timeout=timeout)
-        self.tasks = tasks
-        self.guild_id = guild_id
+        super().__init__(tasks, guild_id, label="Older ▸", timeout=timeout)
         self.state = state
         self.after: TaskCursor | None = after
-        self.number = 1
-        #: the list's first answer, to take the button off when it expires
-        self.interaction: discord.Interaction[Any] | None = None
-        button: discord.ui.Button[OlderPages] = discord.ui.Button(
-            label="Older ▸", style=discord.ButtonStyle.secondary
-        )
-        button.callback = self._older  # type: ignore[method-assign]
-        self.add_item(button)
 
-    async def _older(self, interaction: discord.Interaction[Any]) -> None:
+    async def next_page(self) -> tuple[discord.Embed, bool]:
         page = await self.tasks.page(self.guild_id, self.state, after=self.after)
-        self.number += 1
         embed, shown = task_list_embed(page, self.state, number=self.number)
         self.after = page.after(shown)
-        if self.after is None or not page.tasks:
-            self.stop()
-            await interaction.response.edit_message(embed=embed, view=None)
-            return
-        await interaction.response.edit_message(embed=embed, view=self)
-
-    async def on_timeout(self) -> None:
-        if self.interaction is None:
-            return
-        try:
-            await self.interaction.edit_original_response(view=None)
-        except discord.HTTPException as error:  # the message deleted, the token expired
-            log.debug("the task list's button stays: %s", error)
+        return embed, self.after is not None and bool(page.tasks)
 
 
-class EarlierConversation(discord.ui.View):
+class EarlierConversation(_Pager):
     """The card's Earlier conversation button: each press shows the page before the oldest
-    entry shown, in place of the card (``/task show`` brings the card back). Anyone who sees
-    the card may page it."""
+    entry shown, in place of the card (``/task show`` brings the card back)."""
 
     def __init__(
         self,
@@ -80,34 +96,12 @@ class EarlierConversation(discord.ui.View):
         *,
         timeout: float = PAGES_TIMEOUT,
     ) -> None:
-        super().__init__(timeout=timeout)
-        self.tasks = tasks
-        self.guild_id = guild_id
+        super().__init__(tasks, guild_id, label=EARLIER, timeout=timeout)
         self.slug = slug
         self.before: EntryCursor | None = before
-        self.number = 1
-        self.interaction: discord.Interaction[Any] | None = None
-        button: discord.ui.Button[EarlierConversation] = discord.ui.Button(
-            label=EARLIER, style=discord.ButtonStyle.secondary
-        )
-        button.callback = self._earlier  # type: ignore[method-assign]
-        self.add_item(button)
 
-    async def _earlier(self, interaction: discord.Interaction[Any]) -> None:
+    async def next_page(self) -> tuple[discord.Embed, bool]:
         page = await self.tasks.conversation(self.guild_id, self.slug, before=self.before)
-        self.number += 1
         embed, shown = conversation_embed(self.slug, page, number=self.number)
         self.before = page.before(shown)
-        if self.before is None:
-            self.stop()
-            await interaction.response.edit_message(embed=embed, view=None)
-            return
-        await interaction.response.edit_message(embed=embed, view=self)
-
-    async def on_timeout(self) -> None:
-        if self.interaction is None:
-            return
-        try:
-            await self.interaction.edit_original_response(view=None)
-        except discord.HTTPException as error:  # the message deleted, the token expired
-            log.debug("the card's button stays: %s", error)
+        return embed, self.before is not None
