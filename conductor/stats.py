@@ -70,12 +70,16 @@ def duration_bucket(seconds: float | None) -> str | None:
 
 
 def failure_bucket(rate: float | None) -> str | None:
-    """Four Keys' change failure rate bucket: ≤ 15 %, < 46 %, else 46-60 %."""
+    """Four Keys' change failure rate bucket: ≤ 15 %, < 46 %, < 61 %; above, "61-100%"
+    (Four Keys says "46-60%" for anything from 46 %: a team failing every ship would read
+    that it fails at most 60 % of the time)."""
     if rate is None:
         return None
     if rate <= 0.15:
         return "0-15%"
-    return "16-45%" if rate < 0.46 else "46-60%"
+    if rate < 0.46:
+        return "16-45%"
+    return "46-60%" if rate < 0.61 else "61-100%"
 
 
 def duration_text(seconds: float | None) -> str:

@@ -213,8 +213,8 @@ def test_the_four_keys_buckets() -> None:
     assert [duration_bucket(h * H) for h in (23.9, 24, 167, 729, 4379, 4380)] == [
         "one day", "one week", "one week", "one month", "six months", "one year",
     ]  # fmt: skip
-    assert [failure_bucket(r) for r in (0.15, 0.16, 0.459, 0.46)] == [
-        "0-15%", "16-45%", "16-45%", "46-60%",
+    assert [failure_bucket(r) for r in (0.15, 0.16, 0.459, 0.46, 0.6, 0.61, 1.0)] == [
+        "0-15%", "16-45%", "16-45%", "46-60%", "46-60%", "61-100%", "61-100%",
     ]  # fmt: skip
     assert [duration_text(s) for s in (None, 40, 720, 5 * H, 5 * H + 1200, 79 * H)] == [
         "—", "40 s", "12 min", "5 h", "5 h 20 min", "3 d 7 h",
