@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import suppress
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -71,6 +74,33 @@ async def _until(reached: Callable[[], bool], *, within: float = 60.0) -> None:
         await asyncio.sleep(0.05)
 
 
+#: seconds the control gives a page, the browser or Playwright's driver to close: a bound, never
+#: a wait (a hostile popup closing itself as it is closed can leave Playwright's close unanswered)
+_CLOSE_BOUND = 30.0
+
+
+def _descendants() -> set[int]:
+    """The pids of this process's descendants (Linux's ``/proc``)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with suppress(OSError, ValueError, IndexError):
+                parents[int(entry.name)] = int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                )
+    found: set[int] = set()
+    frontier = {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+async def _bounded(closing: Awaitable[object]) -> None:
+    with suppress(Exception):
+        await asyncio.wait_for(closing, _CLOSE_BOUND)
+
+
 def _name(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
@@ -124,7 +154,9 @@ async def test_the_control_every_way_writes_without_the_runner(
             and hostile.reached.udp > 0
         )
 
-    async with async_playwright() as playwright:
+    before = _descendants()
+    playwright = await async_playwright().start()
+    try:
         browser = await playwright.chromium.launch(executable_path=chromium, args=list(LAUNCH_ARGS))
         context = await browser.new_context()
         pages = [await context.new_page() for _ in PAGES]
@@ -136,10 +168,16 @@ async def test_the_control_every_way_writes_without_the_runner(
             return_exceptions=True,
         )
         await _until(every_way_heard)
-        for page in context.pages:
-            await page.close()
+        await asyncio.gather(
+            *(_bounded(page.close()) for page in context.pages if not page.is_closed())
+        )
         await _until(lambda: "/w/beacon/pagehide" in reached())
-        await browser.close()
+        await _bounded(browser.close())
+    finally:
+        await _bounded(playwright.stop())
+        for pid in _descendants() - before:  # whatever a close left running
+            with suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
     await _quiet_for_a_moment()
 
     methods = {method for method, _ in hostile.reached.writes}
