@@ -159,7 +159,26 @@ class ConductorBot(commands.Bot):
                 guild_name=self._guild_name,
                 gateway=self.gateway_problem,
             )
-            self.board_server = BoardServer(source, settings.web)
+            auth = None
+            if settings.web.needs_login and not settings.login_missing():
+                from bot.web.auth import Auth  # noqa: PLC0415
+
+                auth = Auth.from_settings(settings, directory=self)
+            self.board_server = BoardServer(source, settings.web, auth=auth)
+
+    def member_roles(self, guild_id: int, user_id: int) -> frozenset[int] | None:
+        """The board's :class:`bot.web.auth.MemberDirectory`, from the gateway's member
+        cache (the members intent; kept by GUILD_MEMBER_* events): the member's role ids
+        (``@everyone``'s, the guild id, among them), None when not a member."""
+        from bot.web.auth import MembersUnknown  # noqa: PLC0415
+
+        guild = self.get_guild(guild_id)
+        if guild is None or not guild.chunked:
+            raise MembersUnknown(f"guild {guild_id} is not (yet) in this process's cache")
+        member = guild.get_member(user_id)
+        if member is None:
+            return None
+        return frozenset(role.id for role in member.roles)
 
     def _guild_name(self, guild_id: int) -> str | None:
         guild = self.get_guild(guild_id)

@@ -23,7 +23,7 @@ from pydantic_settings import (
 )
 
 from bot.config_file import readable_config
-from bot.endpoint import loopback_api_url
+from bot.endpoint import is_loopback_host, loopback_api_url
 
 #: the database drivers the bot runs on (it is async throughout)
 ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -48,6 +48,18 @@ class WebSettings(BaseModel):
     host: str = "127.0.0.1"
     #: 0: a free port, chosen at start (logged)
     port: int = Field(default=8080, ge=0, le=65535)
+    #: Login with Discord, required when ``host`` is not loopback (``bot.web.auth``): the
+    #: Discord application's OAuth2 client id and secret, and the board's address as its
+    #: users reach it (``https://board.example.com``; the redirect is ``<public_url>/oauth/
+    #: callback``, registered in the application's OAuth2 settings)
+    client_id: int | None = Field(default=None, gt=0)
+    client_secret: SecretStr | None = None
+    public_url: str | None = None
+    #: a role id: only its holders are let in (None: every member of the guild)
+    role: int | None = Field(default=None, gt=0)
+    #: the key the session cookies are signed with (None: a random one per start, so a
+    #: restart logs everyone out); set it when two processes serve the board
+    session_secret: SecretStr | None = None
 
     @field_validator("host")
     @classmethod
@@ -57,6 +69,36 @@ class WebSettings(BaseModel):
             raise ValueError("expected a host name or an IP address, e.g. 127.0.0.1")
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _a_public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        scheme, _, rest = value.partition("://")
+        host = rest.split("/", 1)[0]
+        if scheme.lower() not in ("http", "https") or not host or any(c in rest for c in "?#@"):
+            raise ValueError(
+                "expected the board's address as its users reach it, "
+                "e.g. https://board.example.com (no query, no fragment)"
+            )
+        return value
+
+    @field_validator("session_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < SESSION_SECRET_MIN:
+            raise ValueError(f"too short: at least {SESSION_SECRET_MIN} characters")
+        return value
+
+    @property
+    def needs_login(self) -> bool:
+        """Served anywhere but loopback: only the guild's members, logged in with Discord."""
+        return self.enabled and not is_loopback_host(self.host)
+
+
+#: the shortest ``[web] session_secret`` taken (e.g. ``openssl rand -hex 32`` gives 64)
+SESSION_SECRET_MIN = 32
 
 #: ``CONDUCTOR_WEB_<NAME>`` for each setting of the ``[web]`` table
 WEB_ENVIRONMENT = {f"CONDUCTOR_WEB_{name.upper()}": name for name in WebSettings.model_fields}
@@ -175,6 +217,25 @@ class Settings(BaseSettings):
         if len(set(value)) != len(value):
             raise ValueError("names a shard twice")
         return sorted(value)
+
+    def login_missing(self) -> list[str]:
+        """What the board's Login with Discord lacks, each setting named as written (empty:
+        nothing, or the board is on loopback and needs no login)."""
+        if not self.web.needs_login:
+            return []
+        wanted = {
+            "client_id": self.web.client_id,
+            "client_secret": self.web.client_secret,
+            "public_url": self.web.public_url,
+        }
+        missing = [
+            f"[web] {name} (CONDUCTOR_WEB_{name.upper()})"
+            for name, value in wanted.items()
+            if value is None
+        ]
+        if self.guild_id is None:
+            missing.append("guild_id (CONDUCTOR_GUILD_ID): the guild whose members are let in")
+        return missing
 
     @property
     def shards(self) -> tuple[int, ...] | None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from bot.settings import Settings
 
 #: settings whose values must never be echoed back, even when they fail validation
-_SECRET_SETTINGS = frozenset({"discord_token"})
+_SECRET_SETTINGS = frozenset({"discord_token", "client_secret", "session_secret"})
 _ENV_PREFIX = "CONDUCTOR_"
 
 MISSING_CREDENTIAL = (
@@ -92,7 +92,8 @@ def _validation_lines(error: ValidationError) -> list[str]:
         name = f"{_ENV_PREFIX}{path.upper()}" if field else "settings"
         line = f"{name}: {problem.get('msg', 'invalid value')}"
         given = problem.get("input")
-        if field and field not in _SECRET_SETTINGS and isinstance(given, str | int | float):
+        secret = not _SECRET_SETTINGS.isdisjoint(map(str, location))
+        if field and not secret and isinstance(given, str | int | float):
             line += f" (got {str(given)[:60]!r})"
         lines.append(_shown(line))
     return lines
@@ -301,6 +302,19 @@ def _check_sandbox(settings: Settings) -> None:
             _fail(f"error: {config_file()}: {problem}", 2)
 
 
+def _check_web(settings: Settings) -> None:
+    """The board served anywhere but loopback needs Login with Discord: without its settings
+    the start stops (exit 2) naming each one missing."""
+    missing = settings.login_missing()
+    if missing:
+        _fail(
+            f"error: [web] host = {settings.web.host} is not loopback, so the board asks for "
+            f"a Discord login, which needs {', '.join(missing)}; set them, or keep [web] host "
+            "on 127.0.0.1 (or enabled = false)",
+            2,
+        )
+
+
 def _at_head(url: str) -> bool:
     """Whether the database is at the migrations' head already (a restart, the usual case):
     then alembic (about 9 MB) is never imported and the bot runs without it in its memory."""
@@ -336,6 +350,7 @@ def run() -> None:
     if token is None or not token.get_secret_value().strip():
         _fail(MISSING_CREDENTIAL, 2)
     _check_tables(settings)
+    _check_web(settings)
     _check_sandbox(settings)
     if not _at_head(settings.database_url):
         try:

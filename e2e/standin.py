@@ -24,8 +24,10 @@ through :class:`e2e.driver.Driver`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
+import hashlib
 import itertools
 import json
 import logging
@@ -39,6 +41,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from aiohttp import BodyPartReader, WSMsgType, web
 
@@ -68,6 +71,10 @@ _FILE_PART = re.compile(r"^files\[(\d+)\]$")
 HELD_S = web.RequestKey("held_s", float)
 HEARTBEAT_MS = 41_250
 ALL_BUT_ADMIN = str((1 << 51) - 1 & ~(1 << 3))
+#: the OAuth2 scopes the stand-in grants (the board's login asks for exactly these)
+OAUTH_SCOPES = frozenset({"identify", "guilds.members.read"})
+#: an authorization code's life (Discord's are short-lived)
+OAUTH_CODE_TTL_S = 600.0
 
 
 def _now_iso() -> str:
@@ -215,6 +222,16 @@ class StandIn:
         self.app_id = 0
         self.bot_id = 0
         self.guild_id = 0
+        #: OAuth2 (Login with Discord, the board's): the application's client secret, its
+        #: registered redirect URIs, the user logged in at Discord (None: the authorize page
+        #: waits for a login that never comes), whether they press Cancel; the codes and
+        #: tokens handed out (code -> grant, token -> grant)
+        self.client_secret = secrets.token_urlsafe(24)
+        self.oauth_redirects: set[str] = set()
+        self.oauth_user: int | None = None
+        self.oauth_denies = False
+        self.oauth_codes: dict[str, Json] = {}
+        self.oauth_tokens: dict[str, Json] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -267,6 +284,10 @@ class StandIn:
         self.gateway_gate = asyncio.Event()
         self.gateway_gate.set()
         app = web.Application(client_max_size=64 * 1024 * 1024)
+        # OAuth2 before the REST catch-all: the token endpoint takes a form, not JSON, and
+        # the authorize page is Discord's web app, not its API
+        app.router.add_get("/oauth2/authorize", self._oauth_authorize)
+        app.router.add_post("/api/v10/oauth2/token", self._oauth_token)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
         app.router.add_get("/attachments/{id}/{name}", self._attachment)
         app.router.add_get("/", self._gateway)
@@ -1083,9 +1104,136 @@ class StandIn:
 
     # -- the routes
 
+    # -- OAuth2 (https://discord.com/developers/docs/topics/oauth2)
+
+    async def _oauth_authorize(self, request: web.Request) -> web.Response:
+        """Discord's authorize page: the request checked as Discord checks it; then, for the
+        logged-in :attr:`oauth_user`, straight back to the redirect URI with a code and the
+        state (as after Authorize), or ``error=access_denied`` (Cancel); with no one logged
+        in, a page that waits there."""
+        query = request.query
+        problems = []
+        if query.get("client_id") != str(self.app_id):
+            problems.append("Unknown client_id")
+        if query.get("response_type") != "code":
+            problems.append("response_type must be code")
+        scopes = query.get("scope", "").split()
+        if not scopes or not set(scopes) <= OAUTH_SCOPES:
+            problems.append(f"Invalid scope {query.get('scope', '')!r}")
+        redirect = query.get("redirect_uri", "")
+        if redirect not in self.oauth_redirects:
+            problems.append("Invalid OAuth2 redirect_uri")
+        challenge = query.get("code_challenge")
+        if challenge is not None and query.get("code_challenge_method") != "S256":
+            problems.append("code_challenge_method must be S256")
+        if problems:
+            self.failures.append(Failure("oauth", "GET", "/oauth2/authorize", "; ".join(problems)))
+            return web.Response(status=400, text="; ".join(problems))
+        if self.oauth_user is None:
+            names = ", ".join(scopes)
+            return web.Response(
+                text=f"<!doctype html><title>Discord</title><h1 id='authorize'>Log in to "
+                f"Discord to authorize Conductor ({names})</h1>",
+                content_type="text/html",
+            )
+        state = query.get("state")
+        back: dict[str, str] = {}
+        if self.oauth_denies:
+            back["error"] = "access_denied"
+            back["error_description"] = (
+                "The resource owner or authorization server denied the request"
+            )
+        else:
+            code = secrets.token_urlsafe(24)
+            back["code"] = code
+            self.oauth_codes[code] = {
+                "user_id": self.oauth_user,
+                "scopes": scopes,
+                "redirect_uri": redirect,
+                "challenge": challenge,
+                "expires": time.monotonic() + OAUTH_CODE_TTL_S,
+            }
+        if state is not None:
+            back["state"] = state
+        raise web.HTTPFound(f"{redirect}?{urlencode(back)}")
+
+    async def _oauth_token(self, request: web.Request) -> web.Response:
+        """The code for a token (``authorization_code`` only): a form body, the client
+        authenticated by its secret (in the form or HTTP Basic), the code once and
+        unexpired, the same redirect URI, and PKCE's verifier when the code was asked with a
+        challenge. Errors as RFC 6749 says (``{"error": …, "error_description": …}``)."""
+        if request.content_type != "application/x-www-form-urlencoded":
+            self.failures.append(
+                Failure("oauth", "POST", "/oauth2/token", f"a body of {request.content_type}")
+            )
+            return _json({"error": "invalid_request"}, 400)
+        form = await request.post()
+        client_id, secret = str(form.get("client_id", "")), str(form.get("client_secret", ""))
+        basic = request.headers.get("Authorization", "")
+        if basic.startswith("Basic "):
+            client_id, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
+        if client_id != str(self.app_id) or not secrets.compare_digest(
+            secret.encode(), self.client_secret.encode()
+        ):
+            return _json({"error": "invalid_client"}, 401)
+        if form.get("grant_type") != "authorization_code":
+            return _json({"error": "unsupported_grant_type"}, 400)
+        grant = self.oauth_codes.pop(str(form.get("code", "")), None)
+
+        def invalid(why: str) -> web.Response:
+            return _json({"error": "invalid_grant", "error_description": why}, 400)
+
+        if grant is None or grant["expires"] < time.monotonic():
+            return invalid('Invalid "code" in request.')
+        if form.get("redirect_uri") != grant["redirect_uri"]:
+            return invalid('Invalid "redirect_uri" in request.')
+        if grant["challenge"] is not None:
+            verifier = str(form.get("code_verifier", ""))
+            digest = hashlib.sha256(verifier.encode()).digest()
+            made = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+            if not verifier or not secrets.compare_digest(made, grant["challenge"]):
+                return invalid('Invalid "code_verifier" in request.')
+        token = secrets.token_urlsafe(24)
+        self.oauth_tokens[token] = grant
+        return _json(
+            {
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": 604800,
+                "refresh_token": secrets.token_urlsafe(24),
+                "scope": " ".join(grant["scopes"]),
+            }
+        )
+
+    def _bearer(self, request: web.Request, scope: str) -> Json | None:
+        """The grant behind a ``Bearer`` token that holds ``scope``."""
+        header = request.headers.get("Authorization", "")
+        grant = (
+            self.oauth_tokens.get(header.removeprefix("Bearer "))
+            if header.startswith("Bearer ")
+            else None
+        )
+        return grant if grant is not None and scope in grant["scopes"] else None
+
+    async def r_my_member(
+        self, request: web.Request, params: dict[str, str], body: Json, files: list[Any]
+    ) -> web.Response:
+        grant = self._bearer(request, "guilds.members.read")
+        if grant is None:
+            return _error(401, 0, "401: Unauthorized")
+        member = self.members.get(grant["user_id"])
+        if int(params["guild_id"]) != self.guild_id or member is None:
+            return _error(404, 10004, "Unknown Guild")
+        return _json(member)
+
     async def r_me(
         self, request: web.Request, params: dict[str, str], body: Json, files: list[Any]
     ) -> web.Response:
+        if request.headers.get("Authorization", "").startswith("Bearer "):
+            grant = self._bearer(request, "identify")
+            if grant is None:
+                return _error(401, 0, "401: Unauthorized")
+            return _json(self.users[grant["user_id"]])
         if request.headers.get("Authorization") != f"Bot {self.token}":
             return _error(401, 0, "401: Unauthorized")
         return _json(
@@ -1528,6 +1676,7 @@ _M = "/channels/{channel_id}/messages"
 _W = "/webhooks/{webhook_id}/{webhook_token}"
 _ROUTES: dict[tuple[str, str], Any] = {
     ("GET", "/users/@me"): StandIn.r_me,
+    ("GET", "/users/@me/guilds/{guild_id}/member"): StandIn.r_my_member,
     ("GET", "/oauth2/applications/@me"): StandIn.r_application,
     ("GET", "/applications/@me"): StandIn.r_application,
     ("GET", "/gateway/bot"): StandIn.r_gateway_bot,

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -43,6 +43,9 @@ from conductor.stats import money as _money
 from conductor.text import mask_credentials, one_line, seconds, utc
 from store.db import Database
 from store.errors import DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from bot.web.auth import Auth
 
 log = logging.getLogger(__name__)
 
@@ -397,11 +400,17 @@ def same_machine_only(*, loopback: bool) -> Callable[..., Any]:
     return guard
 
 
-def build_app(source: BoardSource, *, loopback: bool = False) -> web.Application:
+def build_app(
+    source: BoardSource, *, loopback: bool = False, auth: Auth | None = None
+) -> web.Application:
     """The board's routes; ``loopback``: it listens on this machine only, so requests must
-    name it (:func:`same_machine_only`)."""
+    name it (:func:`same_machine_only`); ``auth``: only the guild's members, logged in with
+    Discord (its routes answered by its middleware, ahead of :func:`read_only`)."""
     board = Board(source)
-    app = web.Application(middlewares=[same_machine_only(loopback=loopback), read_only])
+    guards = [same_machine_only(loopback=loopback)]
+    if auth is not None:
+        guards.append(auth.middleware)
+    app = web.Application(middlewares=[*guards, read_only])
     app.on_response_prepare.append(_security_headers)
     app.router.add_get("/", board.root)
     app.router.add_get("/deployments", board.page)

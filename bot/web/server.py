@@ -12,6 +12,7 @@ from aiohttp import web
 from bot.endpoint import is_loopback_host
 from bot.settings import WebSettings
 from bot.web.app import BoardSource, build_app
+from bot.web.auth import Auth
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +23,13 @@ SHUTDOWN_TIMEOUT = 2.0
 class BoardServer:
     """``/deployments`` on ``[web]``'s host and port (0: a free one, see :attr:`url`)."""
 
-    def __init__(self, source: BoardSource, settings: WebSettings) -> None:
+    def __init__(
+        self, source: BoardSource, settings: WebSettings, *, auth: Auth | None = None
+    ) -> None:
         self.source = source
         self.settings = settings
+        #: Login with Discord: required to listen anywhere but loopback
+        self.auth = auth
         self._runner: web.AppRunner | None = None
         #: the board's address once it listens
         self.url: str | None = None
@@ -38,9 +43,18 @@ class BoardServer:
         if self._runner is not None:
             return True
         host, port = self.settings.host, self.settings.port
+        loopback = is_loopback_host(host)
+        if not loopback and self.auth is None:
+            log.error(
+                "the /deployments board is not served on %s: beyond this machine it asks for "
+                "a Discord login, which needs [web] client_id, client_secret and public_url "
+                "(and CONDUCTOR_GUILD_ID); the bot runs on without it",
+                host,
+            )
+            return False
         # No access log: the page asks for the board every two seconds.
         runner = web.AppRunner(
-            build_app(self.source, loopback=is_loopback_host(host)),
+            build_app(self.source, loopback=loopback, auth=self.auth),
             access_log=None,
             shutdown_timeout=SHUTDOWN_TIMEOUT,
         )

@@ -181,12 +181,18 @@ def close_process() -> bool:
 
 
 #: what Conductor keeps of its settings only in memory once read
-SECRETS = ("CONDUCTOR_DISCORD_TOKEN", "CONDUCTOR_DATABASE_URL")
+SECRETS = (
+    "CONDUCTOR_DISCORD_TOKEN",
+    "CONDUCTOR_DATABASE_URL",
+    "CONDUCTOR_WEB_CLIENT_SECRET",
+    "CONDUCTOR_WEB_SESSION_SECRET",
+)
 
 
 def forget_secrets() -> None:
-    """Drop the token and the database URL (it may hold a password) from this process's
-    environment once they are read: nothing started later inherits them, whatever it is."""
+    """Drop the token, the database URL (it may hold a password) and the board's secrets
+    from this process's environment once they are read: nothing started later inherits
+    them, whatever it is."""
     for name in SECRETS:
         os.environ.pop(name, None)
 
