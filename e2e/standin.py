@@ -10,6 +10,12 @@ on every :data:`RATE_LIMIT_EVERY`-th request of a route. Whatever goes wrong is 
 :attr:`StandIn.failures` (a body the spec refuses, a route it does not know, a limit broken);
 the tests fail on any.
 
+OAuth2 for the board's Login with Discord: ``GET /oauth2/authorize`` (straight back with a
+code and the state for :attr:`StandIn.oauth_user`), ``POST /api/v10/oauth2/token`` (the
+client secret, the code once, the redirect URI and PKCE's verifier checked), ``GET
+/api/v10/users/@me`` and ``/users/@me/guilds/{guild_id}/member`` with the Bearer token
+(10004 Unknown Guild for a non-member, as Discord answers).
+
 Several processes of the bot on one shard (:attr:`StandIn.twin_sessions`, a test's opt-in):
 each live session gets every dispatch of the guild, as Discord sends them to every session of
 a bot on the shard, and the second initial response to an interaction (40060, the race one

@@ -253,7 +253,10 @@ class Auth:
         )
         headers = {"Cache-Control": "no-store"}
         if csrf is not None:
+            # the form may post only here; and its POST carries this origin (under the
+            # board's no-referrer policy Chromium would send ``Origin: null``)
             headers["Content-Security-Policy"] = FORM_CSP
+            headers["Referrer-Policy"] = "same-origin"
         return web.Response(text=html, status=status, content_type="text/html", headers=headers)
 
     def _refused(self, refused: LoginRefused) -> web.Response:
@@ -542,7 +545,10 @@ class Auth:
         form = await request.post()
         sent = str(form.get("csrf", ""))
         expected = self._csrf(cookie) if visitor is not None else ""
-        wrong_origin = origin is not None and origin != _origin(self.public_url)
+        fetched_from = request.headers.get("Sec-Fetch-Site", "same-origin")
+        wrong_origin = (origin is not None and origin != _origin(self.public_url)) or (
+            fetched_from not in ("same-origin", "none")
+        )
         if visitor is None:
             answer = self.page(200, "Logged out", "You are not logged in.")
         elif wrong_origin or not sent or not hmac.compare_digest(sent.encode(), expected.encode()):

@@ -35,7 +35,7 @@ def run(tmp_path: Path, env: dict[str, str]) -> tuple[int, list[str], str]:
 def test_a_board_beyond_loopback_without_a_login_names_every_missing_setting(
     tmp_path: Path,
 ) -> None:
-    status, [line], _ = run(tmp_path, {"CONDUCTOR_WEB_HOST": "0.0.0.0"})
+    status, [line], _ = run(tmp_path, {"CONDUCTOR_WEB_HOST": "0.0.0.0"})  # noqa: S104
     assert status == 2
     assert line.startswith("error: [web] host = 0.0.0.0 is not loopback"), line
     for named in (
