@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from typing import Annotated, Any, ClassVar
 
 from pydantic import (
@@ -272,3 +273,27 @@ class Settings(BaseSettings):
         if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
+
+
+def written_at(location: tuple[str | int, ...]) -> str:
+    """Where the setting a validation error points at (its ``loc``) was written, to name it
+    so: its environment variable when that is set (``CONDUCTOR_WEB_PORT``), else the config
+    file's key (``conductor.toml: [web] port``, ``conductor.toml: guild_id``); the variable
+    when neither holds it (a default, or a key the file cannot have)."""
+    parts = [str(part) for part in location if not isinstance(part, int)]
+    if not parts:
+        return "settings"
+    variable = f"CONDUCTOR_{'_'.join(parts).upper()}"
+    if variable in {name.upper() for name in os.environ}:  # pydantic-settings ignores case
+        return variable
+    try:
+        path = readable_config()
+        table: Any = tomllib.loads(path.read_text(encoding="utf-8")) if path else None
+    except (OSError, ValueError):  # already reported as such: Settings() read it
+        table = None
+    for part in parts:
+        if not isinstance(table, dict) or part not in table:
+            return variable
+        table = table[part]
+    *tables, key = parts
+    return f"{path}: {''.join(f'[{name}] ' for name in tables)}{key}"

@@ -20,10 +20,10 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
     from bot.settings import Settings
+    from store.downgrade import DowngradePlan
 
 #: settings whose values must never be echoed back, even when they fail validation
 _SECRET_SETTINGS = frozenset({"discord_token", "client_secret", "session_secret"})
-_ENV_PREFIX = "CONDUCTOR_"
 
 MISSING_CREDENTIAL = (
     "error: CONDUCTOR_DISCORD_TOKEN is not set; export the bot token "
@@ -50,6 +50,47 @@ db_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(db_app, name="db")
+
+
+def _version_line() -> str:
+    """``conductor X.Y.Z``: the installed distribution's version; from a checkout that was
+    never installed, its ``pyproject.toml``'s, marked as such."""
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        return f"conductor {version('conductor')}"
+    except PackageNotFoundError:
+        pass
+    import tomllib  # noqa: PLC0415
+
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    try:
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+        return f"conductor {project['version']} (from the checkout at {pyproject.parent})"
+    except (OSError, ValueError, KeyError):
+        return "conductor (version unknown: not installed, and no pyproject.toml beside it)"
+
+
+def _show_version(asked: bool) -> None:
+    if asked:
+        typer.echo(_version_line())
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print Conductor's version and exit.",
+            callback=_show_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """Conductor: a Discord bot that conducts a team's release train."""
+
 
 # Colour only on a terminal; rich writes plain text to pipes and files.
 _out = Console(highlight=False, soft_wrap=True)
@@ -83,18 +124,19 @@ def _shown(text: str) -> str:
 
 
 def _validation_lines(error: ValidationError) -> list[str]:
+    from bot.settings import written_at  # noqa: PLC0415
+
     lines = []
     for problem in error.errors():
         location = problem.get("loc", ())
         field = str(location[0]) if location else ""
-        # a table's setting is named as its variable: ("web", "port") is CONDUCTOR_WEB_PORT
-        path = "_".join(part for part in map(str, location) if not part.isdigit())
-        name = f"{_ENV_PREFIX}{path.upper()}" if field else "settings"
-        line = f"{name}: {problem.get('msg', 'invalid value')}"
+        # named where it was written: CONDUCTOR_WEB_PORT, or conductor.toml: [web] port
+        line = f"{written_at(tuple(location))}: {problem.get('msg', 'invalid value')}"
         given = problem.get("input")
         secret = not _SECRET_SETTINGS.isdisjoint(map(str, location))
         if field and not secret and isinstance(given, str | int | float):
-            line += f" (got {str(given)[:60]!r})"
+            # as written: '70000' from a variable, 70000 from the file
+            line += f" (got {given[:60]!r})" if isinstance(given, str) else f" (got {given})"
         lines.append(_shown(line))
     return lines
 
@@ -158,17 +200,50 @@ def db_upgrade(
         _fail(f"error: upgrade failed: {_one_line(error)}")
 
 
+def _existing(url: str) -> str:
+    """``url``, when it names a database there is: a SQLite file that does not exist is
+    refused (exit 1) rather than created empty by a command that only reads it."""
+    from store.db import sqlite_file  # noqa: PLC0415
+
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        _fail(
+            f"error: there is no database at {path}: run `conductor db upgrade` to create it "
+            "(or name the right one with --url or CONDUCTOR_DATABASE_URL)"
+        )
+    return url
+
+
 @db_app.command("downgrade")
 def db_downgrade(
     revision: Annotated[
         str, typer.Option("--revision", "-r", help="Target revision ('base' drops everything).")
     ] = "-1",
     url: UrlOption = None,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="Drop tables and columns that hold data without asking (a SQLite database "
+            "is still copied beside its file first).",
+        ),
+    ] = False,
 ) -> None:
-    """Revert migrations down to a revision (default: one step)."""
-    from store import migrate  # noqa: PLC0415
+    """Revert migrations down to a revision (default: one step).
 
-    target = _database_url(url)
+    A downgrade that would drop data says what, copies a SQLite database beside its file
+    (PostgreSQL: names the pg_dump to run), then asks; without a terminal it needs --yes.
+    """
+    from store import downgrade, migrate  # noqa: PLC0415
+
+    target = _existing(_database_url(url))
+    try:
+        plan = downgrade.plan_downgrade(target, revision)
+    except Exception as error:
+        _fail(f"error: downgrade failed, nothing was changed: {_one_line(error)}")
+    if plan.losses:
+        _confirm_losses(target, plan, yes=yes)
     try:
         migrate.downgrade(target, revision)
         _out.print(_describe(target), style="yellow")
@@ -176,10 +251,55 @@ def db_downgrade(
         _fail(f"error: downgrade failed: {_one_line(error)}")
 
 
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+def _confirm_losses(url: str, plan: DowngradePlan, *, yes: bool) -> None:
+    """Say what the downgrade would drop, keep a copy (SQLite) or name pg_dump (PostgreSQL),
+    then ask on a terminal, or go on only with ``--yes``: else exit 1, nothing dropped."""
+    import sys  # noqa: PLC0415
+
+    from store.downgrade import backup_sqlite, pg_dump_command  # noqa: PLC0415
+
+    to = plan.target or "base"
+    typer.echo(f"warning: downgrading from {plan.current} to {to} drops data:", err=True)
+    for loss in plan.losses:
+        if loss.column is None:
+            typer.echo(f"  table {loss.name}: {loss.rows:,} row{_s(loss.rows)}", err=True)
+        else:
+            typer.echo(f"  column {loss.name}: {loss.rows:,} value{_s(loss.rows)}", err=True)
+    empty = sum(1 for loss in plan.dropped if loss.column is None and not loss.rows)
+    if empty:
+        typer.echo(f"  (and {empty} table{_s(empty)} without rows)", err=True)
+    if url.startswith("sqlite"):
+        try:
+            backup = backup_sqlite(url, f"to-{to}")
+        except Exception as error:
+            _fail(
+                f"error: nothing was dropped: the backup could not be written: {_one_line(error)}"
+            )
+        typer.echo(f"backup: {backup} (the whole database as it is now)", err=True)
+    else:
+        typer.echo(
+            f"no backup written (PostgreSQL): run first  {_shown(pg_dump_command(url, f'to-{to}'))}",
+            err=True,
+        )
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        _fail(
+            "error: nothing was dropped: this downgrade loses the data above; "
+            "run it again with --yes to drop it"
+        )
+    if not typer.confirm("Drop it?", default=False, err=True):
+        _fail("nothing was dropped")
+
+
 @db_app.command("current")
 def db_current(url: UrlOption = None) -> None:
     """Show which migration the database is at."""
-    target = _database_url(url)
+    target = _existing(_database_url(url))
     try:
         _out.print(_describe(target))
     except Exception as error:
@@ -191,12 +311,26 @@ def db_check(url: UrlOption = None) -> None:
     """Verify the schema is at head and matches the models."""
     from store import migrate  # noqa: PLC0415
 
-    target = _database_url(url)
+    target = _existing(_database_url(url))
     try:
         migrate.check(target)
-        _out.print(f"{_describe(target)}; the models match the migrations", style="green")
     except Exception as error:
-        _fail(f"error: check failed: {_one_line(error)}")
+        _fail(f"error: check failed: {_check_failure(target, error)}")
+    _out.print(f"{_describe(target)}; the models match the migrations", style="green")
+
+
+def _check_failure(url: str, error: Exception) -> str:
+    """Why ``db check`` failed, and the fix: behind head, ``conductor db upgrade``."""
+    from store import migrate  # noqa: PLC0415
+
+    try:
+        at, head = migrate.current(url), migrate.head()
+    except Exception:
+        return _one_line(error)  # the database cannot even be read: that says it
+    if at == head:  # at head, yet the models differ: the migrations miss a change
+        return f"the models do not match the migrations at {head}: {_one_line(error)}"
+    where = f"at {at}" if at else "empty (no migration applied)"
+    return f"the database is {where}, not at head ({head}): run `conductor db upgrade`"
 
 
 @db_app.command("copy")
@@ -227,6 +361,7 @@ def db_copy(
             bars[table] = shown.add_task(table, total=total)
         shown.update(bars[table], completed=done)  # type: ignore[arg-type]
 
+    _existing(source)  # read only: never created empty
     try:
         with shown:
             copied = asyncio.run(copy_database(source, target, progress=told))

@@ -22,6 +22,14 @@ log = logging.getLogger(__name__)
 EXIT_CONFIG, EXIT_UNREACHABLE = 2, 1
 
 
+def without_voice_warnings() -> None:
+    """Conductor never joins a voice channel: discord.py's warnings that PyNaCl and davey are
+    missing ("voice will NOT be supported") are noise at every start. Its own switches turn
+    those two off; every other warning of discord.py's still shows."""
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
+
+
 async def _main(settings: Settings) -> None:
     if settings.discord_token is None:
         raise RuntimeError("CONDUCTOR_DISCORD_TOKEN is not set")
@@ -43,6 +51,7 @@ def run_bot(settings: Settings) -> None:
     # lines of the library's internals per handoff (each move is logged once, by the
     # domain, and recorded as a stage event).
     logging.getLogger("transitions").setLevel(logging.WARNING)
+    without_voice_warnings()
     try:
         asyncio.run(_main(settings))
     except SchemaNotAtHead as error:

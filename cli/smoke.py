@@ -9,6 +9,7 @@ import os
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
@@ -28,16 +29,29 @@ from smoke import (
 )
 from smoke.screenshots import write_screenshots
 
+if TYPE_CHECKING:
+    from smoke.runner import Waiting
+
 #: the exit status of each verdict
 EXIT = {"green": 0, "red": 1, "error": 2}
+
+
+#: the checks run without an ``[app]`` table (the health check, and ``/``); their URL is
+#: always replaced by the command's
+_DEFAULT_SUITE = {"production_url": "https://app.example.com", "smoke": [{"path": "/"}]}
 
 
 def suite_for(url: str, config: str | None) -> AppConfig:
     """The suite to run: ``--config``'s ``[app]`` table, else ``conductor.toml``'s when it has
     one, else the default suite (the health check and ``/``); always against ``url``. Raises
-    :class:`SmokeConfigError` naming the problem."""
+    :class:`SmokeConfigError` naming the problem (a bad ``url`` as ``URL``, the argument:
+    whatever the file's ``app.production_url`` says is not used)."""
+    return _checks(config).at(url, named="URL")
+
+
+def _checks(config: str | None) -> AppConfig:
     if config is not None:
-        return load_app_config(config).at(url)
+        return load_app_config(config)
     try:
         default = readable_config()
     except ConfigFileError as error:
@@ -52,8 +66,8 @@ def suite_for(url: str, config: str | None) -> AppConfig:
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise SmokeConfigError(f"{default}: cannot be read: {one_line(error)}") from None
         if data.get("app") is not None:
-            return parse_app_config(data["app"]).at(url)
-    return parse_app_config({"production_url": url, "smoke": [{"path": "/"}]})
+            return parse_app_config(data["app"])
+    return parse_app_config(_DEFAULT_SUITE)
 
 
 def _label(check: CheckResult) -> str:
@@ -82,6 +96,14 @@ def check_line(check: CheckResult) -> str:
     if check.blocked:
         parts.append(_writes(len(check.blocked)))
     return "  " + " · ".join(parts)
+
+
+def waiting_line(wait: Waiting) -> str:
+    """A check still waiting: ``… /signin · waiting for selector #signin · 5 s of 15 s``."""
+    return (
+        f"  [dim]…[/] {escape(wait.path)} · waiting for {escape(wait.what)} · "
+        f"{wait.waited:.0f} s of {wait.budget:g} s"
+    )
 
 
 def result_table(result: SmokeResult) -> Table:
@@ -155,11 +177,16 @@ def run_suite(out: Console, suite: AppConfig) -> SmokeResult:
     def progress(check: CheckResult) -> None:
         out.print(mask_credentials(check_line(check)))
 
+    def waiting(wait: Waiting) -> None:
+        out.print(mask_credentials(waiting_line(wait)))
+
+    runner = PlaywrightRunner(on_wait=waiting)
+
     async def run() -> SmokeResult:
         if not out.is_terminal:
-            return await PlaywrightRunner().run(suite, on_check=progress)
+            return await runner.run(suite, on_check=progress)
         with out.status(f"checking {escape(mask_credentials(suite.production_url))}…"):
-            return await PlaywrightRunner().run(suite, on_check=progress)
+            return await runner.run(suite, on_check=progress)
 
     # On the loop where the console script started Playwright's driver, if it did.
     return driver.run(run())

@@ -152,13 +152,14 @@ class AppConfig(BaseModel):
     def health_url(self) -> str:
         return self.url(self.health_path)
 
-    def at(self, production_url: str) -> AppConfig:
+    def at(self, production_url: str, *, named: str = "app.production_url") -> AppConfig:
         """The same checks against another base URL (``conductor smoke URL``); raises
-        :class:`SmokeConfigError` when the URL is not an http(s) URL."""
+        :class:`SmokeConfigError` when the URL is not an http(s) URL, naming it as ``named``
+        (where the URL came from: ``URL``, the command's argument, is not the file's key)."""
         try:
             return AppConfig.model_validate({**self.model_dump(), "production_url": production_url})
         except ValidationError as error:
-            raise SmokeConfigError(_describe(error)) from None
+            raise SmokeConfigError(_describe(error, {"production_url": named})) from None
 
     def rollback(self, *, release: str, version: int | None, merge_sha: str | None) -> str | None:
         """The rollback command for one release, or None when none is configured. A value the
@@ -173,12 +174,13 @@ class AppConfig(BaseModel):
         return self.rollback_command.format_map(values)
 
 
-def _describe(error: ValidationError) -> str:
+def _describe(error: ValidationError, names: Mapping[str, str] | None = None) -> str:
     problems = []
     for problem in error.errors():
         where = ".".join(str(part) for part in problem.get("loc", ()))
         message = str(problem.get("msg", "invalid value")).removeprefix("Value error, ")
-        problems.append(f"app.{where}: {message}" if where else message)
+        named = (names or {}).get(where, f"app.{where}")
+        problems.append(f"{named}: {message}" if where else message)
     return "; ".join(problems)
 
 

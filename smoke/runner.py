@@ -24,9 +24,9 @@ import shutil
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, suppress
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -314,12 +314,36 @@ def _navigation_reason(error: PlaywrightError) -> str:
     return f"navigation failed: {_first_line(error)}"
 
 
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A check still waiting: on what (``selector #signin``, ``the page to load``), for how
+    long so far, of its budget (seconds)."""
+
+    path: str
+    what: str
+    waited: float
+    budget: float
+
+
+#: told while a check waits: first after :data:`WAIT_FIRST` s, then every :data:`WAIT_EVERY`
+OnWait = Callable[[Waiting], None]
+WAIT_FIRST = 2.0
+WAIT_EVERY = 3.0
+
+
 class _Budget:
-    """What is left of one check's timeout, for each Playwright call in turn."""
+    """What is left of one check's timeout, for each Playwright call in turn, and what the
+    check is waiting on meanwhile."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.deadline = time.perf_counter() + seconds
+        self.started = time.perf_counter()
+        self.deadline = self.started + seconds
+        self.waiting_for = "a page to load in"
+
+    @property
+    def waited(self) -> float:
+        return time.perf_counter() - self.started
 
     @property
     def left_ms(self) -> float:
@@ -339,6 +363,7 @@ async def _visit(
     element holding the text (Playwright's ``get_by_text``: a substring, case and whitespace
     ignored), each waited for within what is left of the check's timeout. Returns (the status
     seen, why it failed)."""
+    budget.waiting_for = "the page to load"
     try:
         response = await page.goto(app.url(check.path), timeout=budget.left_ms, wait_until="load")
     except PlaywrightTimeoutError:
@@ -351,6 +376,7 @@ async def _visit(
     if page in guard.redirected:
         # The guard followed the redirects and sent the page on to where they led: the check
         # is about that page.
+        budget.waiting_for = "the redirected page to load"
         try:
             await page.wait_for_url(
                 lambda url: url == guard.redirected.get(page),
@@ -364,6 +390,7 @@ async def _visit(
         return status, status_reason(status, check.expect_status)
 
     if check.selector is not None:
+        budget.waiting_for = f"selector {check.selector}"
         matches = page.locator(check.selector)
         try:
             await matches.filter(visible=True).first.wait_for(
@@ -378,6 +405,7 @@ async def _visit(
             return status, f"selector {check.selector} is invalid: {why}"
 
     if check.expect_text is not None:
+        budget.waiting_for = f'text "{check.expect_text}"'
         texts = page.get_by_text(check.expect_text)
         try:
             await texts.filter(visible=True).first.wait_for(state="visible", timeout=budget.left_ms)
@@ -402,13 +430,15 @@ async def check_page(
     check: SmokeCheck,
     *,
     blocked: list[BlockedRequest] | None = None,
+    on_wait: OnWait | None = None,
 ) -> CheckResult:
     """One page check under the check's timeout, in a page of the session's one context, its
     own for the check: a pooled page, led out since its last check
     (:class:`smoke.readonly.PagePool`). (A context per check would isolate cookies, but
     Chromium builds contexts serially, ~0.15 CPU-s each.) The writes the page and its popups
     attempt go into ``blocked`` (which goes on filling with what they send late, until the
-    browser closes). Never raises (cancellation aside)."""
+    browser closes). ``on_wait`` hears what a slow check waits for while it waits
+    (:class:`Waiting`). Never raises (cancellation aside)."""
     started = time.perf_counter()
     budget = _Budget(check.timeout)
     status: int | None = None
@@ -417,6 +447,7 @@ async def check_page(
     page: Page | None = None
     guard = session.guard
     blocked = [] if blocked is None else blocked
+    telling = None if on_wait is None else asyncio.create_task(_tell(check, budget, on_wait))
     try:
         async with asyncio.timeout(check.timeout + _GRACE):
             page = await session.take_page(blocked, until=budget.deadline)
@@ -431,6 +462,8 @@ async def check_page(
         reason = _navigation_reason(error) if not budget.spent else _timed_out(check.timeout)
     finally:
         took = _elapsed_ms(started)  # the check's time, not its screenshot's or its closing's
+        if telling is not None:
+            telling.cancel()
         if page is not None:
             if reason is not None:  # failed: the page as it is, before it is led out
                 shot = await screenshot(page)
@@ -448,6 +481,18 @@ async def check_page(
         blocked=tuple(blocked),
         screenshot=shot,
     )
+
+
+async def _tell(check: SmokeCheck, budget: _Budget, on_wait: OnWait) -> None:
+    """Say what the check waits for, and since when, until it is cancelled (its check done)."""
+    await asyncio.sleep(WAIT_FIRST)
+    while True:
+        waiting = Waiting(check.path, budget.waiting_for, budget.waited, budget.seconds)
+        try:
+            on_wait(waiting)
+        except Exception:
+            log.exception("the on_wait callback raised")  # never the check's verdict
+        await asyncio.sleep(WAIT_EVERY)
 
 
 async def screenshot(page: Page) -> bytes | None:
@@ -482,11 +527,19 @@ class PlaywrightRunner:
     :class:`smoke.readonly.PagePool`).
     """
 
-    def __init__(self, *, max_parallel: int = MAX_PARALLEL, headless: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        max_parallel: int = MAX_PARALLEL,
+        headless: bool = True,
+        on_wait: OnWait | None = None,
+    ) -> None:
         if max_parallel < 1:
             raise ValueError("max_parallel must be at least 1")
         self.max_parallel = max_parallel
         self.headless = headless
+        #: told what a slow check waits for, while it waits (the CLI's progress)
+        self.on_wait = on_wait
 
     async def run(self, app: AppConfig, *, on_check: OnCheck | None = None) -> SmokeResult:
         started = time.perf_counter()
@@ -530,7 +583,9 @@ class PlaywrightRunner:
 
                 async def one(check: SmokeCheck, blocked: list[BlockedRequest]) -> CheckResult:
                     async with slots:
-                        result = await check_page(session, app, check, blocked=blocked)
+                        result = await check_page(
+                            session, app, check, blocked=blocked, on_wait=self.on_wait
+                        )
                     _notify(on_check, result)
                     return result
 

@@ -18,6 +18,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from urllib.request import pathname2url
 
@@ -134,6 +135,14 @@ def _sqlite_file(url: URL) -> str | None:
     if name.startswith("file:") or url.query.get("uri"):
         return None
     return os.path.abspath(name)
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file of a file-backed SQLite database URL, absolute (None: in memory, a URI, or
+    not SQLite): what a command that only reads checks exists, rather than let SQLite
+    create it."""
+    name = _sqlite_file(make_url(url))
+    return Path(name) if name is not None else None
 
 
 def _identity(path: str) -> tuple[int, int] | None:

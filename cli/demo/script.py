@@ -46,6 +46,7 @@ from bot.client import ConductorBot, create_bot
 from bot.sample import GUILD_ID, sample_settings
 from bot.settings import Settings
 from cli.demo.transcript import Transcript
+from cli.run import without_voice_warnings
 from conductor.releases.git import IDENTITY
 from conductor.releases.sandbox import Sandbox
 from conductor.states import TaskState
@@ -476,6 +477,7 @@ async def play(console: Console, keep: Path | None = None) -> float:
         await database.create_all()
         repo = DemoRepo(Path(tmp) / "git")
         settings = demo_settings(url, app.url, repo, production(Path(tmp)) / "VERSION")
+        without_voice_warnings()
         bot = create_bot(settings, database=database, smoke_runner=PlaywrightRunner())
         env = simcord.Env(bot, settle_timeout=SETTLE_SECONDS)
         env.backend.edit_bot_profile("Conductor")

@@ -99,8 +99,10 @@ def test_a_bad_token_in_the_config_file_is_named_but_not_echoed(tmp_path: Path) 
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 2
-    assert any(line.startswith("CONDUCTOR_DISCORD_TOKEN: ") for line in lines)
-    assert any(line.startswith("CONDUCTOR_REQUIRED_APPROVALS: ") for line in lines)
+    # named where they were written: the file's keys, not variables nobody set
+    assert any(line.startswith(f"{config}: discord_token: ") for line in lines)
+    assert any(line.startswith(f"{config}: required_approvals: ") for line in lines)
+    assert "CONDUCTOR_" not in result.stderr
     assert "123456789012" not in result.stdout + result.stderr
 
 
@@ -173,7 +175,7 @@ def test_run_with_a_broken_git_deploy_or_reminders_table_stops_naming_the_field(
         (
             "[web]\nport = 70000\n",
             {},
-            "CONDUCTOR_WEB_PORT: Input should be less than or equal to 65535 (got '70000')",
+            "{config}: [web] port: Input should be less than or equal to 65535 (got 70000)",
         ),
         (
             "",
@@ -181,7 +183,7 @@ def test_run_with_a_broken_git_deploy_or_reminders_table_stops_naming_the_field(
             "CONDUCTOR_WEB_ENABLED: Input should be a valid boolean, unable to interpret "
             "input (got 'maybe')",
         ),
-        ("[web]\nprot = 8080\n", {}, "CONDUCTOR_WEB_PROT: Extra inputs are not permitted"),
+        ("[web]\nprot = 8080\n", {}, "{config}: [web] prot: Extra inputs are not permitted"),
     ],
 )
 def test_run_with_a_bad_web_setting_stops_naming_it(
@@ -201,7 +203,7 @@ def test_run_with_a_bad_web_setting_stops_naming_it(
     )
     assert result.returncode == 2
     [shown] = result.stderr.splitlines()
-    assert shown.startswith(line), shown
+    assert shown.startswith(line.format(config=config)), shown
     assert not db_path.exists()  # stopped before the migrations
     assert SECRET not in result.stdout + result.stderr
 
@@ -230,8 +232,9 @@ def test_run_with_a_token_migrates_then_fails_cleanly_without_discord(
 
 def test_db_upgrade_current_downgrade(tmp_path: Path, db_path: Path, db_url: str) -> None:
     current = run_cli(tmp_path, "db", "current", "--url", db_url)
-    assert current.returncode == 0, current.stderr
-    assert "no migrations applied" in current.stdout
+    assert current.returncode == 1  # a read: no database there, none made
+    assert "run `conductor db upgrade` to create it" in current.stderr
+    assert not db_path.exists()
 
     upgraded = run_cli(tmp_path, "db", "upgrade", "--url", db_url)
     assert upgraded.returncode == 0, upgraded.stderr
@@ -279,13 +282,16 @@ def test_db_commands_take_the_url_from_the_settings(
     assert tables(db_path) & APP_TABLES == set()
 
 
-def test_db_check_fails_with_one_line_on_an_empty_database(tmp_path: Path, db_url: str) -> None:
+def test_db_check_fails_with_one_line_on_an_empty_database(
+    tmp_path: Path, db_path: Path, db_url: str
+) -> None:
+    sqlite3.connect(db_path).close()  # an empty database file
     result = run_cli(tmp_path, "db", "check", "--url", db_url)
     assert result.returncode == 1
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith("error: check failed: ")
-    assert "not up to date" in lines[0]
+    assert result.stderr.splitlines() == [
+        f"error: check failed: the database is empty (no migration applied), not at head "
+        f"({HEAD}): run `conductor db upgrade`"
+    ]
 
 
 def test_db_upgrade_fails_with_one_line_on_a_bad_revision(tmp_path: Path, db_url: str) -> None:
@@ -302,9 +308,9 @@ def test_db_upgrade_fails_with_one_line_on_a_bad_revision(tmp_path: Path, db_url
         (("--help",), 0),
         (("run",), 2),
         (("db", "upgrade"), 0),
-        (("db", "current"), 0),
-        (("db", "check"), 1),  # an empty database is behind head
-        (("db", "downgrade", "--revision", "base"), 0),
+        (("db", "current"), 1),  # no database: a read makes none
+        (("db", "check"), 1),
+        (("db", "downgrade", "--revision", "base"), 1),
     ],
 )
 def test_the_token_never_appears_in_any_output(
@@ -481,6 +487,8 @@ def test_run_with_a_loopback_discord_api_url_goes_there(
     assert errors == [errors[0]] and errors[0].startswith("error: cannot reach Discord: ")
     assert f"127.0.0.1:{port}" in errors[0]
     assert "Traceback" not in result.stderr
+    # the client was built (it tried to log in), without discord.py's voice warnings
+    assert "voice will NOT be supported" not in result.stderr
     assert SECRET not in result.stdout + result.stderr
 
 

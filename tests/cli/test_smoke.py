@@ -127,7 +127,7 @@ def test_a_missing_or_broken_config_file_exits_2(tmp_path: Path) -> None:
 def test_a_bad_url_exits_2(tmp_path: Path) -> None:
     result = smoke(tmp_path, "app.example.com")
     assert result.exit_code == 2
-    assert result.stderr.strip().startswith("error: app.production_url: must be an http(s) URL")
+    assert result.stderr.strip().startswith("error: URL: must be an http(s) URL")
 
 
 def test_without_a_config_the_default_suite_runs(sample_app: SampleApp, tmp_path: Path) -> None:
@@ -233,3 +233,18 @@ def test_screenshots_dir_that_cannot_be_made_exits_2_before_the_run(
         f"error: --screenshots: {blocker / 'shots'} cannot be created: Not a directory"
     )
     assert sample_app.requests == []  # production was never asked
+
+
+def test_a_slow_check_shows_that_it_is_waiting(sample_app: SampleApp, tmp_path: Path) -> None:
+    checks = [{"path": "/", "selector": "#never-there", "timeout": 6}]
+    config = write_config(tmp_path, sample_app.url, smoke=checks)
+    result = smoke(tmp_path, sample_app.url, "--config", str(config))
+
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    waiting = [n for n, line in enumerate(lines) if "waiting for" in line]
+    verdict = next(n for n, line in enumerate(lines) if line.startswith("  ✗ / · 200"))
+    assert waiting and max(waiting) < verdict, result.stdout  # said while it waited
+    first = lines[waiting[0]]
+    assert first.startswith("  … / · waiting for selector #never-there · "), first
+    assert first.endswith(" of 6 s")

@@ -18,7 +18,16 @@ from playwright.async_api import async_playwright
 from smoke import CheckResult, SmokeCheck, Verdict
 from smoke.protocol import SmokeRunner
 from smoke.readonly import ROUTE_GRACE, ReadOnlyGuard
-from smoke.runner import _GRACE, LAUNCH_ARGS, PlaywrightRunner, check_page, chromium
+from smoke.runner import (
+    _GRACE,
+    LAUNCH_ARGS,
+    WAIT_EVERY,
+    WAIT_FIRST,
+    PlaywrightRunner,
+    Waiting,
+    check_page,
+    chromium,
+)
 from smoke.sample_app import SampleApp, serve_in_thread
 from tests.helpers import IN_VAIN, suite
 from tests.hostile_http import HostileServer
@@ -467,3 +476,29 @@ async def test_a_page_that_streams_forever_fails_on_time_and_is_let_go() -> None
         lasted,
         took,
     )
+
+
+async def test_a_slow_check_says_what_it_waits_for_while_it_waits(sample_app: SampleApp) -> None:
+    """A selector that never comes: the runner says so after WAIT_FIRST seconds and then every
+    WAIT_EVERY, each time with how long of the check's budget it has waited, all before the
+    check's verdict; a check done sooner says nothing."""
+    budget = WAIT_FIRST + 2 * WAIT_EVERY + 1.0
+    told: list[tuple[str, object]] = []
+    checks = [{"path": "/", "selector": "#never-there", "timeout": budget}]
+    runner = PlaywrightRunner(on_wait=lambda wait: told.append(("wait", wait)))
+    result = await runner.run(
+        suite(sample_app.url, smoke=checks), on_check=lambda check: told.append(("done", check))
+    )
+
+    assert result.failed[0].reason == "selector #never-there not found"
+    waits = [wait for kind, wait in told if kind == "wait"]
+    assert [kind for kind, _ in told][-1] == "done"  # every word of waiting came before
+    assert all(isinstance(wait, Waiting) for wait in waits)
+    assert len(waits) >= 2, told
+    seconds = [wait.waited for wait in waits if isinstance(wait, Waiting)]
+    assert seconds == sorted(seconds)
+    assert WAIT_FIRST <= seconds[0] < budget
+    assert seconds[-1] < budget + _GRACE
+    for wait in waits:
+        assert isinstance(wait, Waiting)
+        assert (wait.path, wait.what, wait.budget) == ("/", "selector #never-there", budget)
