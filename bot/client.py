@@ -159,7 +159,7 @@ class ConductorBot(commands.Bot):
                 guild_name=self._guild_name,
                 gateway=self.gateway_problem,
             )
-            self.board_server = BoardServer(source, settings.web)
+            self.board_server = BoardServer(source, settings.web, threaded=True)
 
     def _guild_name(self, guild_id: int) -> str | None:
         guild = self.get_guild(guild_id)
