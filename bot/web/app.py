@@ -7,6 +7,7 @@
     GET /deployments/stats.png    their chart, 900 × 450 (drawn off the event loop)
     GET /deployments/screenshots/ a failed check's screenshot, only from the evidence root
     GET /healthz                  the bot process: gateway connected, database reachable
+                                  (within 3 s, even with the database locked)
 
 Each guild's board is served from memory (``snapshot.Snapshots``): read and rendered once, then
 answered until the bot says it changed (:meth:`Board.changed`) or it is a few seconds old; the
@@ -95,8 +96,9 @@ class BoardSource:
     default_guild: int | None
     #: a guild's name, when the bot knows it
     guild_name: Callable[[int], str | None]
-    #: None while the gateway is connected, else what is wrong
-    gateway: Callable[[], str | None]
+    #: None while the gateway is connected, else what is wrong; itself None where there is
+    #: no gateway (``conductor board``: the board alone)
+    gateway: Callable[[], str | None] | None
     #: ``database`` is the board's own handle (:func:`bot.web.server.board_source`), closed
     #: when the server stops
     owned_database: bool = False
@@ -339,12 +341,12 @@ class Board:
     async def healthz(self, request: web.Request) -> web.Response:
         """200 when the gateway is connected and the database answers; 503 naming each
         problem otherwise."""
-        gateway = self.source.gateway()
         database = await self._database_problem()
-        checks = {
-            "gateway": {"ok": gateway is None, "detail": gateway or "connected"},
-            "database": {"ok": database is None, "detail": database or "reachable"},
-        }
+        checks = {}
+        if self.source.gateway is not None:
+            gateway = self.source.gateway()
+            checks["gateway"] = {"ok": gateway is None, "detail": gateway or "connected"}
+        checks["database"] = {"ok": database is None, "detail": database or "reachable"}
         problems = [f"{name}: {c['detail']}" for name, c in checks.items() if not c["ok"]]
         body: dict[str, Any] = {"status": "unhealthy" if problems else "ok", "checks": checks}
         if problems:
