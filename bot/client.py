@@ -149,12 +149,12 @@ class ConductorBot(commands.Bot):
         #: the read-only /deployments page (``[web]``), listening from ``setup_hook``
         self.board_server: BoardServer | None = None
         if settings.web.enabled:
-            from bot.web import BoardServer, BoardSource  # noqa: PLC0415 - aiohttp.web: when served
+            from bot.web import BoardServer  # noqa: PLC0415 - aiohttp.web: when served
+            from bot.web.server import board_source  # noqa: PLC0415
 
-            source = BoardSource(
-                releases=self.releases,
-                evidence=self.sealer.evidence,
-                database=self.database,
+            # the board reads through a small pool of its own, never the commands' one
+            source = board_source(
+                self.conductor,
                 default_guild=settings.guild_id,
                 guild_name=self._guild_name,
                 gateway=self.gateway_problem,
@@ -164,7 +164,7 @@ class ConductorBot(commands.Bot):
                 from bot.web.auth import Auth  # noqa: PLC0415
 
                 auth = Auth.from_settings(settings, directory=self)
-            self.board_server = BoardServer(source, settings.web, auth=auth)
+            self.board_server = BoardServer(source, settings.web, threaded=True, auth=auth)
 
     def member_roles(self, guild_id: int, user_id: int) -> frozenset[int] | None:
         """The board's :class:`bot.web.auth.MemberDirectory`, from the gateway's member
@@ -264,7 +264,10 @@ class ConductorBot(commands.Bot):
         super().dispatch(event_name, *args, **kwargs)
 
     def release_changed(self, guild_id: int) -> None:
-        """Something the board shows changed (listeners: ``on_conductor_change``)."""
+        """Something the board shows changed (listeners: ``on_conductor_change``; the web
+        board's snapshot of the guild is read afresh at its next request)."""
+        if self.board_server is not None:
+            self.board_server.changed(guild_id)
         self.dispatch("conductor_change", guild_id)
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:

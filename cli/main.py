@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from rich.console import Console
 
+from cli.board import board
+
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
@@ -496,6 +498,9 @@ def run() -> None:
     from cli.run import run_bot  # noqa: PLC0415 - discord.py loads here
 
     run_bot(settings)
+
+
+app.command("board")(board)
 
 
 # -- conductor smoke --------------------------------------------------------------------------

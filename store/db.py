@@ -25,6 +25,7 @@ from urllib.request import pathname2url
 from sqlalchemy import event, insert, inspect, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -34,7 +35,14 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from store.errors import DatabaseGone, DatabaseUnavailable, Reason, unavailable, unreachable
+from store.errors import (
+    DatabaseCrowded,
+    DatabaseGone,
+    DatabaseUnavailable,
+    Reason,
+    unavailable,
+    unreachable,
+)
 from store.models import Base
 
 log = logging.getLogger(__name__)
@@ -178,11 +186,21 @@ class Database:
         *,
         echo: bool = False,
         busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+        pool_size: int | None = None,
+        pool_timeout: float | None = None,
     ) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.is_postgresql = self.url.get_backend_name() == "postgresql"
+        self.busy_timeout_ms = busy_timeout_ms
         options: dict[str, Any] = {}
+        if _sqlite_file(self.url) is not None or self.is_postgresql:
+            # a pool of exactly ``pool_size`` connections (SQLite files and PostgreSQL pool;
+            # memory databases keep SQLAlchemy's single connection)
+            if pool_size is not None:
+                options["pool_size"], options["max_overflow"] = pool_size, 0
+            if pool_timeout is not None:
+                options["pool_timeout"] = pool_timeout
         if self.is_postgresql:
             # the busy timeout: how long a statement waits for a lock (the write lock first)
             settings = {"lock_timeout": f"{int(busy_timeout_ms)}ms"}
@@ -291,6 +309,8 @@ class Database:
             if down is None:
                 raise
             raise down from error
+        except PoolTimeout as error:
+            raise DatabaseCrowded(str(error)) from error
         if self._down is not None:
             log.warning("the database takes writes again (it was %s)", self._down)
             self._down = None
@@ -311,6 +331,24 @@ class Database:
             if down is None:
                 raise
             raise down from error
+        except PoolTimeout as error:
+            raise DatabaseCrowded(str(error)) from error
+
+    def sibling(
+        self, *, pool_size: int = 2, pool_timeout: float = 1.0, busy_timeout_ms: int = 1_000
+    ) -> Database:
+        """Another handle on the same database with a small pool of its own (the board's:
+        its reads never take a connection this handle's units of work need), waiting at most
+        ``pool_timeout`` s for a free connection and ``busy_timeout_ms`` for a lock. A memory
+        database has no second handle: this one is returned."""
+        if self.is_sqlite and self.path is None:
+            return self
+        return Database(
+            self.url,
+            busy_timeout_ms=busy_timeout_ms,
+            pool_size=pool_size,
+            pool_timeout=pool_timeout,
+        )
 
     async def _begin(self, session: Session, *, execution_options: dict[str, Any]) -> None:
         """Open the unit's connection and transaction. A server that refuses the connection

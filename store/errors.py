@@ -53,6 +53,13 @@ class DatabaseBusy(DatabaseUnavailable):
     advice = "try again in a moment"
 
 
+class DatabaseCrowded(DatabaseBusy):
+    """Every connection of the pool was in use for the whole pool timeout (many requests at
+    once): busy, but not because of another process's lock."""
+
+    problem = "Conductor's database has no free connection: every one is in use"
+
+
 class DatabaseFull(DatabaseUnavailable):
     reason = "full"
     problem = "Conductor's database is full: there is no space left to write"

@@ -7,6 +7,12 @@
     GET /deployments/stats.png    their chart, 900 × 450 (drawn off the event loop)
     GET /deployments/screenshots/ a failed check's screenshot, only from the evidence root
     GET /healthz                  the bot process: gateway connected, database reachable
+                                  (within 3 s, even with the database locked)
+
+Each guild's board is served from memory (``snapshot.Snapshots``): read and rendered once, then
+answered until the bot says it changed (:meth:`Board.changed`) or it is a few seconds old; the
+ETag is compared before anything is read or rendered. The board reads through its own small
+pool (``BoardSource.database``), never the bot's.
 
 ``?guild=ID`` picks one of the guilds with releases or tasks here; without it, the configured
 guild (``CONDUCTOR_GUILD_ID``), else the first with any. Only GET and HEAD are answered:
@@ -17,8 +23,6 @@ anything else is 405, on any path. Every response carries a strict Content-Secur
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -27,13 +31,15 @@ from datetime import datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import web, web_response
+from aiohttp.http_exceptions import HttpProcessingError
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from bot.charts import stats_png
 from bot.endpoint import is_loopback_host
 from bot.web.model import GuildRef, board_data
+from bot.web.snapshot import REBUILD_EVERY_S, Encoded, Snapshots
 from conductor.errors import InvalidInput
 from conductor.releases.service import Releases
 from conductor.seals.evidence import Evidence
@@ -69,6 +75,8 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+#: the server's name in every answer (not aiohttp's, nor its version)
+SERVER_NAME = "conductor"
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 #: the longest ``?guild=`` taken as a number (a Discord id has at most 20 digits)
 GUILD_DIGITS = 20
@@ -80,7 +88,9 @@ ROLE_NAMES = {BidRole.PM: "PM", BidRole.PO: "PO", BidRole.DEV: "Dev"}
 @dataclass(frozen=True, slots=True)
 class BoardSource:
     """What the board reads: the domain's releases (the same queries as the pinned board),
-    the seals' evidence on disk, the database, and what only the bot knows."""
+    the seals' evidence on disk, the database, and what only the bot knows. ``releases`` and
+    ``database`` are the board's own handle (``Database.sibling``: a small pool of its
+    own), so a flood of requests never takes a connection the bot's commands need."""
 
     releases: Releases
     evidence: Evidence
@@ -89,8 +99,12 @@ class BoardSource:
     default_guild: int | None
     #: a guild's name, when the bot knows it
     guild_name: Callable[[int], str | None]
-    #: None while the gateway is connected, else what is wrong
-    gateway: Callable[[], str | None]
+    #: None while the gateway is connected, else what is wrong; itself None where there is
+    #: no gateway (``conductor board``: the board alone)
+    gateway: Callable[[], str | None] | None
+    #: ``database`` is the board's own handle (:func:`bot.web.server.board_source`), closed
+    #: when the server stops
+    owned_database: bool = False
 
 
 class Refused(Exception):
@@ -153,36 +167,52 @@ def templates() -> Environment:
     return env
 
 
-def _static_files() -> dict[str, tuple[bytes, str]]:
+def _static_files() -> dict[str, tuple[Encoded, str]]:
     """The page's script, style and icon, read once (a fixed set: nothing else is served)."""
     files = {}
     for entry in resources.files("bot.web").joinpath("static").iterdir():
         kind = STATIC_TYPES.get("." + entry.name.rsplit(".", 1)[-1])
         if kind is not None and entry.is_file():
-            files[entry.name] = (entry.read_bytes(), kind)
+            files[entry.name] = (Encoded.of(entry.read_bytes()), kind)
     return files
 
 
-def _etag(body: bytes) -> str:
-    return '"' + hashlib.sha256(body).hexdigest()[:24] + '"'
-
-
-def _answer(request: web.Request, body: bytes, content_type: str) -> web.Response:
-    """``body`` with its ETag, or 304 when the client has it already."""
-    tag = _etag(body)
-    headers = {"ETag": tag, "Cache-Control": "no-cache"}
-    if tag in request.headers.get("If-None-Match", ""):
+def _answer(request: web.Request, encoded: Encoded, content_type: str) -> web.Response:
+    """``encoded`` with its ETag, or 304 when the client has it already (compared before
+    anything else is done)."""
+    headers = {"ETag": encoded.etag, "Cache-Control": "no-cache"}
+    if encoded.etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)
-    return web.Response(body=body, content_type=content_type, charset="utf-8", headers=headers)
+    return web.Response(
+        body=encoded.body, content_type=content_type, charset="utf-8", headers=headers
+    )
 
 
 class Board:
-    """The routes, over one :class:`BoardSource`."""
+    """The routes, over one :class:`BoardSource`; each guild's board from
+    :attr:`snapshots`, rebuilt when :meth:`changed` says so, or ``every`` seconds."""
 
-    def __init__(self, source: BoardSource) -> None:
+    def __init__(self, source: BoardSource, *, every: float = REBUILD_EVERY_S) -> None:
         self.source = source
         self.env = templates()
         self.static = _static_files()
+        self.snapshots = Snapshots(self._read, self._render, source.releases.guilds, every=every)
+
+    def changed(self, guild_id: int | None = None) -> None:
+        """Something the board of ``guild_id`` shows changed (None: any guild's)."""
+        self.snapshots.changed(guild_id)
+
+    async def _read(self, guild_id: int) -> dict[str, Any]:
+        view = await self.source.releases.board(guild_id, RECENT)
+        guilds = await self.snapshots.guilds()
+        known = {
+            *guilds,
+            *(() if self.source.default_guild is None else (self.source.default_guild,)),
+        }
+        return board_data(view, self._ref(guild_id), tuple(self._ref(g) for g in sorted(known)))
+
+    def _render(self, data: dict[str, Any]) -> str:
+        return self.env.get_template("board.html").render(board=data)
 
     # -- which guild ---------------------------------------------------------------------------
 
@@ -191,7 +221,7 @@ class Board:
 
     async def guild(self, request: web.Request) -> tuple[GuildRef, tuple[GuildRef, ...]]:
         """The guild the request means, and every guild the board can show."""
-        known = set(await self.source.releases.guilds())
+        known = set(await self.snapshots.guilds())
         default = self.source.default_guild
         if default is not None:
             known.add(default)
@@ -210,9 +240,9 @@ class Board:
         return self._ref(int(raw)), ordered
 
     async def data(self, request: web.Request) -> dict[str, Any]:
-        guild, guilds = await self.guild(request)
-        view = await self.source.releases.board(guild.id, RECENT)
-        return board_data(view, guild, guilds)
+        """The board the request means (its snapshot's data: not to be changed)."""
+        guild, _ = await self.guild(request)
+        return (await self.snapshots.board(guild.id)).data
 
     # -- the routes ----------------------------------------------------------------------------
 
@@ -221,15 +251,16 @@ class Board:
 
     async def page(self, request: web.Request) -> web.Response:
         try:
-            data = await self.data(request)
+            guild, _ = await self.guild(request)
         except Refused as refused:
             html = self.env.get_template("error.html").render(message=refused.text)
             return web.Response(text=html, status=refused.status, content_type="text/html")
-        fragment = self.env.get_template("board.html").render(board=data)
+        snapshot = await self.snapshots.board(guild.id)
+        data = snapshot.data
         html = self.env.get_template("deployments.html").render(
             board=data,
-            fragment=fragment,
-            etag=_etag(fragment.encode()),
+            fragment=snapshot.fragment.body.decode(),
+            etag=snapshot.fragment.etag,
             source=f"/deployments/board?guild={data['guild']['id']}",
             every=REFRESH_MS,
         )
@@ -239,19 +270,17 @@ class Board:
 
     async def fragment(self, request: web.Request) -> web.Response:
         try:
-            data = await self.data(request)
+            guild, _ = await self.guild(request)
         except Refused as refused:
             raise _http(refused) from None
-        body = self.env.get_template("board.html").render(board=data).encode()
-        return _answer(request, body, "text/html")
+        return _answer(request, (await self.snapshots.board(guild.id)).fragment, "text/html")
 
     async def json(self, request: web.Request) -> web.Response:
         try:
-            data = await self.data(request)
+            guild, _ = await self.guild(request)
         except Refused as refused:
             return web.json_response({"error": refused.text}, status=refused.status)
-        body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-        return _answer(request, body, "application/json")
+        return _answer(request, (await self.snapshots.board(guild.id)).json, "application/json")
 
     async def _stats(self, request: web.Request) -> tuple[GuildRef, DeliveryStats]:
         guild, _ = await self.guild(request)
@@ -296,8 +325,8 @@ class Board:
         """A file under the evidence root, only a PNG name, never through a link out of it
         (:meth:`Evidence.path` decides); anything else is the same 404."""
         stored = request.match_info["path"]
-        path = self.source.evidence.path(stored)
-        if path is None or not await asyncio.to_thread(path.is_file):
+        path = self.source.evidence.path(stored) if _plausible(stored) else None
+        if path is None or not await asyncio.to_thread(_is_file, path):
             log.info("refused a screenshot outside the evidence: %r", stored[:200])
             raise web.HTTPNotFound(text="No such screenshot.")
         return web.FileResponse(
@@ -309,18 +338,18 @@ class Board:
         found = self.static.get(request.match_info["name"])
         if found is None:
             raise web.HTTPNotFound(text="No such file.")
-        body, kind = found
-        return _answer(request, body, kind)
+        encoded, kind = found
+        return _answer(request, encoded, kind)
 
     async def healthz(self, request: web.Request) -> web.Response:
         """200 when the gateway is connected and the database answers; 503 naming each
         problem otherwise."""
-        gateway = self.source.gateway()
         database = await self._database_problem()
-        checks = {
-            "gateway": {"ok": gateway is None, "detail": gateway or "connected"},
-            "database": {"ok": database is None, "detail": database or "reachable"},
-        }
+        checks = {}
+        if self.source.gateway is not None:
+            gateway = self.source.gateway()
+            checks["gateway"] = {"ok": gateway is None, "detail": gateway or "connected"}
+        checks["database"] = {"ok": database is None, "detail": database or "reachable"}
         problems = [f"{name}: {c['detail']}" for name, c in checks.items() if not c["ok"]]
         body: dict[str, Any] = {"status": "unhealthy" if problems else "ok", "checks": checks}
         if problems:
@@ -330,15 +359,48 @@ class Board:
         )
 
     async def _database_problem(self) -> str | None:
-        try:
-            await asyncio.wait_for(self.source.database.ping(), PING_TIMEOUT)
-        except TimeoutError:
+        """The ping, given :data:`PING_TIMEOUT`: past it the answer is given and the ping left
+        to end by itself (a driver's thread stuck on a lock cannot be cancelled at once, and
+        waiting for its cancellation is what made the answer late)."""
+        ping = asyncio.ensure_future(self.source.database.ping())
+        done, _ = await asyncio.wait({ping}, timeout=PING_TIMEOUT)
+        if not done:
+            ping.add_done_callback(_quiet)
+            ping.cancel()
             return f"no answer within {PING_TIMEOUT:g} s"
+        try:
+            ping.result()
         except DatabaseUnavailable as error:
             return error.problem
         except Exception as error:
             return mask_credentials(one_line(error, 300))
         return None
+
+
+#: a file name longer than this is no screenshot's (the file system's own limit is 255 bytes)
+NAME_BYTES = 255
+#: nor a path longer than this
+PATH_CHARS = 1024
+
+
+def _plausible(stored: str) -> bool:
+    """Whether ``stored`` can name a file at all: a name the file system would refuse
+    (ENAMETOOLONG) is no screenshot, answered 404 like any other."""
+    return len(stored) <= PATH_CHARS and all(
+        len(part.encode("utf-8", "surrogateescape")) <= NAME_BYTES for part in stored.split("/")
+    )
+
+
+def _is_file(path: Any) -> bool:
+    try:
+        return bool(path.is_file())
+    except OSError:
+        return False  # too long, a loop of links, no permission: not one to serve
+
+
+def _quiet(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def chart_alt(stats: DeliveryStats) -> str:
@@ -378,6 +440,28 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     response.headers.setdefault("Cache-Control", "no-store")
+    response.headers["Server"] = SERVER_NAME
+
+
+def _name_the_server() -> None:
+    """The answers aiohttp makes before the app sees a request (a malformed one's 400) carry
+    aiohttp's ``Server: Python/3.x aiohttp/3.y``: its default is named here, once, as this
+    server's. (The app's own answers are named in :func:`_security_headers`.)"""
+    web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
+
+
+class ProtocolLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's server log, with a malformed request (a bad request line, an invalid header,
+    a line too long) written as one line instead of a traceback: anyone can send one."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError):
+            where = args[0] if args else "?"
+            self.logger.warning(
+                "refused a malformed request from %s: %s", where, one_line(exc_info, 200)
+            )
+            return
+        self.logger.exception(msg, *args, exc_info=exc_info, **kwargs)
 
 
 def same_machine_only(*, loopback: bool) -> Callable[..., Any]:
@@ -400,18 +484,37 @@ def same_machine_only(*, loopback: bool) -> Callable[..., Any]:
     return guard
 
 
+#: the app's :class:`Board` (``app[BOARD]``): the server tells it what changed
+BOARD = web.AppKey("board", Board)
+
+
 def build_app(
-    source: BoardSource, *, loopback: bool = False, auth: Auth | None = None
+    source: BoardSource,
+    *,
+    loopback: bool = False,
+    auth: Auth | None = None,
+    every: float = REBUILD_EVERY_S,
 ) -> web.Application:
     """The board's routes; ``loopback``: it listens on this machine only, so requests must
     name it (:func:`same_machine_only`); ``auth``: only the guild's members, logged in with
-    Discord (its routes answered by its middleware, ahead of :func:`read_only`)."""
-    board = Board(source)
+    Discord (its routes answered by its middleware, ahead of :func:`read_only`); ``every``:
+    how old a board may be before it is read again without being told of a change."""
+    board = Board(source, every=every)
+    _name_the_server()
     guards = [same_machine_only(loopback=loopback)]
     if auth is not None:
         guards.append(auth.middleware)
-    app = web.Application(middlewares=[*guards, read_only])
+    app = web.Application(
+        middlewares=[*guards, read_only],
+        handler_args={"logger": ProtocolLog(logging.getLogger("aiohttp.server"), {})},
+    )
+    app[BOARD] = board
     app.on_response_prepare.append(_security_headers)
+
+    async def close(_app: web.Application) -> None:
+        await board.snapshots.close()
+
+    app.on_cleanup.append(close)
     app.router.add_get("/", board.root)
     app.router.add_get("/deployments", board.page)
     app.router.add_get("/deployments/board", board.fragment)

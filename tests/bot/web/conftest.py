@@ -46,10 +46,11 @@ class Served:
 
 @contextlib.asynccontextmanager
 async def serve(
-    domain: Conductor, shots: Path, *, default_guild: int | None = GUILD
+    domain: Conductor, shots: Path, *, default_guild: int | None = GUILD, every: float = 0.0
 ) -> AsyncIterator[Served]:
     """The board of ``domain`` on 127.0.0.1 at a free port, ``default_guild`` the configured
-    guild."""
+    guild; ``every``: how old its snapshot may get (0: read afresh at each request, as the
+    tests write through the domain, not through the bot's change signal)."""
     gateway = Gateway()
     names = {GUILD: GUILD_NAME}
     source = BoardSource(
@@ -60,7 +61,7 @@ async def serve(
         guild_name=names.get,
         gateway=lambda: gateway.problem,
     )
-    server = BoardServer(source, WebSettings(host="127.0.0.1", port=0))
+    server = BoardServer(source, WebSettings(host="127.0.0.1", port=0), every=every)
     assert await server.start()
     try:
         yield Served(server, gateway, shots, names)
