@@ -51,6 +51,8 @@ QUIET = 50
 NOT_MODIFIED = 500
 #: an outer bound on one request (the client's); the bot's own commands must not wait so long
 CLIENT_TIMEOUT_S = 120.0
+#: seconds the sustained phase lasts: ``--requests`` tabs asking again as soon as answered
+SUSTAIN_S = 10.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -71,10 +73,14 @@ class Figures:
     not_modified_client_ms: list[float] = field(default_factory=list)
     not_modified_server_ms: list[float] = field(default_factory=list)
     log_lines: int = 0
+    #: the sustained phase: answers by status, its wall time, /release status meanwhile
+    sustained: Counter[str] = field(default_factory=Counter)
+    sustained_s: float = 0.0
+    sustained_status_ms: list[float] = field(default_factory=list)
 
     def lines(self, requests: int) -> list[str]:
         codes = ", ".join(f"{code}: {n}" for code, n in sorted(self.codes.items()))
-        s = self.status_ms
+        s, t = self.status_ms, self.sustained_status_ms
         c, v = self.not_modified_client_ms, self.not_modified_server_ms
         return [
             f"[{self.backend}] {self.releases:,} releases (seeded in {self.seeded_s:.0f} s)",
@@ -88,6 +94,12 @@ class Figures:
             f"  304 (If-None-Match): end to end p50 {percentile(c, 0.5):.3f} ms, "
             f"p99 {percentile(c, 0.99):.3f} ms; in the server p50 "
             f"{percentile(v, 0.5) * 1000:.0f} µs, p99 {percentile(v, 0.99) * 1000:.0f} µs",
+            f"  sustained, {requests:,} kept-alive connections asking again at once for "
+            f"{self.sustained_s:.1f} s: "
+            + ", ".join(f"{code}: {n:,}" for code, n in sorted(self.sustained.items()))
+            + f"; {sum(self.sustained.values()) / max(self.sustained_s, 1e-9):,.0f} req/s",
+            f"  /release status meanwhile: {len(t)} calls, p50 {percentile(t, 0.5):.1f} ms,"
+            f" p99 {percentile(t, 0.99):.1f} ms, max {max(t, default=float('nan')):.1f} ms",
             f"  log lines written during the run: {self.log_lines:,}",
         ]
 
@@ -155,7 +167,7 @@ async def not_modified(base: str, figures: Figures, server_ms: list[float]) -> N
         figures.not_modified_server_ms = list(server_ms)
 
 
-async def run_one(url: str, figures: Figures, requests: int) -> None:
+async def run_one(url: str, figures: Figures, requests: int, sustain: float) -> None:
     db = Database(url)
     await db.create_all()
     seeded = await seed(db, figures.releases * 10)
@@ -173,11 +185,11 @@ async def run_one(url: str, figures: Figures, requests: int) -> None:
     try:
         done = asyncio.Event()
 
-        async def status_loop() -> None:
+        async def status_loop(into: list[float]) -> None:
             while not done.is_set():
                 t0 = time.perf_counter()
                 await domain.releases.status(GUILD)
-                figures.status_ms.append((time.perf_counter() - t0) * 1000)
+                into.append((time.perf_counter() - t0) * 1000)
                 await asyncio.sleep(0)
 
         # the client in a process of its own: its work is the browsers', not the bot's
@@ -189,20 +201,33 @@ async def run_one(url: str, figures: Figures, requests: int) -> None:
             f"{base}/deployments.json",
             "--requests",
             str(requests),
+            "--sustain",
+            str(sustain),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
         assert client.stdin is not None and client.stdout is not None
         assert (await client.stdout.readline()).strip() == b"ready"
-        statuses = asyncio.create_task(status_loop())
+        statuses = asyncio.create_task(status_loop(figures.status_ms))
         client.stdin.write(b"go\n")
         await client.stdin.drain()
         result = json.loads(await client.stdout.readline())
         done.set()
         await statuses
-        await client.wait()
         figures.codes.update(result["codes"])
         figures.burst_s = result["seconds"]
+        if sustain > 0:
+            done.clear()
+            statuses = asyncio.create_task(status_loop(figures.sustained_status_ms))
+            client.stdin.write(b"go\n")
+            await client.stdin.drain()
+            result = json.loads(await client.stdout.readline())
+            done.set()
+            await statuses
+            figures.sustained.update(result["codes"])
+            figures.sustained_s = result["seconds"]
+        client.stdin.close()
+        await client.wait()
         await not_modified(base, figures, server_ms)
     finally:
         logging.getLogger().removeHandler(counter)
@@ -211,9 +236,11 @@ async def run_one(url: str, figures: Figures, requests: int) -> None:
         await db.dispose()
 
 
-async def fire(url: str, requests: int) -> None:
+async def fire(url: str, requests: int, sustain: float) -> None:
     """The client: ``requests`` concurrent GETs of ``url`` when told "go" on stdin; prints
-    the answers by status and the burst's wall time, as JSON."""
+    the answers by status and the burst's wall time, as JSON. Then, told "go" again (with
+    ``sustain`` > 0), ``requests`` tabs on kept-alive connections, each asking again as soon
+    as answered, for ``sustain`` seconds: the same JSON."""
     timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S)
     connector = aiohttp.TCPConnector(limit=0, force_close=True)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
@@ -232,6 +259,27 @@ async def fire(url: str, requests: int) -> None:
         answers = await asyncio.gather(*(one() for _ in range(requests)))
         seconds = time.perf_counter() - t0
     print(json.dumps({"codes": Counter(answers), "seconds": seconds}), flush=True)
+    if sustain <= 0:
+        return
+    connector = aiohttp.TCPConnector(limit=requests)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+        codes: Counter[str] = Counter()
+        await asyncio.to_thread(sys.stdin.readline)
+        t0 = time.perf_counter()
+        until = t0 + sustain
+
+        async def tab() -> None:
+            while time.perf_counter() < until:
+                try:
+                    async with http.get(url) as response:
+                        await response.read()
+                        codes[str(response.status)] += 1
+                except (aiohttp.ClientError, TimeoutError) as error:
+                    codes[type(error).__name__] += 1
+
+        await asyncio.gather(*(tab() for _ in range(requests)))
+        seconds = time.perf_counter() - t0
+    print(json.dumps({"codes": codes, "seconds": seconds}), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,10 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="sqlite")
     parser.add_argument("--releases", type=int, default=RELEASES)
     parser.add_argument("--requests", type=int, default=REQUESTS)
+    parser.add_argument("--sustain", type=float, default=SUSTAIN_S)
     parser.add_argument("--fire", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.fire:
-        asyncio.run(fire(args.fire, args.requests))
+        asyncio.run(fire(args.fire, args.requests, args.sustain))
         return 0
     logging.basicConfig(level=logging.WARNING, stream=open("/dev/null", "w"))  # noqa: SIM115
     lines = []
@@ -250,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = Figures(backend, args.releases)
         with databases(backend) as fresh, fresh() as url:
             print(f"[{backend}] seeding {args.releases:,} releases", file=sys.stderr, flush=True)
-            asyncio.run(run_one(url, figures, args.requests))
+            asyncio.run(run_one(url, figures, args.requests, args.sustain))
         lines += figures.lines(args.requests)
         print("\n".join(figures.lines(args.requests)), flush=True)
     print("\n".join(lines))
