@@ -221,7 +221,7 @@ def history_row_data(row: HistoryRow) -> dict[str, Any]:
         "event": row.event,
         "at": when(row.at),
         "seal": status.value if status is not None else None,
-        "badge": SEAL_BADGE[status] if status is not None else None,
+        "badge": f"{SEAL_BADGE[status]} {status.value}" if status is not None else None,
         "seal_summary": row.seal_summary,
         "members": row.members,
     }
@@ -252,7 +252,7 @@ def seal_record_data(seal: SealView) -> dict[str, Any]:
     checks = [check_data(c) for c in seal.results]
     return {
         "status": seal.status.value,
-        "badge": SEAL_BADGE[seal.status],
+        "badge": f"{SEAL_BADGE[seal.status]} {seal.status.value}",
         "summary": seal.summary,
         "error": seal.error,
         "trigger": seal.trigger,

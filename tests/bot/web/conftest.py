@@ -21,6 +21,7 @@ from store.db import Database
 from tests.helpers import GUILD, OPERATOR, TEST_APP, FakeRunner, MakeReviewed, assembled
 
 GUILD_NAME = "Studio train"
+COMMIT_URL = "https://git.example.com/studio/commit/{sha}"
 
 
 @dataclass
@@ -46,10 +47,14 @@ class Served:
 
 @contextlib.asynccontextmanager
 async def serve(
-    domain: Conductor, shots: Path, *, default_guild: int | None = GUILD
+    domain: Conductor,
+    shots: Path,
+    *,
+    default_guild: int | None = GUILD,
+    commit_url: str | None = COMMIT_URL,
 ) -> AsyncIterator[Served]:
     """The board of ``domain`` on 127.0.0.1 at a free port, ``default_guild`` the configured
-    guild."""
+    guild, ``commit_url`` the ``[web]`` link to a commit."""
     gateway = Gateway()
     names = {GUILD: GUILD_NAME}
     source = BoardSource(
@@ -59,6 +64,7 @@ async def serve(
         default_guild=default_guild,
         guild_name=names.get,
         gateway=lambda: gateway.problem,
+        commit_url=commit_url,
     )
     server = BoardServer(source, WebSettings(host="127.0.0.1", port=0))
     assert await server.start()
