@@ -27,7 +27,12 @@ from store.models import Release, ReleaseSeal, Run, RunStep, Task
 START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 OTHER = 2002
 #: what release ``i`` became, by ``i % 4``
-CYCLE = (ReleaseState.ABANDONED, ReleaseState.SHIPPED, ReleaseState.SHIPPED, ReleaseState.ROLLED_BACK)
+CYCLE = (
+    ReleaseState.ABANDONED,
+    ReleaseState.SHIPPED,
+    ReleaseState.SHIPPED,
+    ReleaseState.ROLLED_BACK,
+)
 SHIP_STEPS = ("deploy", "health", "ship", "seal", "notes")
 
 
@@ -44,7 +49,7 @@ def slug_of(i: int) -> str:
     return f"2026-r{i:04d}"
 
 
-async def seed_releases(db: Database, n: int, guild_id: int) -> Seeded:  # noqa: PLR0915
+async def seed_releases(db: Database, n: int, guild_id: int) -> Seeded:
     releases: list[dict[str, Any]] = []
     tasks: list[dict[str, Any]] = []
     seals: list[dict[str, Any]] = []
@@ -136,7 +141,9 @@ async def seed_releases(db: Database, n: int, guild_id: int) -> Seeded:  # noqa:
                     "sealed_by": "olga",
                 }
             )
-            kinds = [RunKind.SHIP] + ([RunKind.ROLLBACK] if state is ReleaseState.ROLLED_BACK else [])
+            kinds = [RunKind.SHIP] + (
+                [RunKind.ROLLBACK] if state is ReleaseState.ROLLED_BACK else []
+            )
             for k, kind in enumerate(kinds):
                 run_id = len(runs) + 1
                 began = opened + timedelta(hours=2 + k)
@@ -194,9 +201,9 @@ async def seed_releases(db: Database, n: int, guild_id: int) -> Seeded:  # noqa:
                 for k in range(0, len(rows), 500):
                     await conn.execute(insert(table), rows[k : k + 500])
         if db.is_postgresql:
-            for table in ("releases", "tasks", "release_seals", "ship_runs", "ship_steps"):
+            for name in ("releases", "tasks", "release_seals", "ship_runs", "ship_steps"):
                 await conn.exec_driver_sql(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
-                    f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"
+                    f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                    f"(SELECT COALESCE(MAX(id), 1) FROM {name}))"
                 )
     return Seeded(tuple(made))

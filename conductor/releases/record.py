@@ -112,7 +112,7 @@ async def history_page(
                 .where(Task.release_id.in_([r.id for r in page]))
                 .group_by(Task.release_id)
             )
-            counts = {int(release_id): int(n) for release_id, n in counted}
+            counts = {release_id: int(n) for release_id, n in counted if release_id is not None}
     rows = []
     for release in page:
         event, at = _last_event(release)

@@ -142,7 +142,9 @@ async def test_a_release_page_shows_members_notes_seals_runs_and_links(
     # the seal with every check, the failed one's screenshot
     seals = html[html.index('id="seals"') : html.index('id="runs"')]
     assert "🔴 red" in seals and "<code>/up</code>" in seals and "<code>/signin</code>" in seals
-    assert re.search(r'<img src="/deployments/screenshots/[^"]+\.png" alt="Screenshot of /signin', seals)
+    assert re.search(
+        r'<img src="/deployments/screenshots/[^"]+\.png" alt="Screenshot of /signin', seals
+    )
     # the ship run and its steps, each with its duration
     runs = html[html.index('id="runs"') :]
     assert 'data-kind="ship" data-status="done"' in runs
@@ -218,9 +220,7 @@ async def test_a_ship_in_progress_shows_on_the_board_and_its_page(
     assert first.state is ReleaseState.SHIPPED
 
 
-async def test_an_unchanged_board_keeps_its_etag_as_time_passes(
-    served: Served, ship: Ship
-) -> None:
+async def test_an_unchanged_board_keeps_its_etag_as_time_passes(served: Served, ship: Ship) -> None:
     await ship("steady")
     first, _ = await get(served, "/deployments/board")
     await asyncio.sleep(1.1)  # what would change: a relative time, had the server written one

@@ -150,7 +150,9 @@ async def test_the_history_pages_through_200_releases_and_filters_by_state(
     pages = 0
     while True:
         pages += 1
-        ids = await page.locator("tr.release").evaluate_all("(rows) => rows.map((r) => +r.dataset.id)")
+        ids = await page.locator("tr.release").evaluate_all(
+            "(rows) => rows.map((r) => +r.dataset.id)"
+        )
         assert 0 < len(ids) <= 25
         seen += ids
         older = page.locator("#older")
