@@ -287,12 +287,19 @@ def record_data(
     release = release_data(view)
     for member, task in zip(release["members"], view.members, strict=True):
         member["note"] = task.last_note
+    former = []
+    for task in record.former:
+        left = task_data(task)
+        left["note"] = task.last_note
+        former.append(left)
     tests = view.rc_tests
     runs = [run_data(r) for r in record.runs]
     return {
         "guild": guild.to_dict(),
         "id": record.id,
         "release": release,
+        #: the tasks that rode it and left it (rolled back, abandoned, removed), as they are now
+        "former": former,
         "rc_head": view.rc_head,
         "rc_tests": {
             "status": tests.status.value,

@@ -5,20 +5,20 @@ Read-only: nothing here writes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, union
 from sqlalchemy.orm import selectinload
 
 from conductor.errors import InvalidInput, NotFound
-from conductor.queries import load_release_view
+from conductor.queries import last_notes, load_release_view, task_view
 from conductor.releases.runs.store import RunView, run_view
 from conductor.seals.records import SealView, seal_view
 from conductor.states import ReleaseState, RunStatus, SealStatus
-from conductor.views import ReleaseView
-from store.models import Release, ReleaseSeal, Run, Task
+from conductor.views import ReleaseView, TaskView
+from store.models import Release, ReleaseSeal, Run, StageEvent, Task
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,6 +67,9 @@ class ReleaseRecord:
     seals: tuple[SealView, ...]
     #: every run (ship, rollback, redeploy), oldest first, each with its steps
     runs: tuple[RunView, ...]
+    #: the tasks that rode it and left it (a rollback sends them back to reviewed, an abandon
+    #: or a removal frees them), as they are now, with their last notes
+    former: tuple[TaskView, ...] = ()
 
 
 def _last_event(release: Release) -> tuple[str, datetime]:
@@ -92,7 +95,8 @@ async def history_page(
 ) -> HistoryPage:
     """The ``size`` newest releases of the guild older than the release ``before`` (its id;
     None: from the newest), only in ``states`` and with a seal in ``seals`` when given. Two
-    queries: the page (by the ``(guild_id, id)`` index), then its members counted."""
+    queries: the page (by the ``(guild_id, id)`` index), then the tasks that rode each
+    counted (its members now, and those a rollback or an abandon sent back)."""
     if not 1 <= size <= PAGE_MAX:
         raise InvalidInput(f"A page holds 1 to {PAGE_MAX} releases; {size} is out of range.")
     query = select(Release).where(Release.guild_id == guild_id)
@@ -107,10 +111,15 @@ async def history_page(
         page = found[:size]
         counts: dict[int, int] = {}
         if page:
+            ids = [r.id for r in page]
+            rode = union(
+                select(Task.release_id, Task.id.label("task_id")).where(Task.release_id.in_(ids)),
+                select(StageEvent.release_id, StageEvent.task_id).where(
+                    StageEvent.release_id.in_(ids)
+                ),
+            ).subquery()
             counted = await session.execute(
-                select(Task.release_id, func.count())
-                .where(Task.release_id.in_([r.id for r in page]))
-                .group_by(Task.release_id)
+                select(rode.c.release_id, func.count(rode.c.task_id)).group_by(rode.c.release_id)
             )
             counts = {release_id: int(n) for release_id, n in counted if release_id is not None}
     rows = []
@@ -164,12 +173,26 @@ async def release_record(db: Database, guild_id: int, key: str) -> ReleaseRecord
                 .order_by(Run.id)
             )
         ).all()
+        left = (
+            await session.scalars(
+                select(Task)
+                .where(
+                    Task.id.in_(
+                        select(StageEvent.task_id).where(StageEvent.release_id == release.id)
+                    ),
+                    or_(Task.release_id.is_(None), Task.release_id != release.id),
+                )
+                .order_by(Task.id)
+            )
+        ).all()
+        notes = await last_notes(session, [t.id for t in left])
         return ReleaseRecord(
             id=release.id,
             guild_id=guild_id,
             release=view,
             seals=tuple(seal_view(s) for s in seals),
             runs=tuple(run_view(r, release.slug) for r in runs),
+            former=tuple(replace(task_view(t), last_note=notes.get(t.id)) for t in left),
         )
 
 

@@ -228,3 +228,20 @@ async def test_an_unchanged_board_keeps_its_etag_as_time_passes(served: Served, 
         served, "/deployments/board", headers={"If-None-Match": first.headers["ETag"]}
     )
     assert again.status == 304
+
+
+async def test_a_rolled_back_release_still_shows_what_it_carried(
+    served: Served, domain: Conductor, ship: Ship
+) -> None:
+    shipped = await ship("undone")
+    await domain.releases.roll_back(GUILD, shipped.slug, OPERATOR, reason="checkout broke")
+    _, body = await get(served, f"/deployments/releases/{shipped.slug}")
+    html = body.decode()
+    members = html[html.index('id="members"') : html.index('id="rc-tests"')]
+    assert "Members (0)" in members
+    assert "Rode it, then left (1): the rollback sent them back" in members
+    assert '<li class="member" data-slug="undone-core" data-state="reviewed">' in members
+    rows, _ = await page_of(served, "/deployments/history")
+    assert rows == [(1, shipped.slug, "rolled_back")]
+    _, history = await get(served, "/deployments/history")
+    assert '<td class="members">1</td>' in history.decode()
