@@ -11,8 +11,9 @@ import re
 from html import unescape
 
 from conductor.bootstrap import Conductor
-from conductor.states import ReleaseState, RunKind
+from conductor.states import RcTestsStatus, ReleaseState, RunKind
 from store.db import Database
+from store.models import Release
 from tests.bot.web.conftest import Served, Ship
 from tests.bot.web.test_routes import board_json, get
 from tests.helpers import (
@@ -172,12 +173,20 @@ async def test_a_release_page_shows_members_notes_seals_runs_and_links(
     assert response.status == 404
 
 
-async def test_a_release_s_commit_links_through_the_configured_template(
-    served: Served, db: Database
-) -> None:
+async def test_a_release_s_commit_and_rc_tests(served: Served, db: Database) -> None:
     await seed_releases(db, 6, GUILD)
+    async with db.write() as session:
+        release = await session.get(Release, 3)
+        assert release is not None
+        release.rc_tests_status = RcTestsStatus.PASSED
+        release.rc_tests_at = release.opened_at
+        release.rc_tests_duration_ms = 81_500
+        release.rc_tests_tail = "795 passed in 81.2s\n<b>ok</b>"
     _, body = await get(served, "/deployments/releases/2026-r0003")
     html = body.decode()
+    tests = html[html.index('id="rc-tests"') : html.index('id="seals"')]
+    assert '<strong class="rc-status">passed</strong> in 81.5 s' in tests
+    assert "795 passed in 81.2s\n&lt;b&gt;ok&lt;/b&gt;</pre>" in tests
     sha = f"{3:040x}"
     assert f'<a id="commit" href="https://git.example.com/studio/commit/{sha}">' in html
     assert "checkout broke" in html  # the rollback's reason

@@ -369,3 +369,30 @@ async def test_offline_says_why_and_since_when(page: Page, served: Served, ship:
     text = await page.locator("#live").inner_text()
     assert text.startswith(f"Offline since {offline.group(1)}: the server could not be reached")
     assert f"Last good update at {offline.group(2)}" in text
+
+
+async def test_the_history_and_a_release_page_fit_a_phone(
+    browser: Browser, served: Served, db: Database, ship: Ship
+) -> None:
+    long_paths = ["/a/very/long/path/" + "segment-" * 12]
+    red = await ship(
+        "a-rather-long-release-name-that-goes-on-and-on", red_with_screenshots(long_paths)
+    )
+    context = await browser.new_context(
+        viewport={"width": 375, "height": 812}, device_scale_factor=2, is_mobile=True
+    )
+    context.set_default_timeout(WAIT_MS)
+    try:
+        phone = await context.new_page()
+        for path in ("/deployments/history", f"/deployments/releases/{red.slug}"):
+            await goto(phone, served.base + path)
+            widths = await phone.evaluate(
+                "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth,"
+                " Math.max(...[...document.querySelectorAll('body *')]"
+                ".map((e) => e.getBoundingClientRect().right))]"
+            )
+            scroll_width, client_width, widest = widths
+            assert client_width == 375, path
+            assert scroll_width <= client_width and widest <= client_width + 0.5, (path, widths)
+    finally:
+        await context.close()
