@@ -183,57 +183,64 @@ async def run_one(url: str, figures: Figures, requests: int, sustain: float) -> 
     server_ms: list[float] = []
     base, stop = await _serve(domain, server_ms)
     try:
-        done = asyncio.Event()
-
-        async def status_loop(into: list[float]) -> None:
-            while not done.is_set():
-                t0 = time.perf_counter()
-                await domain.releases.status(GUILD)
-                into.append((time.perf_counter() - t0) * 1000)
-                await asyncio.sleep(0)
-
-        # the client in a process of its own: its work is the browsers', not the bot's
-        client = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.board_load",
-            "--fire",
-            f"{base}/deployments.json",
-            "--requests",
-            str(requests),
-            "--sustain",
-            str(sustain),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        assert client.stdin is not None and client.stdout is not None
-        assert (await client.stdout.readline()).strip() == b"ready"
-        statuses = asyncio.create_task(status_loop(figures.status_ms))
-        client.stdin.write(b"go\n")
-        await client.stdin.drain()
-        result = json.loads(await client.stdout.readline())
-        done.set()
-        await statuses
-        figures.codes.update(result["codes"])
-        figures.burst_s = result["seconds"]
-        if sustain > 0:
-            done.clear()
-            statuses = asyncio.create_task(status_loop(figures.sustained_status_ms))
-            client.stdin.write(b"go\n")
-            await client.stdin.drain()
-            result = json.loads(await client.stdout.readline())
-            done.set()
-            await statuses
-            figures.sustained.update(result["codes"])
-            figures.sustained_s = result["seconds"]
-        client.stdin.close()
-        await client.wait()
+        await _load(domain, base, figures, requests, sustain)
         await not_modified(base, figures, server_ms)
     finally:
         logging.getLogger().removeHandler(counter)
         figures.log_lines = counter.n
         await stop()
         await db.dispose()
+
+
+async def _load(domain: Any, base: str, figures: Figures, requests: int, sustain: float) -> None:
+    """The burst, then the sustained phase, each with ``/release status`` called one call
+    after another for as long as it lasts."""
+    done = asyncio.Event()
+
+    async def status_loop(into: list[float]) -> None:
+        while not done.is_set():
+            t0 = time.perf_counter()
+            await domain.releases.status(GUILD)
+            into.append((time.perf_counter() - t0) * 1000)
+            await asyncio.sleep(0)
+
+    # the client in a process of its own: its work is the browsers', not the bot's
+    client = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.board_load",
+        "--fire",
+        f"{base}/deployments.json",
+        "--requests",
+        str(requests),
+        "--sustain",
+        str(sustain),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert client.stdin is not None and client.stdout is not None
+    assert (await client.stdout.readline()).strip() == b"ready"
+
+    async def phase(into: list[float]) -> dict[str, Any]:
+        assert client.stdin is not None and client.stdout is not None
+        done.clear()
+        statuses = asyncio.create_task(status_loop(into))
+        client.stdin.write(b"go\n")
+        await client.stdin.drain()
+        result: dict[str, Any] = json.loads(await client.stdout.readline())
+        done.set()
+        await statuses
+        return result
+
+    result = await phase(figures.status_ms)
+    figures.codes.update(result["codes"])
+    figures.burst_s = result["seconds"]
+    if sustain > 0:
+        result = await phase(figures.sustained_status_ms)
+        figures.sustained.update(result["codes"])
+        figures.sustained_s = result["seconds"]
+    client.stdin.close()
+    await client.wait()
 
 
 async def fire(url: str, requests: int, sustain: float) -> None:

@@ -8,8 +8,10 @@ Chromium against the local sample app: v1
 green; v2 red (the sample app broken: the sign-in form gone, ``/tasks`` answering 500, each
 failed page photographed), then rolled back; v3 green, what production runs; and an active
 release with its members. Serves the board on 127.0.0.1 (a free port) and photographs it in
-a plain Chromium: ``deployments-board.png`` (1280 wide) and ``deployments-board-phone.png``
-(375 wide). The badges are emoji: Chromium needs an emoji font (Debian:
+a plain Chromium: ``deployments-board.png`` (1280 wide), ``deployments-board-phone.png``
+(375 wide), and the red release's own page, ``deployments-release.png`` (its members and
+their notes, both seals with the failed pages, the ship and the rollback step by step, its
+thread and commit links). The badges are emoji: Chromium needs an emoji font (Debian:
 fonts-noto-color-emoji) for them to show in the pictures.
 """
 
@@ -115,11 +117,13 @@ async def release(
     return opened.slug
 
 
-async def build(domain: Conductor, app: SampleApp) -> None:
+async def build(domain: Conductor, app: SampleApp) -> str:
+    """The train; the red release's slug."""
     await release(domain, "deploy-foundation", ["deploy-foundation", "release-model"], ship=True)
     app.break_signin()
     app.set_status("/tasks", 500)
-    await release(domain, "passkeys", ["passkeys"], ship=True)
+    red = await release(domain, "passkeys", ["passkeys"], ship=True)
+    await domain.releases.set_notes_thread(GUILD, red, 1_234_567_890_123)
     app.heal()
     await domain.runs.start(
         RunKind.ROLLBACK,
@@ -129,16 +133,19 @@ async def build(domain: Conductor, app: SampleApp) -> None:
     )
     await release(domain, "search", ["task-search"], ship=True)
     await release(domain, "editor", ["dark-mode", "editor-shortcuts", "flaky-upload"], ship=False)
+    return red
 
 
-async def photograph(url: str, out: Path) -> list[Path]:
+async def photograph(url: str, red: str, out: Path) -> list[Path]:
     written = []
+    page_url = url.replace("/deployments", f"/deployments/releases/{red}")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=list(LAUNCH_ARGS))
         try:
-            for name, (width, height), scale in (
-                ("deployments-board.png", (1280, 900), 1),
-                ("deployments-board-phone.png", (375, 812), 2),
+            for name, address, (width, height), scale in (
+                ("deployments-board.png", url, (1280, 900), 1),
+                ("deployments-board-phone.png", url, (375, 812), 2),
+                ("deployments-release.png", page_url, (1280, 900), 1),
             ):
                 context = await browser.new_context(
                     viewport={"width": width, "height": height},
@@ -146,7 +153,7 @@ async def photograph(url: str, out: Path) -> list[Path]:
                     color_scheme="light",
                 )
                 page = await context.new_page()
-                await page.goto(url)
+                await page.goto(address)
                 await page.wait_for_function(
                     "() => [...document.images].every((i) => i.complete && i.naturalWidth > 0)"
                 )
@@ -171,7 +178,7 @@ async def main(out: Path) -> None:
                 git={"path": str(clone), "main": "main", "remote": "origin"},
             )
             try:
-                await build(domain, app)
+                red = await build(domain, app)
                 source = BoardSource(
                     releases=domain.releases,
                     evidence=domain.sealer.evidence,
@@ -179,12 +186,13 @@ async def main(out: Path) -> None:
                     default_guild=GUILD,
                     guild_name={GUILD: GUILD_NAME}.get,
                     gateway=lambda: None,
+                    commit_url="https://github.com/studio/app/commit/{sha}",
                 )
                 server = BoardServer(source, WebSettings(port=0))
                 assert await server.start()
                 try:
                     assert server.url is not None
-                    for path in await photograph(server.url, out):
+                    for path in await photograph(server.url, red, out):
                         print(f"wrote {path}")
                 finally:
                     await server.stop()

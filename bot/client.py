@@ -158,6 +158,7 @@ class ConductorBot(commands.Bot):
                 default_guild=settings.guild_id,
                 guild_name=self._guild_name,
                 gateway=self.gateway_problem,
+                commit_url=settings.web.commit_url,
             )
             auth = None
             if settings.web.needs_login and not settings.login_missing():

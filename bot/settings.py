@@ -61,6 +61,21 @@ class WebSettings(BaseModel):
     #: the key the session cookies are signed with (None: a random one per start, so a
     #: restart logs everyone out); set it when two processes serve the board
     session_secret: SecretStr | None = None
+    #: a commit's page, ``{sha}`` standing for its SHA (the release page links merge SHAs)
+    commit_url: str | None = None
+
+    @field_validator("commit_url")
+    @classmethod
+    def _a_commit_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("https://", "http://")) or "{sha}" not in value:
+            raise ValueError(
+                "expected an http(s) URL with {sha} where the commit goes, e.g. "
+                "https://github.com/org/repo/commit/{sha}"
+            )
+        return value
 
     @field_validator("host")
     @classmethod

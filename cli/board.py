@@ -105,6 +105,7 @@ async def _serve(settings: Settings, every: float) -> bool:
             default_guild=settings.guild_id,
             guild_name=lambda _guild: None,
             gateway=None,
+            commit_url=settings.web.commit_url,
         )
         server = BoardServer(source, settings.web, every=every, auth=auth)
         if not await server.start():

@@ -262,6 +262,14 @@ _LAST_NOTES = select(HandoffMessage.task_id, HandoffMessage.note).where(
 )
 
 
+async def last_notes(session: AsyncSession, task_ids: Sequence[int]) -> dict[int, str | None]:
+    """The note of each task's last handoff that carried one (as ``last_note``), by task id."""
+    if not task_ids:
+        return {}
+    rows = await session.execute(_LAST_NOTES, {"task_ids": list(task_ids)})
+    return {row.task_id: row.note for row in rows if row.task_id is not None}
+
+
 async def load_release_views(
     session: AsyncSession,
     releases: Sequence[Release],

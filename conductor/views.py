@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from conductor.costs import ReleaseCost
 from conductor.states import (
@@ -23,6 +23,9 @@ from conductor.states import (
     StepName,
     TaskState,
 )
+
+if TYPE_CHECKING:
+    from conductor.releases.runs.store import RunView
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +302,8 @@ class BoardView:
 
     status: StatusView
     recent: tuple[ReleaseView, ...]
+    #: the run in progress (a ship, a rollback, a redeploy) with its steps; None: none runs
+    running: RunView | None = None
 
 
 @dataclass(frozen=True, slots=True)

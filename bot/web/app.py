@@ -6,6 +6,8 @@
     GET /deployments/stats        the delivery metrics (``?days=``, 1 to 365, default 30)
     GET /deployments/stats.png    their chart, 900 × 450 (drawn off the event loop)
     GET /deployments/screenshots/ a failed check's screenshot, only from the evidence root
+    GET /deployments/history      every release, a page at a time (see ``bot.web.pages``)
+    GET /deployments/releases/ID  one release, whole (``…/live``: its body, polled)
     GET /healthz                  the bot process: gateway connected, database reachable
                                   (within 3 s, even with the database locked)
 
@@ -105,6 +107,8 @@ class BoardSource:
     #: ``database`` is the board's own handle (:func:`bot.web.server.board_source`), closed
     #: when the server stops
     owned_database: bool = False
+    #: ``[web] commit_url``: a commit's page, ``{sha}`` standing for its SHA (None: no link)
+    commit_url: str | None = None
 
 
 class Refused(Exception):
@@ -524,4 +528,7 @@ def build_app(
     app.router.add_get("/deployments/screenshots/{path:.+}", board.screenshot)
     app.router.add_get("/deployments/static/{name}", board.static_file)
     app.router.add_get("/healthz", board.healthz)
+    from bot.web.pages import add_pages  # noqa: PLC0415 - pages builds on this module
+
+    add_pages(app, board)
     return app

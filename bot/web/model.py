@@ -10,7 +10,16 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from conductor.states import TERMINAL_RELEASE_STATES, SealStatus
+from conductor.releases.record import HistoryPage, HistoryRow, ReleaseRecord
+from conductor.releases.runs.store import RunView, StepView
+from conductor.seals.records import SealView
+from conductor.states import (
+    FINISHED_STEPS,
+    TERMINAL_RELEASE_STATES,
+    RunStatus,
+    SealStatus,
+    StepStatus,
+)
 from conductor.text import (
     SEAL_BADGE,
     STATE_ICON,
@@ -134,9 +143,176 @@ def board_data(view: BoardView, guild: GuildRef, guilds: tuple[GuildRef, ...]) -
         "half_rollback": half_rollback_text(status.half) if status.half is not None else None,
         "active": release_data(status.active) if status.active is not None else None,
         "blockers": list(status.blockers),
+        #: the run in progress (a ship, a rollback, a redeploy), or None
+        "running": run_data(view.running) if view.running is not None else None,
         "releases": [
             release_data(r, in_production=production is not None and r.slug == production.slug)
             for r in view.recent
             if r.state in TERMINAL_RELEASE_STATES
         ],
+    }
+
+
+#: a run's step in words (the driver's words for them)
+STEP_NAMES = {
+    "revert": "revert",
+    "deploy": "deploy",
+    "health": "health gate",
+    "ship": "ship",
+    "flip": "state change",
+    "seal": "seal",
+    "notes": "notes",
+}
+
+
+def step_data(step: StepView) -> dict[str, Any]:
+    summary = step.outcome.get("summary")
+    return {
+        "name": step.name,
+        "words": STEP_NAMES.get(step.name, step.name),
+        "status": step.status.value,
+        "started_at": when(step.started_at),
+        "finished_at": when(step.finished_at),
+        "duration_ms": step.duration_ms,
+        "summary": str(summary) if summary else None,
+    }
+
+
+def run_data(run: RunView) -> dict[str, Any]:
+    """A run with its steps; ``current``: the step it is at (running, else the first not
+    finished), None once it ended."""
+    current = None
+    if run.status is RunStatus.RUNNING:
+        current = next(
+            (s for s in run.steps if s.status is StepStatus.RUNNING),
+            next((s for s in run.steps if s.status not in FINISHED_STEPS), None),
+        )
+    return {
+        "id": run.id,
+        "kind": run.kind.value,
+        "status": run.status.value,
+        "release": run.release_slug,
+        "version": run.version,
+        "restores_version": run.restores_version,
+        "reason": run.reason,
+        "error": run.error,
+        "started_by": run.started_by,
+        "started_at": when(run.started_at),
+        "finished_at": when(run.finished_at),
+        "duration_ms": round((run.finished_at - run.started_at).total_seconds() * 1000)
+        if run.finished_at is not None
+        else None,
+        "current": step_data(current) if current is not None else None,
+        #: the current step's place among the run's steps, from 1
+        "position": run.steps.index(current) + 1 if current is not None else None,
+        "steps": [step_data(s) for s in run.steps],
+    }
+
+
+def history_row_data(row: HistoryRow) -> dict[str, Any]:
+    status = row.seal_status
+    return {
+        "id": row.id,
+        "slug": row.slug,
+        "name": row.name,
+        "state": row.state.value,
+        "icon": STATE_ICON[row.state],
+        "version": row.version,
+        "event": row.event,
+        "at": when(row.at),
+        "seal": status.value if status is not None else None,
+        "badge": f"{SEAL_BADGE[status]} {status.value}" if status is not None else None,
+        "seal_summary": row.seal_summary,
+        "members": row.members,
+    }
+
+
+def history_data(
+    page: HistoryPage,
+    guild: GuildRef,
+    *,
+    before: int | None,
+    states: tuple[str, ...],
+    seals: tuple[str, ...],
+) -> dict[str, Any]:
+    """A page of the history; ``older``: the cursor of the next page (None: the last)."""
+    return {
+        "guild": guild.to_dict(),
+        "before": before,
+        "states": list(states),
+        "seals": list(seals),
+        #: the filter in words (``rolled back``, ``sealed red``)
+        "filter_words": [s.replace("_", " ") for s in states] + [f"sealed {s}" for s in seals],
+        "releases": [history_row_data(r) for r in page.rows],
+        "older": page.older,
+    }
+
+
+def seal_record_data(seal: SealView) -> dict[str, Any]:
+    checks = [check_data(c) for c in seal.results]
+    return {
+        "status": seal.status.value,
+        "badge": f"{SEAL_BADGE[seal.status]} {seal.status.value}",
+        "summary": seal.summary,
+        "error": seal.error,
+        "trigger": seal.trigger,
+        "sealed_by": seal.sealed_by,
+        "checked_at": when(seal.checked_at),
+        "duration_ms": seal.duration_ms,
+        "passed": sum(1 for c in checks if c["ok"]),
+        "checks": checks,
+    }
+
+
+def commit_link(template: str | None, sha: str | None) -> str | None:
+    """``[web] commit_url`` with the SHA in it (None without either)."""
+    if template is None or not sha:
+        return None
+    return template.replace("{sha}", quote(sha, safe=""))
+
+
+def thread_link(guild_id: int, thread_id: int | None) -> str | None:
+    """The release's thread in Discord (it opens in the app or the browser)."""
+    if thread_id is None:
+        return None
+    return f"https://discord.com/channels/{guild_id}/{thread_id}"
+
+
+def record_data(
+    record: ReleaseRecord, guild: GuildRef, *, commit_url: str | None = None
+) -> dict[str, Any]:
+    """One release's page: its board entry, with its members' notes, every seal, every run
+    (``running``: the one in progress, if any), its RC's tests and its links."""
+    view = record.release
+    release = release_data(view)
+    for member, task in zip(release["members"], view.members, strict=True):
+        member["note"] = task.last_note
+    former = []
+    for task in record.former:
+        left = task_data(task)
+        left["note"] = task.last_note
+        former.append(left)
+    tests = view.rc_tests
+    runs = [run_data(r) for r in record.runs]
+    return {
+        "guild": guild.to_dict(),
+        "id": record.id,
+        "release": release,
+        #: the tasks that rode it and left it (rolled back, abandoned, removed), as they are now
+        "former": former,
+        "rc_head": view.rc_head,
+        "rc_tests": {
+            "status": tests.status.value,
+            "passed": tests.passed,
+            "at": when(tests.at),
+            "duration_ms": tests.duration_ms,
+            "tail": tests.tail,
+        }
+        if tests is not None
+        else None,
+        "seals": [seal_record_data(s) for s in record.seals],
+        "runs": runs,
+        "running": next((r for r in runs if r["status"] == "running"), None),
+        "thread_url": thread_link(record.guild_id, view.notes_thread_id),
+        "commit_url": commit_link(commit_url, view.merge_sha or view.rc_head),
     }

@@ -49,6 +49,7 @@ def board_source(
     default_guild: int | None,
     guild_name: Callable[[int], str | None],
     gateway: Callable[[], str | None],
+    commit_url: str | None = None,
 ) -> BoardSource:
     """What the board reads, through a handle of its own on ``domain``'s database
     (:data:`POOL_SIZE` connections, :data:`POOL_TIMEOUT_S`): a flood of requests waits for
@@ -65,6 +66,7 @@ def board_source(
         guild_name=guild_name,
         gateway=gateway,
         owned_database=database is not domain.db,
+        commit_url=commit_url,
     )
 
 

@@ -46,6 +46,7 @@ from conductor.queries import (
     standing,
 )
 from conductor.releases.git import RcBuild
+from conductor.releases.record import running
 from conductor.releases.sandbox import CommandRun
 from conductor.sizing import SizingConfig, size_shipped, with_sizing
 from conductor.states import TRAIN_HOLDING_SEALS, RcTestsStatus, ReleaseState, RunKind, TaskState
@@ -492,12 +493,13 @@ class Releases:
         )
 
     async def board(self, guild_id: int, recent: int = BOARD_RECENT) -> BoardView:
-        """The deployments board: the status and the ``recent`` newest releases, read in one
-        snapshot (a release is never shown both active and shipped)."""
+        """The deployments board: the status, the ``recent`` newest releases and the run in
+        progress, read in one snapshot (a release is never shown both active and shipped)."""
         async with self.db.read() as session:
             return BoardView(
                 await self._status(session, guild_id),
                 await self._recent(session, guild_id, recent),
+                await running(session, guild_id),
             )
 
     async def guilds(self) -> tuple[int, ...]:

@@ -125,7 +125,7 @@ class SealRecords:
                     .order_by(ReleaseSeal.id)
                 )
             ).all()
-            return tuple(_seal_view(row) for row in rows)
+            return tuple(seal_view(row) for row in rows)
 
     async def since(
         self, guild_id: int, slug: str, *, trigger: SealTrigger, at: datetime
@@ -144,7 +144,7 @@ class SealRecords:
                 .order_by(ReleaseSeal.id.desc())
                 .limit(1)
             )
-            return _seal_view(row) if row is not None else None
+            return seal_view(row) if row is not None else None
 
     async def notes_posted(self, guild_id: int, slug: str, message_id: int | None) -> None:
         async with self.db.write() as session:
@@ -218,7 +218,7 @@ class SealRecords:
             return tuple(await load_release_views(session, rows))
 
 
-def _seal_view(row: ReleaseSeal) -> SealView:
+def seal_view(row: ReleaseSeal) -> SealView:
     return SealView(
         status=row.status,
         summary=row.summary,

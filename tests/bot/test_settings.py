@@ -41,6 +41,17 @@ def test_the_environment_overrides_the_file_setting_by_setting(
     assert Settings().web == WebSettings(enabled=False, host="10.0.0.5", port=9100)
 
 
+def test_a_commit_url_template_from_the_file_or_the_environment(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config.write_text('[web]\ncommit_url = "https://github.com/org/repo/commit/{sha}"\n')
+    assert Settings().web.commit_url == "https://github.com/org/repo/commit/{sha}"
+    monkeypatch.setenv("CONDUCTOR_WEB_COMMIT_URL", "https://git.example.com/c/{sha}")
+    assert Settings().web.commit_url == "https://git.example.com/c/{sha}"
+    monkeypatch.setenv("CONDUCTOR_WEB_COMMIT_URL", "")
+    assert Settings().web.commit_url is None
+
+
 @pytest.mark.parametrize(
     ("table", "where", "words"),
     [
@@ -50,6 +61,8 @@ def test_the_environment_overrides_the_file_setting_by_setting(
         ('host = ""', ("web", "host"), "expected a host name or an IP address"),
         ('host = "http://x"', ("web", "host"), "expected a host name or an IP address"),
         ("prot = 8080", ("web", "prot"), "Extra inputs are not permitted"),
+        ('commit_url = "https://x/commit"', ("web", "commit_url"), "with {sha} where the commit"),
+        ('commit_url = "javascript:{sha}"', ("web", "commit_url"), "expected an http(s) URL"),
     ],
 )
 def test_a_bad_web_setting_is_refused_naming_it(

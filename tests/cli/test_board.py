@@ -110,7 +110,7 @@ def test_the_board_beyond_loopback_refuses_to_start_without_its_login(tmp_path: 
         env=clean_env(
             tmp_path,
             CONDUCTOR_DATABASE_URL=f"sqlite+aiosqlite:///{path}",
-            CONDUCTOR_WEB_HOST="0.0.0.0",
+            CONDUCTOR_WEB_HOST="0.0.0.0",  # noqa: S104 - refused before it binds
             CONDUCTOR_WEB_ENABLED="false",
             CONDUCTOR_WEB_CLIENT_ID="123456789012345678",
         ),

@@ -119,7 +119,7 @@ class RunView:
         return Actor(self.started_by, self.started_by_id)
 
 
-def _run_view(run: Run, release_slug: str) -> RunView:
+def run_view(run: Run, release_slug: str) -> RunView:
     steps = sorted(run.steps, key=lambda s: s.id)  # made in the kind's order
     return RunView(
         id=run.id,
@@ -237,7 +237,7 @@ class Runs:
         )
         session.add(run)
         await session.flush()
-        return _run_view(run, release.slug)
+        return run_view(run, release.slug)
 
     async def claim(self, run_id: int) -> bool:
         """Take the run (a running one, or one that still owes its notice) if nobody holds it
@@ -315,7 +315,7 @@ class Runs:
                     self.let_go.add(run_id)
             release = await session.get(Release, run.release_id)
             await session.flush()
-            view = _run_view(run, release.slug if release else "?")
+            view = run_view(run, release.slug if release else "?")
         if end is not None:
             log.info("run %s %s%s", run_id, end.value, f": {error}" if error else "")
         return view
@@ -340,7 +340,7 @@ class Runs:
                 run.lease_until = self._until()
             release = await session.get(Release, run.release_id)
             await session.flush()
-            return _run_view(run, release.slug if release else "?")
+            return run_view(run, release.slug if release else "?")
 
     async def get(self, run_id: int) -> RunView:
         async with self.db.read() as session:
@@ -350,7 +350,7 @@ class Runs:
             if run is None:
                 raise LookupError(run_id)
             release = await session.get(Release, run.release_id)
-            return _run_view(run, release.slug if release else "?")
+            return run_view(run, release.slug if release else "?")
 
     async def unfinished(self, guild_id: int) -> tuple[RunView, ...]:
         """The guild's runs still running (their process may have died) or still owing
@@ -365,7 +365,7 @@ class Runs:
                     .order_by(Run.id)
                 )
             ).all()
-            return tuple(_run_view(run, slug) for run, slug in rows)
+            return tuple(run_view(run, slug) for run, slug in rows)
 
     @contextlib.asynccontextmanager
     async def holding(self, run_id: int) -> AsyncIterator[None]:

@@ -21,6 +21,7 @@ from store.db import Database
 from tests.helpers import GUILD, OPERATOR, TEST_APP, FakeRunner, MakeReviewed, assembled
 
 GUILD_NAME = "Studio train"
+COMMIT_URL = "https://git.example.com/studio/commit/{sha}"
 
 
 @dataclass
@@ -46,11 +47,17 @@ class Served:
 
 @contextlib.asynccontextmanager
 async def serve(
-    domain: Conductor, shots: Path, *, default_guild: int | None = GUILD, every: float = 0.0
+    domain: Conductor,
+    shots: Path,
+    *,
+    default_guild: int | None = GUILD,
+    commit_url: str | None = COMMIT_URL,
+    every: float = 0.0,
 ) -> AsyncIterator[Served]:
     """The board of ``domain`` on 127.0.0.1 at a free port, ``default_guild`` the configured
-    guild; ``every``: how old its snapshot may get (0: read afresh at each request, as the
-    tests write through the domain, not through the bot's change signal)."""
+    guild, ``commit_url`` the ``[web]`` link to a commit; ``every``: how old its snapshot may
+    get (0: read afresh at each request, as the tests write through the domain, not through
+    the bot's change signal)."""
     gateway = Gateway()
     names = {GUILD: GUILD_NAME}
     source = BoardSource(
@@ -60,6 +67,7 @@ async def serve(
         default_guild=default_guild,
         guild_name=names.get,
         gateway=lambda: gateway.problem,
+        commit_url=commit_url,
     )
     server = BoardServer(source, WebSettings(host="127.0.0.1", port=0), every=every)
     assert await server.start()
