@@ -17,6 +17,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# axe-core (package.json, pinned in package-lock.json): the board's accessibility tests inject it
+# into Chromium. Needs npm (Debian's `npm`); re-installed only when the lock file changes.
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "error: npm is missing (the accessibility tests need axe-core from npm): apt-get install npm, then make test again" >&2; exit 2; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
 ## run: start the bot (needs CONDUCTOR_DISCORD_TOKEN; migrations are applied first)
 run: $(STAMP)
 	$(BIN)/conductor run
@@ -61,7 +69,7 @@ migrations-check: $(STAMP)
 # The suite on every core (at most 4), each file on one worker (module fixtures, the e2e
 # bot process and its flows in order); TEST_WORKERS=0 runs it in this process.
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ "$$n" -gt 4 ] && n=4; echo $$n)
-pytest: $(STAMP)
+pytest: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## fuzz: the property tests with all their examples (make test draws a tenth of them)
@@ -81,4 +89,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_playwright_test
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis
