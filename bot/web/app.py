@@ -18,7 +18,8 @@ pool (``BoardSource.database``), never the bot's.
 
 ``?guild=ID`` picks one of the guilds with releases or tasks here; without it, the configured
 guild (``CONDUCTOR_GUILD_ID``), else the first with any. Only GET and HEAD are answered:
-anything else is 405, on any path. Every response carries a strict Content-Security-Policy
+anything else is 405, on any path, but for Login with Discord's own routes beyond loopback
+(``bot.web.auth``: ``POST /logout`` with its CSRF token). Every response carries a strict Content-Security-Policy
 (scripts and styles from this server's own files only), nosniff and no framing.
 """
 
@@ -40,6 +41,7 @@ from markupsafe import Markup, escape
 
 from bot.charts import stats_png
 from bot.endpoint import is_loopback_host
+from bot.web.auth import CURRENT_VISITOR
 from bot.web.model import GuildRef, board_data
 from bot.web.snapshot import REBUILD_EVERY_S, Encoded, Snapshots
 from conductor.errors import InvalidInput
@@ -161,6 +163,8 @@ def templates() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["utc"] = _utc
+    # who is logged in (Login with Discord), for the pages' Log out link; None on loopback
+    env.globals["visitor"] = CURRENT_VISITOR.get
     env.filters["seconds"] = _seconds
     env.filters["code"] = _inline_code
     env.filters["stamp"] = lambda at: f"{at:%Y-%m-%d %H:%M}"

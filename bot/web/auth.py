@@ -30,6 +30,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode, urlsplit
@@ -103,6 +104,9 @@ class Visitor:
 
 #: the logged-in visitor of a request the middleware let through
 VISITOR = web.RequestKey("visitor", Visitor)
+#: the visitor of the request being answered (set by the middleware in the request's own task):
+#: the pages' templates name them beside a Log out link (``visitor()``, see ``bot.web.app``)
+CURRENT_VISITOR: ContextVar[Visitor | None] = ContextVar("conductor_visitor", default=None)
 
 
 def _b64(data: bytes) -> str:
@@ -307,7 +311,11 @@ class Auth:
         if wanted and wanted != str(self.guild_id):
             raise web.HTTPNotFound(text=f"This board shows only guild {self.guild_id}.")
         request[VISITOR] = visitor
-        response = await handler(request)
+        token = CURRENT_VISITOR.set(visitor)
+        try:
+            response = await handler(request)
+        finally:
+            CURRENT_VISITOR.reset(token)
         return response
 
     @staticmethod

@@ -124,9 +124,15 @@
         etag = response.headers.get("ETag") || "";
         board.dataset.etag = etag;
         swap(html);
+      } else if (response.status === 401) {
+        // the login ended (expired, or logged out in another tab): the page itself goes
+        // to Discord's login, and comes back here
+        window.location.reload();
+        return;
       } else if (response.status !== 304) {
         const text = response.statusText ? ` ${response.statusText}` : "";
         problem = `the server answered HTTP ${response.status}${text}`;
+        if (response.status === 403) problem += " (you are no longer admitted: reload to see why)";
       }
     } catch (error) {
       problem = "the server could not be reached (network error)";

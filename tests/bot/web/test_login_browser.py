@@ -7,6 +7,7 @@ at the next request, without Discord's member endpoint read again."""
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from pydantic import SecretStr
 
 from bot.settings import WebSettings
@@ -285,3 +286,23 @@ async def test_a_role_taken_away_in_the_bots_cache_shuts_the_member_out_at_once(
     assert "no longer holds the role" in await page.locator("#auth-message").inner_text()
     assert SESSION_COOKIE not in await cookies(context)
     assert world.member_calls() == read_at_login  # the cache, not Discord, on each request
+
+
+async def test_the_board_names_the_visitor_and_goes_to_log_in_when_the_session_ends(
+    world: World, context: BrowserContext, page: Page
+) -> None:
+    """The pages name who is logged in beside a Log out link; an open board whose session
+    ends (logged out in another tab, expired) is sent to log in at its next poll, instead of
+    saying "offline" for ever."""
+    await logged_in(world, page)
+    link = page.locator("nav.pages a.who")
+    assert (await link.inner_text()).strip() == "Alice · Log out"
+    assert await link.get_attribute("href") == "/logout"
+    # the page polls (its first answer a 200 or 304), so the poll below is the one that fails
+    await expect(page.locator("#board")).to_have_attribute(
+        "data-polls", re.compile(r"[1-9]"), timeout=WAIT_MS
+    )
+    as_user(world, None)
+    await context.clear_cookies(name=SESSION_COOKIE)
+    await page.locator("#authorize").wait_for()  # the next poll's 401 sent the page to log in
+    assert urlsplit(page.url).path == "/oauth2/authorize"
