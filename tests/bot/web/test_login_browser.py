@@ -26,6 +26,7 @@ from conductor.bootstrap import bootstrap
 from e2e.standin import StandIn
 from smoke.runner import LAUNCH_ARGS
 from store.db import Database
+from tests.axe import axe_script, violations
 from tests.helpers import GUILD
 
 CHROMIUM = "/usr/bin/chromium"
@@ -306,3 +307,28 @@ async def test_the_board_names_the_visitor_and_goes_to_log_in_when_the_session_e
     await context.clear_cookies(name=SESSION_COOKIE)
     await page.locator("#authorize").wait_for()  # the next poll's 401 sent the page to log in
     assert urlsplit(page.url).path == "/oauth2/authorize"
+
+
+async def test_axe_finds_no_violation_on_the_login_pages(world: World, browser: Browser) -> None:
+    """The refusals, the Log out page and the page after it (axe-core, zero violations)."""
+    axe_script()
+    checked = await browser.new_context(bypass_csp=True)
+    checked.set_default_timeout(WAIT_MS)
+    try:
+        page = await checked.new_page()
+        as_user(world, world.bob)
+        response = await page.goto(world.base + "/deployments")
+        assert response is not None and response.status == 403  # not a member
+        assert await violations(page) == [], "not a member"
+        response = await page.goto(world.base + "/oauth/callback?code=x&state=forged")
+        assert response is not None and response.status == 400  # a forged state
+        assert await violations(page) == [], "forged state"
+        await logged_in(world, page)
+        assert await violations(page) == [], "the board, logged in"
+        await page.goto(world.base + "/logout")
+        assert await violations(page) == [], "the Log out page"
+        await page.locator("#logout").click()
+        await page.get_by_text("is logged out of the board").wait_for()
+        assert await violations(page) == [], "logged out"
+    finally:
+        await checked.close()

@@ -12,7 +12,6 @@ tests skip without it, saying so, except under CI, where they fail."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from conductor.states import RESEAL, RunKind
 from smoke.config import FULL_CHROMIUM
 from smoke.runner import LAUNCH_ARGS
 from store.db import Database
+from tests.axe import axe_script, violations
 from tests.bot.web.conftest import Served, Ship, sealed_domain, serve, shipper
 from tests.helpers import (
     GUILD,
@@ -42,7 +42,6 @@ from tests.release_history import seed_releases
 #: how long the page is waited for (a load, an element, a poll: every 2 s), in ms: an outer
 #: bound, each wait ends as soon as what it waits for is there
 WAIT_MS = 60_000
-AXE = Path(__file__).resolve().parents[3] / "node_modules" / "axe-core" / "axe.min.js"
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
@@ -50,16 +49,6 @@ pytestmark = [
         not Path(FULL_CHROMIUM).exists(), reason=f"needs Chromium at {FULL_CHROMIUM}"
     ),
 ]
-
-
-def axe_script() -> Path:
-    """axe-core's script; without it a skip that says how to install it (a failure in CI)."""
-    if not AXE.is_file():
-        why = f"axe-core is not installed ({AXE} missing): run `npm ci` at the repository root"
-        if os.environ.get("CI"):
-            pytest.fail(why)
-        pytest.skip(why)
-    return AXE
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -245,25 +234,15 @@ async def test_a_ship_in_progress_is_followed_live_on_the_board_and_its_page(
 # -- accessibility -------------------------------------------------------------------------------
 
 
-async def axe_violations(browser: Browser, url: str) -> list[dict[str, Any]]:
+async def axe_violations(browser: Browser, url: str, status: int = 200) -> list[dict[str, Any]]:
     """axe-core's violations on ``url`` (injected past the CSP, which forbids it otherwise)."""
     context = await browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     context.set_default_timeout(WAIT_MS)
     try:
         opened = await context.new_page()
-        await goto(opened, url)
-        await opened.add_script_tag(path=str(axe_script()))
-        found: list[dict[str, Any]] = await opened.evaluate(
-            """async () => {
-                const result = await axe.run(document, { resultTypes: ["violations"] });
-                return result.violations.map((v) => ({
-                    id: v.id,
-                    impact: v.impact,
-                    nodes: v.nodes.map((n) => `${n.target.join(" ")}: ${n.failureSummary}`),
-                }));
-            }"""
-        )
-        return found
+        response = await opened.goto(url)
+        assert response is not None and response.status == status, url
+        return await violations(opened)
     finally:
         await context.close()
 
@@ -286,6 +265,12 @@ async def test_axe_finds_no_violation_on_any_kind_of_page(
         "/deployments/stats",
     ):
         assert await axe_violations(browser, served.base + path) == [], path
+    # the refusals are pages too
+    for path, status in (
+        ("/deployments/releases/no-such-release", 404),
+        ("/deployments/history?before=yesterday", 400),
+    ):
+        assert await axe_violations(browser, served.base + path, status) == [], path
 
 
 async def test_the_live_region_speaks_once_when_a_seal_turns_red_and_never_on_an_unchanged_poll(
