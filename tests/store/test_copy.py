@@ -153,5 +153,9 @@ def test_a_target_with_data_or_at_another_head_is_refused_and_left_as_it_was(
 
     same = copy(tmp_path, source, source)
     assert same.returncode == 2 and "the same database" in same.stderr
-    empty = copy(tmp_path, sqlite_url(tmp_path / "nothing.db"), sqlite_url(tmp_path / "x.db"))
+    missing = copy(tmp_path, sqlite_url(tmp_path / "nothing.db"), sqlite_url(tmp_path / "x.db"))
+    assert missing.returncode == 1 and "there is no database at" in missing.stderr
+    assert not (tmp_path / "nothing.db").exists()
+    (tmp_path / "empty.db").touch()  # a file, with no table in it
+    empty = copy(tmp_path, sqlite_url(tmp_path / "empty.db"), sqlite_url(tmp_path / "x.db"))
     assert empty.returncode == 2 and "the source database is empty" in empty.stderr
