@@ -1,24 +1,27 @@
 """The board under load, in the bot's own process: does it cost the bot's commands anything?
 
     .venv/bin/python -m bench.board_load [--backends sqlite,postgresql] [--releases 10000]
-        [--requests 1000]
+        [--requests 1000] [--sustain 10] [--pace 50]
 
 For each backend (PostgreSQL: a throwaway cluster, ``tests.postgres.Cluster``): one database
 seeded with ``--releases`` releases (``bench.bench_growth.seed``: 8 members each, every one
 shipped and sealed green but the newest, with their tasks' timelines), the domain built once
 (``bootstrap``) and the board served from the same process as the bot serves it
-(``bot.web.server.board_source``: the board's own small pool) on 127.0.0.1. Then, at once:
+(``bot.web.server.board_source``: the board's own small pool; its own loop and thread) on
+127.0.0.1, a client in a process of its own. Then:
 
-- ``--requests`` concurrent ``GET /deployments.json`` (aiohttp over real HTTP, one connection
-  each, no client-side limit), none of them having been asked before (a cold board);
-- ``/release status`` (``Releases.status``, what the cog calls) one call after another, for as
-  long as the requests are in flight.
+- the burst: ``--requests`` concurrent ``GET /deployments.json`` (aiohttp over real HTTP, one
+  connection each, no client-side limit), none of them having been asked before (a cold
+  board);
+- sustained: ``--requests`` kept-alive connections, each asking again as soon as answered,
+  for ``--sustain`` seconds;
+- all along, ``/release status`` (``Releases.status``, what the cog calls) as the bot runs a
+  command (``BotFirst.command``), every ``--pace`` ms (0: one call after another).
 
 Reports the answers by status code (and the requests that got none), the board's throughput
-(requests / the wall time of the whole burst), ``/release status`` p50 and p99 during the
-burst, then a ``304`` (``If-None-Match`` with the ETag just served): its time end to end
-(client, over a kept-alive connection) and in the server (a middleware around the handler),
-p50 and p99 over 500.
+in each phase, ``/release status`` p50 and p99 in each, then a ``304`` (``If-None-Match`` with
+the ETag just served): its time end to end (client, over a kept-alive connection) and in the
+server (a middleware around the handler), p50 and p99 over 500.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ QUIET = 50
 NOT_MODIFIED = 500
 #: an outer bound on one request (the client's); the bot's own commands must not wait so long
 CLIENT_TIMEOUT_S = 120.0
+#: ms between two /release status calls (a busy team's commands); 0: one after another
+PACE_MS = 50.0
 #: seconds the sustained phase lasts: ``--requests`` tabs asking again as soon as answered
 SUSTAIN_S = 10.0
 
@@ -127,7 +132,7 @@ def _timed(into: list[float]) -> Callable[..., Any]:
     return timing
 
 
-async def _serve(domain: Any, server_ms: list[float]) -> tuple[str, Callable[[], Any]]:
+async def _serve(domain: Any, server_ms: list[float]) -> tuple[str, Callable[[], Any], Any]:
     """The board as the bot serves it (its own loop and pool), a timing middleware outermost."""
     from bot.settings import WebSettings  # noqa: PLC0415
     from bot.web.server import BoardServer, board_source  # noqa: PLC0415
@@ -145,7 +150,7 @@ async def _serve(domain: Any, server_ms: list[float]) -> tuple[str, Callable[[],
     server = Timed(source, WebSettings(host="127.0.0.1", port=0), threaded=True)
     assert await server.start()
     assert server.url is not None
-    return server.url.removesuffix("/deployments"), server.stop
+    return server.url.removesuffix("/deployments"), server.stop, server.bot_first
 
 
 async def not_modified(base: str, figures: Figures, server_ms: list[float]) -> None:
@@ -167,7 +172,7 @@ async def not_modified(base: str, figures: Figures, server_ms: list[float]) -> N
         figures.not_modified_server_ms = list(server_ms)
 
 
-async def run_one(url: str, figures: Figures, requests: int, sustain: float) -> None:
+async def run_one(url: str, figures: Figures, requests: int, sustain: float, pace: float) -> None:
     db = Database(url)
     await db.create_all()
     seeded = await seed(db, figures.releases * 10)
@@ -181,9 +186,9 @@ async def run_one(url: str, figures: Figures, requests: int, sustain: float) -> 
     counter = _Count()
     logging.getLogger().addHandler(counter)
     server_ms: list[float] = []
-    base, stop = await _serve(domain, server_ms)
+    base, stop, first = await _serve(domain, server_ms)
     try:
-        await _load(domain, base, figures, requests, sustain)
+        await _load(domain, first, base, figures, requests=requests, sustain=sustain, pace=pace)
         await not_modified(base, figures, server_ms)
     finally:
         logging.getLogger().removeHandler(counter)
@@ -192,17 +197,28 @@ async def run_one(url: str, figures: Figures, requests: int, sustain: float) -> 
         await db.dispose()
 
 
-async def _load(domain: Any, base: str, figures: Figures, requests: int, sustain: float) -> None:
+async def _load(
+    domain: Any,
+    first: Any,
+    base: str,
+    figures: Figures,
+    *,
+    requests: int,
+    sustain: float,
+    pace: float,
+) -> None:
     """The burst, then the sustained phase, each with ``/release status`` called one call
-    after another for as long as it lasts."""
+    after another for as long as it lasts (as the bot runs a command: ``first``, the board
+    held back meanwhile, as ``ConductorTree`` does)."""
     done = asyncio.Event()
 
     async def status_loop(into: list[float]) -> None:
         while not done.is_set():
             t0 = time.perf_counter()
-            await domain.releases.status(GUILD)
+            with first.command():
+                await domain.releases.status(GUILD)
             into.append((time.perf_counter() - t0) * 1000)
-            await asyncio.sleep(0)
+            await asyncio.sleep(pace / 1000)
 
     # the client in a process of its own: its work is the browsers', not the bot's
     client = await asyncio.create_subprocess_exec(
@@ -295,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--releases", type=int, default=RELEASES)
     parser.add_argument("--requests", type=int, default=REQUESTS)
     parser.add_argument("--sustain", type=float, default=SUSTAIN_S)
+    parser.add_argument("--pace", type=float, default=PACE_MS, help="ms between status calls")
     parser.add_argument("--fire", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.fire:
@@ -306,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = Figures(backend, args.releases)
         with databases(backend) as fresh, fresh() as url:
             print(f"[{backend}] seeding {args.releases:,} releases", file=sys.stderr, flush=True)
-            asyncio.run(run_one(url, figures, args.requests, args.sustain))
+            asyncio.run(run_one(url, figures, args.requests, args.sustain, args.pace))
         lines += figures.lines(args.requests)
         print("\n".join(figures.lines(args.requests)), flush=True)
     print("\n".join(lines))

@@ -14,6 +14,7 @@ saying so in its log (:func:`answered_elsewhere`), never as an error.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 
@@ -106,6 +107,15 @@ async def _in_channel(interaction: discord.Interaction[discord.Client], text: st
 
 
 class ConductorTree(app_commands.CommandTree[discord.Client]):
+    async def _call(self, interaction: discord.Interaction[discord.Client]) -> None:
+        """Each slash command and autocomplete, with the board held back meanwhile: the
+        board's thread shares this process's GIL (``bot.web.server.BotFirst``). discord.py's
+        one method through which every application command is run (pinned version)."""
+        board = getattr(self.client, "board_server", None)
+        first = board.bot_first.command() if board is not None else contextlib.nullcontext()
+        with first:
+            await super()._call(interaction)
+
     async def on_error(
         self,
         interaction: discord.Interaction[discord.Client],

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -319,3 +320,60 @@ async def test_the_server_header_names_conductor_not_aiohttp(domain: Conductor) 
         for path in ("/deployments", "/deployments.json", "/healthz", "/nowhere"):
             _, headers, _ = await fetch(server, path)
             assert headers["Server"] == "conductor", (path, headers.get("Server"))
+
+
+async def test_a_board_in_its_own_thread_gives_way_while_the_bot_answers_a_command(
+    domain: Conductor,
+) -> None:
+    """While a command runs, the board's thread pauses (the GIL released) before each request
+    it answers; with no command running it never pauses."""
+    import bot.web.server as server_module  # noqa: PLC0415
+
+    pauses: list[tuple[str, float]] = []
+    real_sleep = time.sleep
+
+    def recorded(seconds: float) -> None:
+        pauses.append((threading.current_thread().name, seconds))
+        real_sleep(seconds)
+
+    async with own_board(domain, threaded=True) as server:
+        server.bot_first.pause = recorded
+        for _ in range(3):
+            assert (await fetch(server, "/deployments.json"))[0] == 200
+        assert pauses == []
+        with server.bot_first.command():
+            assert server.bot_first.busy
+            for _ in range(3):
+                assert (await fetch(server, "/deployments.json"))[0] == 200
+        assert not server.bot_first.busy
+        assert pauses == [("conductor-board", server_module.BOT_FIRST_PAUSE_S)] * 3
+        assert (await fetch(server, "/deployments.json"))[0] == 200
+        assert len(pauses) == 3
+
+
+async def test_every_application_command_runs_as_the_bot_s_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``ConductorTree`` runs each slash command and autocomplete inside
+    ``BotFirst.command`` (the one method discord.py runs them all through)."""
+    import discord  # noqa: PLC0415
+    from discord import app_commands  # noqa: PLC0415
+
+    from bot.tree import ConductorTree  # noqa: PLC0415
+    from bot.web.server import BotFirst  # noqa: PLC0415
+
+    seen: list[bool] = []
+    first = BotFirst()
+
+    async def called(self: object, interaction: object) -> None:
+        seen.append(first.busy)
+
+    monkeypatch.setattr(app_commands.CommandTree, "_call", called)
+    client = discord.Client(intents=discord.Intents.none())
+    tree = ConductorTree(client)
+    await tree._call(object())  # type: ignore[arg-type]  # no board: runs as it is
+    client.board_server = type("Board", (), {"bot_first": first})()  # type: ignore[attr-defined]
+    await tree._call(object())  # type: ignore[arg-type]
+    assert seen == [False, True]
+    assert not first.busy
+    await client.close()
