@@ -125,9 +125,10 @@
         board.dataset.etag = etag;
         swap(html);
       } else if (response.status === 401) {
-        // the login ended (expired, or logged out in another tab): the page itself goes
-        // to Discord's login, and comes back here
-        window.location.reload();
+        // the login ended (expired, or logged out in another tab): to Discord's login, and
+        // back to this page after it
+        const here = window.location.pathname + window.location.search;
+        window.location.assign(`/login?next=${encodeURIComponent(here)}`);
         return;
       } else if (response.status !== 304) {
         const text = response.statusText ? ` ${response.statusText}` : "";

@@ -307,6 +307,10 @@ async def test_the_board_names_the_visitor_and_goes_to_log_in_when_the_session_e
     await context.clear_cookies(name=SESSION_COOKIE)
     await page.locator("#authorize").wait_for()  # the next poll's 401 sent the page to log in
     assert urlsplit(page.url).path == "/oauth2/authorize"
+    as_user(world, world.alice)  # she logs in at Discord: back on the board she was reading
+    await page.reload()
+    await page.wait_for_url(world.base + "/deployments")
+    await page.locator("#board").wait_for()
 
 
 async def test_axe_finds_no_violation_on_the_login_pages(world: World, browser: Browser) -> None:
