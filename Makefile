@@ -20,10 +20,13 @@ install: $(STAMP)
 # axe-core (package.json, pinned in package-lock.json): the board's accessibility tests inject it
 # into Chromium. Needs npm (Debian's `npm`); re-installed only when the lock file changes.
 NODE_STAMP := node_modules/.installed
+# Without npm the axe-core tests skip, saying why (under CI they fail: .ci/run installs npm).
 $(NODE_STAMP): package-lock.json
-	@command -v npm >/dev/null 2>&1 || { echo "error: npm is missing (the accessibility tests need axe-core from npm): apt-get install npm, then make test again" >&2; exit 2; }
-	npm ci --no-audit --no-fund --loglevel=error
-	touch $(NODE_STAMP)
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP); \
+	else \
+	  echo "warning: npm is missing, so axe-core is not installed and the accessibility tests skip (apt-get install npm, then make test)" >&2; \
+	fi
 
 ## run: start the bot (needs CONDUCTOR_DISCORD_TOKEN; migrations are applied first)
 run: $(STAMP)
